@@ -1,0 +1,302 @@
+//! Analytics benchmark: a synthetic shop with BTYD-like customers (default 1,000,000 customers,
+//! about 10,000,000 orders), time per stage, peak memory, and the same BG/NBD + Gamma-Gamma
+//! fit with Python lifetimes on the same summary, with the ratio.
+//!
+//! cargo bench -p lifecycle-core --bench analytics
+//! Environment: LIFECYCLE_BENCH_CUSTOMERS (default 1000000), LIFECYCLE_BENCH_SEED (default 7),
+//! LIFECYCLE_BENCH_PYTHON=0 to skip the lifetimes comparison.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Beta, Distribution, Exp, Gamma};
+
+use lifecycle_core::analytics::compress::Compressed;
+use lifecycle_core::analytics::gamma_gamma::{self, SpendObservation};
+use lifecycle_core::analytics::rfm::RfmCuts;
+use lifecycle_core::analytics::{
+    AnalysisOptions, CheckoutFact, OrderFact, ShopInput, analyze_shop, bgnbd, compute_features,
+    fit_model, maturity, metrics, score_all,
+};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident memory so far (VmHWM), in MiB.
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 6, 30, 23, 0, 0).unwrap()
+}
+
+/// BG/NBD-distributed purchases (λ ~ Gamma(1.2, 1/25 per day), dropout after each purchase
+/// with p ~ Beta(1, 12)), first purchases spread over two years, Gamma-Gamma spend (mean 30),
+/// 2 % cancelled, 3 % refunded, 25 % discounted, 30 % with an abandoned checkout.
+fn synthesize(customers: u32, seed: u64) -> ShopInput {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rate = Gamma::new(1.2, 1.0 / 25.0).unwrap();
+    let dropout = Beta::new(1.0, 12.0).unwrap();
+    let nu = Gamma::new(4.0, 1.0 / 15.0).unwrap();
+    let now = now();
+    let span_s = 730 * 86_400;
+    let mut orders = Vec::with_capacity(customers as usize * 10);
+    let mut checkouts = Vec::with_capacity(customers as usize / 3);
+    for customer in 0..customers {
+        let lambda: f64 = rate.sample(&mut rng);
+        let p: f64 = dropout.sample(&mut rng);
+        let spend = Gamma::new(6.0, 1.0 / nu.sample(&mut rng)).unwrap();
+        let gap = Exp::new(lambda.max(1e-6)).unwrap();
+        let mut at = now - Duration::seconds(rng.random_range(0..span_s));
+        let first = at;
+        loop {
+            let amount = (spend.sample(&mut rng) * 100.0f64).round() / 100.0;
+            let roll: f64 = rng.random();
+            orders.push(OrderFact {
+                customer,
+                at,
+                amount,
+                refunded: if (0.02..0.05).contains(&roll) {
+                    amount
+                } else {
+                    0.0
+                },
+                cancelled: roll < 0.02,
+                discounted: rng.random::<f64>() < 0.25,
+            });
+            if rng.random::<f64>() < p {
+                break;
+            }
+            let days: f64 = gap.sample(&mut rng);
+            at += Duration::seconds((days * 86_400.0) as i64 + 1);
+            if at > now {
+                break;
+            }
+        }
+        if rng.random::<f64>() < 0.3 {
+            let since = (now - first).num_seconds().max(1);
+            checkouts.push(CheckoutFact {
+                customer,
+                at: first + Duration::seconds(rng.random_range(0..since)),
+            });
+        }
+    }
+    ShopInput {
+        customers,
+        orders,
+        abandoned_checkouts: checkouts,
+    }
+}
+
+struct Stages(Vec<(&'static str, StdDuration, f64)>);
+
+impl Stages {
+    fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.0.push((name, start.elapsed(), peak_mib()));
+        out
+    }
+}
+
+fn write_summary(path: &Path, features: &[lifecycle_core::analytics::CustomerFeatures]) {
+    let mut w = BufWriter::new(std::fs::File::create(path).expect("summary file"));
+    writeln!(w, "ID,frequency,recency,T,monetary_value").unwrap();
+    for f in features.iter().filter(|f| f.has_orders()) {
+        writeln!(
+            w,
+            "{},{},{},{},{}",
+            f.customer, f.frequency, f.recency, f.age, f.monetary_value
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn run_lifetimes(summary: &Path) -> Result<serde_json::Value, String> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/python/lifetimes_fit.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(summary)
+        .output()
+        .map_err(|e| format!("python3 not runnable: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(last).map_err(|_| {
+        format!(
+            "no result from the script (exit {}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )
+    })?;
+    if v["status"] == "ok" {
+        Ok(v)
+    } else {
+        Err(v["reason"].as_str().unwrap_or("skipped").to_string())
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let customers: u32 = env_or("LIFECYCLE_BENCH_CUSTOMERS", 1_000_000);
+    let seed: u64 = env_or("LIFECYCLE_BENCH_SEED", 7);
+    let python = env_or("LIFECYCLE_BENCH_PYTHON", 1) != 0;
+    let opts = AnalysisOptions::default();
+    let now = now();
+
+    println!("analytics benchmark: {customers} customers, seed {seed}");
+    let start = Instant::now();
+    let input = synthesize(customers, seed);
+    println!(
+        "synthesised {} orders, {} abandoned checkouts in {:.2} s (not counted); peak {:.0} MiB",
+        input.orders.len(),
+        input.abandoned_checkouts.len(),
+        start.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+
+    let mut st = Stages(Vec::new());
+    let features = st.time("features", || compute_features(&input, now, opts.time_unit));
+    st.time("rfm cut points", || RfmCuts::fit(&features));
+    let compressed = st.time("compress (x, t_x, T)", || {
+        Compressed::from_triples(
+            features
+                .iter()
+                .filter(|f| f.has_orders())
+                .map(|f| (f.frequency, f.recency, f.age)),
+        )
+    });
+    let bg = st.time("fit BG/NBD", || bgnbd::fit(&compressed));
+    let spend: Vec<SpendObservation> = features
+        .iter()
+        .map(|f| SpendObservation {
+            x: f64::from(f.frequency),
+            m_x: f.monetary_value,
+        })
+        .collect();
+    let gg = st.time("fit Gamma-Gamma", || gamma_gamma::fit(&spend));
+    drop(spend);
+    let (model, compressed) = st.time("fit_model (all of the above but features)", || {
+        fit_model(&features, &opts, now).expect("valid options")
+    });
+    let scores = st.time("predictions + RFM scores", || {
+        score_all(&features, &model, &compressed, now)
+    });
+    st.time("metrics (period + 24 months + maturity)", || {
+        let p = metrics::period(&input, now, opts.period_days, opts.active_window_days);
+        let m = metrics::monthly(&input, now, opts.active_window_days, 24);
+        let mat = maturity::assess(&input, now);
+        (p, m, mat)
+    });
+    drop(scores);
+    let whole = st.time("analyze_shop end to end", || {
+        analyze_shop(&input, &opts, now).expect("valid input")
+    });
+
+    println!("\nstage                                       time (ms)   peak RSS after (MiB)");
+    for (name, d, mib) in &st.0 {
+        println!("{name:<42} {:>10.1} {:>12.0}", d.as_secs_f64() * 1e3, mib);
+    }
+    let end_to_end = st.0.last().map(|s| s.1.as_secs_f64()).unwrap_or(f64::NAN);
+    println!(
+        "\nend to end: {:.2} s for {} customers / {} orders = {:.0} orders/s",
+        end_to_end,
+        customers,
+        input.orders.len(),
+        input.orders.len() as f64 / end_to_end
+    );
+    println!(
+        "BG/NBD: {} customers in {} unique rows, {} evaluations, converged {}: r {:.4} alpha {:.4} a {:.4} b {:.4}, LL {:.1}",
+        bg.customers,
+        bg.unique_rows,
+        bg.evaluations,
+        bg.converged,
+        bg.params.r,
+        bg.params.alpha,
+        bg.params.a,
+        bg.params.b,
+        bg.log_likelihood
+    );
+    println!(
+        "Gamma-Gamma: {} customers, {} evaluations, converged {}: p {:.4} q {:.4} gamma {:.4}",
+        gg.customers, gg.evaluations, gg.converged, gg.params.p, gg.params.q, gg.params.gamma
+    );
+    println!(
+        "average predicted 12-month CLV {:.2}; fallbacks {:?}",
+        whole.metrics.average_predicted_clv.unwrap_or(f64::NAN),
+        whole.model.fallbacks
+    );
+    println!("peak memory (VmHWM): {:.0} MiB", peak_mib());
+
+    if !python {
+        println!("\nlifetimes comparison skipped (LIFECYCLE_BENCH_PYTHON=0)");
+        return;
+    }
+    let summary =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/lifecycle-bench-summary.csv");
+    write_summary(
+        &summary,
+        &whole
+            .customers
+            .iter()
+            .map(|c| c.features.clone())
+            .collect::<Vec<_>>(),
+    );
+    drop(whole);
+    println!(
+        "\nwrote {}; fitting it with Python lifetimes …",
+        summary.display()
+    );
+    let rust_bg: f64 =
+        st.0.iter()
+            .filter(|s| s.0.starts_with("compress") || s.0 == "fit BG/NBD")
+            .map(|s| s.1.as_secs_f64())
+            .sum();
+    let rust_gg =
+        st.0.iter()
+            .find(|s| s.0 == "fit Gamma-Gamma")
+            .map_or(f64::NAN, |s| s.1.as_secs_f64());
+    match run_lifetimes(&summary) {
+        Ok(v) => {
+            let py_bg = v["bgnbd_seconds"].as_f64().unwrap_or(f64::NAN);
+            let py_gg = v["gamma_gamma_seconds"].as_f64().unwrap_or(f64::NAN);
+            println!("lifetimes BG/NBD fit: {py_bg:.2} s, params {}", v["bgnbd"]);
+            println!(
+                "lifetimes Gamma-Gamma fit: {py_gg:.2} s, params {}",
+                v["gamma_gamma"]
+            );
+            println!(
+                "ratio lifetimes / Rust: BG/NBD {:.0}x ({:.3} s vs {:.3} s incl. compression), Gamma-Gamma {:.0}x ({:.3} s vs {:.3} s)",
+                py_bg / rust_bg,
+                py_bg,
+                rust_bg,
+                py_gg / rust_gg,
+                py_gg,
+                rust_gg
+            );
+        }
+        Err(reason) => println!("lifetimes comparison skipped: {reason}"),
+    }
+}

@@ -1,0 +1,115 @@
+//! `lifecycle analyze`: read a file, analyse it, hand back what the writers print.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::io::Read;
+
+use super::readers::{self, InputFormat, Parsed, ReadError};
+use super::{AnalysisError, AnalysisOptions, ShopAnalysis, TimeUnit};
+
+/// Options of `lifecycle analyze` (one field per command-line option).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeOptions {
+    /// `--format {transactions,summary,cdnow,shopify-orders}`
+    pub format: InputFormat,
+    /// `--end DATE`: end of observation (see `parse_end`); default the time of the last order.
+    /// Orders after it are ignored. Unused by `summary` except as the reference date.
+    pub end: Option<DateTime<Utc>>,
+    /// `--time-unit {days,weeks}` (default days). For `summary` it is the file's unit.
+    pub time_unit: TimeUnit,
+    /// `--horizon N`: CLV and expected-purchases horizon in months (default 12).
+    pub horizon_months: u32,
+    /// Monthly discount rate of the CLV (default 0.01).
+    pub monthly_discount: f64,
+    /// Customer acquisition cost, for CLV:CAC (optional).
+    pub cac: Option<f64>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            format: InputFormat::Transactions,
+            end: None,
+            time_unit: TimeUnit::Days,
+            horizon_months: 12,
+            monthly_discount: 0.01,
+            cac: None,
+        }
+    }
+}
+
+/// Parses `--end`: a date means the end of that day (its orders are included), a datetime is
+/// taken as given (see `readers::parse_datetime` for the forms).
+pub fn parse_end(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        let start = d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        return Ok(start + Duration::days(1) - Duration::seconds(1));
+    }
+    readers::parse_datetime(s).ok_or_else(|| format!("unparsable date `{s}`"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("{0}")]
+    Input(#[from] ReadError),
+    #[error("{0}")]
+    Analysis(#[from] AnalysisError),
+    #[error("no orders on or before the end date {0}")]
+    NothingBeforeEnd(DateTime<Utc>),
+}
+
+/// The analysis plus what the writers need to name customers.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOutput {
+    /// External id of each customer index.
+    pub ids: Vec<String>,
+    pub analysis: ShopAnalysis,
+    /// Input rows skipped on purpose (Shopify orders without an email).
+    pub skipped_rows: u64,
+}
+
+/// Reads, analyses, and returns the result; write it with `writers::write_customers_csv` and
+/// `writers::write_summary_json`.
+pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOutput, AnalyzeError> {
+    let analysis_opts = AnalysisOptions {
+        time_unit: opts.time_unit,
+        clv: super::ClvSettings {
+            horizon_months: opts.horizon_months,
+            monthly_discount: opts.monthly_discount,
+        },
+        cac: opts.cac,
+        ..AnalysisOptions::default()
+    };
+    analysis_opts.validate()?;
+    match readers::read(input, opts.format, opts.time_unit)? {
+        Parsed::Summary { ids, features } => {
+            let now = opts.end.unwrap_or(DateTime::UNIX_EPOCH);
+            let analysis = super::analyze_features(features, &analysis_opts, now)?;
+            Ok(AnalyzeOutput {
+                ids,
+                analysis,
+                skipped_rows: 0,
+            })
+        }
+        Parsed::Orders {
+            ids,
+            input,
+            skipped_rows,
+        } => {
+            let last = input.orders.iter().map(|o| o.at).max();
+            let now = match (opts.end, last) {
+                (Some(end), _) => end,
+                (None, Some(last)) => last,
+                (None, None) => DateTime::UNIX_EPOCH,
+            };
+            if !input.orders.iter().any(|o| o.at <= now) && !input.orders.is_empty() {
+                return Err(AnalyzeError::NothingBeforeEnd(now));
+            }
+            let analysis = super::analyze_shop(&input, &analysis_opts, now)?;
+            Ok(AnalyzeOutput {
+                ids,
+                analysis,
+                skipped_rows,
+            })
+        }
+    }
+}

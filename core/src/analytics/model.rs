@@ -1,0 +1,511 @@
+//! The fitted, serialisable state of a shop's analysis and the scoring of one customer with it.
+//!
+//! **Fallbacks.** The BG/NBD is used when at least `min_customers_for_fit` customers have
+//! orders, at least `min_repeat_customers` of them bought again, and the fit converged to
+//! parameters in [1e-6, 1e6]. The Gamma-Gamma is used when at least `min_repeat_customers`
+//! customers have repeat purchases, the fit converged and q > 1 (a finite population mean).
+//! Otherwise the heuristics below are used and the reason is listed in `fallbacks`:
+//! - purchases: the shop rate λ̂ = (Σx + 1) / (ΣT + Y) repeat purchases per unit, with Y one
+//!   year in the unit (one pseudo-purchase per pseudo-year keeps λ̂ > 0 in a shop without
+//!   repeats). Each customer's rate shrinks their own towards it with one year of
+//!   pseudo-exposure, λ = (x + λ̂Y) / (T + Y); P(alive) = e^{−λ (T − t_x)} (the chance an
+//!   active customer at that rate stays silent that long); E[Y(t)] = P(alive) · λ · t.
+//! - spend: (x · m_x + m̄) / (x + 1), with m̄ the mean order value of the shop's customers.
+//!
+//! The heuristics are always stored and also replace any single non-finite model prediction,
+//! so no output is ever NaN.
+//!
+//! **Churn risk** = 1 − P(alive), banded LOW below `medium_from` (default 1/3), HIGH from
+//! `high_from` (default 2/3), MEDIUM between. Note the BG/NBD gives P(alive) = 1 to customers
+//! who never bought again (x = 0), so they are LOW by construction of the model.
+//!
+//! **Expected next order**: now + (α+T)/(r+x) units, the reciprocal of the posterior mean
+//! purchase rate of a customer who is still active (1/λ for the heuristic); None when the
+//! churn risk is HIGH, since the model then expects no next order.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::bgnbd::{self, BgNbdFit, BgNbdParams};
+use super::compress::Compressed;
+use super::features::CustomerFeatures;
+use super::gamma_gamma::{self, GammaGammaFit, GammaGammaParams, SpendObservation};
+use super::input::TimeUnit;
+use super::rfm::{RfmCuts, RfmScore};
+use super::{AnalysisError, AnalysisOptions};
+use crate::types::ChurnRisk;
+
+/// CLV settings: lifetimes' helper, Σ_{i=1..H} E[M] · ΔE[Y]_i / (1 + d)^i over H months.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClvSettings {
+    pub horizon_months: u32,
+    pub monthly_discount: f64,
+}
+
+impl Default for ClvSettings {
+    fn default() -> Self {
+        ClvSettings {
+            horizon_months: 12,
+            monthly_discount: 0.01,
+        }
+    }
+}
+
+/// Cut-offs of 1 − P(alive).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChurnBands {
+    pub medium_from: f64,
+    pub high_from: f64,
+}
+
+impl Default for ChurnBands {
+    fn default() -> Self {
+        ChurnBands {
+            medium_from: 1.0 / 3.0,
+            high_from: 2.0 / 3.0,
+        }
+    }
+}
+
+impl ChurnBands {
+    pub fn band(&self, churn_probability: f64) -> ChurnRisk {
+        if churn_probability >= self.high_from {
+            ChurnRisk::High
+        } else if churn_probability >= self.medium_from {
+            ChurnRisk::Medium
+        } else {
+            ChurnRisk::Low
+        }
+    }
+}
+
+/// The purchase heuristic's state (see module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeuristicPurchase {
+    /// λ̂, repeat purchases per time unit.
+    pub shop_rate: f64,
+    /// Y, one year in the time unit.
+    pub prior_exposure: f64,
+}
+
+/// The spend heuristic's state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeuristicSpend {
+    pub mean_value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PurchaseModel {
+    BgNbd(BgNbdParams),
+    Heuristic(HeuristicPurchase),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SpendModel {
+    GammaGamma(GammaGammaParams),
+    Heuristic(HeuristicSpend),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Purchase,
+    Spend,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum FallbackReason {
+    TooFewCustomers {
+        have: usize,
+        need: usize,
+    },
+    TooFewRepeatCustomers {
+        have: usize,
+        need: usize,
+    },
+    NotConverged,
+    /// q ≤ 1: the fitted spend distribution has no finite mean.
+    InfiniteMeanSpend,
+}
+
+/// Why a model was replaced by its heuristic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fallback {
+    pub model: ModelKind,
+    #[serde(flatten)]
+    pub reason: FallbackReason,
+}
+
+/// Everything needed to score a customer later (stored as JSON per shop by the app).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedModel {
+    pub fitted_at: DateTime<Utc>,
+    pub time_unit: TimeUnit,
+    pub purchase: PurchaseModel,
+    pub spend: SpendModel,
+    pub heuristic_purchase: HeuristicPurchase,
+    pub heuristic_spend: HeuristicSpend,
+    /// The fits as attempted (also when rejected), for diagnostics.
+    pub bgnbd: Option<BgNbdFit>,
+    pub gamma_gamma: Option<GammaGammaFit>,
+    pub fallbacks: Vec<Fallback>,
+    pub rfm: RfmCuts,
+    pub clv: ClvSettings,
+    pub churn_bands: ChurnBands,
+}
+
+/// Which model produced a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Model,
+    Heuristic,
+}
+
+/// Predictions for a customer with orders.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub p_alive: f64,
+    /// Expected purchases over the CLV horizon.
+    pub expected_purchases: f64,
+    /// Expected value per future order.
+    pub expected_avg_value: f64,
+    /// Discounted value over the CLV horizon.
+    pub clv: f64,
+    pub churn_risk: ChurnRisk,
+    pub next_order_at: Option<DateTime<Utc>>,
+    pub purchase_method: Method,
+    pub spend_method: Method,
+}
+
+/// A customer's scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CustomerScore {
+    pub customer: u32,
+    pub rfm: RfmScore,
+    /// None for PROSPECTS.
+    pub prediction: Option<Prediction>,
+}
+
+/// The part of a prediction that depends on (x, t_x, T) only, shared by all customers with
+/// the same triple.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outlook {
+    pub p_alive: f64,
+    pub expected_purchases: f64,
+    /// Σ_i ΔE[Y]_i / (1 + d)^i; CLV = E[M] times this.
+    pub discounted_purchases: f64,
+    /// Expected time to the next purchase of an active customer, in the time unit.
+    pub next_purchase_in: f64,
+    pub method: Method,
+}
+
+impl HeuristicPurchase {
+    fn rate(&self, x: f64, t: f64) -> f64 {
+        (x + self.shop_rate * self.prior_exposure) / (t + self.prior_exposure)
+    }
+
+    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        (-self.rate(x, t) * (t - t_x).max(0.0)).exp()
+    }
+}
+
+/// Expectations for a customer who is still active (see `FittedModel::alive_curve`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AliveCurve {
+    /// Purchases over the CLV horizon.
+    pub expected: f64,
+    /// Σ_i ΔE_i / (1 + d)^i over the horizon's months.
+    pub discounted: f64,
+    /// Expected time to the next purchase, in the time unit.
+    pub next_purchase_in: f64,
+    pub method: Method,
+}
+
+impl HeuristicSpend {
+    fn value(&self, x: f64, m_x: f64) -> f64 {
+        (x * m_x + self.mean_value) / (x + 1.0)
+    }
+}
+
+impl FittedModel {
+    /// The (x, t_x, T) part of a prediction, from the model or, if it gives a non-finite
+    /// number, from the heuristic.
+    pub fn outlook(&self, x: f64, t_x: f64, t: f64) -> Outlook {
+        self.outlook_from(&self.alive_curve(x, t), x, t_x, t)
+    }
+
+    /// What an active customer with x repeat purchases and age T is expected to do: every
+    /// expectation of either purchase model is P(alive) times this, which depends on (x, T)
+    /// only, so the batch computes it once per distinct (x, T).
+    pub fn alive_curve(&self, x: f64, t: f64) -> AliveCurve {
+        if let PurchaseModel::BgNbd(p) = self.purchase {
+            let c = self.curve_with(
+                |h| p.expected_purchases_if_alive(h, x, t),
+                (p.alpha + t) / (p.r + x),
+                Method::Model,
+            );
+            if [c.expected, c.discounted, c.next_purchase_in]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return c;
+            }
+        }
+        let h = self.heuristic_purchase;
+        let rate = h.rate(x, t);
+        self.curve_with(|hz| rate * hz.max(0.0), 1.0 / rate, Method::Heuristic)
+    }
+
+    fn curve_with(
+        &self,
+        expected: impl Fn(f64) -> f64,
+        next_purchase_in: f64,
+        method: Method,
+    ) -> AliveCurve {
+        let month = self.time_unit.per_month();
+        let mut discounted = 0.0;
+        let mut previous = 0.0;
+        let mut factor = 1.0;
+        for i in 1..=self.clv.horizon_months {
+            let now = expected(f64::from(i) * month);
+            factor /= 1.0 + self.clv.monthly_discount;
+            discounted += (now - previous) * factor;
+            previous = now;
+        }
+        AliveCurve {
+            expected: previous.max(0.0),
+            discounted: discounted.max(0.0),
+            next_purchase_in,
+            method,
+        }
+    }
+
+    /// Completes an `alive_curve` with the customer's P(alive) from the same model.
+    pub fn outlook_from(&self, curve: &AliveCurve, x: f64, t_x: f64, t: f64) -> Outlook {
+        let p_alive = match (curve.method, self.purchase) {
+            (Method::Model, PurchaseModel::BgNbd(p)) => p.p_alive(x, t_x, t),
+            _ => self.heuristic_purchase.p_alive(x, t_x, t),
+        }
+        .clamp(0.0, 1.0);
+        Outlook {
+            p_alive,
+            expected_purchases: p_alive * curve.expected,
+            discounted_purchases: p_alive * curve.discounted,
+            next_purchase_in: curve.next_purchase_in,
+            method: curve.method,
+        }
+    }
+
+    /// Expected value per future order, from the model or the heuristic.
+    pub fn expected_value(&self, x: f64, m_x: f64) -> (f64, Method) {
+        if let SpendModel::GammaGamma(g) = self.spend {
+            let v = g.conditional_expected_value(x, m_x);
+            if v.is_finite() && v >= 0.0 {
+                return (v, Method::Model);
+            }
+        }
+        (self.heuristic_spend.value(x, m_x), Method::Heuristic)
+    }
+
+    /// Completes a prediction from a shared outlook.
+    pub fn score_with(
+        &self,
+        f: &CustomerFeatures,
+        outlook: &Outlook,
+        now: DateTime<Utc>,
+    ) -> CustomerScore {
+        let rfm = self.rfm.score(f);
+        if !f.has_orders() {
+            return CustomerScore {
+                customer: f.customer,
+                rfm,
+                prediction: None,
+            };
+        }
+        let x = f64::from(f.frequency);
+        let (value, spend_method) = self.expected_value(x, f.monetary_value);
+        let churn_risk = self.churn_bands.band(1.0 - outlook.p_alive);
+        let next_order_at = (churn_risk != ChurnRisk::High)
+            .then(|| {
+                let seconds = outlook.next_purchase_in * self.time_unit.days() * 86_400.0;
+                // Bounded to a century so the addition cannot overflow chrono's range.
+                now.checked_add_signed(Duration::seconds(seconds.min(3.2e9) as i64))
+            })
+            .flatten();
+        CustomerScore {
+            customer: f.customer,
+            rfm,
+            prediction: Some(Prediction {
+                p_alive: outlook.p_alive,
+                expected_purchases: outlook.expected_purchases,
+                expected_avg_value: value,
+                clv: value * outlook.discounted_purchases,
+                churn_risk,
+                next_order_at,
+                purchase_method: outlook.method,
+                spend_method,
+            }),
+        }
+    }
+}
+
+/// Scores one customer with previously fitted state (near-real-time updates after a
+/// webhook). `features` must be computed at `now` in the model's time unit.
+pub fn score_customer(
+    features: &CustomerFeatures,
+    model: &FittedModel,
+    now: DateTime<Utc>,
+) -> CustomerScore {
+    let o = model.outlook(
+        f64::from(features.frequency),
+        features.recency,
+        features.age,
+    );
+    model.score_with(features, &o, now)
+}
+
+/// Fits the models of a shop; returns the state and the compressed (x, t_x, T) rows of the
+/// customers with orders (in the order of `features`), which the batch scoring reuses.
+pub fn fit_model(
+    features: &[CustomerFeatures],
+    opts: &AnalysisOptions,
+    now: DateTime<Utc>,
+) -> Result<(FittedModel, Compressed), AnalysisError> {
+    opts.validate()?;
+    let buyers = || features.iter().filter(|f| f.has_orders());
+    let compressed = Compressed::from_triples(buyers().map(|f| (f.frequency, f.recency, f.age)));
+    let customers = compressed.customers();
+    let repeaters = buyers().filter(|f| f.frequency > 0).count();
+    let mut fallbacks = Vec::new();
+
+    let year = 365.0 / opts.time_unit.days();
+    let (sum_x, sum_t) = buyers().fold((0.0, 0.0), |(sx, st), f| {
+        (sx + f64::from(f.frequency), st + f.age)
+    });
+    let heuristic_purchase = HeuristicPurchase {
+        shop_rate: (sum_x + 1.0) / (sum_t + year),
+        prior_exposure: year,
+    };
+    let mean_value = if customers > 0 {
+        buyers().map(|f| f.average_order_value).sum::<f64>() / customers as f64
+    } else {
+        0.0
+    };
+    let heuristic_spend = HeuristicSpend { mean_value };
+
+    let mut purchase = PurchaseModel::Heuristic(heuristic_purchase);
+    let mut bgnbd_fit = None;
+    let fallback = |reason| Fallback {
+        model: ModelKind::Purchase,
+        reason,
+    };
+    if customers < opts.min_customers_for_fit {
+        fallbacks.push(fallback(FallbackReason::TooFewCustomers {
+            have: customers,
+            need: opts.min_customers_for_fit,
+        }));
+    } else if repeaters < opts.min_repeat_customers {
+        fallbacks.push(fallback(FallbackReason::TooFewRepeatCustomers {
+            have: repeaters,
+            need: opts.min_repeat_customers,
+        }));
+    } else {
+        let fit = bgnbd::fit(&compressed);
+        if fit.converged {
+            purchase = PurchaseModel::BgNbd(fit.params);
+        } else {
+            fallbacks.push(fallback(FallbackReason::NotConverged));
+        }
+        bgnbd_fit = Some(fit);
+    }
+
+    let mut spend = SpendModel::Heuristic(heuristic_spend);
+    let mut gg_fit = None;
+    let fallback = |reason| Fallback {
+        model: ModelKind::Spend,
+        reason,
+    };
+    let observations: Vec<SpendObservation> = buyers()
+        .map(|f| SpendObservation {
+            x: f64::from(f.frequency),
+            m_x: f.monetary_value,
+        })
+        .filter(gamma_gamma::usable)
+        .collect();
+    if observations.len() < opts.min_repeat_customers.max(1) {
+        fallbacks.push(fallback(FallbackReason::TooFewRepeatCustomers {
+            have: observations.len(),
+            need: opts.min_repeat_customers.max(1),
+        }));
+    } else {
+        let fit = gamma_gamma::fit(&observations);
+        if !fit.converged {
+            fallbacks.push(fallback(FallbackReason::NotConverged));
+        } else if fit.params.q <= 1.0 {
+            fallbacks.push(fallback(FallbackReason::InfiniteMeanSpend));
+        } else {
+            spend = SpendModel::GammaGamma(fit.params);
+        }
+        gg_fit = Some(fit);
+    }
+
+    let model = FittedModel {
+        fitted_at: now,
+        time_unit: opts.time_unit,
+        purchase,
+        spend,
+        heuristic_purchase,
+        heuristic_spend,
+        bgnbd: bgnbd_fit,
+        gamma_gamma: gg_fit,
+        fallbacks,
+        rfm: RfmCuts::fit(features),
+        clv: opts.clv,
+        churn_bands: opts.churn_bands,
+    };
+    Ok((model, compressed))
+}
+
+/// Scores every customer, computing each distinct (x, T) curve and (x, t_x, T) outlook once.
+pub fn score_all(
+    features: &[CustomerFeatures],
+    model: &FittedModel,
+    compressed: &Compressed,
+    now: DateTime<Utc>,
+) -> Vec<CustomerScore> {
+    let mut curves: std::collections::HashMap<(u64, u64), AliveCurve> = Default::default();
+    let outlooks: Vec<Outlook> = compressed
+        .rows
+        .iter()
+        .map(|row| {
+            let curve = *curves
+                .entry((row.x.to_bits(), row.t.to_bits()))
+                .or_insert_with(|| model.alive_curve(row.x, row.t));
+            model.outlook_from(&curve, row.x, row.t_x, row.t)
+        })
+        .collect();
+    let placeholder = Outlook {
+        p_alive: 1.0,
+        expected_purchases: 0.0,
+        discounted_purchases: 0.0,
+        next_purchase_in: 0.0,
+        method: Method::Heuristic,
+    };
+    let mut rows = compressed.row_of.iter();
+    features
+        .iter()
+        .map(|f| {
+            // Buyers appear in `compressed` in the same order as in `features`.
+            let o = if f.has_orders() {
+                rows.next().map_or(placeholder, |&i| outlooks[i as usize])
+            } else {
+                placeholder
+            };
+            model.score_with(f, &o, now)
+        })
+        .collect()
+}

@@ -1,0 +1,354 @@
+//! Minimisers used on log-parameters by the model fits: BFGS with analytic gradients (few
+//! evaluations, which matters when one evaluation walks a million customers) and Nelder–Mead
+//! with restarts (derivative-free, the fallback when BFGS stalls).
+//!
+//! Restarting Nelder–Mead from the best vertex until the value stops improving guards against
+//! the simplex collapsing early, a known weakness of the plain method.
+
+/// Settings of a minimisation.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Side of the initial simplex (in the units of the variables, i.e. log-parameters).
+    pub initial_step: f64,
+    /// Stop when the spread of values across the simplex is below this (relative to 1 + |f|).
+    pub f_tol: f64,
+    /// ... and every vertex is within this of the best one (max norm).
+    pub x_tol: f64,
+    /// Objective evaluations allowed in total (over all restarts).
+    pub max_evaluations: usize,
+    /// Restarts from the best point after a converged run.
+    pub max_restarts: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            initial_step: 0.5,
+            f_tol: 1e-13,
+            x_tol: 1e-9,
+            max_evaluations: 40_000,
+            max_restarts: 8,
+        }
+    }
+}
+
+/// Outcome of a minimisation.
+#[derive(Debug, Clone)]
+pub struct Minimum {
+    pub x: Vec<f64>,
+    pub value: f64,
+    pub evaluations: usize,
+    /// The simplex met both tolerances and a restart did not improve the value.
+    pub converged: bool,
+}
+
+/// Minimises `f` from `start`. Non-finite values are treated as +∞ (outside the domain).
+pub fn nelder_mead(mut f: impl FnMut(&[f64]) -> f64, start: &[f64], s: &Settings) -> Minimum {
+    let mut eval = |x: &[f64]| {
+        let v = f(x);
+        if v.is_finite() { v } else { f64::INFINITY }
+    };
+    let mut best = start.to_vec();
+    let mut best_value = eval(&best);
+    let mut evaluations = 1;
+    let mut converged = false;
+    for _ in 0..=s.max_restarts {
+        let run = simplex_run(
+            &mut eval,
+            &best,
+            best_value,
+            s,
+            s.max_evaluations.saturating_sub(evaluations),
+        );
+        evaluations += run.evaluations;
+        let improvement = best_value - run.value;
+        let improved = run.value < best_value;
+        if improved {
+            best = run.x;
+            best_value = run.value;
+        }
+        if run.converged && improvement <= s.f_tol * (1.0 + best_value.abs()) {
+            converged = best_value.is_finite();
+            break;
+        }
+        if evaluations >= s.max_evaluations {
+            break;
+        }
+    }
+    Minimum {
+        x: best,
+        value: best_value,
+        evaluations,
+        converged,
+    }
+}
+
+fn simplex_run(
+    eval: &mut impl FnMut(&[f64]) -> f64,
+    start: &[f64],
+    start_value: f64,
+    s: &Settings,
+    budget: usize,
+) -> Minimum {
+    let n = start.len();
+    let mut pts: Vec<Vec<f64>> = vec![start.to_vec()];
+    let mut vals = vec![start_value];
+    let mut evaluations = 0;
+    for i in 0..n {
+        let mut p = start.to_vec();
+        p[i] += s.initial_step;
+        vals.push(eval(&p));
+        pts.push(p);
+        evaluations += 1;
+    }
+    // Standard coefficients: reflection 1, expansion 2, contraction 1/2, shrink 1/2.
+    let mut converged = false;
+    while evaluations < budget {
+        let mut order: Vec<usize> = (0..=n).collect();
+        order.sort_by(|&i, &j| vals[i].total_cmp(&vals[j]));
+        pts = order.iter().map(|&i| pts[i].clone()).collect();
+        vals = order.iter().map(|&i| vals[i]).collect();
+
+        let spread = vals[n] - vals[0];
+        let size = pts[1..]
+            .iter()
+            .flat_map(|p| p.iter().zip(&pts[0]).map(|(a, b)| (a - b).abs()))
+            .fold(0.0, f64::max);
+        if spread <= s.f_tol * (1.0 + vals[0].abs()) && size <= s.x_tol {
+            converged = vals[0].is_finite();
+            break;
+        }
+
+        let centroid: Vec<f64> = (0..n)
+            .map(|k| pts[..n].iter().map(|p| p[k]).sum::<f64>() / n as f64)
+            .collect();
+        let along = |t: f64| -> Vec<f64> {
+            centroid
+                .iter()
+                .zip(&pts[n])
+                .map(|(c, w)| c + t * (c - w))
+                .collect()
+        };
+        let xr = along(1.0);
+        let fr = eval(&xr);
+        evaluations += 1;
+        if fr < vals[0] {
+            let xe = along(2.0);
+            let fe = eval(&xe);
+            evaluations += 1;
+            if fe < fr {
+                pts[n] = xe;
+                vals[n] = fe;
+            } else {
+                pts[n] = xr;
+                vals[n] = fr;
+            }
+        } else if fr < vals[n - 1] {
+            pts[n] = xr;
+            vals[n] = fr;
+        } else {
+            // Outside contraction when the reflection helped a little, inside otherwise.
+            let (xc, fc) = if fr < vals[n] {
+                let xc = along(0.5);
+                let fc = eval(&xc);
+                (xc, fc)
+            } else {
+                let xc = along(-0.5);
+                let fc = eval(&xc);
+                (xc, fc)
+            };
+            evaluations += 1;
+            if fc < vals[n].min(fr) {
+                pts[n] = xc;
+                vals[n] = fc;
+            } else {
+                for i in 1..=n {
+                    let shrunk: Vec<f64> = pts[i]
+                        .iter()
+                        .zip(&pts[0])
+                        .map(|(p, b)| b + 0.5 * (p - b))
+                        .collect();
+                    vals[i] = eval(&shrunk);
+                    pts[i] = shrunk;
+                    evaluations += 1;
+                }
+            }
+        }
+    }
+    let best = (0..=n)
+        .min_by(|&i, &j| vals[i].total_cmp(&vals[j]))
+        .unwrap_or(0);
+    Minimum {
+        x: pts[best].clone(),
+        value: vals[best],
+        evaluations,
+        converged,
+    }
+}
+
+/// BFGS settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BfgsSettings {
+    /// Converged when every gradient component is below this.
+    pub g_tol: f64,
+    pub max_iterations: usize,
+}
+
+impl Default for BfgsSettings {
+    fn default() -> Self {
+        BfgsSettings {
+            g_tol: 1e-9,
+            max_iterations: 500,
+        }
+    }
+}
+
+/// Minimises `fg` (value, and gradient written into the slice) from `start` by BFGS on the
+/// inverse Hessian with a backtracking (Armijo) line search. Non-finite values count as +∞.
+pub fn bfgs(
+    mut fg: impl FnMut(&[f64], &mut [f64]) -> f64,
+    start: &[f64],
+    s: &BfgsSettings,
+) -> Minimum {
+    let n = start.len();
+    let mut x = start.to_vec();
+    let mut g = vec![0.0; n];
+    let mut f = fg(&x, &mut g);
+    let mut evaluations = 1;
+    let mut h: Vec<f64> = (0..n * n)
+        .map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let finite = |f: f64, g: &[f64]| f.is_finite() && g.iter().all(|v| v.is_finite());
+    if !finite(f, &g) {
+        return Minimum {
+            x,
+            value: f64::INFINITY,
+            evaluations,
+            converged: false,
+        };
+    }
+    let (mut x_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
+    let mut converged = false;
+    for _ in 0..s.max_iterations {
+        if g.iter().all(|v| v.abs() < s.g_tol) {
+            converged = true;
+            break;
+        }
+        let mut d: Vec<f64> = (0..n)
+            .map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>())
+            .collect();
+        let mut slope: f64 = d.iter().zip(&g).map(|(a, b)| a * b).sum();
+        if slope >= 0.0 {
+            // Not a descent direction: reset to steepest descent.
+            h.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = if i % (n + 1) == 0 { 1.0 } else { 0.0 });
+            d = g.iter().map(|v| -v).collect();
+            slope = -g.iter().map(|v| v * v).sum::<f64>();
+        }
+        // Backtracking; steps in log-parameters larger than 2 are cut to keep exp() sane.
+        let longest = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut step = if longest > 2.0 { 2.0 / longest } else { 1.0 };
+        let mut f_new = f64::INFINITY;
+        for _ in 0..60 {
+            for i in 0..n {
+                x_new[i] = x[i] + step * d[i];
+            }
+            f_new = fg(&x_new, &mut g_new);
+            evaluations += 1;
+            if finite(f_new, &g_new) && f_new <= f + 1e-4 * step * slope {
+                break;
+            }
+            step *= 0.5;
+        }
+        if !finite(f_new, &g_new) || f_new > f + 1e-4 * step * slope {
+            break; // no progress possible along any tried step
+        }
+        let sv: Vec<f64> = (0..n).map(|i| x_new[i] - x[i]).collect();
+        let yv: Vec<f64> = (0..n).map(|i| g_new[i] - g[i]).collect();
+        let sy: f64 = sv.iter().zip(&yv).map(|(a, b)| a * b).sum();
+        if sy > 1e-300 {
+            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| h[i * n + j] * yv[j]).sum())
+                .collect();
+            let yhy: f64 = yv.iter().zip(&hy).map(|(a, b)| a * b).sum();
+            for i in 0..n {
+                for j in 0..n {
+                    h[i * n + j] += -rho * (hy[i] * sv[j] + sv[i] * hy[j])
+                        + (rho * rho * yhy + rho) * sv[i] * sv[j];
+                }
+            }
+        }
+        let progress = f - f_new;
+        x.copy_from_slice(&x_new);
+        g.copy_from_slice(&g_new);
+        f = f_new;
+        if progress == 0.0 && g.iter().all(|v| v.abs() < s.g_tol.sqrt()) {
+            converged = true;
+            break;
+        }
+    }
+    Minimum {
+        x,
+        value: f,
+        evaluations,
+        converged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfgs_finds_the_rosenbrock_minimum_with_few_evaluations() {
+        let fg = |x: &[f64], g: &mut [f64]| {
+            g[0] = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]);
+            g[1] = 200.0 * (x[1] - x[0] * x[0]);
+            (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
+        };
+        let m = bfgs(fg, &[-1.2, 1.0], &BfgsSettings::default());
+        assert!(m.converged, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
+            "{:?}",
+            m.x
+        );
+        assert!(m.evaluations < 200, "{}", m.evaluations);
+    }
+
+    #[test]
+    fn finds_the_rosenbrock_minimum() {
+        let rosen = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        let m = nelder_mead(rosen, &[-1.2, 1.0], &Settings::default());
+        assert!(m.converged);
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{:?}",
+            m.x
+        );
+    }
+
+    #[test]
+    fn treats_non_finite_values_as_outside_the_domain() {
+        // ln is undefined for x ≤ 0; the minimiser must stay inside and find x = 1.
+        let f = |x: &[f64]| x[0] - x[0].ln();
+        let m = nelder_mead(f, &[3.0], &Settings::default());
+        assert!(m.converged);
+        assert!((m.x[0] - 1.0).abs() < 1e-5, "{:?}", m.x);
+    }
+
+    #[test]
+    fn reports_no_convergence_when_out_of_budget() {
+        let rosen = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        let s = Settings {
+            max_evaluations: 20,
+            ..Settings::default()
+        };
+        let m = nelder_mead(rosen, &[-1.2, 1.0], &s);
+        assert!(!m.converged);
+        assert!(m.evaluations <= 20 + 2);
+    }
+}

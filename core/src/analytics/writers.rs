@@ -1,0 +1,135 @@
+//! Output files of `lifecycle analyze`: `customers.csv` and `summary.json`.
+
+use serde::Serialize;
+use std::io::Write;
+
+use super::cli::AnalyzeOutput;
+use super::maturity::Maturity;
+use super::model::Fallback;
+use super::{ShopAnalysis, ShopMetrics};
+
+/// The exact header of `customers.csv`.
+pub const CUSTOMERS_HEADER: [&str; 14] = [
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_group",
+    "p_alive",
+    "expected_purchases",
+    "expected_avg_value",
+    "clv",
+    "churn_risk",
+];
+
+/// One row per customer; prediction columns are empty for PROSPECTS.
+pub fn write_customers_csv(out: &AnalyzeOutput, w: impl Write) -> Result<(), csv::Error> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(CUSTOMERS_HEADER)?;
+    let empty = String::new;
+    for c in &out.analysis.customers {
+        let f = &c.features;
+        let s = &c.score;
+        let p = s.prediction;
+        let num = |v: Option<f64>| v.map_or_else(empty, |v| v.to_string());
+        let id = out
+            .ids
+            .get(f.customer as usize)
+            .cloned()
+            .unwrap_or_else(|| f.customer.to_string());
+        wtr.write_record([
+            id,
+            f.frequency.to_string(),
+            f.recency.to_string(),
+            f.age.to_string(),
+            f.monetary_value.to_string(),
+            s.rfm.r.to_string(),
+            s.rfm.f.to_string(),
+            s.rfm.m.to_string(),
+            s.rfm.group.as_str().to_string(),
+            num(p.map(|p| p.p_alive)),
+            num(p.map(|p| p.expected_purchases)),
+            num(p.map(|p| p.expected_avg_value)),
+            num(p.map(|p| p.clv)),
+            p.map_or_else(empty, |p| p.churn_risk.as_str().to_string()),
+        ])?;
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct BgNbdSummary {
+    r: f64,
+    alpha: f64,
+    a: f64,
+    b: f64,
+    log_likelihood: f64,
+    converged: bool,
+    unique_rows: usize,
+}
+
+#[derive(Serialize)]
+struct GammaGammaSummary {
+    p: f64,
+    q: f64,
+    gamma: f64,
+    log_likelihood: f64,
+    converged: bool,
+    customers: usize,
+}
+
+/// The shape of `summary.json`.
+#[derive(Serialize)]
+struct Summary<'a> {
+    customers: usize,
+    time_unit: &'a str,
+    horizon_months: u32,
+    /// None when the fit was not attempted (too little data; see `fallbacks`).
+    bgnbd: Option<BgNbdSummary>,
+    gamma_gamma: Option<GammaGammaSummary>,
+    fallbacks: &'a [Fallback],
+    metrics: &'a ShopMetrics,
+    maturity: Option<&'a Maturity>,
+    skipped_rows: u64,
+}
+
+fn summary(out: &AnalyzeOutput) -> Summary<'_> {
+    let a: &ShopAnalysis = &out.analysis;
+    Summary {
+        customers: a.customers.len(),
+        time_unit: a.model.time_unit.as_str(),
+        horizon_months: a.model.clv.horizon_months,
+        bgnbd: a.model.bgnbd.as_ref().map(|f| BgNbdSummary {
+            r: f.params.r,
+            alpha: f.params.alpha,
+            a: f.params.a,
+            b: f.params.b,
+            log_likelihood: f.log_likelihood,
+            converged: f.converged,
+            unique_rows: f.unique_rows,
+        }),
+        gamma_gamma: a.model.gamma_gamma.as_ref().map(|f| GammaGammaSummary {
+            p: f.params.p,
+            q: f.params.q,
+            gamma: f.params.gamma,
+            log_likelihood: f.log_likelihood,
+            converged: f.converged,
+            customers: f.customers,
+        }),
+        fallbacks: &a.model.fallbacks,
+        metrics: &a.metrics,
+        maturity: a.maturity.as_ref(),
+        skipped_rows: out.skipped_rows,
+    }
+}
+
+/// `{"customers":N,"bgnbd":{…},"gamma_gamma":{…},"metrics":{…},"maturity":{…}, …}`, pretty.
+pub fn write_summary_json(out: &AnalyzeOutput, mut w: impl Write) -> Result<(), serde_json::Error> {
+    serde_json::to_writer_pretty(&mut w, &summary(out))?;
+    w.write_all(b"\n").map_err(serde_json::Error::io)
+}

@@ -1,0 +1,7 @@
+//! Lifecycle's pure core: plain data in, plain data out. No database, no HTTP, no clock
+//! (time is always passed in), so everything here is unit-tested with exact expectations.
+
+pub mod analytics;
+pub mod loyalty;
+pub mod segments;
+pub mod types;

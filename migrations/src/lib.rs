@@ -1,0 +1,37 @@
+//! Schema migrations. Each migration is a module named after what it adds; the app runs them at
+//! start-up (under an advisory lock on PostgreSQL) and through `lifecycle migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+mod m0002_refunds_privacy;
+mod m0003_sync;
+mod m0004_loyalty;
+
+pub struct Migrator;
+
+/// An index on `cols` of `table`, created only if missing (shared by the migrations).
+pub(crate) fn index(
+    name: &'static str,
+    table: &'static str,
+    cols: &[&'static str],
+) -> IndexCreateStatement {
+    let mut idx = Index::create();
+    idx.name(name).table(table).if_not_exists();
+    for c in cols {
+        idx.col(*c);
+    }
+    idx.take()
+}
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_refunds_privacy::Migration),
+            Box::new(m0003_sync::Migration),
+            Box::new(m0004_loyalty::Migration),
+        ]
+    }
+}

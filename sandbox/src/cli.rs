@@ -1,0 +1,104 @@
+//! `lifecycle sandbox`: run the simulated platform on its own until Ctrl-C.
+
+use crate::config::SandboxConfig;
+use crate::oauth::install_url;
+use crate::server::Sandbox;
+use crate::store::Plan;
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub bind: String,
+    /// Number of shops (demo-1 … demo-N).
+    #[arg(long, default_value_t = 1)]
+    pub shops: usize,
+    /// Customers per shop.
+    #[arg(long, default_value_t = 1000)]
+    pub customers: usize,
+    /// Seed of the data generator (same seed, same data).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(
+        long,
+        env = "LIFECYCLE_SHOPIFY_CLIENT_ID",
+        default_value = "sandbox-client-id"
+    )]
+    pub client_id: String,
+    #[arg(
+        long,
+        env = "LIFECYCLE_SHOPIFY_CLIENT_SECRET",
+        default_value = "sandbox-client-secret",
+        hide_env_values = true
+    )]
+    pub client_secret: String,
+    /// Live events per second per shop.
+    #[arg(long)]
+    pub live: Option<f64>,
+    /// Webhook retry time runs this many times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// The app's public URL (install, redirect and webhook URLs hang off it).
+    #[arg(long)]
+    pub app_url: Option<String>,
+    /// API plan of the shops: standard, advanced, plus, enterprise.
+    #[arg(long, default_value = "standard")]
+    pub plan: String,
+    /// Show the consent page instead of approving installs straight away.
+    #[arg(long)]
+    pub no_auto_approve: bool,
+}
+
+impl SandboxArgs {
+    pub fn config(&self) -> anyhow::Result<SandboxConfig> {
+        Ok(SandboxConfig {
+            bind: self.bind.clone(),
+            shops: self.shops,
+            customers: self.customers,
+            seed: self.seed,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            app_url: self.app_url.clone(),
+            live_rate: self.live,
+            time_scale: self.time_scale,
+            auto_approve: !self.no_auto_approve,
+            plan: self.plan.parse::<Plan>().map_err(anyhow::Error::msg)?,
+            ..SandboxConfig::default()
+        })
+    }
+}
+
+pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let started = std::time::Instant::now();
+    let sandbox = Sandbox::start(cfg).await?;
+    let base = sandbox.base_url();
+    println!(
+        "Sandbox listening on {base} (seeded in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!("Set LIFECYCLE_SHOPIFY_API_ORIGIN={base} in the app.");
+    for shop in sandbox.state().shops.read().values() {
+        let data = shop.data.read();
+        println!(
+            "\n{}  customers={} orders={} checkouts={} currency={}",
+            shop.info.domain,
+            data.customers.len(),
+            data.orders.len(),
+            data.checkouts.len(),
+            shop.info.currency
+        );
+        match install_url(sandbox.state(), shop) {
+            Some(u) => println!("  install: {u}"),
+            None => println!("  install: (set --app-url or POST {base}/_sandbox/app)"),
+        }
+        if let Some(t) = &shop.true_params {
+            println!("  true generator parameters: {t}");
+        }
+    }
+    println!("\nControl API: {base}/_sandbox/shops  — Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Settings of one sandbox run.
+
+use crate::store::Plan;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Number of shops, named `demo-1`, `demo-2`, … unless `names` is given.
+    pub shops: usize,
+    pub names: Vec<String>,
+    pub customers: usize,
+    pub seed: u64,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The app's public URL; may be set later with `POST /_sandbox/app`.
+    pub app_url: Option<String>,
+    /// Scopes granted when the app asks for none (managed install / token exchange).
+    pub scopes: String,
+    /// Live events per second per shop; `None` = no live traffic.
+    pub live_rate: Option<f64>,
+    /// How much faster than real time webhook retry intervals pass (3600 = 4 h in 4 s).
+    pub time_scale: f64,
+    pub auto_approve: bool,
+    pub plan: Plan,
+    pub history_days: u32,
+    /// End of the generated history; default: midnight UTC today, so runs on one day agree.
+    pub history_end: Option<DateTime<Utc>>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: "127.0.0.1:0".into(),
+            shops: 1,
+            names: vec![],
+            customers: 1000,
+            seed: 42,
+            client_id: "sandbox-client-id".into(),
+            client_secret: "sandbox-client-secret".into(),
+            app_url: None,
+            scopes: "read_customers,write_customers,read_orders,read_discounts,write_discounts"
+                .into(),
+            live_rate: None,
+            time_scale: 1.0,
+            auto_approve: true,
+            plan: Plan::Standard,
+            history_days: 730,
+            history_end: None,
+        }
+    }
+}
+
+impl SandboxConfig {
+    pub fn shop_names(&self) -> Vec<String> {
+        if self.names.is_empty() {
+            (1..=self.shops).map(|i| format!("demo-{i}")).collect()
+        } else {
+            self.names.clone()
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.client_id.is_empty(), "client_id must not be empty");
+        anyhow::ensure!(
+            !self.client_secret.is_empty(),
+            "client_secret must not be empty"
+        );
+        anyhow::ensure!(
+            self.time_scale.is_finite() && self.time_scale > 0.0,
+            "time_scale must be a positive number"
+        );
+        if let Some(r) = self.live_rate {
+            anyhow::ensure!(
+                r.is_finite() && r > 0.0 && r <= 10_000.0,
+                "live rate must be in (0, 10000] per second"
+            );
+        }
+        if let Some(u) = &self.app_url {
+            url::Url::parse(u).map_err(|e| anyhow::anyhow!("app_url '{u}' is not a URL: {e}"))?;
+        }
+        for n in self.shop_names() {
+            anyhow::ensure!(
+                crate::seed::valid_shop_name(&n),
+                "shop name '{n}' is invalid"
+            );
+        }
+        Ok(())
+    }
+}

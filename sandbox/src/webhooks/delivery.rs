@@ -1,0 +1,232 @@
+//! Webhook delivery: signed POSTs with Shopify's headers, a 5 s timeout, and 8 retries with
+//! growing intervals over 4 hours of (scaled) time. Faults can drop, duplicate or reorder.
+
+use crate::faults::{Faults, chance};
+use crate::signing::webhook_hmac;
+use crate::state::Shop;
+use chrono::{DateTime, SecondsFormat, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Retries after the first attempt (reference §2).
+pub const RETRIES: u32 = 8;
+/// The retries spread over four hours, each interval double the one before.
+const RETRY_SPAN_SECS: f64 = 4.0 * 3600.0;
+
+/// Delay before retry `n` (1-based), in unscaled seconds: 56 s, 113 s, … 2 h, summing to 4 h.
+pub fn retry_delay_secs(n: u32) -> f64 {
+    let unit = RETRY_SPAN_SECS / f64::from((1u32 << RETRIES) - 1);
+    unit * f64::from(1u32 << (n - 1))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryEntry {
+    /// `X-Shopify-Webhook-Id`.
+    pub id: String,
+    pub event_id: String,
+    pub topic: String,
+    pub address: String,
+    /// pending | delivered | retrying | failed | dropped
+    pub status: String,
+    pub attempts: u32,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub triggered_at: DateTime<Utc>,
+    pub duplicated: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct DeliveryLog {
+    entries: Mutex<Vec<DeliveryEntry>>,
+}
+
+impl DeliveryLog {
+    fn push(&self, e: DeliveryEntry) -> usize {
+        let mut v = self.entries.lock();
+        v.push(e);
+        v.len() - 1
+    }
+    fn update(&self, i: usize, f: impl FnOnce(&mut DeliveryEntry)) {
+        if let Some(e) = self.entries.lock().get_mut(i) {
+            f(e);
+        }
+    }
+    pub fn snapshot(&self) -> Vec<DeliveryEntry> {
+        self.entries.lock().clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    client: reqwest::Client,
+    time_scale: f64,
+}
+
+struct Attempt {
+    shop: Arc<Shop>,
+    topic: &'static str,
+    body: Arc<Vec<u8>>,
+    address: String,
+    api_version: String,
+    subscription_id: Option<u64>,
+    webhook_id: String,
+    event_id: String,
+    triggered_at: DateTime<Utc>,
+    hmac: String,
+    log_index: usize,
+}
+
+impl Dispatcher {
+    pub fn new(time_scale: f64) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5))
+            .user_agent("Shopify-Captain-Hook")
+            .build()
+            .expect("a plain reqwest client builds");
+        Dispatcher {
+            client,
+            time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
+        }
+    }
+
+    pub fn dispatch(
+        &self,
+        shop: Arc<Shop>,
+        topic: &'static str,
+        body: Vec<u8>,
+        targets: Vec<(String, String, Option<u64>)>,
+        secret: &str,
+        faults: Faults,
+    ) {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let triggered_at = Utc::now();
+        let body = Arc::new(body);
+        let hmac = webhook_hmac(secret, &body);
+        for (address, api_version, subscription_id) in targets {
+            let webhook_id = uuid::Uuid::new_v4().to_string();
+            let dropped = chance(faults.drop_rate);
+            let duplicated = !dropped && chance(faults.duplicate_rate);
+            let log_index = shop.deliveries.push(DeliveryEntry {
+                id: webhook_id.clone(),
+                event_id: event_id.clone(),
+                topic: topic.to_string(),
+                address: address.clone(),
+                status: if dropped { "dropped" } else { "pending" }.to_string(),
+                attempts: 0,
+                last_status_code: None,
+                last_error: None,
+                triggered_at,
+                duplicated,
+            });
+            if dropped {
+                continue;
+            }
+            let attempt = Arc::new(Attempt {
+                shop: shop.clone(),
+                topic,
+                body: body.clone(),
+                address,
+                api_version,
+                subscription_id,
+                webhook_id,
+                event_id: event_id.clone(),
+                triggered_at,
+                hmac: hmac.clone(),
+                log_index,
+            });
+            let hold = faults.reorder.filter(|ms| *ms > 0);
+            let copies = if duplicated { 2 } else { 1 };
+            for copy in 0..copies {
+                let me = self.clone();
+                let attempt = attempt.clone();
+                tokio::spawn(async move {
+                    if let Some(ms) = hold {
+                        let d = rand::random_range(0..=ms);
+                        tokio::time::sleep(Duration::from_millis(d)).await;
+                    }
+                    // The duplicate is a bare resend; retries belong to the original.
+                    me.run(&attempt, copy == 0).await;
+                });
+            }
+        }
+    }
+
+    async fn send(&self, a: &Attempt) -> Result<u16, String> {
+        let triggered = a.triggered_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let resp = self
+            .client
+            .post(&a.address)
+            .header("Content-Type", "application/json")
+            .header("X-Shopify-Topic", a.topic)
+            .header("X-Shopify-Hmac-Sha256", &a.hmac)
+            .header("X-Shopify-Shop-Domain", &a.shop.info.domain)
+            .header("X-Shopify-API-Version", &a.api_version)
+            .header("X-Shopify-Webhook-Id", &a.webhook_id)
+            .header("X-Shopify-Event-Id", &a.event_id)
+            .header("X-Shopify-Triggered-At", triggered)
+            .body(a.body.as_ref().clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    }
+
+    async fn run(&self, a: &Attempt, with_retries: bool) {
+        let tries = if with_retries { RETRIES + 1 } else { 1 };
+        for n in 0..tries {
+            if n > 0 {
+                let secs = retry_delay_secs(n) / self.time_scale;
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            }
+            let result = self.send(a).await;
+            let ok = matches!(result, Ok(code) if (200..300).contains(&code));
+            let last = n + 1 == tries;
+            a.shop.deliveries.update(a.log_index, |e| {
+                e.attempts += 1;
+                match &result {
+                    Ok(code) => {
+                        e.last_status_code = Some(*code);
+                        e.last_error = None;
+                    }
+                    Err(err) => e.last_error = Some(err.clone()),
+                }
+                // A successful duplicate must not hide a failing original, nor the reverse.
+                if ok {
+                    e.status = "delivered".into();
+                } else if e.status != "delivered" {
+                    e.status = if last && with_retries {
+                        "failed"
+                    } else {
+                        "retrying"
+                    }
+                    .into();
+                }
+            });
+            if ok {
+                return;
+            }
+        }
+        if with_retries && let Some(id) = a.subscription_id {
+            // Shopify deletes Admin API subscriptions after 8 consecutive failed retries.
+            a.shop.data.write().webhooks.remove(&id);
+            tracing::warn!(topic = a.topic, address = %a.address, "webhook subscription removed after repeated failures");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_grow_and_span_four_hours() {
+        let total: f64 = (1..=RETRIES).map(retry_delay_secs).sum();
+        assert!((total - 14_400.0).abs() < 1e-6);
+        for n in 2..=RETRIES {
+            assert!(retry_delay_secs(n) > retry_delay_secs(n - 1));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! A shop's loyalty settings, read from the `settings` JSON of its row:
+//!
+//! ```json
+//! { "segments": { ... SegmentSettings ... }, "offers": { ... OfferSettings ... },
+//!   "tag_prefix": "lifecycle:", "dry_run": false }
+//! ```
+//!
+//! Every key is optional (defaults: the built-in segments, every offer off, prefix
+//! `lifecycle:`, pushes on). Other keys belong to other features and are ignored here.
+//! [`LoyaltySettings::validate`] is what saving settings should call, so a bad rule is refused
+//! when saved; a job that meets invalid stored settings fails permanently with the same message.
+
+use serde::Deserialize;
+
+use crate::core::loyalty::{OfferPlanner, OfferSettings, TagPrefix};
+use crate::core::segments::{SegmentCatalog, SegmentSettings};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LoyaltySettings {
+    pub segments: SegmentSettings,
+    pub offers: OfferSettings,
+    pub tag_prefix: TagPrefix,
+    /// Plan and record, send nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid loyalty settings: {0}")]
+pub struct SettingsError(pub String);
+
+impl LoyaltySettings {
+    /// Parses the shop's settings JSON (an empty or missing object gives the defaults).
+    pub fn from_shop_json(settings: &str) -> Result<LoyaltySettings, SettingsError> {
+        let text = if settings.trim().is_empty() {
+            "{}"
+        } else {
+            settings
+        };
+        serde_json::from_str(text).map_err(|e| SettingsError(e.to_string()))
+    }
+
+    /// The validated segment catalog; also checks the offers against it.
+    pub fn validate(&self) -> Result<SegmentCatalog, SettingsError> {
+        let catalog =
+            SegmentCatalog::new(&self.segments).map_err(|e| SettingsError(e.to_string()))?;
+        OfferPlanner::new(&self.offers, &catalog).map_err(|e| SettingsError(e.to_string()))?;
+        Ok(catalog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_foreign_keys() {
+        let s = LoyaltySettings::from_shop_json(r#"{"other_feature": 1}"#).unwrap();
+        assert_eq!(s.tag_prefix.as_str(), "lifecycle:");
+        assert!(!s.dry_run && !s.offers.win_back.enabled);
+        assert!(s.validate().is_ok());
+        assert!(LoyaltySettings::from_shop_json("").is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let e = LoyaltySettings::from_shop_json(r#"{"tag_prefix": "a,b"}"#).unwrap_err();
+        assert!(e.to_string().contains("comma"), "{e}");
+        let s = LoyaltySettings::from_shop_json(
+            r#"{"segments": {"custom": [{"key": "vip", "rule": "number_of_orders >="}]}}"#,
+        )
+        .unwrap();
+        let e = s.validate().unwrap_err();
+        assert!(e.to_string().contains("vip"), "{e}");
+        let s = LoyaltySettings::from_shop_json(
+            r#"{"offers": {"reward": {"enabled": true, "segments": ["nope"]}}}"#,
+        )
+        .unwrap();
+        assert!(s.validate().unwrap_err().to_string().contains("nope"));
+    }
+}

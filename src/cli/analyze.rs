@@ -1,0 +1,72 @@
+//! `lifecycle analyze`: the analytics on a file, with no install (a transactions CSV, a summary,
+//! the CDNOW file or Shopify's orders export).
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use lifecycle_core::analytics::cli::{AnalyzeOptions, parse_end, run_analyze};
+use lifecycle_core::analytics::readers::InputFormat;
+use lifecycle_core::analytics::{TimeUnit, writers};
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Input file.
+    #[arg(long)]
+    input: PathBuf,
+    /// transactions (customer_id,date,amount), summary (ID,frequency,recency,T[,monetary_value]),
+    /// cdnow (the CDNOW master file) or shopify-orders (Shopify's orders export).
+    #[arg(long)]
+    format: InputFormat,
+    /// End of the observation window (YYYY-MM-DD or an RFC 3339 time); default: the last order.
+    #[arg(long, value_parser = parse_end)]
+    end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Time unit of recency and age: days or weeks.
+    #[arg(long, default_value = "days")]
+    time_unit: TimeUnit,
+    /// CLV horizon in months.
+    #[arg(long, default_value_t = 12)]
+    horizon: u32,
+    /// Monthly discount rate of the CLV.
+    #[arg(long, default_value_t = 0.01)]
+    monthly_discount: f64,
+    /// Customer acquisition cost, for CLV:CAC.
+    #[arg(long)]
+    cac: Option<f64>,
+    /// Per-customer output CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// Shop-level summary JSON.
+    #[arg(long)]
+    summary: PathBuf,
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let input =
+        File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+    let opts = AnalyzeOptions {
+        format: args.format,
+        end: args.end,
+        time_unit: args.time_unit,
+        horizon_months: args.horizon,
+        monthly_discount: args.monthly_discount,
+        cac: args.cac,
+    };
+    let out = run_analyze(input, &opts).with_context(|| format!("{}", args.input.display()))?;
+    let csv =
+        File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    writers::write_customers_csv(&out, csv)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let json = File::create(&args.summary)
+        .with_context(|| format!("cannot write {}", args.summary.display()))?;
+    writers::write_summary_json(&out, json)
+        .with_context(|| format!("cannot write {}", args.summary.display()))?;
+    println!(
+        "analysed {}: wrote {} and {}",
+        args.input.display(),
+        args.out.display(),
+        args.summary.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! `lifecycle demo`: the first five minutes. A sandbox shop with a few thousand customers and
+//! live traffic, the app installed into it through the real OAuth flow, the backfill with a
+//! progress bar, the analysis, a short report, and then webhooks from live traffic, one line
+//! each, until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sea_orm::ConnectionTrait;
+
+use super::progress_bar;
+use crate::config::Config;
+use crate::jobs::kinds;
+use crate::server::{self, Launch};
+use crate::store::{self, shops};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Customers in the sandbox shop.
+    #[arg(long, default_value_t = 3000)]
+    customers: usize,
+    /// Live events per second in the sandbox shop.
+    #[arg(long, default_value_t = 1.0)]
+    live: f64,
+    /// Sandbox seed (the same seed gives the same shop).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    #[command(flatten)]
+    config: Config,
+}
+
+/// The app-store install, as a merchant's browser does it: the signed install URL from the
+/// platform, the app's redirect to the authorize page, the platform's redirect back to the
+/// callback. Returns the callback's response (a redirect into the admin).
+pub async fn install_via_app_store(
+    platform: &str,
+    shop: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let kickoff: serde_json::Value = browser
+        .get(format!("{platform}/_sandbox/shops/{shop}/install_url"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let install_url = kickoff["install_url"]
+        .as_str()
+        .context("the platform gave no install URL")?;
+    let to_authorize = browser.get(install_url).send().await?;
+    let authorize =
+        redirect_target(&to_authorize).context("the app did not redirect to the authorize page")?;
+    let to_callback = browser.get(authorize).send().await?;
+    let callback =
+        redirect_target(&to_callback).context("the platform did not redirect back to the app")?;
+    Ok(browser.get(callback).send().await?)
+}
+
+fn redirect_target(r: &reqwest::Response) -> Option<String> {
+    if !r.status().is_redirection() {
+        return None;
+    }
+    r.headers()
+        .get("location")?
+        .to_str()
+        .ok()
+        .map(str::to_string)
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let mut config = args.config;
+    std::fs::create_dir_all(&config.data_dir)?;
+    if config.database_url.is_none() {
+        // The demo keeps its own database so it never mixes with a real one.
+        let file = config.data_dir.join("demo.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+        config.database_url = Some(format!("sqlite://{}?mode=rwc", file.display()));
+    }
+    let client_secret = crate::secrets::random_secret(16);
+    config.shopify_client_secret = Some(client_secret.clone());
+    config
+        .encryption_key
+        .get_or_insert_with(crate::secrets::Cipher::generate_key);
+    config.app_url = Some(format!("http://{}", config.bind));
+
+    println!(
+        "Starting a sandbox shop with {} customers...",
+        args.customers
+    );
+    let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+        customers: args.customers,
+        seed: args.seed,
+        client_id: config.shopify_client_id.clone(),
+        client_secret,
+        app_url: config.app_url.clone(),
+        live_rate: (args.live > 0.0).then_some(args.live),
+        time_scale: 60.0,
+        ..Default::default()
+    })
+    .await?;
+    let platform = sandbox.base_url();
+    let shop = sandbox
+        .shop_domains()
+        .first()
+        .cloned()
+        .context("the sandbox has no shop")?;
+    config.shopify_api_origin = Some(platform.clone());
+
+    let app = server::start(Launch::new(config)).await?;
+    let state = app.state.clone();
+    println!("Installing Lifecycle into {shop} through OAuth...");
+    let done = install_via_app_store(&platform, &shop).await?;
+    if !done.status().is_redirection() {
+        bail!(
+            "install failed: {} {}",
+            done.status(),
+            done.text().await.unwrap_or_default()
+        );
+    }
+    let shop_row = shops::find(&state.db, "shopify", &shop)
+        .await?
+        .context("the shop was not recorded")?;
+
+    let bar = progress_bar("backfill");
+    loop {
+        let row = state
+            .db
+            .query_one_raw(store::stmt(
+                state.db.get_database_backend(),
+                "SELECT state, progress_done, progress_total, last_error FROM jobs WHERE shop_id = ? AND kind = ? ORDER BY id DESC",
+                vec![shop_row.id.into(), kinds::BACKFILL.into()],
+            ))
+            .await?
+            .context("no backfill job")?;
+        let job_state: String = row.try_get("", "state")?;
+        let done: i64 = row.try_get("", "progress_done")?;
+        if let Some(total) = row.try_get::<Option<i64>>("", "progress_total")? {
+            bar.set_length(total.max(0) as u64);
+        }
+        bar.set_position(done.max(0) as u64);
+        match job_state.as_str() {
+            "done" => break,
+            "dead" => bail!(
+                "backfill failed: {}",
+                row.try_get::<Option<String>>("", "last_error")?
+                    .unwrap_or_default()
+            ),
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+    bar.finish();
+
+    report(&state, shop_row.id).await?;
+    let summary = crate::writeback::segment::run_segment(&state, &shop, true).await?;
+    println!("\nSegment run (dry run, nothing pushed yet):\n{summary}");
+    println!("\nOpen:");
+    println!("  app            {}", app.url());
+    println!("  metrics        {}/metrics", app.url());
+    println!("  sandbox shops  {platform}/_sandbox/shops");
+    println!("\nWebhooks from live traffic (Ctrl-C to stop):");
+
+    let mut last_id = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let rows = state
+            .db
+            .query_all_raw(store::stmt(
+                state.db.get_database_backend(),
+                "SELECT id, topic, state, created_at FROM webhook_inbox WHERE shop_id = ? AND id > ? ORDER BY id",
+                vec![shop_row.id.into(), last_id.into()],
+            ))
+            .await?;
+        for r in rows {
+            last_id = r.try_get("", "id")?;
+            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at")?;
+            println!(
+                "  {}  {:<22} {}",
+                at.format("%H:%M:%S"),
+                r.try_get::<String>("", "topic")?,
+                r.try_get::<String>("", "state")?
+            );
+        }
+    }
+    println!("stopping");
+    app.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// The short table: customers, orders, RFM groups, retention, maturity, top customers by CLV.
+async fn report(state: &crate::state::AppState, shop_id: i64) -> anyhow::Result<()> {
+    use lifecycle_core::segments::{SegmentCatalog, SegmentSettings};
+    let catalog =
+        SegmentCatalog::new(&SegmentSettings::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = chrono::Utc::now();
+    let a = crate::analysis::analyse(&state.db, shop_id, &catalog, now).await?;
+    let an = &a.analysis;
+    println!(
+        "\nCustomers {:>8}   with orders {:>8}",
+        a.data.customers.len(),
+        an.metrics.customers_with_orders
+    );
+    println!("Orders    {:>8}", a.data.input.orders.len());
+    let mut groups = std::collections::BTreeMap::new();
+    for c in &an.customers {
+        *groups.entry(c.score.rfm.group.as_str()).or_insert(0usize) += 1;
+    }
+    println!("\nRFM group            customers");
+    for (g, n) in &groups {
+        println!("  {g:<18} {n:>8}");
+    }
+    if let Some(p) = &an.metrics.period {
+        let pct = |v: Option<f64>| {
+            v.map(|x| format!("{x:.1} %"))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        println!(
+            "\nRetention rate {}   churn {}   repeat rate {}",
+            pct(p.customer_retention_rate_pct),
+            pct(p.churn_rate_pct),
+            pct(p.repeat_purchase_rate_pct)
+        );
+    }
+    if let Some(m) = &an.maturity {
+        println!(
+            "Maturity: {:?}, spend about {} % of effort on retention",
+            m.stage, m.retention_share_pct
+        );
+    }
+    let mut top: Vec<(f64, usize)> = an
+        .customers
+        .iter()
+        .filter_map(|c| {
+            c.score
+                .prediction
+                .as_ref()
+                .map(|p| (p.clv, c.features.customer as usize))
+        })
+        .collect();
+    top.sort_by(|x, y| y.0.total_cmp(&x.0));
+    println!(
+        "\nTop customers by predicted 12-month CLV ({})",
+        a.data.currency
+    );
+    for (clv, i) in top.into_iter().take(5) {
+        let c = &a.data.customers[i];
+        println!(
+            "  {:<40} {:>10.2}",
+            c.email.as_deref().unwrap_or(&c.platform_id),
+            clv
+        );
+    }
+    Ok(())
+}

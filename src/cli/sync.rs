@@ -1,0 +1,84 @@
+//! `lifecycle sync` and `lifecycle segment`: one shop's sync or segment run in the foreground.
+
+use clap::{Args, ValueEnum};
+
+use super::progress_bar;
+use crate::config::Config;
+use crate::platforms::shopify::PLATFORM;
+use crate::server::build_state;
+use crate::store::shops;
+use crate::sync::{self, Mode};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SyncMode {
+    Backfill,
+    Incremental,
+    Reconcile,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The shop's domain, e.g. demo-1.myshopify.com.
+    #[arg(long)]
+    shop: String,
+    #[arg(long, value_enum, default_value = "incremental")]
+    mode: SyncMode,
+    #[command(flatten)]
+    config: Config,
+}
+
+pub async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
+    let state = build_state(args.config, crate::jobs::default_registry()).await?;
+    let shop = shops::find(&state.db, PLATFORM, &args.shop)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("shop {} is not installed here", args.shop))?;
+    let mode = match args.mode {
+        SyncMode::Backfill => {
+            // A new backfill starts from the beginning of every resource.
+            for r in crate::platforms::shopify::resources::Resource::ALL {
+                crate::store::sync_state::save(&state.db, shop.id, r.name(), &Default::default())
+                    .await?;
+            }
+            Mode::Backfill
+        }
+        SyncMode::Incremental => Mode::Incremental,
+        SyncMode::Reconcile => Mode::Reconcile,
+    };
+    let bar = progress_bar(mode.name());
+    let progress = |done: u64, total: Option<u64>| {
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        bar.set_position(done);
+    };
+    let report = sync::run(&state, shop.id, mode, &progress).await?;
+    bar.finish();
+    println!(
+        "{} {}: fetched {} record(s); changed {} customer(s), {} order(s), {} checkout(s)",
+        mode.name(),
+        args.shop,
+        report.fetched,
+        report.changed.customers,
+        report.changed.orders,
+        report.changed.checkouts
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    #[arg(long)]
+    shop: String,
+    /// Compute and record the plan, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    config: Config,
+}
+
+pub async fn run_segment(args: SegmentArgs) -> anyhow::Result<()> {
+    let state = build_state(args.config, crate::jobs::default_registry()).await?;
+    let summary = crate::writeback::segment::run_segment(&state, &args.shop, args.dry_run).await?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Typed settings from the environment (`LIFECYCLE_*`), each with a local default. Secrets have
+//! no default: when unset they are generated for this process with a loud warning, which is fine
+//! for a laptop and never silent in production.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    #[arg(long, env = "LIFECYCLE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for local state; the default SQLite database lives here.
+    #[arg(long, env = "LIFECYCLE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL (`postgres://...` or `sqlite://...`); defaults to a SQLite file in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Public URL of this app, which platforms call back (OAuth redirect, webhooks).
+    #[arg(long, env = "LIFECYCLE_APP_URL")]
+    pub app_url: Option<String>,
+
+    /// Token encryption keys: base64 of 32 bytes; several comma-separated for rotation (the
+    /// first encrypts, all decrypt). Generated per process when unset.
+    #[arg(long, env = "LIFECYCLE_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Shopify app client id (API key).
+    #[arg(
+        long,
+        env = "LIFECYCLE_SHOPIFY_CLIENT_ID",
+        default_value = "lifecycle-local"
+    )]
+    pub shopify_client_id: String,
+
+    /// Shopify app client secret. Generated per process when unset.
+    #[arg(long, env = "LIFECYCLE_SHOPIFY_CLIENT_SECRET", hide_env_values = true)]
+    pub shopify_client_secret: Option<String>,
+
+    /// The previous client secret, still accepted for webhooks and session tokens after a rotation.
+    #[arg(
+        long,
+        env = "LIFECYCLE_SHOPIFY_PREVIOUS_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub shopify_previous_client_secret: Option<String>,
+
+    /// Where Shopify shop URLs point. Unset: the real `https://{shop}`. Set (e.g. to the sandbox,
+    /// `http://127.0.0.1:9000`): the same requests go to `{origin}/{shop}/...`.
+    #[arg(long, env = "LIFECYCLE_SHOPIFY_API_ORIGIN")]
+    pub shopify_api_origin: Option<String>,
+
+    /// Shopify Admin API version used for requests and webhook subscriptions.
+    #[arg(long, env = "LIFECYCLE_SHOPIFY_API_VERSION", default_value = "2026-07")]
+    pub shopify_api_version: String,
+
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "LIFECYCLE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LIFECYCLE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Number of job workers in this instance.
+    #[arg(long, env = "LIFECYCLE_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+
+    /// Largest webhook body accepted, in bytes (413 above it).
+    #[arg(long, env = "LIFECYCLE_WEBHOOK_MAX_BYTES", default_value_t = 1_048_576)]
+    pub webhook_max_bytes: usize,
+
+    /// Backfills of shops with at least this many orders use a bulk operation instead of paging.
+    #[arg(long, env = "LIFECYCLE_BULK_THRESHOLD", default_value_t = 10_000)]
+    pub bulk_threshold: i64,
+
+    /// Cron (six fields, seconds first) for the nightly per-shop analysis and push.
+    #[arg(
+        long,
+        env = "LIFECYCLE_SEGMENT_SCHEDULE",
+        default_value = "0 0 3 * * *"
+    )]
+    pub segment_schedule: String,
+
+    /// Cron for the nightly reconciliation sync.
+    #[arg(
+        long,
+        env = "LIFECYCLE_RECONCILE_SCHEDULE",
+        default_value = "0 30 2 * * *"
+    )]
+    pub reconcile_schedule: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Defaults for tests and the demo, without reading the environment.
+    pub fn local(data_dir: PathBuf) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = Wrap::parse_from(["lifecycle"]).config;
+        config.data_dir = data_dir;
+        config
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("lifecycle.db").display()
+            ),
+        }
+    }
+
+    pub fn app_url(&self) -> String {
+        self.app_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}

@@ -1,0 +1,523 @@
+//! Group commit for webhook ingest. Handlers hand a verified delivery to one writer task and
+//! wait; the writer takes every delivery that is waiting (up to `MAX_BATCH`), looks their shops
+//! up and inserts the accepted ones in one transaction, then answers each handler. A handler
+//! therefore answers 200 only after its row is committed, as before, but the commit (the
+//! expensive part: one fsync on PostgreSQL, the single write lock on SQLite) is shared by the
+//! whole batch. There is no timer: a batch is whatever queued while the previous one committed,
+//! so a lone webhook is written at once and a burst forms large batches by itself.
+//!
+//! Shops are checked by the writer, not the handler: one lookup per batch, always fresh, so an
+//! uninstall counts from the next batch on every instance. (A TTL cache of installed shops
+//! would save that query but would store webhooks for a shop uninstalled moments ago, and the
+//! webhook contract is that an uninstalled shop's webhooks are not stored.)
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use sea_orm::DbErr;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::store::inbox::{self, Delivery};
+use crate::store::{Db, shops};
+
+/// Most deliveries written in one transaction.
+pub const MAX_BATCH: usize = 256;
+/// Deliveries that may wait for the writer before handlers wait to enqueue (backpressure).
+const QUEUE: usize = 4_096;
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed to the inbox; `duplicate` when its webhook id was already there.
+    Stored { duplicate: bool },
+    /// The shop is unknown, or uninstalled and the topic is not one that still applies then:
+    /// acknowledged, nothing stored.
+    Ignored,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the inbox writer is not running")]
+    Stopped,
+    #[error("could not store the webhook: {0}")]
+    Store(String),
+}
+
+/// A delivery plus whether it applies to a shop that has uninstalled (privacy topics do).
+pub struct Submission {
+    pub delivery: Delivery,
+    pub applies_when_uninstalled: bool,
+}
+
+struct Pending {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Outcome, IntakeError>>,
+}
+
+/// The handlers' side of the writer; lives in the app state.
+pub struct Intake {
+    tx: mpsc::Sender<Pending>,
+    /// Taken by the writer when it starts.
+    rx: Mutex<Option<mpsc::Receiver<Pending>>>,
+    started: AtomicBool,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake::new()
+    }
+}
+
+impl Intake {
+    pub fn new() -> Intake {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Intake {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts the writer on the current runtime. None when it was already started.
+    pub fn start(&self, db: Db) -> Option<Writer> {
+        let rx = self.rx.lock().ok()?.take()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(db, rx, stop_rx));
+        self.started.store(true, Ordering::Release);
+        Some(Writer { stop, task })
+    }
+
+    /// Hands a delivery to the writer and waits until it is committed (or refused).
+    pub async fn submit(&self, submission: Submission) -> Result<Outcome, IntakeError> {
+        // Without a writer nobody would ever answer.
+        if !self.started.load(Ordering::Acquire) {
+            return Err(IntakeError::Stopped);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { submission, reply })
+            .await
+            .map_err(|_| IntakeError::Stopped)?;
+        answer.await.map_err(|_| IntakeError::Stopped)?
+    }
+}
+
+/// The running writer task.
+pub struct Writer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Stops taking deliveries, writes those already waiting, and ends.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Ends at once, as if the process died: waiting handlers get an error (a 503).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                commit(&db, &mut batch).await;
+            }
+            _ = stop.changed() => {
+                // New submissions fail from here on; those already queued are still written.
+                rx.close();
+                while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                    commit(&db, &mut batch).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Writes a batch and answers every handler in it. If the batch fails, each delivery is retried
+/// on its own so one bad row cannot turn a whole batch into 503s.
+async fn commit(db: &Db, batch: &mut Vec<Pending>) {
+    let submissions: Vec<&Submission> = batch.iter().map(|p| &p.submission).collect();
+    match write(db, &submissions).await {
+        Ok(outcomes) => {
+            for (pending, outcome) in batch.drain(..).zip(outcomes) {
+                let _ = pending.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(error = %e, size = batch.len(), "inbox batch failed; writing its deliveries one by one");
+            for pending in batch.drain(..) {
+                let result = write(db, &[&pending.submission])
+                    .await
+                    .map(|mut o| o.remove(0))
+                    .map_err(|e| IntakeError::Store(e.to_string()));
+                let _ = pending.reply.send(result);
+            }
+        }
+        Err(e) => {
+            for pending in batch.drain(..) {
+                let _ = pending.reply.send(Err(IntakeError::Store(e.to_string())));
+            }
+        }
+    }
+}
+
+/// Looks the batch's shops up, then inserts the accepted deliveries. Outcomes are in the order
+/// of `submissions`.
+async fn write(db: &Db, submissions: &[&Submission]) -> Result<Vec<Outcome>, DbErr> {
+    let mut wanted: Vec<(&'static str, &str)> = submissions
+        .iter()
+        .map(|s| (s.delivery.platform, s.delivery.shop_domain.as_str()))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let resolved = inbox::shops_for(db, &wanted).await?;
+
+    let targets: Vec<Option<i64>> = submissions
+        .iter()
+        .map(|s| {
+            let d = &s.delivery;
+            resolved
+                .get(&(d.platform, d.shop_domain.clone()))
+                .filter(|shop| shops::is_installed(&shop.status) || s.applies_when_uninstalled)
+                .map(|shop| shop.id)
+        })
+        .collect();
+    let rows: Vec<(&Delivery, i64)> = submissions
+        .iter()
+        .zip(&targets)
+        .filter_map(|(s, shop)| shop.map(|id| (&s.delivery, id)))
+        .collect();
+    let inserted = if rows.is_empty() {
+        HashSet::new()
+    } else {
+        inbox::insert_many(db, &rows, Utc::now()).await?
+    };
+
+    // A webhook id inserted by this batch counts as new only for its first delivery in it.
+    let mut first = HashSet::new();
+    Ok(submissions
+        .iter()
+        .zip(targets)
+        .map(|(s, shop)| match shop {
+            None => Outcome::Ignored,
+            Some(_) => {
+                let key = (
+                    s.delivery.platform.to_string(),
+                    s.delivery.webhook_id.clone(),
+                );
+                let new = inserted.contains(&key) && first.insert(key);
+                Outcome::Stored { duplicate: !new }
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store;
+    use crate::store::shops::TokenGrant;
+
+    async fn sqlite_db() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = store::connect(&url).await.unwrap();
+        store::migrate(&db).await.unwrap();
+        TestDb {
+            db,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server named by `LIFECYCLE_TEST_POSTGRES`, if any.
+    async fn pg_db() -> Option<TestDb> {
+        use sea_orm::ConnectionTrait;
+        let server = std::env::var("LIFECYCLE_TEST_POSTGRES")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let name = format!("lifecycle_unit_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&server).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&server).unwrap();
+        url.set_path(&format!("/{name}"));
+        let db = store::connect(url.as_str()).await.unwrap();
+        store::migrate(&db).await.unwrap();
+        Some(TestDb {
+            db,
+            _dir: None,
+            pg: Some((server, name)),
+        })
+    }
+
+    struct TestDb {
+        db: Db,
+        _dir: Option<tempfile::TempDir>,
+        /// Server URL and database name, to drop it afterwards.
+        pg: Option<(String, String)>,
+    }
+
+    impl TestDb {
+        async fn remove(self) {
+            use sea_orm::ConnectionTrait;
+            self.db.close().await.ok();
+            if let Some((server, name)) = self.pg {
+                let admin = sea_orm::Database::connect(&server).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .unwrap();
+                admin.close().await.ok();
+            }
+        }
+    }
+
+    async fn install(db: &Db, domain: &str) -> i64 {
+        shops::upsert_installed(
+            db,
+            "shopify",
+            domain,
+            TokenGrant {
+                access_token: "x".into(),
+                refresh_token: None,
+                expires_at: None,
+                scopes: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    fn sub(domain: &str, id: &str) -> Submission {
+        Submission {
+            delivery: Delivery {
+                platform: "shopify",
+                shop_domain: domain.into(),
+                topic: "customers/update".into(),
+                webhook_id: id.into(),
+                event_id: None,
+                api_version: None,
+                triggered_at: None,
+                body: vec![b'x'; 1000],
+            },
+            applies_when_uninstalled: false,
+        }
+    }
+
+    /// SQLite always; PostgreSQL too when `LIFECYCLE_TEST_POSTGRES` names a server.
+    async fn backends() -> Vec<TestDb> {
+        let mut out = vec![sqlite_db().await];
+        out.extend(pg_db().await);
+        out
+    }
+
+    async fn inbox_rows(db: &Db) -> Vec<(String, Option<i64>, String)> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        crate::store::entities::inbox::Entity::find()
+            .order_by_asc(crate::store::entities::inbox::Column::Id)
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.webhook_id, r.shop_id, r.state))
+            .collect()
+    }
+
+    fn refs(subs: &[Submission]) -> Vec<&Submission> {
+        subs.iter().collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_stores_what_its_shops_accept() {
+        for t in backends().await {
+            let db = t.db.clone();
+            let a = install(&db, "a.myshopify.com").await;
+            let b = install(&db, "b.myshopify.com").await;
+            shops::mark_uninstalled(&db, b).await.unwrap();
+            let mut privacy = sub("b.myshopify.com", "b-redact");
+            privacy.applies_when_uninstalled = true;
+            let batch = vec![
+                sub("a.myshopify.com", "a-1"),
+                sub("nobody.myshopify.com", "x-1"),
+                sub("b.myshopify.com", "b-1"),
+                privacy,
+                sub("a.myshopify.com", "a-1"),
+            ];
+            let outcomes = write(&db, &refs(&batch)).await.unwrap();
+            assert_eq!(
+                outcomes,
+                vec![
+                    Outcome::Stored { duplicate: false },
+                    Outcome::Ignored,
+                    Outcome::Ignored,
+                    Outcome::Stored { duplicate: false },
+                    Outcome::Stored { duplicate: true },
+                ]
+            );
+            let again = write(&db, &refs(&[sub("a.myshopify.com", "a-1")]))
+                .await
+                .unwrap();
+            assert_eq!(again, vec![Outcome::Stored { duplicate: true }]);
+            assert_eq!(
+                inbox_rows(&db).await,
+                vec![
+                    ("a-1".to_string(), Some(a), "queued".to_string()),
+                    ("b-redact".to_string(), Some(b), "queued".to_string()),
+                ]
+            );
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_larger_than_one_statement_is_stored_whole() {
+        for t in backends().await {
+            let db = t.db.clone();
+            install(&db, "a.myshopify.com").await;
+            // 300 rows: beyond SQLite's 999 parameters per statement (83 rows) and PostgreSQL's
+            // byte budget per statement.
+            let batch: Vec<Submission> = (0..300)
+                .map(|i| sub("a.myshopify.com", &format!("w-{i}")))
+                .collect();
+            let outcomes = write(&db, &refs(&batch)).await.unwrap();
+            assert!(
+                outcomes
+                    .iter()
+                    .all(|o| *o == Outcome::Stored { duplicate: false })
+            );
+            let rows = inbox_rows(&db).await;
+            assert_eq!(rows.len(), 300);
+            let ids: HashSet<_> = rows.into_iter().map(|r| r.0).collect();
+            assert!((0..300).all(|i| ids.contains(&format!("w-{i}"))));
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_writer_answers_every_handler_and_refuses_after_stopping() {
+        for t in backends().await {
+            let db = t.db.clone();
+            install(&db, "a.myshopify.com").await;
+            let intake = std::sync::Arc::new(Intake::new());
+            let writer = intake.start(db.clone()).expect("first start");
+            assert!(intake.start(db.clone()).is_none(), "one writer per intake");
+            let handlers: Vec<_> = (0..200)
+                .map(|i| {
+                    let intake = intake.clone();
+                    tokio::spawn(async move {
+                        intake
+                            .submit(sub("a.myshopify.com", &format!("c-{i}")))
+                            .await
+                    })
+                })
+                .collect();
+            for h in handlers {
+                assert_eq!(
+                    h.await.unwrap().unwrap(),
+                    Outcome::Stored { duplicate: false }
+                );
+            }
+            // Every answered delivery is already committed.
+            assert_eq!(inbox_rows(&db).await.len(), 200);
+            writer.stop().await;
+            let late = intake.submit(sub("a.myshopify.com", "late")).await;
+            assert!(matches!(late, Err(IntakeError::Stopped)), "{late:?}");
+            assert_eq!(inbox_rows(&db).await.len(), 200);
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn installs_and_uninstalls_count_from_the_next_batch() {
+        for t in backends().await {
+            let db = t.db.clone();
+            let w = |id: &str| sub("c.myshopify.com", id);
+            let ignored = vec![Outcome::Ignored];
+            assert_eq!(write(&db, &refs(&[w("1")])).await.unwrap(), ignored);
+            let id = install(&db, "c.myshopify.com").await;
+            assert_eq!(
+                write(&db, &refs(&[w("2")])).await.unwrap(),
+                vec![Outcome::Stored { duplicate: false }]
+            );
+            shops::mark_uninstalled(&db, id).await.unwrap();
+            assert_eq!(write(&db, &refs(&[w("3")])).await.unwrap(), ignored);
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_writer_submissions_are_refused_not_left_waiting() {
+        let intake = Intake::new();
+        let r = intake.submit(sub("a.myshopify.com", "w")).await;
+        assert!(matches!(r, Err(IntakeError::Stopped)), "{r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_bad_delivery_does_not_fail_its_batch() {
+        // PostgreSQL refuses a NUL character in text; SQLite stores it, so this needs PostgreSQL.
+        let Some(t) = pg_db().await else {
+            eprintln!("LIFECYCLE_TEST_POSTGRES is not set: skipped");
+            return;
+        };
+        let db = t.db.clone();
+        install(&db, "a.myshopify.com").await;
+        let mut bad = sub("a.myshopify.com", "bad");
+        bad.delivery.topic = "customers/\0update".into();
+        let mut batch = vec![
+            Pending::new(sub("a.myshopify.com", "good-1")),
+            Pending::new(bad),
+            Pending::new(sub("a.myshopify.com", "good-2")),
+        ];
+        let answers: Vec<_> = batch.iter_mut().map(|p| p.1.take().unwrap()).collect();
+        let mut pending: Vec<Pending> = batch.into_iter().map(|p| p.0).collect();
+        commit(&db, &mut pending).await;
+        let mut results = Vec::new();
+        for a in answers {
+            results.push(a.await.unwrap());
+        }
+        assert!(matches!(
+            results[0],
+            Ok(Outcome::Stored { duplicate: false })
+        ));
+        assert!(matches!(results[1], Err(IntakeError::Store(_))));
+        assert!(matches!(
+            results[2],
+            Ok(Outcome::Stored { duplicate: false })
+        ));
+        let ids: Vec<_> = inbox_rows(&db).await.into_iter().map(|r| r.0).collect();
+        assert_eq!(ids, vec!["good-1", "good-2"]);
+        t.remove().await;
+    }
+
+    impl Pending {
+        /// A pending delivery and the receiver its handler would wait on.
+        #[allow(clippy::new_ret_no_self)]
+        fn new(
+            submission: Submission,
+        ) -> (
+            Pending,
+            Option<oneshot::Receiver<Result<Outcome, IntakeError>>>,
+        ) {
+            let (reply, answer) = oneshot::channel();
+            (Pending { submission, reply }, Some(answer))
+        }
+    }
+}

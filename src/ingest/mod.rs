@@ -1,0 +1,6 @@
+//! The single write path: platform data becomes canonical events, and only `apply` writes
+//! customers, orders, refunds and checkouts.
+
+pub mod apply;
+pub mod inbox;
+pub mod intake;

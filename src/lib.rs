@@ -1,0 +1,21 @@
+//! Lifecycle: a customer-retention app for shop platforms. See DESIGN.md for the map.
+
+pub mod analysis;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod jobs;
+pub mod metrics;
+pub mod model;
+pub mod platforms;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod signed;
+pub mod state;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod writeback;
+
+pub use lifecycle_core as core;

@@ -1,0 +1,94 @@
+//! Canonical types. Every platform's webhooks and API responses become these `Event`s, and
+//! `ingest::apply` is the only code that writes them to the store.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Money as integer minor units plus an ISO currency code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Minor(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub platform_id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// None when the payload does not carry tags (recent webhook versions): keep what we have.
+    pub tags: Option<Vec<String>>,
+    pub state: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub platform_id: String,
+    pub customer_platform_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The shop's currency: all amounts below are in it.
+    pub currency: String,
+    pub subtotal: Minor,
+    pub total: Minor,
+    pub discounts: Minor,
+    pub refunded: Minor,
+    pub discount_codes: Vec<String>,
+    pub financial_status: Option<String>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    pub platform_id: String,
+    pub order_platform_id: String,
+    pub amount: Minor,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub platform_id: String,
+    pub customer_platform_id: Option<String>,
+    pub email: Option<String>,
+    pub currency: String,
+    pub total: Minor,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A privacy request from the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyRequest {
+    pub customer_platform_id: Option<String>,
+    pub email: Option<String>,
+    pub order_platform_ids: Vec<String>,
+    pub request_id: Option<String>,
+}
+
+/// Everything that can happen to a shop's data, whatever the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    CustomerUpserted(Customer),
+    CustomerDeleted {
+        platform_id: String,
+    },
+    OrderUpserted(Order),
+    OrderDeleted {
+        platform_id: String,
+    },
+    RefundCreated(Refund),
+    CheckoutUpserted(Checkout),
+    AppUninstalled,
+    CustomerDataRequested(PrivacyRequest),
+    CustomerRedactRequested(PrivacyRequest),
+    ShopRedactRequested,
+    /// A bulk operation finished; the sync that started it picks up the result.
+    BulkOperationFinished {
+        operation_id: String,
+        status: String,
+    },
+}

@@ -1,0 +1,497 @@
+//! Installing the app into a shop, and keeping its token valid.
+//!
+//! Standalone install (authorization-code grant): the install request's query HMAC and
+//! timestamp are checked and the shop domain validated; a nonce is stored and also set in a
+//! signed, short-lived cookie; the merchant goes to the shop's authorize page. The callback
+//! checks cookie, nonce (single use), HMAC, shop and timestamp, all before any outbound request,
+//! then exchanges the code, checks the granted scopes, stores the token encrypted, registers
+//! webhooks and enqueues the backfill.
+//!
+//! Embedded (managed install): a verified App Bridge session token is exchanged for an offline
+//! token. Offline tokens are requested as expiring ones and refreshed before they expire, one
+//! refresh in flight per shop.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{ClientError, RetryPolicy, ShopClient};
+use super::manifest::scopes_cover;
+use super::{PLATFORM, normalize_shop, shop_base_url, signature};
+use crate::state::AppState;
+use crate::store::entities::shop;
+use crate::store::jobs::{NewJob, enqueue};
+use crate::store::{self, shops, stmt};
+
+/// How far a signed query's timestamp may be from our clock (shopify-api-js uses 90 s).
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 90;
+/// How long the OAuth state cookie and its nonce live: long enough to read a consent page.
+pub const STATE_TTL_SECS: i64 = 600;
+pub const STATE_COOKIE: &str = "lifecycle_oauth_state";
+/// Refresh an expiring token this long before it expires.
+const REFRESH_MARGIN_SECS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the shop did not accept the request: {0}")]
+    Upstream(String),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+pub type Query = Vec<(String, String)>;
+
+fn param<'a>(q: &'a Query, key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Checks what every signed Shopify query must have: a valid shop, a fresh timestamp and a
+/// valid HMAC. Returns the normalised shop domain.
+pub fn verify_signed_query(
+    state: &AppState,
+    q: &Query,
+    now: DateTime<Utc>,
+) -> Result<String, AuthError> {
+    let shop = param(q, "shop").and_then(normalize_shop).ok_or_else(|| {
+        AuthError::BadRequest("`shop` must be a {name}.myshopify.com domain".into())
+    })?;
+    let ts: i64 = param(q, "timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| AuthError::BadRequest("`timestamp` is missing or not a number".into()))?;
+    if (now.timestamp() - ts).abs() > TIMESTAMP_TOLERANCE_SECS {
+        return Err(AuthError::BadRequest(
+            "the request is too old (timestamp outside the allowed window)".into(),
+        ));
+    }
+    if !signature::verify_query(&state.shopify.secrets, q) {
+        return Err(AuthError::BadRequest(
+            "the request's HMAC signature is not valid".into(),
+        ));
+    }
+    Ok(shop)
+}
+
+const STATE_LABEL: &str = "oauth-state";
+
+/// The state cookie: the nonce and the shop, signed, expiring.
+pub fn state_cookie_value(secret: &str, nonce: &str, shop: &str, expires: DateTime<Utc>) -> String {
+    crate::signed::sign_expiring(secret, STATE_LABEL, &format!("{nonce}|{shop}"), expires)
+}
+
+/// Verifies a state cookie and returns (nonce, shop).
+pub fn read_state_cookie(
+    secrets: &[String],
+    value: &str,
+    now: DateTime<Utc>,
+) -> Option<(String, String)> {
+    let payload = crate::signed::verify_expiring(secrets, STATE_LABEL, value, now)?;
+    let (nonce, shop) = payload.split_once('|')?;
+    Some((nonce.to_string(), shop.to_string()))
+}
+
+/// What the install request resolves to: where to send the merchant, and the cookie to set.
+pub struct InstallStart {
+    pub shop: String,
+    pub authorize_url: String,
+    pub cookie_value: String,
+    pub embedded: bool,
+}
+
+pub fn redirect_uri(state: &AppState) -> String {
+    format!("{}/auth/shopify/callback", state.config.app_url())
+}
+
+pub async fn begin_install(state: &AppState, q: &Query) -> Result<InstallStart, AuthError> {
+    let now = Utc::now();
+    let shop = verify_signed_query(state, q, now)?;
+    let nonce = crate::secrets::random_secret(32);
+    let backend = state.db.get_database_backend();
+    state
+        .db
+        .execute_raw(stmt(
+            backend,
+            "INSERT INTO oauth_nonces (nonce, shop_domain, created_at) VALUES (?, ?, ?)",
+            vec![nonce.clone().into(), shop.clone().into(), now.into()],
+        ))
+        .await?;
+    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), &shop);
+    let mut url = url::Url::parse(&format!("{base}/admin/oauth/authorize"))
+        .map_err(|e| AuthError::BadRequest(e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &state.shopify.client_id)
+        .append_pair("scope", &state.manifest.access_scopes.scopes)
+        .append_pair("redirect_uri", &redirect_uri(state))
+        .append_pair("state", &nonce);
+    let expires = now + Duration::seconds(STATE_TTL_SECS);
+    Ok(InstallStart {
+        cookie_value: state_cookie_value(state.shopify.secret(), &nonce, &shop, expires),
+        shop,
+        authorize_url: url.to_string(),
+        embedded: param(q, "embedded") == Some("1"),
+    })
+}
+
+/// Checks the callback completely, consuming the nonce; returns the shop and the code.
+pub async fn verify_callback(
+    state: &AppState,
+    q: &Query,
+    cookie: Option<&str>,
+) -> Result<(String, String), AuthError> {
+    let now = Utc::now();
+    let shop = verify_signed_query(state, q, now)?;
+    let given_state =
+        param(q, "state").ok_or_else(|| AuthError::BadRequest("`state` is missing".into()))?;
+    let code = param(q, "code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| AuthError::BadRequest("`code` is missing".into()))?;
+    let cookie = cookie.ok_or_else(|| {
+        AuthError::BadRequest("the OAuth state cookie is missing; start the install again".into())
+    })?;
+    let (nonce, cookie_shop) =
+        read_state_cookie(&state.shopify.secrets, cookie, now).ok_or_else(|| {
+            AuthError::BadRequest("the OAuth state cookie is invalid or expired".into())
+        })?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        nonce.as_bytes(),
+        given_state.as_bytes(),
+    )) || cookie_shop != shop
+    {
+        return Err(AuthError::BadRequest(
+            "`state` does not match this browser's install".into(),
+        ));
+    }
+    // Single use: only the first callback with this nonce gets through.
+    let backend = state.db.get_database_backend();
+    let used = state
+        .db
+        .execute_raw(stmt(
+            backend,
+            "UPDATE oauth_nonces SET used_at = ? WHERE nonce = ? AND shop_domain = ? AND used_at IS NULL AND created_at > ?",
+            vec![now.into(), nonce.into(), shop.clone().into(), (now - Duration::seconds(STATE_TTL_SECS)).into()],
+        ))
+        .await?;
+    if used.rows_affected() != 1 {
+        return Err(AuthError::BadRequest(
+            "this install link was already used or has expired".into(),
+        ));
+    }
+    Ok((shop, code.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+async fn token_request(
+    state: &AppState,
+    shop: &str,
+    body: serde_json::Value,
+) -> Result<TokenResponse, AuthError> {
+    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), shop);
+    let resp = state
+        .http
+        .post(format!("{base}/admin/oauth/access_token"))
+        .header("Accept", "application/json")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| AuthError::Upstream(format!("token request failed: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(AuthError::Upstream(format!(
+            "token request answered {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    resp.json()
+        .await
+        .map_err(|e| AuthError::Upstream(format!("token response unreadable: {e}")))
+}
+
+fn grant_of(state: &AppState, shop: &str, t: TokenResponse) -> shops::TokenGrant {
+    shops::TokenGrant {
+        access_token: state.cipher.encrypt(&t.access_token, shop),
+        refresh_token: t.refresh_token.map(|r| state.cipher.encrypt(&r, shop)),
+        expires_at: t.expires_in.map(|s| Utc::now() + Duration::seconds(s)),
+        scopes: t.scope,
+    }
+}
+
+/// Exchanges the authorization code and completes the install.
+pub async fn complete_install(
+    state: &AppState,
+    shop: &str,
+    code: &str,
+) -> Result<shop::Model, AuthError> {
+    let token = token_request(
+        state,
+        shop,
+        json!({
+            "client_id": state.shopify.client_id,
+            "client_secret": state.shopify.secret(),
+            "code": code,
+            "expiring": "1",
+        }),
+    )
+    .await?;
+    finish_install(state, shop, token).await
+}
+
+/// Managed install / embedded admin: exchanges a verified session token for an offline token.
+pub async fn token_exchange(
+    state: &AppState,
+    shop: &str,
+    session_token: &str,
+) -> Result<shop::Model, AuthError> {
+    let token = token_request(
+        state,
+        shop,
+        json!({
+            "client_id": state.shopify.client_id,
+            "client_secret": state.shopify.secret(),
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": session_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            "requested_token_type": "urn:shopify:params:oauth:token-type:offline-access-token",
+            "expiring": "1",
+        }),
+    )
+    .await?;
+    finish_install(state, shop, token).await
+}
+
+async fn finish_install(
+    state: &AppState,
+    shop: &str,
+    token: TokenResponse,
+) -> Result<shop::Model, AuthError> {
+    let required = state.manifest.scopes();
+    if !scopes_cover(&token.scope, &required) {
+        return Err(AuthError::Forbidden(format!(
+            "the shop granted `{}` but Lifecycle needs `{}`",
+            token.scope,
+            required.join(",")
+        )));
+    }
+    let plain = token.access_token.clone();
+    let grant = grant_of(state, shop, token);
+    let tx = store::write_tx(&state.db).await?;
+    let model = shops::upsert_installed(&tx, PLATFORM, shop, grant).await?;
+    enqueue(
+        &tx,
+        NewJob::new(crate::jobs::kinds::BACKFILL)
+            .shop(model.id)
+            .dedupe(format!("backfill:{}:{}", model.id, Utc::now().timestamp())),
+    )
+    .await?;
+    tx.commit().await?;
+    register_webhooks(state, shop, &plain).await?;
+    tracing::info!(%shop, "installed");
+    Ok(model)
+}
+
+/// Registers every manifest topic; an existing subscription for the same topic and address is
+/// left as it is, so a re-install does not duplicate deliveries.
+pub async fn register_webhooks(state: &AppState, shop: &str, token: &str) -> Result<(), AuthError> {
+    let client = client_with_token(state, shop, token.to_string());
+    let callback = format!("{}/webhooks/shopify", state.config.app_url());
+    let existing = client
+        .run("{ webhookSubscriptions(first: 100) { nodes { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } } } }", json!({}), 102.0)
+        .await
+        .map_err(|e| AuthError::Upstream(e.to_string()))?;
+    let have: Vec<(String, String)> = existing
+        .data
+        .pointer("/webhookSubscriptions/nodes")
+        .and_then(|n| n.as_array())
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| {
+                    let topic = n.get("topic")?.as_str()?.to_string();
+                    let url = n.pointer("/endpoint/callbackUrl")?.as_str()?.to_string();
+                    Some((topic, url))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for topic in state.manifest.api_topics() {
+        let enum_name = topic.to_ascii_uppercase().replace('/', "_");
+        if have.iter().any(|(t, u)| *t == enum_name && *u == callback) {
+            continue;
+        }
+        let r = client
+            .run(
+                "mutation($topic: WebhookSubscriptionTopic!, $url: URL!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: { callbackUrl: $url, format: JSON }) { webhookSubscription { id } userErrors { field message } } }",
+                json!({ "topic": enum_name, "url": callback }),
+                10.0,
+            )
+            .await
+            .map_err(|e| AuthError::Upstream(e.to_string()))?;
+        let errors = r
+            .data
+            .pointer("/webhookSubscriptionCreate/userErrors")
+            .and_then(|e| e.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let taken = errors.iter().all(|e| {
+            e.get("message")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.contains("already been taken"))
+        });
+        if !errors.is_empty() && !taken {
+            return Err(AuthError::Upstream(format!(
+                "webhook registration for {topic} failed: {}",
+                serde_json::Value::Array(errors)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn client_with_token<'a>(state: &'a AppState, shop: &str, token: String) -> ShopClient<'a> {
+    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), shop);
+    ShopClient {
+        http: &state.http,
+        endpoint: ShopClient::endpoint_for(&base, &state.config.shopify_api_version),
+        shop: shop.to_string(),
+        token,
+        buckets: &state.buckets,
+        retry: RetryPolicy::default(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("shop {0} is not installed")]
+    NotInstalled(String),
+    #[error("shop {0} needs to be re-authorised")]
+    NeedsReauth(String),
+    #[error("token refresh failed: {0}")]
+    Refresh(String),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("stored token: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+/// A client for an installed shop with a valid token, refreshing it first when it is about to
+/// expire. One refresh per shop is in flight at a time; others wait and reuse its result.
+pub async fn client_for<'a>(
+    state: &'a AppState,
+    shop_id: i64,
+) -> Result<ShopClient<'a>, TokenError> {
+    let shop = shops::get(&state.db, shop_id)
+        .await?
+        .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+    let shop = if needs_refresh(&shop) {
+        refresh(state, shop).await?
+    } else {
+        shop
+    };
+    match shop.status.as_str() {
+        shops::INSTALLED => {}
+        shops::NEEDS_REAUTH => return Err(TokenError::NeedsReauth(shop.domain)),
+        _ => return Err(TokenError::NotInstalled(shop.domain)),
+    }
+    let stored = shop
+        .access_token
+        .as_deref()
+        .ok_or_else(|| TokenError::NotInstalled(shop.domain.clone()))?;
+    let token = state.cipher.decrypt(stored, &shop.domain)?;
+    Ok(client_with_token(state, &shop.domain, token))
+}
+
+fn needs_refresh(shop: &shop::Model) -> bool {
+    shop.refresh_token.is_some()
+        && shop
+            .token_expires_at
+            .is_some_and(|t| t <= Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS))
+}
+
+async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, TokenError> {
+    let lock = {
+        let mut locks = state.refresh_locks.lock().expect("refresh locks");
+        locks.entry(shop.id).or_default().clone()
+    };
+    let _guard = lock.lock().await;
+    // Someone may have refreshed while we waited.
+    let current = shops::get(&state.db, shop.id)
+        .await?
+        .ok_or_else(|| TokenError::NotInstalled(shop.domain.clone()))?;
+    if !needs_refresh(&current) {
+        return Ok(current);
+    }
+    let refresh_token = state.cipher.decrypt(
+        current.refresh_token.as_deref().unwrap_or_default(),
+        &current.domain,
+    )?;
+    let resp = token_request(
+        state,
+        &current.domain,
+        json!({
+            "client_id": state.shopify.client_id,
+            "client_secret": state.shopify.secret(),
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }),
+    )
+    .await;
+    match resp {
+        Ok(t) => {
+            let grant = grant_of(state, &current.domain, t);
+            shops::update_token(&state.db, current.id, grant).await?;
+            tracing::info!(shop = %current.domain, "access token refreshed");
+            Ok(shops::get(&state.db, current.id).await?.unwrap_or(current))
+        }
+        Err(AuthError::Upstream(msg)) if msg.contains("answered 4") => {
+            mark_needs_reauth(&state.db, current.id, Utc::now()).await?;
+            Err(TokenError::NeedsReauth(format!(
+                "{}: {msg}",
+                current.domain
+            )))
+        }
+        Err(e) => Err(TokenError::Refresh(e.to_string())),
+    }
+}
+
+/// A 401 from the API: the token is no longer good; the merchant must open the app again.
+/// Only a shop installed before the failing operation began changes: a 401 that comes from an
+/// uninstall, or from a token a re-install has since replaced, must not mark the shop.
+pub async fn mark_needs_reauth(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    operation_started: chrono::DateTime<Utc>,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db.get_database_backend(),
+        "UPDATE shops SET status = ?, updated_at = ? WHERE id = ? AND status = ? AND (installed_at IS NULL OR installed_at <= ?)",
+        vec![
+            shops::NEEDS_REAUTH.into(),
+            Utc::now().into(),
+            shop_id.into(),
+            shops::INSTALLED.into(),
+            operation_started.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+impl From<ClientError> for AuthError {
+    fn from(e: ClientError) -> Self {
+        AuthError::Upstream(e.to_string())
+    }
+}

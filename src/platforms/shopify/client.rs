@@ -1,0 +1,338 @@
+//! The Admin GraphQL client. It keeps its own model of the shop's leaky bucket, fed by
+//! `extensions.cost.throttleStatus` on every response: before a query it reserves the query's
+//! cost, waiting exactly as long as the bucket needs to refill, so requests in flight together
+//! never overdraw it. It retries `THROTTLED` (HTTP 200), 429 with `Retry-After`, 5xx and
+//! timeouts with backoff; a 401 is reported so the caller can mark the shop for re-auth.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the shop refused our access token (401)")]
+    Unauthorized,
+    #[error("the shop forbids this request (403): {0}")]
+    Forbidden(String),
+    #[error("GraphQL errors: {0}")]
+    GraphQl(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether the job that hit this error should be retried later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ClientError::Exhausted { .. })
+    }
+}
+
+/// The bucket as we believe it is now.
+#[derive(Debug)]
+struct BucketState {
+    maximum: f64,
+    available: f64,
+    restore_rate: f64,
+    at: Instant,
+}
+
+/// One shop's leaky bucket, shared by every request to that shop from this process.
+#[derive(Debug)]
+pub struct Bucket {
+    state: Mutex<BucketState>,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        // Shopify's standard plan until the first response says otherwise.
+        Bucket {
+            state: Mutex::new(BucketState {
+                maximum: 2000.0,
+                available: 2000.0,
+                restore_rate: 100.0,
+                at: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Bucket {
+    /// Reserves `cost` points at `now` and returns how long to wait before sending.
+    fn reserve(&self, cost: f64, now: Instant) -> Duration {
+        let mut s = self.state.lock().expect("bucket lock");
+        let refilled =
+            (s.available + now.duration_since(s.at).as_secs_f64() * s.restore_rate).min(s.maximum);
+        let cost = cost.min(s.maximum);
+        let wait = if refilled >= cost {
+            0.0
+        } else {
+            (cost - refilled) / s.restore_rate
+        };
+        // The reservation may leave the modelled level negative: later callers wait for it.
+        s.available = refilled - cost;
+        s.at = now;
+        Duration::from_secs_f64(wait)
+    }
+
+    /// Returns points that a reservation did not use (actual < requested, or a refused query).
+    fn refund(&self, points: f64) {
+        let mut s = self.state.lock().expect("bucket lock");
+        s.available = (s.available + points).min(s.maximum);
+    }
+
+    /// Takes the platform's word for the bucket, less what is reserved by requests still in flight.
+    fn observe(
+        &self,
+        maximum: f64,
+        currently_available: f64,
+        restore_rate: f64,
+        in_flight: f64,
+        now: Instant,
+    ) {
+        let mut s = self.state.lock().expect("bucket lock");
+        s.maximum = maximum;
+        s.restore_rate = restore_rate.max(1.0);
+        s.available = (currently_available - in_flight).min(maximum);
+        s.at = now;
+    }
+
+    pub fn snapshot(&self) -> (f64, f64, f64) {
+        let s = self.state.lock().expect("bucket lock");
+        (s.maximum, s.available, s.restore_rate)
+    }
+}
+
+/// Buckets per shop, shared across the process.
+#[derive(Default)]
+pub struct Buckets {
+    map: Mutex<HashMap<String, Arc<Bucket>>>,
+    in_flight: Mutex<HashMap<String, f64>>,
+}
+
+impl Buckets {
+    pub fn get(&self, shop: &str) -> Arc<Bucket> {
+        self.map
+            .lock()
+            .expect("buckets lock")
+            .entry(shop.to_string())
+            .or_default()
+            .clone()
+    }
+    fn add_in_flight(&self, shop: &str, delta: f64) -> f64 {
+        let mut m = self.in_flight.lock().expect("in-flight lock");
+        let v = m.entry(shop.to_string()).or_insert(0.0);
+        *v = (*v + delta).max(0.0);
+        *v
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A client for one shop, with a valid access token.
+pub struct ShopClient<'a> {
+    pub http: &'a reqwest::Client,
+    pub endpoint: String,
+    pub shop: String,
+    pub token: String,
+    pub buckets: &'a Buckets,
+    pub retry: RetryPolicy,
+}
+
+/// A successful response: `data`, and the cost it reported.
+#[derive(Debug)]
+pub struct Response {
+    pub data: Value,
+    pub requested_cost: Option<f64>,
+    pub actual_cost: Option<f64>,
+}
+
+impl<'a> ShopClient<'a> {
+    pub fn endpoint_for(base_url: &str, api_version: &str) -> String {
+        format!("{base_url}/admin/api/{api_version}/graphql.json")
+    }
+
+    /// Runs a query or mutation. `cost` is the requested cost we expect (Shopify computes it
+    /// from the query; callers know their queries' shapes).
+    pub async fn run(
+        &self,
+        query: &str,
+        variables: Value,
+        cost: f64,
+    ) -> Result<Response, ClientError> {
+        let bucket = self.buckets.get(&self.shop);
+        let mut attempt = 0;
+        let mut last = String::new();
+        while attempt < self.retry.max_attempts {
+            attempt += 1;
+            let wait = bucket.reserve(cost, Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            self.buckets.add_in_flight(&self.shop, cost);
+            let sent = self
+                .http
+                .post(&self.endpoint)
+                .header("X-Shopify-Access-Token", &self.token)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await;
+            let outcome = self.read(sent, &bucket, cost).await;
+            self.buckets.add_in_flight(&self.shop, -cost);
+            match outcome {
+                Step::Done(r) => return Ok(r),
+                Step::Fail(e) => return Err(e),
+                Step::RetryAfter(d, why) => {
+                    last = why;
+                    tracing::debug!(shop = %self.shop, attempt, wait_ms = d.as_millis() as u64, reason = %last, "retrying");
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
+        Err(ClientError::Exhausted {
+            attempts: attempt,
+            last,
+        })
+    }
+
+    fn backoff(&self, attempt_hint: u32) -> Duration {
+        let ms = self.retry.base.as_millis() as u64 * (1u64 << attempt_hint.min(10));
+        let capped = ms.min(self.retry.cap.as_millis() as u64);
+        let jitter = rand::random_range(0.8..1.2);
+        Duration::from_millis((capped as f64 * jitter) as u64)
+    }
+
+    async fn read(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        bucket: &Bucket,
+        cost: f64,
+    ) -> Step {
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                bucket.refund(cost);
+                return Step::RetryAfter(self.backoff(2), format!("request failed: {e}"));
+            }
+        };
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Step::Fail(ClientError::Unauthorized);
+        }
+        if status == reqwest::StatusCode::FORBIDDEN {
+            let body = resp.text().await.unwrap_or_default();
+            return Step::Fail(ClientError::Forbidden(body.chars().take(200).collect()));
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            bucket.refund(cost);
+            let retry_after = resp
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(Duration::from_secs_f64);
+            return Step::RetryAfter(
+                retry_after.unwrap_or_else(|| self.backoff(2)),
+                format!("HTTP {status}"),
+            );
+        }
+        let body: Value = match resp.json().await {
+            Ok(v) => v,
+            Err(e) => {
+                bucket.refund(cost);
+                return Step::RetryAfter(self.backoff(2), format!("unreadable body: {e}"));
+            }
+        };
+        let cost_info = body.pointer("/extensions/cost");
+        let requested = cost_info
+            .and_then(|c| c.get("requestedQueryCost"))
+            .and_then(Value::as_f64);
+        let actual = cost_info
+            .and_then(|c| c.get("actualQueryCost"))
+            .and_then(Value::as_f64);
+        if let Some(t) = cost_info.and_then(|c| c.get("throttleStatus")) {
+            let max = t.get("maximumAvailable").and_then(Value::as_f64);
+            let avail = t.get("currentlyAvailable").and_then(Value::as_f64);
+            let rate = t.get("restoreRate").and_then(Value::as_f64);
+            if let (Some(max), Some(avail), Some(rate)) = (max, avail, rate) {
+                let others = self.buckets.add_in_flight(&self.shop, 0.0) - cost;
+                bucket.observe(max, avail, rate, others.max(0.0), Instant::now());
+            }
+        }
+        let errors = body.get("errors").and_then(Value::as_array);
+        if let Some(errors) = errors {
+            let throttled = errors.iter().any(|e| {
+                e.pointer("/extensions/code").and_then(Value::as_str) == Some("THROTTLED")
+            });
+            if throttled {
+                // Wait for exactly the points we lack, from the platform's own figures.
+                let need = requested.unwrap_or(cost);
+                let (_, avail, rate) = bucket.snapshot();
+                let wait = ((need - avail.max(0.0)) / rate).max(0.05);
+                return Step::RetryAfter(Duration::from_secs_f64(wait), "THROTTLED".into());
+            }
+            if body.get("data").is_none_or(Value::is_null) {
+                return Step::Fail(ClientError::GraphQl(
+                    Value::Array(errors.clone()).to_string(),
+                ));
+            }
+        }
+        Step::Done(Response {
+            data: body.get("data").cloned().unwrap_or(Value::Null),
+            requested_cost: requested,
+            actual_cost: actual,
+        })
+    }
+}
+
+enum Step {
+    Done(Response),
+    Fail(ClientError),
+    RetryAfter(Duration, String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_never_overdraw_and_wait_exactly() {
+        // All reservations at one instant: the figures do not depend on the machine's speed.
+        let b = Bucket::default();
+        let now = Instant::now();
+        assert_eq!(b.reserve(1500.0, now), Duration::ZERO);
+        // 500 left: a second 1000-point query must wait for 500 points at 100/s.
+        let w = b.reserve(1000.0, now);
+        assert!((w.as_secs_f64() - 5.0).abs() < 0.05, "{w:?}");
+        // A third now waits for the second's deficit too.
+        let w = b.reserve(100.0, now);
+        assert!((w.as_secs_f64() - 6.0).abs() < 0.05, "{w:?}");
+    }
+
+    #[test]
+    fn observation_replaces_the_model() {
+        let b = Bucket::default();
+        let now = Instant::now();
+        b.observe(1000.0, 400.0, 50.0, 0.0, now);
+        let w = b.reserve(500.0, now);
+        assert!((w.as_secs_f64() - 2.0).abs() < 0.05, "{w:?}");
+    }
+}

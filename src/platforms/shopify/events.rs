@@ -1,0 +1,536 @@
+//! Decodes Shopify webhook payloads (REST-shaped JSON) into canonical events. Lenient where
+//! Shopify varies (money as strings or numbers, optional and unknown fields), strict where it
+//! matters: an id or an amount that cannot be read makes the whole payload fail, with a reason.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::model::{Checkout, Customer, Event, Minor, Order, PrivacyRequest, Refund};
+
+/// Every topic the app handles; the manifest must declare exactly these (tested).
+pub const HANDLED_TOPICS: &[&str] = &[
+    "customers/create",
+    "customers/update",
+    "customers/delete",
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/delete",
+    "refunds/create",
+    "checkouts/create",
+    "checkouts/update",
+    "app/uninstalled",
+    "bulk_operations/finish",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+];
+
+/// Topics that apply to a shop even after it uninstalled (privacy law outlives the install).
+pub const COMPLIANCE_TOPICS: &[&str] =
+    &["customers/data_request", "customers/redact", "shop/redact"];
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    #[error("field `{0}` is missing")]
+    Missing(&'static str),
+    #[error("field `{field}` is not valid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    if !v.is_object() {
+        return Err(DecodeError::NotJson("expected a JSON object".into()));
+    }
+    Ok(match topic {
+        "customers/create" | "customers/update" => vec![Event::CustomerUpserted(customer(&v)?)],
+        "customers/delete" => vec![Event::CustomerDeleted {
+            platform_id: gid(&v, "Customer")?,
+        }],
+        "orders/create" | "orders/updated" | "orders/paid" | "orders/cancelled" => {
+            vec![Event::OrderUpserted(order(&v)?)]
+        }
+        "orders/delete" => vec![Event::OrderDeleted {
+            platform_id: gid(&v, "Order")?,
+        }],
+        "refunds/create" => vec![Event::RefundCreated(refund(&v)?)],
+        "checkouts/create" | "checkouts/update" => vec![Event::CheckoutUpserted(checkout(&v)?)],
+        "app/uninstalled" => vec![Event::AppUninstalled],
+        "bulk_operations/finish" => vec![Event::BulkOperationFinished {
+            operation_id: str_field(&v, "admin_graphql_api_id")
+                .ok_or(DecodeError::Missing("admin_graphql_api_id"))?,
+            status: str_field(&v, "status").unwrap_or_default(),
+        }],
+        "customers/data_request" => vec![Event::CustomerDataRequested(privacy(
+            &v,
+            "orders_requested",
+        )?)],
+        "customers/redact" => vec![Event::CustomerRedactRequested(privacy(
+            &v,
+            "orders_to_redact",
+        )?)],
+        "shop/redact" => vec![Event::ShopRedactRequested],
+        other => return Err(DecodeError::UnknownTopic(other.to_string())),
+    })
+}
+
+/// The resource's GID: `admin_graphql_api_id` when present, else built from the numeric `id`.
+fn gid(v: &Value, kind: &'static str) -> Result<String, DecodeError> {
+    if let Some(g) = v.get("admin_graphql_api_id").and_then(Value::as_str) {
+        if g.starts_with("gid://shopify/") {
+            return Ok(g.to_string());
+        }
+        return Err(DecodeError::Invalid {
+            field: "admin_graphql_api_id",
+            reason: format!("`{g}` is not a GID"),
+        });
+    }
+    match v.get("id") {
+        Some(Value::Number(n)) if n.is_u64() => Ok(format!("gid://shopify/{kind}/{n}")),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(format!("gid://shopify/{kind}/{s}"))
+        }
+        Some(other) => Err(DecodeError::Invalid {
+            field: "id",
+            reason: format!("{other} is not a numeric id"),
+        }),
+        None => Err(DecodeError::Missing("id")),
+    }
+}
+
+fn str_field(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn time_field(v: &Value, key: &'static str) -> Result<Option<DateTime<Utc>>, DecodeError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| DecodeError::Invalid {
+                field: key,
+                reason: format!("`{s}`: {e}"),
+            }),
+        Some(other) => Err(DecodeError::Invalid {
+            field: key,
+            reason: format!("{other} is not a timestamp"),
+        }),
+    }
+}
+
+fn required_time(v: &Value, key: &'static str) -> Result<DateTime<Utc>, DecodeError> {
+    time_field(v, key)?.ok_or(DecodeError::Missing(key))
+}
+
+/// Decimal places of a currency's minor unit (ISO 4217), for the currencies that differ from 2.
+pub fn currency_exponent(code: &str) -> u32 {
+    match code {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// Parses a decimal amount exactly (no float arithmetic) into minor units.
+pub fn parse_minor(text: &str, exponent: u32) -> Option<i64> {
+    let text = text.trim();
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let exp = exponent as usize;
+    // Extra digits beyond the minor unit must be zeros (e.g. "10.500" for USD), else refuse.
+    if frac.len() > exp && frac[exp..].bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut frac_digits: String = frac.chars().take(exp).collect();
+    while frac_digits.len() < exp {
+        frac_digits.push('0');
+    }
+    let whole: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let part: i64 = if frac_digits.is_empty() {
+        0
+    } else {
+        frac_digits.parse().ok()?
+    };
+    let value = whole.checked_mul(10i64.pow(exponent))?.checked_add(part)?;
+    Some(if neg { -value } else { value })
+}
+
+/// Money given as a string ("12.30") or a JSON number (12.3).
+fn money_value(
+    v: &Value,
+    field: &'static str,
+    exponent: u32,
+) -> Result<Option<Minor>, DecodeError> {
+    let text = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => {
+            return Err(DecodeError::Invalid {
+                field,
+                reason: format!("{other} is not an amount"),
+            });
+        }
+    };
+    parse_minor(&text, exponent)
+        .map(|m| Some(Minor(m)))
+        .ok_or_else(|| DecodeError::Invalid {
+            field,
+            reason: format!("`{text}` is not an amount"),
+        })
+}
+
+/// An amount in the shop's currency: `{field}_set.shop_money.amount` when present, else `{field}`.
+fn shop_money(
+    v: &Value,
+    field: &'static str,
+    set_field: &'static str,
+    exponent: u32,
+) -> Result<Option<Minor>, DecodeError> {
+    if let Some(amount) = v
+        .get(set_field)
+        .and_then(|s| s.get("shop_money"))
+        .and_then(|m| m.get("amount"))
+    {
+        return money_value(amount, set_field, exponent);
+    }
+    match v.get(field) {
+        Some(x) => money_value(x, field, exponent),
+        None => Ok(None),
+    }
+}
+
+fn customer(v: &Value) -> Result<Customer, DecodeError> {
+    let tags = match v.get("tags") {
+        Some(Value::String(s)) => Some(split_tags(s)),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => None,
+    };
+    let created_at = time_field(v, "created_at")?;
+    Ok(Customer {
+        platform_id: gid(v, "Customer")?,
+        email: str_field(v, "email"),
+        first_name: str_field(v, "first_name"),
+        last_name: str_field(v, "last_name"),
+        tags,
+        state: str_field(v, "state"),
+        created_at,
+        updated_at: time_field(v, "updated_at")?
+            .or(created_at)
+            .ok_or(DecodeError::Missing("updated_at"))?,
+    })
+}
+
+/// Shopify's tag string: comma-separated, trimmed.
+pub fn split_tags(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn order(v: &Value) -> Result<Order, DecodeError> {
+    let currency = str_field(v, "currency").ok_or(DecodeError::Missing("currency"))?;
+    let exp = currency_exponent(&currency);
+    let total = shop_money(v, "total_price", "total_price_set", exp)?
+        .ok_or(DecodeError::Missing("total_price"))?;
+    let current = shop_money(v, "current_total_price", "current_total_price_set", exp)?;
+    let refunded = current
+        .map(|c| Minor((total.0 - c.0).max(0)))
+        .unwrap_or_default();
+    let customer_id = match v.get("customer") {
+        Some(c) if c.is_object() => Some(gid(c, "Customer")?),
+        _ => None,
+    };
+    let discount_codes = v
+        .get("discount_codes")
+        .and_then(Value::as_array)
+        .map(|codes| {
+            codes
+                .iter()
+                .filter_map(|c| c.get("code").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let created_at = required_time(v, "created_at")?;
+    Ok(Order {
+        platform_id: gid(v, "Order")?,
+        customer_platform_id: customer_id,
+        name: str_field(v, "name"),
+        email: str_field(v, "email"),
+        subtotal: shop_money(v, "subtotal_price", "subtotal_price_set", exp)?.unwrap_or_default(),
+        total,
+        discounts: shop_money(v, "total_discounts", "total_discounts_set", exp)?
+            .unwrap_or_default(),
+        refunded,
+        discount_codes,
+        financial_status: str_field(v, "financial_status"),
+        cancelled_at: time_field(v, "cancelled_at")?,
+        created_at,
+        updated_at: time_field(v, "updated_at")?.unwrap_or(created_at),
+        currency,
+    })
+}
+
+fn refund(v: &Value) -> Result<Refund, DecodeError> {
+    let order_id = match v.get("order_id") {
+        Some(Value::Number(n)) if n.is_u64() => format!("gid://shopify/Order/{n}"),
+        Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => {
+            format!("gid://shopify/Order/{s}")
+        }
+        Some(other) => {
+            return Err(DecodeError::Invalid {
+                field: "order_id",
+                reason: format!("{other}"),
+            });
+        }
+        None => return Err(DecodeError::Missing("order_id")),
+    };
+    // The money that went back: successful refund transactions; without any, the line items.
+    let mut amount = 0i64;
+    let mut from_transactions = false;
+    for t in v
+        .get("transactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let kind = t.get("kind").and_then(Value::as_str).unwrap_or("refund");
+        let status = t.get("status").and_then(Value::as_str).unwrap_or("success");
+        if kind == "refund" && status == "success" {
+            let exp = currency_exponent(t.get("currency").and_then(Value::as_str).unwrap_or("USD"));
+            if let Some(m) = money_value(
+                t.get("amount").unwrap_or(&Value::Null),
+                "transactions.amount",
+                exp,
+            )? {
+                amount += m.0;
+                from_transactions = true;
+            }
+        }
+    }
+    if !from_transactions {
+        for li in v
+            .get("refund_line_items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for field in ["subtotal", "total_tax"] {
+                if let Some(m) = money_value(
+                    li.get(field).unwrap_or(&Value::Null),
+                    "refund_line_items",
+                    2,
+                )? {
+                    amount += m.0;
+                }
+            }
+        }
+    }
+    Ok(Refund {
+        platform_id: gid(v, "Refund")?,
+        order_platform_id: order_id,
+        amount: Minor(amount),
+        created_at: time_field(v, "created_at")?
+            .or(time_field(v, "processed_at")?)
+            .ok_or(DecodeError::Missing("created_at"))?,
+    })
+}
+
+fn checkout(v: &Value) -> Result<Checkout, DecodeError> {
+    let platform_id = if v.get("id").is_some() || v.get("admin_graphql_api_id").is_some() {
+        gid(v, "AbandonedCheckout")?
+    } else {
+        format!(
+            "checkout-token:{}",
+            str_field(v, "token").ok_or(DecodeError::Missing("id"))?
+        )
+    };
+    let currency = str_field(v, "currency")
+        .or_else(|| str_field(v, "presentment_currency"))
+        .unwrap_or_else(|| "USD".into());
+    let exp = currency_exponent(&currency);
+    let customer_id = match v.get("customer") {
+        Some(c) if c.is_object() => Some(gid(c, "Customer")?),
+        _ => None,
+    };
+    let created_at = required_time(v, "created_at")?;
+    Ok(Checkout {
+        platform_id,
+        customer_platform_id: customer_id,
+        email: str_field(v, "email"),
+        total: shop_money(v, "total_price", "total_price_set", exp)?.unwrap_or_default(),
+        completed_at: time_field(v, "completed_at")?,
+        created_at,
+        updated_at: time_field(v, "updated_at")?.unwrap_or(created_at),
+        currency,
+    })
+}
+
+fn privacy(v: &Value, orders_key: &str) -> Result<PrivacyRequest, DecodeError> {
+    let customer = v.get("customer").filter(|c| c.is_object());
+    let orders = v
+        .get(orders_key)
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .map(|id| match id {
+                    Value::Number(n) if n.is_u64() => Ok(format!("gid://shopify/Order/{n}")),
+                    Value::String(s) if s.starts_with("gid://") => Ok(s.clone()),
+                    other => Err(DecodeError::Invalid {
+                        field: "orders",
+                        reason: format!("{other}"),
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(PrivacyRequest {
+        customer_platform_id: customer.map(|c| gid(c, "Customer")).transpose()?,
+        email: customer.and_then(|c| str_field(c, "email")),
+        order_platform_ids: orders,
+        request_id: v
+            .get("data_request")
+            .and_then(|d| d.get("id"))
+            .map(|id| id.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_exactly() {
+        assert_eq!(parse_minor("12.30", 2), Some(1230));
+        assert_eq!(parse_minor("12.3", 2), Some(1230));
+        assert_eq!(parse_minor("12", 2), Some(1200));
+        assert_eq!(parse_minor("0.07", 2), Some(7));
+        assert_eq!(parse_minor("-1.50", 2), Some(-150));
+        assert_eq!(parse_minor("1500", 0), Some(1500));
+        assert_eq!(parse_minor("1.234", 3), Some(1234));
+        assert_eq!(parse_minor("10.500", 2), Some(1050));
+        assert_eq!(parse_minor("10.501", 2), None);
+        assert_eq!(parse_minor("abc", 2), None);
+        assert_eq!(parse_minor("1e3", 2), None);
+        assert_eq!(parse_minor("", 2), None);
+        assert_eq!(parse_minor("99999999999999999999", 2), None);
+    }
+
+    #[test]
+    fn order_payload_with_strings_numbers_and_unknown_fields() {
+        let body = br#"{"id":820982911946154508,"admin_graphql_api_id":"gid://shopify/Order/820982911946154508",
+          "created_at":"2026-01-10T10:00:00-05:00","updated_at":"2026-01-10T11:00:00-05:00","currency":"USD",
+          "total_price":"199.00","current_total_price":189,"subtotal_price":"180.00","total_discounts":"10.00",
+          "discount_codes":[{"code":"SAVE10","amount":"10.00","type":"fixed_amount"}],
+          "financial_status":"partially_refunded","cancelled_at":null,"something_new":{"x":1},
+          "customer":{"id":706405506930370084,"email":"bob@example.com"}}"#;
+        let events = decode("orders/updated", body).unwrap();
+        let Event::OrderUpserted(o) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(o.total, Minor(19900));
+        assert_eq!(o.refunded, Minor(1000));
+        assert_eq!(o.discount_codes, vec!["SAVE10"]);
+        assert_eq!(
+            o.customer_platform_id.as_deref(),
+            Some("gid://shopify/Customer/706405506930370084")
+        );
+        assert_eq!(o.created_at.to_rfc3339(), "2026-01-10T15:00:00+00:00");
+    }
+
+    #[test]
+    fn strict_where_it_matters() {
+        assert!(matches!(
+            decode("orders/create", b"not json"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert!(matches!(
+            decode("orders/create", b"[1,2]"),
+            Err(DecodeError::NotJson(_))
+        ));
+        let bad_amount = br#"{"id":1,"currency":"USD","total_price":"12,00","created_at":"2026-01-01T00:00:00Z"}"#;
+        assert!(matches!(
+            decode("orders/create", bad_amount),
+            Err(DecodeError::Invalid {
+                field: "total_price",
+                ..
+            })
+        ));
+        let bad_id = br#"{"id":"abc","email":"x@example.com","updated_at":"2026-01-01T00:00:00Z"}"#;
+        assert!(matches!(
+            decode("customers/update", bad_id),
+            Err(DecodeError::Invalid { field: "id", .. })
+        ));
+        assert!(matches!(
+            decode("customers/update", br#"{"email":"x"}"#),
+            Err(DecodeError::Missing("id"))
+        ));
+        assert!(matches!(
+            decode("products/create", b"{}"),
+            Err(DecodeError::UnknownTopic(_))
+        ));
+    }
+
+    #[test]
+    fn customer_without_tags_keeps_tags_unknown() {
+        let body = br#"{"id":5,"email":"a@example.com","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z"}"#;
+        let Event::CustomerUpserted(c) = &decode("customers/create", body).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(c.tags, None);
+        let body =
+            br#"{"id":5,"tags":"vip, lifecycle:champions ,","updated_at":"2026-01-02T00:00:00Z"}"#;
+        let Event::CustomerUpserted(c) = &decode("customers/update", body).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            c.tags.as_deref(),
+            Some(&["vip".to_string(), "lifecycle:champions".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn refunds_sum_successful_transactions() {
+        let body = br#"{"id":890088186047892319,"order_id":820982911946154508,"created_at":"2026-01-10T12:00:00Z",
+          "refund_line_items":[{"subtotal":89.99,"total_tax":0.0}],
+          "transactions":[{"kind":"refund","status":"success","amount":"10.00","currency":"USD"},
+                          {"kind":"refund","status":"failure","amount":"5.00","currency":"USD"}]}"#;
+        let Event::RefundCreated(r) = &decode("refunds/create", body).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(r.amount, Minor(1000));
+        assert_eq!(
+            r.order_platform_id,
+            "gid://shopify/Order/820982911946154508"
+        );
+    }
+}

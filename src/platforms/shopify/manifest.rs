@@ -1,0 +1,105 @@
+//! The app's `shopify.app.toml`, embedded at build time and read at start-up: it is the one
+//! list of webhook topics and scopes, shared by Shopify's deploy and the app itself.
+
+use serde::Deserialize;
+
+const MANIFEST: &str = include_str!("../../../plugin-manifest/shopify.app.toml");
+
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub access_scopes: AccessScopes,
+    pub webhooks: Webhooks,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccessScopes {
+    pub scopes: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Webhooks {
+    pub api_version: String,
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Subscription {
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub compliance_topics: Vec<String>,
+    pub uri: String,
+}
+
+impl Manifest {
+    pub fn load() -> Manifest {
+        toml::from_str(MANIFEST)
+            .expect("plugin-manifest/shopify.app.toml is valid (checked by tests)")
+    }
+
+    pub fn scopes(&self) -> Vec<String> {
+        self.access_scopes
+            .scopes
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// Topics registered through the Admin API at install. Compliance topics can only be
+    /// declared in the manifest, so they are not among them.
+    pub fn api_topics(&self) -> Vec<String> {
+        self.webhooks
+            .subscriptions
+            .iter()
+            .flat_map(|s| s.topics.iter().cloned())
+            .collect()
+    }
+
+    /// Every topic the app must handle.
+    pub fn all_topics(&self) -> Vec<String> {
+        self.webhooks
+            .subscriptions
+            .iter()
+            .flat_map(|s| s.topics.iter().chain(s.compliance_topics.iter()).cloned())
+            .collect()
+    }
+}
+
+/// Whether `granted` (a comma-separated scope list) covers every scope in `required`.
+/// `write_x` implies `read_x`.
+pub fn scopes_cover(granted: &str, required: &[String]) -> bool {
+    let granted: Vec<&str> = granted.split(',').map(str::trim).collect();
+    required.iter().all(|r| {
+        granted.contains(&r.as_str())
+            || r.strip_prefix("read_")
+                .is_some_and(|rest| granted.contains(&format!("write_{rest}").as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manifest_topic_has_a_handler_and_every_handler_a_topic() {
+        let m = Manifest::load();
+        let mut declared = m.all_topics();
+        declared.sort();
+        let mut handled: Vec<String> = super::super::events::HANDLED_TOPICS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        handled.sort();
+        assert_eq!(declared, handled);
+    }
+
+    #[test]
+    fn scopes() {
+        let req = vec!["read_customers".to_string(), "write_discounts".to_string()];
+        assert!(scopes_cover("write_customers,write_discounts", &req));
+        assert!(!scopes_cover("read_customers", &req));
+    }
+}

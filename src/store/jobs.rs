@@ -1,0 +1,320 @@
+//! The durable queue. `jobs` and `webhook_inbox` share one claiming mechanism: a row is
+//! claimable when it is `queued` and due, or `running` with an expired lease (its worker died).
+//! PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so workers of many instances never take the
+//! same row; SQLite serialises writers, and the claim is a single atomic `UPDATE ... RETURNING`.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult, Value};
+
+use super::entities::job;
+use super::{Db, stmt};
+
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const DONE: &str = "done";
+pub const DEAD: &str = "dead";
+pub const CANCELLED: &str = "cancelled";
+/// Inbox rows whose payload could not be applied and will not be retried.
+pub const FAILED: &str = "failed";
+
+/// The two tables that are queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Jobs,
+    Inbox,
+}
+
+impl Queue {
+    pub fn table(self) -> &'static str {
+        match self {
+            Queue::Jobs => "jobs",
+            Queue::Inbox => "webhook_inbox",
+        }
+    }
+}
+
+/// Claims the next due row of `queue` for `worker`, leasing it until `now + lease`.
+pub async fn claim<M: FromQueryResult + Send + Sync>(
+    db: &Db,
+    queue: Queue,
+    worker: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<M>, DbErr> {
+    let backend = db.get_database_backend();
+    let lock = if backend == DatabaseBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let table = queue.table();
+    let sql = format!(
+        "UPDATE {table} SET state = '{RUNNING}', locked_by = ?, lease_until = ?, \
+         attempts = attempts + 1, updated_at = ? \
+         WHERE id = (SELECT id FROM {table} \
+           WHERE (state = '{QUEUED}' AND run_at <= ?) OR (state = '{RUNNING}' AND lease_until < ?) \
+           ORDER BY run_at, id LIMIT 1 {lock}) \
+         RETURNING *"
+    );
+    let values: Vec<Value> = vec![
+        worker.into(),
+        (now + lease).into(),
+        now.into(),
+        now.into(),
+        now.into(),
+    ];
+    M::find_by_statement(stmt(backend, &sql, values))
+        .one(db)
+        .await
+}
+
+/// Extends the lease of a row this worker still holds. False when the lease was lost.
+pub async fn heartbeat(
+    db: &Db,
+    queue: Queue,
+    id: i64,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let sql = format!(
+        "UPDATE {} SET lease_until = ?, updated_at = ? WHERE id = ? AND locked_by = ? AND state = '{RUNNING}'",
+        queue.table()
+    );
+    let backend = db.get_database_backend();
+    let r = db
+        .execute_raw(stmt(
+            backend,
+            &sql,
+            vec![
+                lease_until.into(),
+                Utc::now().into(),
+                id.into(),
+                worker.into(),
+            ],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Moves a held row to a final state. Only the holder of the lease can; a worker that lost its
+/// lease (and whose row another worker took over) changes nothing.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    queue: Queue,
+    id: i64,
+    worker: &str,
+    state: &str,
+    error: Option<&str>,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let sql = format!(
+        "UPDATE {} SET state = ?, last_error = COALESCE(?, last_error), finished_at = ?, \
+         locked_by = NULL, lease_until = NULL, updated_at = ? \
+         WHERE id = ? AND locked_by = ? AND state = '{RUNNING}'",
+        queue.table()
+    );
+    let backend = db.get_database_backend();
+    let r = db
+        .execute_raw(stmt(
+            backend,
+            &sql,
+            vec![
+                state.into(),
+                error.map(str::to_string).into(),
+                now.into(),
+                now.into(),
+                id.into(),
+                worker.into(),
+            ],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Puts a held row back in the queue to run at `run_at` (a retry, or a release on shutdown).
+pub async fn requeue(
+    db: &Db,
+    queue: Queue,
+    id: i64,
+    worker: &str,
+    run_at: DateTime<Utc>,
+    error: Option<&str>,
+    refund_attempt: bool,
+) -> Result<bool, DbErr> {
+    let refund = if refund_attempt {
+        ", attempts = attempts - 1"
+    } else {
+        ""
+    };
+    // A job of a shop that uninstalled meanwhile is cancelled rather than retried.
+    let next_state = match queue {
+        Queue::Jobs => format!(
+            "CASE WHEN shop_id IS NULL OR EXISTS (SELECT 1 FROM shops WHERE shops.id = jobs.shop_id \
+             AND shops.status = 'installed') THEN '{QUEUED}' ELSE '{CANCELLED}' END"
+        ),
+        Queue::Inbox => format!("'{QUEUED}'"),
+    };
+    let sql = format!(
+        "UPDATE {} SET state = {next_state}, run_at = ?, last_error = COALESCE(?, last_error), \
+         locked_by = NULL, lease_until = NULL, updated_at = ?{refund} \
+         WHERE id = ? AND locked_by = ? AND state = '{RUNNING}'",
+        queue.table()
+    );
+    let backend = db.get_database_backend();
+    let r = db
+        .execute_raw(stmt(
+            backend,
+            &sql,
+            vec![
+                run_at.into(),
+                error.map(str::to_string).into(),
+                Utc::now().into(),
+                id.into(),
+                worker.into(),
+            ],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// A job to put in the queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub shop_id: Option<i64>,
+    pub payload: serde_json::Value,
+    /// Jobs with the same dedupe key collapse into one row (scheduler ticks, backfills).
+    pub dedupe_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>) -> NewJob {
+        NewJob {
+            kind: kind.into(),
+            shop_id: None,
+            payload: serde_json::Value::Object(Default::default()),
+            dedupe_key: None,
+            run_at: Utc::now(),
+            max_attempts: 8,
+        }
+    }
+    pub fn shop(mut self, shop_id: i64) -> Self {
+        self.shop_id = Some(shop_id);
+        self
+    }
+    pub fn payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = payload;
+        self
+    }
+    pub fn dedupe(mut self, key: impl Into<String>) -> Self {
+        self.dedupe_key = Some(key.into());
+        self
+    }
+    pub fn max_attempts(mut self, n: i32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = at;
+        self
+    }
+}
+
+/// Inserts a job; returns its id, or None when a job with the same dedupe key already exists.
+pub async fn enqueue(db: &impl ConnectionTrait, job: NewJob) -> Result<Option<i64>, DbErr> {
+    let now = Utc::now();
+    let backend = db.get_database_backend();
+    // A shop's job is only queued while the shop is installed: after an uninstall nothing new
+    // starts for it, whoever asks (a sync that just finished, a webhook, the scheduler).
+    let sql = "INSERT INTO jobs (created_at, updated_at, kind, shop_id, payload, dedupe_key, state, \
+               attempts, max_attempts, run_at, progress_done) \
+               SELECT ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, 0 \
+               WHERE ? IS NULL OR EXISTS (SELECT 1 FROM shops WHERE shops.id = ? AND shops.status = 'installed') \
+               ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
+    let row = db
+        .query_one_raw(stmt(
+            backend,
+            sql,
+            vec![
+                now.into(),
+                now.into(),
+                job.kind.into(),
+                job.shop_id.into(),
+                job.payload.to_string().into(),
+                job.dedupe_key.into(),
+                job.max_attempts.into(),
+                job.run_at.into(),
+                job.shop_id.into(),
+                job.shop_id.into(),
+            ],
+        ))
+        .await?;
+    row.map(|r| r.try_get::<i64>("", "id")).transpose()
+}
+
+/// Records progress of a running job (done of total), e.g. a backfill's pages.
+pub async fn progress(db: &Db, id: i64, done: i64, total: Option<i64>) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(stmt(
+        backend,
+        "UPDATE jobs SET progress_done = ?, progress_total = COALESCE(?, progress_total), updated_at = ? WHERE id = ?",
+        vec![done.into(), total.into(), Utc::now().into(), id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Cancels every queued job of a shop (on uninstall). Running jobs see the shop's state and stop.
+pub async fn cancel_for_shop(db: &impl ConnectionTrait, shop_id: i64) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let r = db
+        .execute_raw(stmt(
+            backend,
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE shop_id = ? AND state = 'queued'",
+            vec![Utc::now().into(), Utc::now().into(), shop_id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected())
+}
+
+/// Moves a dead job back to the queue (the admin's "retry" button).
+pub async fn retry_dead(db: &Db, shop_id: i64, id: i64) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let r = db
+        .execute_raw(stmt(
+            backend,
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE id = ? AND shop_id = ? AND state = 'dead'",
+            vec![Utc::now().into(), Utc::now().into(), id.into(), shop_id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<job::Model>, DbErr> {
+    job::Entity::find_by_id(id).one(db).await
+}
+
+/// Counts of rows by state, for `/metrics` and the admin.
+pub async fn counts_by_state(db: &Db, queue: Queue) -> Result<Vec<(String, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT state, COUNT(*) AS n FROM {} GROUP BY state",
+                queue.table()
+            ),
+            vec![],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String>("", "state")?,
+                r.try_get::<i64>("", "n")?,
+            ))
+        })
+        .collect()
+}

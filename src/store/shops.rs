@@ -1,0 +1,149 @@
+//! Shops: install state and their (encrypted) access tokens.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set,
+};
+
+use super::Db;
+use super::entities::shop;
+
+pub const INSTALLED: &str = "installed";
+pub const UNINSTALLED: &str = "uninstalled";
+/// The platform refused our token (401); the merchant has to open the app again.
+pub const NEEDS_REAUTH: &str = "needs_reauth";
+
+/// Whether the app is installed in the shop as far as the platform is concerned: a shop whose
+/// token we must renew is still installed, and its webhooks (an uninstall among them) apply.
+pub fn is_installed(status: &str) -> bool {
+    status == INSTALLED || status == NEEDS_REAUTH
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    platform: &str,
+    domain: &str,
+) -> Result<Option<shop::Model>, DbErr> {
+    shop::Entity::find()
+        .filter(shop::Column::Platform.eq(platform))
+        .filter(shop::Column::Domain.eq(domain))
+        .one(db)
+        .await
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<shop::Model>, DbErr> {
+    shop::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn installed_ids(db: &Db) -> Result<Vec<i64>, DbErr> {
+    shop::Entity::find()
+        .select_only()
+        .column(shop::Column::Id)
+        .filter(shop::Column::Status.eq(INSTALLED))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The token as the platform issued it, already encrypted by the caller.
+pub struct TokenGrant {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: String,
+}
+
+/// Records an install (or re-install): the new token replaces any old one.
+pub async fn upsert_installed(
+    db: &impl ConnectionTrait,
+    platform: &str,
+    domain: &str,
+    grant: TokenGrant,
+) -> Result<shop::Model, DbErr> {
+    let now = Utc::now();
+    match find(db, platform, domain).await? {
+        Some(existing) => {
+            let mut m: shop::ActiveModel = existing.into();
+            m.access_token = Set(Some(grant.access_token));
+            m.refresh_token = Set(grant.refresh_token);
+            m.token_expires_at = Set(grant.expires_at);
+            m.scopes = Set(grant.scopes);
+            m.status = Set(INSTALLED.to_string());
+            m.installed_at = Set(Some(now));
+            m.uninstalled_at = Set(None);
+            m.updated_at = Set(now);
+            m.update(db).await
+        }
+        None => {
+            shop::ActiveModel {
+                created_at: Set(now),
+                updated_at: Set(now),
+                platform: Set(platform.to_string()),
+                domain: Set(domain.to_string()),
+                access_token: Set(Some(grant.access_token)),
+                refresh_token: Set(grant.refresh_token),
+                token_expires_at: Set(grant.expires_at),
+                scopes: Set(grant.scopes),
+                status: Set(INSTALLED.to_string()),
+                installed_at: Set(Some(now)),
+                uninstalled_at: Set(None),
+                settings: Set("{}".to_string()),
+                ..Default::default()
+            }
+            .insert(db)
+            .await
+        }
+    }
+}
+
+/// Replaces the stored token after a refresh.
+pub async fn update_token(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    grant: TokenGrant,
+) -> Result<(), DbErr> {
+    let Some(existing) = get(db, shop_id).await? else {
+        return Ok(());
+    };
+    let mut m: shop::ActiveModel = existing.into();
+    m.access_token = Set(Some(grant.access_token));
+    m.refresh_token = Set(grant.refresh_token);
+    m.token_expires_at = Set(grant.expires_at);
+    m.scopes = Set(grant.scopes);
+    m.updated_at = Set(Utc::now());
+    m.update(db).await?;
+    Ok(())
+}
+
+/// Marks the shop uninstalled and erases its tokens.
+pub async fn mark_uninstalled(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), DbErr> {
+    let Some(existing) = get(db, shop_id).await? else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let mut m: shop::ActiveModel = existing.into();
+    m.status = Set(UNINSTALLED.to_string());
+    m.access_token = Set(None);
+    m.refresh_token = Set(None);
+    m.token_expires_at = Set(None);
+    m.uninstalled_at = Set(Some(now));
+    m.updated_at = Set(now);
+    m.update(db).await?;
+    Ok(())
+}
+
+pub async fn save_settings(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    settings: &serde_json::Value,
+) -> Result<(), DbErr> {
+    let Some(existing) = get(db, shop_id).await? else {
+        return Ok(());
+    };
+    let mut m: shop::ActiveModel = existing.into();
+    m.settings = Set(settings.to_string());
+    m.updated_at = Set(Utc::now());
+    m.update(db).await?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! Keeping the shop's customers, orders and abandoned checkouts current through the Admin API:
+//! the backfill on install (paged, or through a bulk operation for large shops), incremental
+//! syncs by `updated_at`, and the nightly reconciliation that repairs what webhooks missed.
+//! Everything fetched becomes canonical events written by `ingest::apply`.
+
+pub mod bulk;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::ingest::apply::{Applied, apply};
+use crate::jobs::{JobError, JobResult};
+use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
+use crate::platforms::shopify::client::{ClientError, ShopClient};
+use crate::platforms::shopify::resources::{Resource, updated_since};
+use crate::state::AppState;
+use crate::store::entities::job;
+use crate::store::sync_state::{self, Checkpoint};
+use crate::store::{self, jobs as q};
+
+/// Above this many orders, the backfill uses a bulk operation instead of paging.
+pub const DEFAULT_BULK_THRESHOLD: i64 = 10_000;
+/// Incremental windows start this much before the last sync, for clock skew between us and
+/// the platform and for records committed in the same second.
+const OVERLAP: Duration = Duration::minutes(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Data(String),
+}
+
+impl From<SyncError> for JobError {
+    fn from(e: SyncError) -> Self {
+        match &e {
+            SyncError::Client(c) if c.is_transient() => JobError::retry(e),
+            SyncError::Db(_) | SyncError::Token(TokenError::Refresh(_)) => JobError::retry(e),
+            _ => JobError::permanent(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Paged,
+    Bulk,
+}
+
+impl Path {
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Paged => "paged",
+            Path::Bulk => "bulk",
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Report {
+    pub fetched: u64,
+    /// Records written because they were new or newer than ours: for a reconciliation, the
+    /// number of records it repaired.
+    pub changed: Applied,
+}
+
+/// Progress callback: (records done, records expected).
+pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
+
+pub fn register(registry: &mut crate::jobs::Registry) {
+    use crate::jobs::kinds;
+    registry.register(kinds::BACKFILL, |state, job| async move {
+        run_job(state, job, Mode::Backfill).await
+    });
+    registry.register(kinds::INCREMENTAL, |state, job| async move {
+        run_job(state, job, Mode::Incremental).await
+    });
+    registry.register(kinds::RECONCILE, |state, job| async move {
+        run_job(state, job, Mode::Reconcile).await
+    });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Backfill,
+    Incremental,
+    Reconcile,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Backfill => "backfill",
+            Mode::Incremental => "incremental",
+            Mode::Reconcile => "reconcile",
+        }
+    }
+}
+
+async fn run_job(state: AppState, job: job::Model, mode: Mode) -> JobResult {
+    let shop_id = job
+        .shop_id
+        .ok_or_else(|| JobError::permanent("sync job without a shop"))?;
+    let db = state.db.clone();
+    let job_id = job.id;
+    let progress = move |done: u64, total: Option<u64>| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let _ = q::progress(&db, job_id, done as i64, total.map(|t| t as i64)).await;
+        });
+    };
+    let report = run(&state, shop_id, mode, &progress).await?;
+    tracing::info!(
+        shop_id,
+        mode = mode.name(),
+        fetched = report.fetched,
+        changed = report.changed.total(),
+        "sync done"
+    );
+    if mode != Mode::Reconcile || report.changed.total() > 0 {
+        crate::jobs::after_sync(&state, shop_id).await?;
+    }
+    Ok(())
+}
+
+/// Runs one sync of a shop, recording it in `sync_runs`.
+pub async fn run(
+    state: &AppState,
+    shop_id: i64,
+    mode: Mode,
+    progress: Progress<'_>,
+) -> Result<Report, SyncError> {
+    let begun = Utc::now();
+    let client = match client_for(state, shop_id).await {
+        Ok(c) => c,
+        Err(e) => return Err(e.into()),
+    };
+    let path = match mode {
+        Mode::Backfill => choose_path(&client, state.config.bulk_threshold).await?,
+        _ => Path::Paged,
+    };
+    let run_id = sync_state::start_run(&state.db, shop_id, mode.name(), path.name()).await?;
+    let started = Utc::now();
+    let result = match mode {
+        Mode::Backfill => backfill(state, &client, shop_id, path, started, progress).await,
+        Mode::Incremental => {
+            let since = incremental_since(state, shop_id).await?;
+            window(state, &client, shop_id, since, started, progress).await
+        }
+        Mode::Reconcile => {
+            let since = reconcile_since(state, shop_id).await?;
+            window(state, &client, shop_id, since, started, progress).await
+        }
+    };
+    match &result {
+        Ok(r) => {
+            sync_state::finish_run(
+                &state.db,
+                run_id,
+                "done",
+                r.fetched,
+                r.changed.total(),
+                None,
+            )
+            .await?
+        }
+        Err(e) => {
+            if matches!(e, SyncError::Client(ClientError::Unauthorized)) {
+                mark_needs_reauth(&state.db, shop_id, begun).await?;
+            }
+            sync_state::finish_run(&state.db, run_id, "failed", 0, 0, Some(&e.to_string())).await?
+        }
+    }
+    result
+}
+
+async fn choose_path(client: &ShopClient<'_>, threshold: i64) -> Result<Path, SyncError> {
+    let r = client
+        .run(&Resource::Orders.count_query(), json!({}), 1.0)
+        .await?;
+    let orders = Resource::Orders.count_of(&r.data).unwrap_or(0);
+    Ok(if orders >= threshold {
+        Path::Bulk
+    } else {
+        Path::Paged
+    })
+}
+
+async fn totals(client: &ShopClient<'_>) -> Result<u64, SyncError> {
+    let mut total = 0;
+    for r in Resource::ALL {
+        let resp = client.run(&r.count_query(), json!({}), 1.0).await?;
+        total += r.count_of(&resp.data).unwrap_or(0).max(0) as u64;
+    }
+    Ok(total)
+}
+
+async fn backfill(
+    state: &AppState,
+    client: &ShopClient<'_>,
+    shop_id: i64,
+    path: Path,
+    started: DateTime<Utc>,
+    progress: Progress<'_>,
+) -> Result<Report, SyncError> {
+    let total = totals(client).await?;
+    let mut report = Report::default();
+    let mut done_before = 0u64;
+    for resource in Resource::ALL {
+        let mut cp = sync_state::load(&state.db, shop_id, resource.name()).await?;
+        if cp.backfilled {
+            done_before += cp.fetched as u64;
+            continue;
+        }
+        // The backfill's start is where incremental syncs take over.
+        if cp.synced_until.is_none() {
+            cp.synced_until = Some(started);
+        }
+        let base = done_before;
+        let step = |fetched: u64| progress(base + fetched, Some(total));
+        let r = match path {
+            Path::Paged => pages(state, client, shop_id, resource, None, &mut cp, &step).await?,
+            Path::Bulk => bulk::run(state, client, shop_id, resource, &mut cp, &step).await?,
+        };
+        cp.backfilled = true;
+        cp.cursor = None;
+        sync_state::save(&state.db, shop_id, resource.name(), &cp).await?;
+        done_before += cp.fetched as u64;
+        report.fetched += r.fetched;
+        add(&mut report.changed, r.changed);
+    }
+    progress(done_before, Some(total));
+    Ok(report)
+}
+
+pub(crate) fn add(a: &mut Applied, b: Applied) {
+    a.customers += b.customers;
+    a.orders += b.orders;
+    a.refunds += b.refunds;
+    a.checkouts += b.checkouts;
+    a.deleted += b.deleted;
+}
+
+async fn incremental_since(state: &AppState, shop_id: i64) -> Result<DateTime<Utc>, SyncError> {
+    let mut since: Option<DateTime<Utc>> = None;
+    for r in Resource::ALL {
+        let cp = sync_state::load(&state.db, shop_id, r.name()).await?;
+        if let Some(t) = cp.synced_until {
+            since = Some(since.map_or(t, |s| s.min(t)));
+        }
+    }
+    since
+        .map(|s| s - OVERLAP)
+        .ok_or_else(|| SyncError::Data("no backfill has completed yet".into()))
+}
+
+/// Reconciliation looks again at everything changed since the previous reconciliation (or the
+/// backfill), however webhooks fared meanwhile.
+async fn reconcile_since(state: &AppState, shop_id: i64) -> Result<DateTime<Utc>, SyncError> {
+    let last = sync_state::last_success(&state.db, shop_id, Mode::Reconcile.name()).await?;
+    let backfill = sync_state::last_success(&state.db, shop_id, Mode::Backfill.name()).await?;
+    let anchor = last
+        .or(backfill)
+        .ok_or_else(|| SyncError::Data("no backfill has completed yet".into()))?;
+    Ok(anchor - Duration::hours(1))
+}
+
+async fn window(
+    state: &AppState,
+    client: &ShopClient<'_>,
+    shop_id: i64,
+    since: DateTime<Utc>,
+    started: DateTime<Utc>,
+    progress: Progress<'_>,
+) -> Result<Report, SyncError> {
+    let mut report = Report::default();
+    for resource in Resource::ALL {
+        // A window interrupted half-way resumes from its cursor: `since` is unchanged until
+        // the window completes.
+        let mut cp = sync_state::load(&state.db, shop_id, resource.name()).await?;
+        let base = report.fetched;
+        let step = |_: u64| {};
+        let r = pages(
+            state,
+            client,
+            shop_id,
+            resource,
+            Some(since),
+            &mut cp,
+            &step,
+        )
+        .await?;
+        progress(base + r.fetched, None);
+        cp.cursor = None;
+        cp.synced_until = Some(started);
+        sync_state::save(&state.db, shop_id, resource.name(), &cp).await?;
+        report.fetched += r.fetched;
+        add(&mut report.changed, r.changed);
+    }
+    Ok(report)
+}
+
+/// Pages through a resource from the checkpoint's cursor; each page and its checkpoint are
+/// committed together.
+async fn pages(
+    state: &AppState,
+    client: &ShopClient<'_>,
+    shop_id: i64,
+    resource: Resource,
+    since: Option<DateTime<Utc>>,
+    cp: &mut Checkpoint,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Report, SyncError> {
+    let query = resource.page_query();
+    let filter = since.map(updated_since);
+    let mut report = Report::default();
+    loop {
+        let resp = client
+            .run(
+                &query,
+                json!({ "after": cp.cursor, "query": filter }),
+                resource.page_cost(),
+            )
+            .await?;
+        let page = resource
+            .page_of(&resp.data)
+            .ok_or_else(|| SyncError::Data(format!("no `{}` in response", resource.name())))?;
+        let nodes = page
+            .get("nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let events = nodes
+            .iter()
+            .map(|n| resource.to_event(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(SyncError::Data)?;
+        let has_next = page
+            .pointer("/pageInfo/hasNextPage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let end = page
+            .pointer("/pageInfo/endCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        tracing::debug!(shop_id, resource = resource.name(), nodes = nodes.len(), has_next, cursor = ?end, "page");
+        let tx = store::write_tx(&state.db).await?;
+        let applied = apply(&tx, shop_id, &events).await?;
+        cp.fetched += events.len() as i64;
+        if has_next {
+            cp.cursor = end;
+        }
+        sync_state::save(&tx, shop_id, resource.name(), cp).await?;
+        tx.commit().await?;
+        report.fetched += events.len() as u64;
+        add(&mut report.changed, applied);
+        progress(cp.fetched as u64);
+        if !has_next || events.is_empty() {
+            return Ok(report);
+        }
+    }
+}

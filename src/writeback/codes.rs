@@ -1,0 +1,147 @@
+//! Personal discount codes, exactly once. A code's row is written `planned` before the API
+//! call; success or `TAKEN` marks it `created` (the discount exists), and the customer
+//! metafields then mark it `confirmed`. A crash anywhere leaves a row that the next attempt
+//! finishes from the stored values: re-sending a created code meets `TAKEN`, never a second
+//! discount, and the code is derived from (shop, customer, offer, period), so re-planning
+//! yields the same code too.
+
+use chrono::{DateTime, Utc};
+
+use super::shopify::{self, CreateOutcome};
+use super::store::{self, Audit, CodeRow};
+use super::{Stop, WritebackError, client_or_stop};
+use crate::core::loyalty::PlannedCode;
+use crate::state::AppState;
+
+/// What a code push did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CodeStats {
+    /// Discounts created by this push.
+    pub created: usize,
+    /// Codes that already existed (a retry after a crash) and were confirmed instead.
+    pub taken: usize,
+    /// Codes whose metafields were written (fully confirmed).
+    pub confirmed: usize,
+    pub rejected: usize,
+    /// Mutation calls sent.
+    pub writes: usize,
+}
+
+fn audit_row(row: &CodeRow, outcome: String) -> Audit {
+    Audit {
+        customer: row.customer_id.clone(),
+        action: store::CODE_CREATE,
+        detail: format!("{} ({})", row.code, row.offer.key()),
+        reason: format!("offer {} for segment {}", row.offer.key(), row.reason),
+        outcome,
+    }
+}
+
+/// The audit rows a dry run records for planned codes.
+pub fn planned_audit(p: &PlannedCode) -> Audit {
+    Audit {
+        customer: p.customer_id.clone(),
+        action: store::CODE_CREATE,
+        detail: format!("{} ({})", p.code, p.offer.key()),
+        reason: format!("offer {} for segment {}", p.offer.key(), p.reason_segment),
+        outcome: "planned".into(),
+    }
+}
+
+/// Finishes rows left `planned` or `created` by an earlier attempt.
+pub async fn finish_unfinished(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    stats: &mut CodeStats,
+) -> Result<Option<Stop>, WritebackError> {
+    for row in store::unfinished_codes(&state.db, shop_id).await? {
+        if let Some(stop) = advance(state, shop_id, run_id, row, stats).await? {
+            return Ok(Some(stop));
+        }
+    }
+    Ok(None)
+}
+
+/// Creates the planned codes, each recorded before it is sent.
+pub async fn push(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    planned: &[PlannedCode],
+    stats: &mut CodeStats,
+    now: DateTime<Utc>,
+) -> Result<Option<Stop>, WritebackError> {
+    for p in planned {
+        // Checked before the row is written, so an uninstalled shop gets no new rows either.
+        if let Err(stop) = client_or_stop(state, shop_id).await? {
+            return Ok(Some(stop));
+        }
+        let row = store::insert_planned(&state.db, shop_id, p, now).await?;
+        if let Some(stop) = advance(state, shop_id, run_id, row, stats).await? {
+            return Ok(Some(stop));
+        }
+    }
+    Ok(None)
+}
+
+/// Moves one row forward: planned → created → confirmed.
+async fn advance(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    mut row: CodeRow,
+    stats: &mut CodeStats,
+) -> Result<Option<Stop>, WritebackError> {
+    let now = Utc::now();
+    if row.state == store::PLANNED {
+        let client = match client_or_stop(state, shop_id).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok(Some(stop)),
+        };
+        let outcome = shopify::create_code(&client, &row)
+            .await
+            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+        stats.writes += 1;
+        let (state_name, platform_id, note) = match outcome {
+            CreateOutcome::Created { platform_id } => {
+                stats.created += 1;
+                (store::CREATED, Some(platform_id), "created".to_string())
+            }
+            CreateOutcome::Taken => {
+                stats.taken += 1;
+                (store::CREATED, None, "confirmed_taken".to_string())
+            }
+            CreateOutcome::Rejected(msg) => {
+                stats.rejected += 1;
+                (store::FAILED, None, format!("rejected: {msg}"))
+            }
+        };
+        let tx = crate::store::write_tx(&state.db).await?;
+        store::set_code_state(&tx, shop_id, row.id, state_name, platform_id.as_deref()).await?;
+        store::audit(&tx, shop_id, run_id, false, &[audit_row(&row, note)], now).await?;
+        tx.commit().await?;
+        row.state = state_name.to_string();
+    }
+    if row.state == store::CREATED {
+        let client = match client_or_stop(state, shop_id).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok(Some(stop)),
+        };
+        let refused = shopify::set_metafields(&client, &row.customer_id, &row.metafields)
+            .await
+            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+        stats.writes += 1;
+        match refused {
+            None => {
+                store::set_code_state(&state.db, shop_id, row.id, store::CONFIRMED, None).await?;
+                stats.confirmed += 1;
+            }
+            // The discount exists; the metafield is retried by the next run.
+            Some(msg) => {
+                tracing::warn!(shop_id, code = %row.code, error = %msg, "metafields refused");
+            }
+        }
+    }
+    Ok(None)
+}

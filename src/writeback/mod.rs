@@ -1,0 +1,101 @@
+//! Writing what the analytics found back into the shop: customer tags ([`tags`]) and personal
+//! discount codes with their customer metafields ([`codes`]), through the throttle-aware
+//! client ([`shopify`]), every write audited ([`store`]). [`segment`] is the scheduled job
+//! (analyse → segments → plan → push) and `lifecycle segment`; [`rescore`] the near-real-time
+//! job after a webhook.
+
+pub mod codes;
+pub mod rescore;
+pub mod segment;
+pub mod shopify;
+pub mod store;
+pub mod tags;
+
+use crate::analysis::AnalyseError;
+use crate::analysis::settings::SettingsError;
+use crate::jobs::JobError;
+use crate::platforms::shopify::auth::{TokenError, client_for};
+use crate::platforms::shopify::client::{ClientError, ShopClient};
+use crate::state::AppState;
+
+pub use segment::{Summary, run_segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    #[error("no shop {0}")]
+    UnknownShop(String),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Analyse(#[from] AnalyseError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("shop {shop_id}: {error}")]
+    Client { shop_id: i64, error: ClientError },
+}
+
+impl WritebackError {
+    pub fn from_client(error: ClientError, shop_id: i64) -> WritebackError {
+        WritebackError::Client { shop_id, error }
+    }
+
+    /// Turns the error into a job outcome; a 401 marks the shop for re-authorisation.
+    pub async fn into_job_error(self, state: &AppState) -> JobError {
+        match &self {
+            WritebackError::Client {
+                shop_id,
+                error: ClientError::Unauthorized,
+            } => {
+                if let Err(e) = crate::platforms::shopify::auth::mark_needs_reauth(
+                    &state.db,
+                    *shop_id,
+                    chrono::Utc::now(),
+                )
+                .await
+                {
+                    return JobError::retry(e);
+                }
+                JobError::permanent(self)
+            }
+            WritebackError::Client { error, .. } if error.is_transient() => JobError::retry(self),
+            WritebackError::Db(_) | WritebackError::Token(TokenError::Refresh(_)) => {
+                JobError::retry(self)
+            }
+            WritebackError::Analyse(AnalyseError::Db(_)) => JobError::retry(self),
+            _ => JobError::permanent(self),
+        }
+    }
+}
+
+/// Why a push stopped before the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    Uninstalled,
+    NeedsReauth,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Uninstalled => "the shop uninstalled the app",
+            Stop::NeedsReauth => "the shop needs to re-authorise the app",
+        })
+    }
+}
+
+/// A client for the next batch, or why there must be no next batch. `client_for` reads the
+/// shop's row each time, so an uninstall is seen before the next write.
+pub(crate) async fn client_or_stop(
+    state: &AppState,
+    shop_id: i64,
+) -> Result<Result<ShopClient<'_>, Stop>, WritebackError> {
+    match client_for(state, shop_id).await {
+        Ok(c) => Ok(Ok(c)),
+        Err(TokenError::NotInstalled(_)) => Ok(Err(Stop::Uninstalled)),
+        Err(TokenError::NeedsReauth(_)) => Ok(Err(Stop::NeedsReauth)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,328 @@
+//! The segment run: analyse → segments → plan → push, for one shop. Run by the nightly
+//! schedule, after a sync that changed data, and in the foreground by `lifecycle segment`.
+//! In dry-run mode (the shop's `dry_run` setting, or asked for) the plan is recorded in the
+//! audit table and the run's summary, and nothing is sent.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::codes::{self, CodeStats};
+use super::store::{self, Audit};
+use super::tags::{self, TagStats, TagWork};
+use super::{Stop, WritebackError};
+use crate::analysis::results::{self, ScoreRow};
+use crate::analysis::settings::LoyaltySettings;
+use crate::analysis::{self, Analysed};
+use crate::core::loyalty::{CodeSeed, OfferPlanner, PlannedCode, TagPlanner};
+use crate::core::segments::SegmentCatalog;
+use crate::jobs::{JobError, JobResult};
+use crate::platforms::shopify::PLATFORM;
+use crate::state::AppState;
+use crate::store::entities::job;
+use crate::store::{self as db_store, shops};
+
+/// What a run did, for the CLI and the run's record.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub shop: String,
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    pub customers: usize,
+    pub buyers: u64,
+    /// `model` (BG/NBD + Gamma-Gamma) or `heuristic` for small shops.
+    pub method: String,
+    /// Members per segment key.
+    pub segments: BTreeMap<String, usize>,
+    /// Customers whose tags differ from what was last pushed.
+    pub tag_changes: usize,
+    pub tags: TagStats,
+    pub codes_planned: usize,
+    pub codes: CodeStats,
+    /// Set when the run did not push everything.
+    pub stopped: Option<Stop>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = if self.dry_run {
+            " (dry run: nothing sent)"
+        } else {
+            ""
+        };
+        writeln!(f, "shop {}{mode}", self.shop)?;
+        writeln!(
+            f,
+            "  customers: {} ({} with orders), predictions by {}",
+            self.customers, self.buyers, self.method
+        )?;
+        let top: Vec<String> = self
+            .segments
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        writeln!(f, "  segments: {}", top.join(", "))?;
+        writeln!(
+            f,
+            "  tags: {} customer(s) to change; {} confirmed, {} refused, {} write(s) in {} request(s)",
+            self.tag_changes,
+            self.tags.customers,
+            self.tags.rejected,
+            self.tags.writes,
+            self.tags.requests
+        )?;
+        write!(
+            f,
+            "  codes: {} planned; {} created, {} already existed, {} confirmed with metafields, {} refused",
+            self.codes_planned,
+            self.codes.created,
+            self.codes.taken,
+            self.codes.confirmed,
+            self.codes.rejected
+        )?;
+        if let Some(stop) = self.stopped {
+            write!(f, "\n  stopped early: {stop}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `lifecycle segment --shop DOMAIN [--dry-run]`.
+pub async fn run_segment(
+    state: &AppState,
+    shop_domain: &str,
+    dry_run: bool,
+) -> Result<Summary, WritebackError> {
+    let shop = shops::find(&state.db, PLATFORM, shop_domain)
+        .await?
+        .ok_or_else(|| WritebackError::UnknownShop(shop_domain.to_string()))?;
+    run_for_shop(state, shop.id, "manual", dry_run).await
+}
+
+/// The job handler (kind `segment`); payload `{"dry_run": true}` forces a dry run.
+pub async fn job(state: AppState, job: job::Model) -> JobResult {
+    let Some(shop_id) = job.shop_id else {
+        return Err(JobError::permanent("segment job without a shop"));
+    };
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let dry_run = payload
+        .get("dry_run")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    match run_for_shop(&state, shop_id, "job", dry_run).await {
+        Ok(summary) => {
+            tracing::info!(shop_id, summary = %summary.to_string().replace('\n', ";"), "segment run");
+            Ok(())
+        }
+        Err(e) => Err(e.into_job_error(&state).await),
+    }
+}
+
+/// One run for one shop. `force_dry_run` adds to the shop's own setting.
+pub async fn run_for_shop(
+    state: &AppState,
+    shop_id: i64,
+    trigger: &str,
+    force_dry_run: bool,
+) -> Result<Summary, WritebackError> {
+    let shop = shops::get(&state.db, shop_id)
+        .await?
+        .ok_or_else(|| WritebackError::UnknownShop(shop_id.to_string()))?;
+    let mut summary = Summary {
+        shop: shop.domain.clone(),
+        ..Default::default()
+    };
+    if shop.status != shops::INSTALLED {
+        summary.stopped = Some(Stop::Uninstalled);
+        return Ok(summary);
+    }
+    let settings = LoyaltySettings::from_shop_json(&shop.settings)?;
+    let catalog = settings.validate()?;
+    let dry_run = force_dry_run || settings.dry_run;
+    summary.dry_run = dry_run;
+    let now = Utc::now();
+    let run_id = store::start_run(&state.db, shop_id, trigger, dry_run, now).await?;
+    summary.run_id = Some(run_id);
+    let outcome = run_inner(
+        state,
+        &shop.domain,
+        shop_id,
+        run_id,
+        &settings,
+        &catalog,
+        dry_run,
+        now,
+        &mut summary,
+    )
+    .await;
+    let (status, error) = match &outcome {
+        Ok(()) if summary.stopped.is_some() => ("stopped", None),
+        Ok(()) => ("done", None),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    let record = serde_json::to_value(&summary).unwrap_or(json!({}));
+    store::finish_run(
+        &state.db,
+        shop_id,
+        run_id,
+        status,
+        &record,
+        error.as_deref(),
+    )
+    .await?;
+    outcome.map(|()| summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_inner(
+    state: &AppState,
+    domain: &str,
+    shop_id: i64,
+    run_id: i64,
+    settings: &LoyaltySettings,
+    catalog: &SegmentCatalog,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+) -> Result<(), WritebackError> {
+    // Codes an earlier attempt left half-done come first, so the history below includes them.
+    if !dry_run
+        && let Some(stop) =
+            codes::finish_unfinished(state, shop_id, Some(run_id), &mut summary.codes).await?
+    {
+        summary.stopped = Some(stop);
+        return Ok(());
+    }
+
+    let a = analysis::analyse(&state.db, shop_id, catalog, now).await?;
+    summary.customers = a.facts.len();
+    summary.buyers = a.analysis.metrics.customers_with_orders;
+    summary.method = if a.analysis.model.fallbacks.is_empty() {
+        "model"
+    } else {
+        "heuristic"
+    }
+    .into();
+    for id in catalog.ids() {
+        summary.segments.insert(catalog.key(id).to_string(), 0);
+    }
+    for m in &a.memberships {
+        for id in m.ids() {
+            *summary
+                .segments
+                .entry(catalog.key(id).to_string())
+                .or_default() += 1;
+        }
+    }
+    store_results(state, shop_id, catalog, &a, now).await?;
+
+    let planner = TagPlanner::new(catalog, settings.tag_prefix.clone());
+    let pushed = store::load_pushed(&state.db, shop_id, None).await?;
+    let works: Vec<TagWork> = a
+        .facts
+        .iter()
+        .zip(&a.memberships)
+        .zip(&a.data.customers)
+        .filter_map(|((f, m), row)| {
+            tags::plan_customer(
+                &planner,
+                &f.customer_id,
+                &row.tags,
+                pushed.get(&f.customer_id),
+                m,
+            )
+        })
+        .collect();
+    summary.tag_changes = works.len();
+
+    let planned = plan_codes(state, domain, shop_id, settings, catalog, &a, now).await?;
+    summary.codes_planned = planned.len();
+
+    if dry_run {
+        let mut audit: Vec<Audit> = works
+            .iter()
+            .flat_map(|w| tags::audit_rows(w, "planned"))
+            .collect();
+        audit.extend(planned.iter().map(codes::planned_audit));
+        store::audit(&state.db, shop_id, Some(run_id), true, &audit, now).await?;
+        return Ok(());
+    }
+    let (tag_stats, stop) = tags::push(state, shop_id, Some(run_id), &works, now).await?;
+    summary.tags = tag_stats;
+    if stop.is_some() {
+        summary.stopped = stop;
+        return Ok(());
+    }
+    summary.stopped = codes::push(
+        state,
+        shop_id,
+        Some(run_id),
+        &planned,
+        &mut summary.codes,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn store_results(
+    state: &AppState,
+    shop_id: i64,
+    catalog: &SegmentCatalog,
+    a: &Analysed,
+    now: DateTime<Utc>,
+) -> Result<(), WritebackError> {
+    let rows: Vec<ScoreRow<'_>> = a
+        .facts
+        .iter()
+        .zip(&a.memberships)
+        .zip(&a.analysis.customers)
+        .map(|((facts, membership), c)| ScoreRow {
+            facts,
+            rfm: (c.score.rfm.r, c.score.rfm.f, c.score.rfm.m),
+            has_prediction: c.score.prediction.is_some(),
+            membership,
+        })
+        .collect();
+    let tx = db_store::write_tx(&state.db).await?;
+    results::save_scores(&tx, shop_id, catalog, &a.data.currency, &rows, now).await?;
+    results::prune_scores(&tx, shop_id, now).await?;
+    results::save_analysis(&tx, shop_id, &a.analysis, &a.context, &a.data.currency).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn plan_codes(
+    state: &AppState,
+    domain: &str,
+    shop_id: i64,
+    settings: &LoyaltySettings,
+    catalog: &SegmentCatalog,
+    a: &Analysed,
+    now: DateTime<Utc>,
+) -> Result<Vec<PlannedCode>, WritebackError> {
+    let offers = OfferPlanner::new(&settings.offers, catalog)
+        .map_err(|e| crate::analysis::settings::SettingsError(e.to_string()))?;
+    let history = store::issued_codes(&state.db, shop_id, &a.data.used_codes).await?;
+    let secret = store::code_secret(&state.db, &state.cipher, shop_id, domain).await?;
+    let seed = CodeSeed {
+        shop: domain,
+        secret: secret.as_bytes(),
+    };
+    // One live offer per customer: the `lifecycle.offer_code` metafield holds a single code,
+    // so a second offer would hide the first (and a run with no change must send nothing).
+    let holding: HashSet<&str> = history
+        .iter()
+        .filter(|c| !c.redeemed && c.ends_at > now)
+        .map(|c| c.customer_id.as_str())
+        .collect();
+    let candidates = a
+        .facts
+        .iter()
+        .zip(&a.memberships)
+        .filter(|(f, _)| !holding.contains(f.customer_id.as_str()));
+    Ok(offers.plan(candidates, &history, catalog, seed, now))
+}

@@ -1,0 +1,206 @@
+//! Tag write-back: plan each customer's difference against what was last confirmed pushed,
+//! send only that difference, and record the new confirmed state after each successful batch.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::shopify::{self, FIELDS_PER_REQUEST, TagOp};
+use super::store::{self, Audit, Pushed};
+use super::{Stop, WritebackError, client_or_stop};
+use crate::core::loyalty::{CustomerTags, TagAction, TagChange, TagPlanner};
+use crate::core::segments::Membership;
+use crate::state::AppState;
+
+/// One customer's planned change and the state to record once it is confirmed.
+#[derive(Debug, Clone)]
+pub struct TagWork {
+    pub change: TagChange,
+    pub desired: Vec<String>,
+    pub previous: Pushed,
+}
+
+/// Plans one customer. The mirror's tags count as "on the customer now" except our own tags we
+/// already confirmed removed: customer webhooks carry no tags, so the mirror still lists them
+/// until the next sync, and removing them again would be a write with no change.
+pub fn plan_customer(
+    planner: &TagPlanner<'_>,
+    customer_id: &str,
+    mirror_tags: &[String],
+    pushed: Option<&Pushed>,
+    m: &Membership,
+) -> Option<TagWork> {
+    let empty = Pushed::default();
+    let previous = pushed.unwrap_or(&empty);
+    let current: Vec<String> = mirror_tags
+        .iter()
+        .filter(|t| {
+            !previous
+                .removed
+                .iter()
+                .any(|r| r.trim().eq_ignore_ascii_case(t.trim()))
+        })
+        .cloned()
+        .collect();
+    let change = planner.plan_customer(
+        CustomerTags {
+            customer_id,
+            current: &current,
+            last_pushed: &previous.tags,
+        },
+        m,
+    )?;
+    Some(TagWork {
+        change,
+        desired: planner.desired_tags(m),
+        previous: previous.clone(),
+    })
+}
+
+/// The state to record after the change was applied.
+fn confirmed(work: &TagWork) -> Pushed {
+    let mut removed: Vec<String> = work
+        .previous
+        .removed
+        .iter()
+        .chain(&work.change.remove)
+        .filter(|t| !work.desired.iter().any(|d| d.eq_ignore_ascii_case(t)))
+        .cloned()
+        .collect();
+    removed.sort();
+    removed.dedup();
+    Pushed {
+        tags: work.desired.clone(),
+        removed,
+    }
+}
+
+fn ops_of(work: &TagWork) -> Vec<TagOp> {
+    let mut ops = Vec::with_capacity(2);
+    if !work.change.add.is_empty() {
+        ops.push(TagOp {
+            customer: work.change.customer_id.clone(),
+            add: true,
+            tags: work.change.add.clone(),
+        });
+    }
+    if !work.change.remove.is_empty() {
+        ops.push(TagOp {
+            customer: work.change.customer_id.clone(),
+            add: false,
+            tags: work.change.remove.clone(),
+        });
+    }
+    ops
+}
+
+/// Audit rows for a change: one per tag, with the segment behind it.
+pub fn audit_rows(work: &TagWork, outcome: &str) -> Vec<Audit> {
+    work.change
+        .reasons
+        .iter()
+        .map(|r| Audit {
+            customer: work.change.customer_id.clone(),
+            action: match r.action {
+                TagAction::Add => store::TAG_ADD,
+                TagAction::Remove => store::TAG_REMOVE,
+            },
+            detail: r.tag.clone(),
+            reason: match (&r.segment_key, r.action) {
+                (Some(k), TagAction::Add) => format!("entered segment {k}"),
+                (Some(k), TagAction::Remove) => format!("left segment {k}"),
+                (None, _) => "no published segment has this tag".to_string(),
+            },
+            outcome: outcome.to_string(),
+        })
+        .collect()
+}
+
+/// What a tag push did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TagStats {
+    /// Customers whose change was confirmed.
+    pub customers: usize,
+    /// Mutation fields sent (one tagsAdd or tagsRemove each).
+    pub writes: usize,
+    /// Requests sent.
+    pub requests: usize,
+    /// Customers whose change the shop refused.
+    pub rejected: usize,
+}
+
+/// Sends the changes in batches. Before each batch the shop must still be installed; an
+/// uninstall stops the push at once (`Err(Stop)` is not an error, the caller reports it).
+pub async fn push(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    works: &[TagWork],
+    now: DateTime<Utc>,
+) -> Result<(TagStats, Option<Stop>), WritebackError> {
+    let mut stats = TagStats::default();
+    let mut i = 0;
+    while i < works.len() {
+        // Whole customers per batch, up to the field budget.
+        let mut end = i;
+        let mut fields = 0;
+        while end < works.len() {
+            let n = ops_of(&works[end]).len();
+            if fields + n > FIELDS_PER_REQUEST && fields > 0 {
+                break;
+            }
+            fields += n;
+            end += 1;
+        }
+        let batch = &works[i..end];
+        i = end;
+        let client = match client_or_stop(state, shop_id).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok((stats, Some(stop))),
+        };
+        let mut ops = Vec::with_capacity(fields);
+        let mut owner = Vec::with_capacity(fields);
+        for (w, work) in batch.iter().enumerate() {
+            for op in ops_of(work) {
+                ops.push(op);
+                owner.push(w);
+            }
+        }
+        let results = shopify::tag_batch(&client, &ops)
+            .await
+            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+        stats.requests += 1;
+        stats.writes += ops.len();
+        let mut failures: HashMap<usize, String> = HashMap::new();
+        for (k, r) in results.into_iter().enumerate() {
+            if let Some(msg) = r {
+                failures.entry(owner[k]).or_insert(msg);
+            }
+        }
+        let tx = crate::store::write_tx(&state.db).await?;
+        let mut audit = Vec::new();
+        for (w, work) in batch.iter().enumerate() {
+            match failures.get(&w) {
+                None => {
+                    store::save_pushed(
+                        &tx,
+                        shop_id,
+                        &work.change.customer_id,
+                        &confirmed(work),
+                        now,
+                    )
+                    .await?;
+                    audit.extend(audit_rows(work, "sent"));
+                    stats.customers += 1;
+                }
+                Some(msg) => {
+                    audit.extend(audit_rows(work, &format!("rejected: {msg}")));
+                    stats.rejected += 1;
+                }
+            }
+        }
+        store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
+        tx.commit().await?;
+    }
+    Ok((stats, None))
+}

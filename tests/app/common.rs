@@ -1,0 +1,324 @@
+//! `spawn_app`: the real server on port 0 with a fresh database, a new SQLite file, or a new
+//! database on the PostgreSQL server named by `LIFECYCLE_TEST_POSTGRES`.
+
+use std::path::PathBuf;
+
+use lifecycle::config::Config;
+use lifecycle::jobs::Registry;
+use lifecycle::jobs::worker::WorkerOptions;
+use lifecycle::server::{self, Launch, Running};
+use sea_orm::{ConnectionTrait, Database, Statement};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub sqlite_file: Option<PathBuf>,
+}
+
+/// Obviously fake credentials for tests.
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+
+pub fn postgres_server() -> Option<String> {
+    std::env::var("LIFECYCLE_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Returns None (and says so) when the backend is not available here.
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match backend {
+        Backend::Sqlite => {
+            let file = dir.path().join("lifecycle.db");
+            Some(TestDb {
+                url: format!("sqlite://{}?mode=rwc", file.display()),
+                sqlite_file: Some(file),
+                dir,
+            })
+        }
+        Backend::Postgres => {
+            let Some(server) = postgres_server() else {
+                eprintln!("LIFECYCLE_TEST_POSTGRES is not set: skipping the PostgreSQL variant");
+                return None;
+            };
+            let name = format!("lifecycle_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(&server)
+                .await
+                .expect("connect to LIFECYCLE_TEST_POSTGRES");
+            admin
+                .execute_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("CREATE DATABASE {name}"),
+                ))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let mut url = url::Url::parse(&server).expect("LIFECYCLE_TEST_POSTGRES is a URL");
+            url.set_path(&format!("/{name}"));
+            Some(TestDb {
+                url: url.to_string(),
+                sqlite_file: None,
+                dir,
+            })
+        }
+    }
+}
+
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::local(db.dir.path().to_path_buf());
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.database_url = Some(db.url.clone());
+    config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.shopify_client_id = CLIENT_ID.to_string();
+    config.shopify_client_secret = Some(CLIENT_SECRET.to_string());
+    config.log = std::env::var("LIFECYCLE_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    config
+}
+
+/// Worker settings that make retries and lease expiry observable within a test.
+pub fn fast_workers() -> WorkerOptions {
+    WorkerOptions {
+        workers: 2,
+        lease: chrono::Duration::seconds(2),
+        poll: std::time::Duration::from_millis(50),
+        retry_base: chrono::Duration::milliseconds(50),
+        retry_cap: chrono::Duration::milliseconds(500),
+    }
+}
+
+pub fn launch(config: Config) -> Launch {
+    let mut l = Launch::new(config);
+    l.workers = fast_workers();
+    l.schedules.clear();
+    l
+}
+
+pub async fn spawn_app(db: &TestDb) -> Running {
+    spawn_with(launch(test_config(db))).await
+}
+
+pub async fn spawn_with(launch: Launch) -> Running {
+    lifecycle::telemetry::init(&launch.config.log, launch.config.log_format);
+    server::start(launch).await.expect("app starts")
+}
+
+/// Adds a handler to a launch's registry.
+pub fn with_handler<F, Fut>(mut launch: Launch, kind: &str, f: F) -> Launch
+where
+    F: Fn(lifecycle::state::AppState, lifecycle::store::entities::job::Model) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = lifecycle::jobs::JobResult> + Send + 'static,
+{
+    let mut registry: Registry = std::mem::take(&mut launch.registry);
+    registry.register(kind, f);
+    launch.registry = registry;
+    launch
+}
+
+/// Polls `check` until it returns Some, up to `secs` seconds (a wait, not a timing assertion).
+pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Declares a test once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// The app and the sandbox platform, wired together as in production: the app reaches the
+/// sandbox only through `LIFECYCLE_SHOPIFY_API_ORIGIN`.
+pub struct Env {
+    pub sandbox: lifecycle_sandbox::Sandbox,
+    pub app: Running,
+    #[allow(dead_code)] // keeps the temporary database alive for the test
+    pub db: TestDb,
+    pub shop: String,
+    /// A browser: keeps cookies, does not follow redirects (tests follow them step by step).
+    pub browser: reqwest::Client,
+    pub http: reqwest::Client,
+    /// The app's configuration, to start another instance on the same database.
+    pub config: Config,
+}
+
+pub struct EnvOptions {
+    pub customers: usize,
+    pub plan: lifecycle_sandbox::Plan,
+    pub bulk_threshold: i64,
+    pub workers: WorkerOptions,
+    pub webhook_max_bytes: usize,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        EnvOptions {
+            customers: 40,
+            plan: lifecycle_sandbox::Plan::Standard,
+            bulk_threshold: 10_000,
+            workers: fast_workers(),
+            webhook_max_bytes: 1_048_576,
+        }
+    }
+}
+
+pub async fn env(backend: Backend) -> Option<Env> {
+    env_with(backend, EnvOptions::default()).await
+}
+
+pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
+    let db = fresh_db(backend).await?;
+    let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+        customers: opts.customers,
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        time_scale: 3600.0,
+        plan: opts.plan,
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let mut config = test_config(&db);
+    config.shopify_api_origin = Some(sandbox.base_url());
+    // The app's public URL must be known before it binds; take a free port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config.bind = format!("127.0.0.1:{port}").parse().unwrap();
+    config.app_url = Some(format!("http://127.0.0.1:{port}"));
+    config.webhook_max_bytes = opts.webhook_max_bytes;
+    config.bulk_threshold = opts.bulk_threshold;
+    let mut l = launch(config.clone());
+    l.workers = opts.workers;
+    let app = spawn_with(l).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_sandbox/app", sandbox.base_url()))
+        .json(&serde_json::json!({ "app_url": app.url() }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "sandbox accepts the app url: {}",
+        r.text().await.unwrap()
+    );
+    let shop = sandbox.shop_domains()[0].clone();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Some(Env {
+        sandbox,
+        app,
+        db,
+        shop,
+        browser,
+        http,
+        config,
+    })
+}
+
+impl Env {
+    pub fn sandbox_url(&self, path: &str) -> String {
+        format!("{}{path}", self.sandbox.base_url())
+    }
+
+    pub async fn sandbox_get(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(self.sandbox_url(path)).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn sandbox_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .post(self.sandbox_url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The app-store install, as the demo does it. Returns the callback's response.
+    pub async fn install(&self) -> reqwest::Response {
+        lifecycle::cli::demo::install_via_app_store(&self.sandbox.base_url(), &self.shop)
+            .await
+            .expect("install flow")
+    }
+
+    pub async fn installed_shop(&self) -> lifecycle::store::entities::shop::Model {
+        lifecycle::store::shops::find(&self.app.state.db, "shopify", &self.shop)
+            .await
+            .unwrap()
+            .expect("shop row")
+    }
+
+    pub async fn shutdown(self) {
+        self.app.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_string()
+}
+
+/// Counts rows of a table for a shop.
+pub async fn count(db: &lifecycle::store::Db, table: &str, shop_id: i64) -> i64 {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(lifecycle::store::stmt(
+            backend,
+            &format!("SELECT COUNT(*) AS n FROM {table} WHERE shop_id = ?"),
+            vec![shop_id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}

@@ -1,0 +1,286 @@
+//! The foundation: health endpoints, durable jobs (scheduling across instances, leases, retries),
+//! start-up failures, and tokens at rest.
+
+use std::time::Duration;
+
+use lifecycle::jobs::{JobError, Schedule};
+use lifecycle::store::entities::job;
+use lifecycle::store::jobs::{NewJob, enqueue};
+use lifecycle::store::{self, shops};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::both_backends;
+use crate::common::*;
+
+async fn health_endpoints_answer(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let app = spawn_app(&db).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/healthz", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{}/readyz", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
+    enqueue(
+        &app.state.db,
+        NewJob::new("nobody-handles-this").max_attempts(1),
+    )
+    .await
+    .unwrap();
+    let metrics = eventually(10, || async {
+        let body = http
+            .get(format!("{}/metrics", app.url()))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.contains("lifecycle_jobs{state=\"dead\"} 1")
+            .then_some(body)
+    })
+    .await
+    .expect("the dead job shows in /metrics");
+    assert!(metrics.contains("lifecycle_http_requests_total{class=\"2xx\"}"));
+    assert!(metrics.contains("# TYPE lifecycle_inbox gauge"));
+    app.shutdown().await;
+}
+both_backends!(health_endpoints_answer);
+
+/// Two instances on one database fire the same schedule every second; each tick's job is
+/// enqueued and executed exactly once.
+async fn scheduled_job_runs_once_per_tick_across_instances(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let make = || {
+        let mut l = launch(test_config(&db));
+        l.schedules = vec![Schedule {
+            cron: "* * * * * *".into(),
+            kind: "tick".into(),
+            per_shop: false,
+        }];
+        // Each execution adds one to the row's progress_done, so the database counts runs.
+        with_handler(l, "tick", |state, job: job::Model| async move {
+            let backend = state.db.get_database_backend();
+            state
+                .db
+                .execute_raw(store::stmt(
+                    backend,
+                    "UPDATE jobs SET progress_done = progress_done + 1 WHERE id = ?",
+                    vec![job.id.into()],
+                ))
+                .await?;
+            Ok(())
+        })
+    };
+    let a = spawn_with(make()).await;
+    let b = spawn_with(make()).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    // A tick enqueued as the instances stopped waits, durably, for the next instance.
+    let mut drain = make();
+    drain.schedules.clear();
+    let c = spawn_with(drain).await;
+    eventually(20, || async {
+        let queued = job::Entity::find()
+            .filter(job::Column::Kind.eq("tick"))
+            .filter(job::Column::State.is_in(["queued", "running"]))
+            .all(&c.state.db)
+            .await
+            .ok()?;
+        queued.is_empty().then_some(())
+    })
+    .await
+    .expect("the last ticks are drained");
+    c.shutdown().await;
+
+    let conn = store::connect(&db.url).await.unwrap();
+    let jobs = job::Entity::find()
+        .filter(job::Column::Kind.eq("tick"))
+        .all(&conn)
+        .await
+        .unwrap();
+    assert!(
+        jobs.len() >= 8,
+        "about ten ticks in ten seconds, got {}",
+        jobs.len()
+    );
+    let mut ticks: Vec<String> = jobs.iter().map(|j| j.dedupe_key.clone().unwrap()).collect();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), jobs.len(), "one row per tick");
+    for j in &jobs {
+        assert_eq!(j.state, "done", "job {} ended {}", j.id, j.state);
+        assert_eq!(
+            j.progress_done, 1,
+            "tick {:?} ran {} times",
+            j.dedupe_key, j.progress_done
+        );
+    }
+}
+both_backends!(scheduled_job_runs_once_per_tick_across_instances);
+
+/// A worker that dies mid-job keeps its lease until it expires; then another instance takes
+/// the job over and completes it exactly once.
+async fn job_of_a_dead_worker_is_taken_over_after_its_lease(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let slow = |l| {
+        with_handler(l, "slow", |state, job: job::Model| async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let backend = state.db.get_database_backend();
+            state
+                .db
+                .execute_raw(store::stmt(
+                    backend,
+                    "UPDATE jobs SET progress_done = progress_done + 1 WHERE id = ?",
+                    vec![job.id.into()],
+                ))
+                .await?;
+            Ok(())
+        })
+    };
+    let a = spawn_with(slow(launch(test_config(&db)))).await;
+    let id = enqueue(&a.state.db, NewJob::new("slow"))
+        .await
+        .unwrap()
+        .unwrap();
+    let holder = eventually(10, || async {
+        let j = store::jobs::get(&a.state.db, id).await.ok()??;
+        (j.state == "running").then_some(j.locked_by)
+    })
+    .await
+    .expect("instance A claims the job");
+    a.kill().await;
+
+    let b = spawn_with(slow(launch(test_config(&db)))).await;
+    let done = eventually(20, || async {
+        let j = store::jobs::get(&b.state.db, id).await.ok()??;
+        (j.state == "done").then_some(j)
+    })
+    .await
+    .expect("instance B completes the job after A's lease expired");
+    assert_eq!(
+        done.progress_done, 1,
+        "the job's effect happened exactly once"
+    );
+    assert_eq!(
+        done.attempts, 2,
+        "one claim by the dead worker, one by the new one"
+    );
+    assert_ne!(done.locked_by, holder);
+    b.shutdown().await;
+}
+both_backends!(job_of_a_dead_worker_is_taken_over_after_its_lease);
+
+async fn always_failing_job_ends_dead_with_its_error(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let l = with_handler(launch(test_config(&db)), "fails", |_s, _j| async {
+        Err::<(), _>(JobError::Retry("upstream said no".into()))
+    });
+    let app = spawn_with(l).await;
+    let id = enqueue(&app.state.db, NewJob::new("fails").max_attempts(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let dead = eventually(20, || async {
+        let j = store::jobs::get(&app.state.db, id).await.ok()??;
+        (j.state == "dead").then_some(j)
+    })
+    .await
+    .expect("the job is parked as dead");
+    assert_eq!(dead.attempts, 3);
+    assert_eq!(dead.last_error.as_deref(), Some("upstream said no"));
+    // A duplicate dedupe key collapses into the existing row.
+    let first = enqueue(&app.state.db, NewJob::new("fails").dedupe("k1"))
+        .await
+        .unwrap();
+    let second = enqueue(&app.state.db, NewJob::new("fails").dedupe("k1"))
+        .await
+        .unwrap();
+    assert!(first.is_some() && second.is_none());
+    app.shutdown().await;
+}
+both_backends!(always_failing_job_ends_dead_with_its_error);
+
+#[test]
+fn serve_against_an_unreachable_database_exits_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"))
+        .args(["serve"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere")
+        .env("LIFECYCLE_BIND", "127.0.0.1:0")
+        .env("LIFECYCLE_DATA_DIR", dir.path())
+        .env("LIFECYCLE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {stderr}");
+    assert!(
+        lines[0].contains("cannot connect to the database"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].contains("127.0.0.1:1"),
+        "names the target: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_tokens_are_not_readable_in_the_database_file() {
+    let db = fresh_db(Backend::Sqlite).await.unwrap();
+    let app = spawn_app(&db).await;
+    let token = "plain-access-token-4f1c2a9e";
+    let grant = shops::TokenGrant {
+        access_token: app.state.cipher.encrypt(token, "token-test.myshopify.com"),
+        refresh_token: None,
+        expires_at: None,
+        scopes: "read_customers".into(),
+    };
+    let shop = shops::upsert_installed(&app.state.db, "shopify", "token-test.myshopify.com", grant)
+        .await
+        .unwrap();
+    let stored = shop.access_token.unwrap();
+    assert_eq!(
+        app.state
+            .cipher
+            .decrypt(&stored, "token-test.myshopify.com")
+            .unwrap(),
+        token
+    );
+    app.shutdown().await;
+    let mut raw = std::fs::read(db.sqlite_file.as_ref().unwrap()).unwrap();
+    if let Ok(wal) = std::fs::read(db.sqlite_file.as_ref().unwrap().with_extension("db-wal")) {
+        raw.extend(wal);
+    }
+    let needle = token.as_bytes();
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "the token is in the database file in clear"
+    );
+    assert!(
+        raw.windows(8).any(|w| w == b"token-te"),
+        "sanity: the shop row itself is in the file"
+    );
+}

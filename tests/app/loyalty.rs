@@ -1,0 +1,727 @@
+//! Segments, tags and personal codes pushed to the sandbox shop: the run converges the shop's
+//! `lifecycle:` tags to the computed segments without touching merchant tags, issues each
+//! code once, sends nothing when nothing changed, survives a killed worker, stops for an
+//! uninstalled shop, and re-tags a customer within seconds of a webhook.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lifecycle::core::segments::{SegmentCatalog, SegmentSettings};
+use lifecycle::store::{self, Db};
+use lifecycle::writeback::segment::run_for_shop;
+use lifecycle::writeback::{Stop, rescore};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::common::*;
+
+const PREFIX: &str = "lifecycle:";
+/// Merchant tags set before install; they must survive every run.
+const MERCHANT_TAGS: [&str; 3] = ["vip", "lifecycle-fan", "my-lifecycle:gold"];
+
+fn offers_on() -> Value {
+    // Every offer on with open windows and large budgets, so a small shop has eligible
+    // customers for each.
+    let open = |segments: &[&str]| {
+        json!({"enabled": true, "min_days_since_trigger": 0, "max_days_since_trigger": null,
+               "budget_per_run": 1000, "cooldown_days": 30, "segments": segments})
+    };
+    json!({
+        "second_purchase": open(&["first_time_buyer"]),
+        "win_back": open(&["stage_at_risk", "rfm_at_risk", "stage_lapsed"]),
+        "reward": open(&["rfm_champions", "rfm_loyal", "tier_platinum"]),
+        "cart_recovery": open(&["cart_abandoner"]),
+    })
+}
+
+async fn query_all(db: &Db, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
+    db.query_all_raw(store::stmt(db.get_database_backend(), sql, values))
+        .await
+        .unwrap()
+}
+
+/// Mutation requests the sandbox logged for the shop.
+async fn mutations(env: &Env) -> Vec<Value> {
+    env.sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let roots = r["root_fields"].to_string();
+            r["kind"] == "mutation"
+                && [
+                    "tagsAdd",
+                    "tagsRemove",
+                    "discountCodeBasicCreate",
+                    "metafieldsSet",
+                ]
+                .iter()
+                .any(|f| roots.contains(f))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Sandbox customers: gid → tags.
+async fn sandbox_tags(env: &Env) -> BTreeMap<String, Vec<String>> {
+    env.sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let tags = c["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect();
+            (
+                c["admin_graphql_api_id"].as_str().unwrap().to_string(),
+                tags,
+            )
+        })
+        .collect()
+}
+
+/// Our stored segments per customer, as the tags they should produce.
+async fn expected_tags(db: &Db, shop_id: i64) -> BTreeMap<String, BTreeSet<String>> {
+    let catalog = SegmentCatalog::new(&SegmentSettings::default()).unwrap();
+    let rows = query_all(
+        db,
+        "SELECT customer_platform_id, segments FROM customer_scores WHERE shop_id = ?",
+        vec![shop_id.into()],
+    )
+    .await;
+    rows.into_iter()
+        .map(|r| {
+            let keys: Vec<String> =
+                serde_json::from_str(&r.try_get::<String>("", "segments").unwrap()).unwrap();
+            let tags = keys
+                .iter()
+                .map(|k| {
+                    catalog
+                        .id_of(k)
+                        .unwrap_or_else(|| panic!("unknown segment {k}"))
+                })
+                .filter(|id| catalog.published(*id))
+                .map(|id| format!("{PREFIX}{}", catalog.slug(id)))
+                .collect();
+            (
+                r.try_get::<String>("", "customer_platform_id").unwrap(),
+                tags,
+            )
+        })
+        .collect()
+}
+
+/// Waits until webhooks are delivered, the inbox is drained and the shop has no pending job.
+async fn wait_idle(env: &Env, db: &Db, shop_id: i64) {
+    eventually(90, || async {
+        let d = env.sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop)).await;
+        let pending = d.as_array()?.iter().any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
+        if pending {
+            return None;
+        }
+        let r = db
+            .query_one_raw(store::stmt(
+                db.get_database_backend(),
+                "SELECT (SELECT COUNT(*) FROM webhook_inbox WHERE state IN ('queued', 'running')) + \
+                 (SELECT COUNT(*) FROM jobs WHERE shop_id = ? AND state IN ('queued', 'running')) AS n",
+                vec![shop_id.into()],
+            ))
+            .await
+            .ok()??;
+        (r.try_get::<i64>("", "n").ok()? == 0).then_some(())
+    })
+    .await
+    .expect("the shop's work settles");
+}
+
+async fn wait_job_done(db: &Db, shop_id: i64, kind: &str) {
+    let ok = eventually(240, || async {
+        let rows = query_all(
+            db,
+            "SELECT state, last_error FROM jobs WHERE shop_id = ? AND kind = ? ORDER BY id DESC",
+            vec![shop_id.into(), kind.into()],
+        )
+        .await;
+        let r = rows.first()?;
+        let state: String = r.try_get("", "state").ok()?;
+        match state.as_str() {
+            "done" => Some(()),
+            "dead" => panic!(
+                "{kind} job died: {:?}",
+                r.try_get::<Option<String>>("", "last_error")
+            ),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(ok.is_some(), "{kind} job finished");
+}
+
+/// Installs with merchant tags on a few customers and offers enabled; waits for the backfill
+/// and the segment run it triggers. Returns the shop and every customer's tags before install.
+async fn installed(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
+    let customers = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
+        .await;
+    for c in customers.as_array().unwrap().iter().take(4) {
+        let mut tags: Vec<String> = c["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        tags.extend(MERCHANT_TAGS.iter().map(|t| t.to_string()));
+        let r = env
+            .http
+            .patch(env.sandbox_url(&format!(
+                "/_sandbox/shops/{}/customers/{}",
+                env.shop, c["id"]
+            )))
+            .json(&json!({ "tags": tags }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let before = sandbox_tags(env).await;
+    env.install().await;
+    let shop = env.installed_shop().await;
+    store::shops::save_settings(
+        &env.app.state.db,
+        shop.id,
+        &json!({ "offers": offers_on() }),
+    )
+    .await
+    .unwrap();
+    wait_job_done(&env.app.state.db, shop.id, "shopify.backfill").await;
+    wait_job_done(&env.app.state.db, shop.id, "segment").await;
+    (shop.id, before)
+}
+
+/// The shop's tags equal the computed segments; merchant tags are as they were.
+async fn assert_tags_match(
+    env: &Env,
+    shop_id: i64,
+    before: &BTreeMap<String, Vec<String>>,
+    why: &str,
+) {
+    let expected = expected_tags(&env.app.state.db, shop_id).await;
+    let actual = sandbox_tags(env).await;
+    assert_eq!(
+        expected.len(),
+        actual.len(),
+        "{why}: every customer was scored"
+    );
+    let mut wrong = Vec::new();
+    for (id, tags) in &actual {
+        let ours: BTreeSet<String> = tags
+            .iter()
+            .filter(|t| t.starts_with(PREFIX))
+            .cloned()
+            .collect();
+        if Some(&ours) != expected.get(id) {
+            wrong.push((id.clone(), ours, expected.get(id).cloned()));
+        }
+        let merchant: BTreeSet<&String> = tags.iter().filter(|t| !t.starts_with(PREFIX)).collect();
+        let was: BTreeSet<&String> = before[id]
+            .iter()
+            .filter(|t| !t.starts_with(PREFIX))
+            .collect();
+        assert_eq!(merchant, was, "{why}: merchant tags of {id} intact");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{why}: customers whose tags differ (id, shop, expected): {wrong:?}"
+    );
+}
+
+/// Every confirmed code exists once in the shop, personal, single-use, unexpired, and named in
+/// the customer's metafield; no customer has two codes of one offer.
+async fn assert_codes_exactly_once(env: &Env, shop_id: i64) -> usize {
+    let rows = query_all(
+        &env.app.state.db,
+        "SELECT customer_platform_id, offer, code, state, reason FROM discount_codes WHERE shop_id = ? ORDER BY id",
+        vec![shop_id.into()],
+    )
+    .await;
+    let discounts = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/discount_codes", env.shop))
+        .await;
+    let discounts = discounts.as_array().unwrap();
+    let metafields = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/metafields", env.shop))
+        .await;
+    let scores = query_all(
+        &env.app.state.db,
+        "SELECT customer_platform_id, segments FROM customer_scores WHERE shop_id = ?",
+        vec![shop_id.into()],
+    )
+    .await;
+    let segments: BTreeMap<String, String> = scores
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "customer_platform_id").unwrap(),
+                r.try_get("", "segments").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        discounts.len(),
+        rows.len(),
+        "one discount in the shop per code row: {discounts:#?}"
+    );
+    let mut pairs = BTreeSet::new();
+    // The metafield holds one code: the customer's latest.
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    for r in &rows {
+        let customer: String = r.try_get("", "customer_platform_id").unwrap();
+        let offer: String = r.try_get("", "offer").unwrap();
+        let code: String = r.try_get("", "code").unwrap();
+        let reason: String = r.try_get("", "reason").unwrap();
+        assert_eq!(
+            r.try_get::<String>("", "state").unwrap(),
+            "confirmed",
+            "{code}"
+        );
+        assert!(
+            pairs.insert((customer.clone(), offer.clone())),
+            "{customer} has two {offer} codes"
+        );
+        assert!(
+            segments[&customer].contains(&format!("\"{reason}\"")),
+            "{customer} is in {reason}"
+        );
+        let same: Vec<&Value> = discounts
+            .iter()
+            .filter(|d| d["code"] == code.as_str())
+            .collect();
+        assert_eq!(same.len(), 1, "{code} exists once");
+        let d = same[0];
+        let numeric: u64 = customer.rsplit('/').next().unwrap().parse().unwrap();
+        assert_eq!(d["customer_ids"], json!([numeric]), "{code} is personal");
+        assert_eq!(d["usage_limit"], json!(1), "{code} is single-use");
+        let ends: chrono::DateTime<chrono::Utc> = d["ends_at"].as_str().unwrap().parse().unwrap();
+        assert!(ends > chrono::Utc::now(), "{code} has not expired");
+        latest.insert(customer, code);
+    }
+    for (customer, code) in &latest {
+        let numeric: u64 = customer.rsplit('/').next().unwrap().parse().unwrap();
+        let named: Vec<&Value> = metafields
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["owner_id"] == json!(numeric)
+                    && m["namespace"] == "lifecycle"
+                    && m["key"] == "offer_code"
+            })
+            .collect();
+        assert_eq!(named.len(), 1, "{customer} has one offer_code metafield");
+        assert_eq!(
+            named[0]["value"],
+            code.as_str(),
+            "{customer}'s metafield names their latest code"
+        );
+    }
+    rows.len()
+}
+
+async fn run_converges_and_a_second_run_sends_nothing(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 80,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (shop_id, before) = installed(&env).await;
+    let db = env.app.state.db.clone();
+    // The scheduled-after-sync run may have started before the offers were saved; this run
+    // sees them either way.
+    let first = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert!(first.stopped.is_none(), "{first}");
+    wait_idle(&env, &db, shop_id).await;
+    assert_tags_match(&env, shop_id, &before, "after the first run").await;
+    let codes = assert_codes_exactly_once(&env, shop_id).await;
+    assert!(
+        codes > 0,
+        "some customers were eligible for an offer: {first}"
+    );
+    let audited = query_all(
+        &db,
+        "SELECT COUNT(*) AS n FROM writeback_audit WHERE shop_id = ? AND action = 'code_create'",
+        vec![shop_id.into()],
+    )
+    .await;
+    assert!(
+        audited[0].try_get::<i64>("", "n").unwrap() >= codes as i64,
+        "every code is audited"
+    );
+
+    let sent_before = mutations(&env).await.len();
+    let second = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    wait_idle(&env, &db, shop_id).await;
+    assert_eq!(second.tag_changes, 0, "{second}");
+    assert_eq!(second.codes_planned, 0, "{second}");
+    assert_eq!(
+        mutations(&env).await.len(),
+        sent_before,
+        "a run with no change makes no write call"
+    );
+    assert_tags_match(&env, shop_id, &before, "after the second run").await;
+    env.shutdown().await;
+}
+both_backends!(run_converges_and_a_second_run_sends_nothing);
+
+async fn dry_run_records_the_plan_and_sends_nothing(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    env.install().await;
+    let shop = env.installed_shop().await;
+    let db = env.app.state.db.clone();
+    store::shops::save_settings(
+        &db,
+        shop.id,
+        &json!({ "dry_run": true, "offers": offers_on() }),
+    )
+    .await
+    .unwrap();
+    wait_job_done(&db, shop.id, "shopify.backfill").await;
+    wait_idle(&env, &db, shop.id).await;
+    let summary = run_for_shop(&env.app.state, shop.id, "test", false)
+        .await
+        .unwrap();
+    assert!(summary.dry_run && summary.tag_changes > 0, "{summary}");
+    assert!(mutations(&env).await.is_empty(), "a dry run sends nothing");
+    let audit = query_all(&db, "SELECT COUNT(*) AS n FROM writeback_audit WHERE shop_id = ? AND dry_run = ? AND outcome = 'planned'", vec![shop.id.into(), true.into()]).await;
+    assert!(
+        audit[0].try_get::<i64>("", "n").unwrap() > 0,
+        "the plan is recorded"
+    );
+    assert!(
+        sandbox_tags(&env)
+            .await
+            .values()
+            .flatten()
+            .all(|t| !t.starts_with(PREFIX))
+    );
+    env.shutdown().await;
+}
+both_backends!(dry_run_records_the_plan_and_sends_nothing);
+
+/// The worker is killed while it pushes codes; a new instance resumes the job and the shop
+/// ends in the same state with no code created twice. Then a lost write after a successful
+/// create (the crash window the exactly-once rule is about) is replayed deterministically.
+async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let before = sandbox_tags(&env).await;
+    env.install().await;
+    let shop_id = env.installed_shop().await.id;
+    let mid = {
+        let db = env.app.state.db.clone();
+        // The run after the backfill tags everyone; offers are switched on only afterwards, so
+        // the killed run below is the one creating codes.
+        wait_job_done(&db, shop_id, "shopify.backfill").await;
+        wait_job_done(&db, shop_id, "segment").await;
+        wait_idle(&env, &db, shop_id).await;
+        store::shops::save_settings(&db, shop_id, &json!({ "offers": offers_on() }))
+            .await
+            .unwrap();
+        // Slow API calls so the kill lands in the middle of the code push.
+        env.http
+            .put(env.sandbox_url("/_sandbox/faults"))
+            .json(&json!({"latency_ms": 200}))
+            .send()
+            .await
+            .unwrap();
+        store::jobs::enqueue(
+            &db,
+            store::jobs::NewJob::new("segment")
+                .shop(shop_id)
+                .dedupe("test-kill"),
+        )
+        .await
+        .unwrap();
+        eventually(120, || async {
+            let r = query_all(
+                &db,
+                "SELECT COUNT(*) AS n FROM discount_codes WHERE shop_id = ? AND state = 'confirmed'",
+                vec![shop_id.into()],
+            )
+            .await;
+            (r[0].try_get::<i64>("", "n").ok()? >= 2).then_some(())
+        })
+        .await
+    };
+    assert!(mid.is_some(), "the push reached the codes");
+    let Env {
+        sandbox,
+        app,
+        db: test_db,
+        shop,
+        http,
+        browser,
+        config,
+    } = env;
+    app.kill().await;
+    http.put(format!("{}/_sandbox/faults", sandbox.base_url()))
+        .json(&json!({"latency_ms": 0}))
+        .send()
+        .await
+        .unwrap();
+    let mut second = config.clone();
+    second.bind = "127.0.0.1:0".parse().unwrap();
+    let resumed = spawn_with(launch(second)).await;
+    let env = Env {
+        sandbox,
+        app: resumed,
+        db: test_db,
+        shop,
+        http,
+        browser,
+        config,
+    };
+    let db = env.app.state.db.clone();
+    let job = eventually(120, || async {
+        let r = query_all(
+            &db,
+            "SELECT state, attempts FROM jobs WHERE dedupe_key = 'test-kill'",
+            vec![],
+        )
+        .await;
+        let state: String = r.first()?.try_get("", "state").ok()?;
+        (state == "done").then(|| r[0].try_get::<i32>("", "attempts").unwrap())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the killed job is resumed by the new instance; jobs: {:?}",
+            futures_jobs_dump(&db)
+        )
+    });
+    assert!(job >= 2, "claimed again after the lease expired");
+    wait_idle(&env, &db, shop_id).await;
+    assert_tags_match(&env, shop_id, &before, "after a killed push").await;
+    let codes = assert_codes_exactly_once(&env, shop_id).await;
+
+    // The API call succeeded but the write that records it was lost: the row is `planned`
+    // again. The next run re-sends it, meets TAKEN and confirms; nothing is duplicated.
+    let backend = db.get_database_backend();
+    db.execute_raw(store::stmt(
+        backend,
+        "UPDATE discount_codes SET state = 'planned' WHERE shop_id = ?",
+        vec![shop_id.into()],
+    ))
+    .await
+    .unwrap();
+    let replay = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert_eq!(replay.codes.taken, codes, "{replay}");
+    assert_eq!(replay.codes.created, 0, "{replay}");
+    assert_eq!(assert_codes_exactly_once(&env, shop_id).await, codes);
+    env.shutdown().await;
+}
+both_backends!(killed_push_converges_without_duplicate_codes);
+
+async fn uninstalled_shop_gets_no_pushes(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let (shop_id, _) = installed(&env).await;
+    let db = env.app.state.db.clone();
+    wait_idle(&env, &db, shop_id).await;
+    // Forget what was pushed, so a run would have everything to send again.
+    db.execute_raw(store::stmt(
+        db.get_database_backend(),
+        "DELETE FROM pushed_tags WHERE shop_id = ?",
+        vec![shop_id.into()],
+    ))
+    .await
+    .unwrap();
+    env.sandbox_post(
+        &format!("/_sandbox/shops/{}/trigger", env.shop),
+        json!({"topic": "app/uninstalled"}),
+    )
+    .await;
+    eventually(30, || async {
+        let s = store::shops::get(&db, shop_id).await.ok()??;
+        (s.status == "uninstalled").then_some(())
+    })
+    .await
+    .expect("the uninstall is processed");
+    let sent = mutations(&env).await.len();
+    let summary = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert_eq!(summary.stopped, Some(Stop::Uninstalled), "{summary}");
+    let customer = sandbox_tags(&env).await.keys().next().unwrap().clone();
+    let r = rescore::rescore(&env.app.state, shop_id, &customer, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(r.stopped, Some(Stop::Uninstalled));
+    assert_eq!(
+        mutations(&env).await.len(),
+        sent,
+        "no write after the uninstall"
+    );
+    let shop = store::shops::get(&db, shop_id).await.unwrap().unwrap();
+    assert_eq!(
+        shop.status, "uninstalled",
+        "no request was even tried (a 401 would mark it needs_reauth)"
+    );
+    env.shutdown().await;
+}
+both_backends!(uninstalled_shop_gets_no_pushes);
+
+/// A new order on a customer without orders: the webhook re-scores them with the stored model
+/// and their tags change in the shop without a full run.
+async fn an_order_webhook_retags_the_customer(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let (shop_id, _) = installed(&env).await;
+    let db = env.app.state.db.clone();
+    wait_idle(&env, &db, shop_id).await;
+    let rows = query_all(&db, "SELECT customer_platform_id FROM customer_scores WHERE shop_id = ? AND rfm_group = 'PROSPECTS' ORDER BY customer_platform_id", vec![shop_id.into()]).await;
+    let gid: String = match rows.first() {
+        Some(r) => r.try_get("", "customer_platform_id").unwrap(),
+        None => {
+            let c = env
+                .sandbox_post(
+                    &format!("/_sandbox/shops/{}/customers", env.shop),
+                    json!({"email": "new@example.com"}),
+                )
+                .await;
+            wait_idle(&env, &db, shop_id).await;
+            c["admin_graphql_api_id"].as_str().unwrap().to_string()
+        }
+    };
+    let numeric: u64 = gid.rsplit('/').next().unwrap().parse().unwrap();
+    let runs_before = query_all(
+        &db,
+        "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ?",
+        vec![shop_id.into()],
+    )
+    .await[0]
+        .try_get::<i64>("", "n")
+        .unwrap();
+    env.sandbox_post(
+        &format!("/_sandbox/shops/{}/customers/{numeric}/orders", env.shop),
+        json!({"amount": "40.00"}),
+    )
+    .await;
+    let tags = eventually(60, || async {
+        let tags = sandbox_tags(&env).await.remove(&gid)?;
+        let ours: BTreeSet<String> = tags.into_iter().filter(|t| t.starts_with(PREFIX)).collect();
+        (!ours.contains("lifecycle:prospects") && !ours.is_empty()).then_some(ours)
+    })
+    .await
+    .expect("the customer is re-tagged after the order webhook");
+    assert!(tags.contains("lifecycle:first-time-buyer"), "{tags:?}");
+    wait_idle(&env, &db, shop_id).await;
+    let expected = expected_tags(&db, shop_id).await;
+    assert_eq!(
+        expected.get(&gid),
+        Some(&tags),
+        "the shop shows the stored segments"
+    );
+    let runs_after = query_all(
+        &db,
+        "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ?",
+        vec![shop_id.into()],
+    )
+    .await[0]
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(runs_before, runs_after, "no full run was needed");
+    env.shutdown().await;
+}
+both_backends!(an_order_webhook_retags_the_customer);
+
+/// Every job row, for a failure message.
+fn futures_jobs_dump(db: &Db) -> Vec<String> {
+    let db = db.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            query_all(&db, "SELECT id, kind, state, attempts, locked_by, last_error, dedupe_key FROM jobs ORDER BY id", vec![])
+                .await
+                .into_iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {} {:?} {:?} {:?}",
+                        r.try_get::<i64>("", "id").unwrap(),
+                        r.try_get::<String>("", "kind").unwrap(),
+                        r.try_get::<String>("", "state").unwrap(),
+                        r.try_get::<i32>("", "attempts").unwrap(),
+                        r.try_get::<Option<String>>("", "locked_by").unwrap(),
+                        r.try_get::<Option<String>>("", "last_error").unwrap(),
+                        r.try_get::<Option<String>>("", "dedupe_key").unwrap(),
+                    )
+                })
+                .collect()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// The crash window exactly-once is about, replayed deterministically: the discount was
+/// created but the write recording it was lost, so the row is `planned` again. The next run
+/// re-sends the stored code, meets TAKEN and confirms; the shop holds no second discount.
+async fn a_lost_write_after_create_meets_taken(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let (shop_id, _) = installed(&env).await;
+    let db = env.app.state.db.clone();
+    run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    wait_idle(&env, &db, shop_id).await;
+    let codes = assert_codes_exactly_once(&env, shop_id).await;
+    assert!(codes > 0, "some codes were issued");
+    db.execute_raw(store::stmt(
+        db.get_database_backend(),
+        "UPDATE discount_codes SET state = 'planned', platform_id = NULL WHERE shop_id = ?",
+        vec![shop_id.into()],
+    ))
+    .await
+    .unwrap();
+    let replay = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert_eq!(replay.codes.taken, codes, "{replay}");
+    assert_eq!(replay.codes.created, 0, "{replay}");
+    assert_eq!(replay.codes_planned, 0, "{replay}");
+    wait_idle(&env, &db, shop_id).await;
+    assert_eq!(assert_codes_exactly_once(&env, shop_id).await, codes);
+    env.shutdown().await;
+}
+both_backends!(a_lost_write_after_create_meets_taken);

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server, a real database (SQLite file and PostgreSQL), and the
+//! sandbox platform over real HTTP. One test binary keeps link time down.
+
+mod cli;
+mod common;
+mod foundation;
+mod loyalty;
+mod shopify_install;
+mod shopify_webhooks;
+mod sync;
