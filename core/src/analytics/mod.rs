@@ -20,6 +20,7 @@ pub mod maturity;
 pub mod metrics;
 pub mod model;
 pub mod optimize;
+pub mod parallel;
 pub mod readers;
 pub mod rfm;
 pub mod special;

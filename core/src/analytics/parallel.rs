@@ -1,0 +1,150 @@
+//! Deterministic data parallelism for the likelihood sums, and a fast hasher for the
+//! compression maps.
+//!
+//! Rows are cut into fixed-size blocks; each block is reduced on whichever thread takes it and
+//! the block results come back in block order. The caller adds them in that order, so a sum is
+//! bit-identical whatever the number of threads (a fit gives the same parameters on a laptop
+//! and on a 64-core server). Data of one block runs on the calling thread: spawning would cost
+//! more than it saves.
+
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Rows per block: large enough that a block costs far more than handing it to a thread,
+/// small enough that two threads share the last blocks evenly.
+pub const BLOCK: usize = 16_384;
+
+/// Worker threads used for large sums (the machine's parallelism).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn block(b: usize, len: usize) -> Range<usize> {
+    b * BLOCK..((b + 1) * BLOCK).min(len)
+}
+
+/// `f` of every block of `0..len`, in block order.
+pub fn map_blocks<T: Send>(len: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    let blocks = len.div_ceil(BLOCK);
+    let workers = threads().min(blocks);
+    if workers <= 1 {
+        return (0..blocks).map(|b| f(block(b, len))).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            if b >= blocks {
+                return done;
+            }
+            done.push((b, f(block(b, len))));
+        }
+    };
+    let mut parts: Vec<(usize, T)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            // A panic in a block is a bug; re-raise it on the caller's thread unchanged.
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    });
+    parts.sort_unstable_by_key(|(b, _)| *b);
+    parts.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Σ over blocks of the `N` sums `f` returns, added in block order.
+pub fn sum_blocks<const N: usize>(
+    len: usize,
+    f: impl Fn(Range<usize>) -> [f64; N] + Sync,
+) -> [f64; N] {
+    map_blocks(len, f)
+        .into_iter()
+        .fold([0.0; N], |mut acc, part| {
+            acc.iter_mut().zip(part).for_each(|(a, p)| *a += p);
+            acc
+        })
+}
+
+/// A hasher for small keys of integers and f64 bit patterns. std's SipHash resists hash
+/// flooding, which these maps (keyed by our own computed numbers) do not need, and costs
+/// several times more. The final mix spreads every input bit over the whole word: whole-day
+/// times have all-zero low mantissa bits, which a plain multiplicative hash would leave in
+/// the bucket index.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // SplitMix64's finaliser.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+pub type KeyMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_come_back_in_order_and_cover_everything() {
+        let len = BLOCK * 5 + 17;
+        let parts = map_blocks(len, |r| (r.start, r.end));
+        assert_eq!(parts.len(), 6);
+        assert_eq!(parts[0].0, 0);
+        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
+        assert_eq!(parts[5].1, len);
+        assert!(map_blocks(0, |r| r.len()).is_empty());
+    }
+
+    #[test]
+    fn sums_equal_the_block_ordered_serial_sum() {
+        let values: Vec<f64> = (0..BLOCK * 3 + 5).map(|i| 1.0 / (1.0 + i as f64)).collect();
+        let sum = sum_blocks(values.len(), |r| {
+            [values[r.clone()].iter().sum(), r.len() as f64]
+        });
+        let serial = values
+            .chunks(BLOCK)
+            .map(|c| c.iter().sum::<f64>())
+            .fold(0.0, |a, b| a + b);
+        assert_eq!(sum, [serial, values.len() as f64]);
+    }
+
+    #[test]
+    fn whole_day_keys_spread_over_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<KeyHasher>::default();
+        let mut low_bits = std::collections::HashSet::new();
+        for day in 0..1024u32 {
+            low_bits.insert(build.hash_one((1u32, f64::from(day).to_bits())) & 1023);
+        }
+        // A random function would fill about 63 % of 1024 buckets.
+        assert!(low_bits.len() > 550, "{}", low_bits.len());
+    }
+}
