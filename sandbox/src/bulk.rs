@@ -6,13 +6,21 @@ use crate::graphql::types::Ctx;
 use crate::state::{Shop, State};
 use crate::store::Change;
 use crate::webhooks::payloads::{gid, ts};
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::web::Bytes;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 use async_graphql::{Enum, ID, Object};
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum BulkOperationStatus {
@@ -50,7 +58,8 @@ pub struct BulkOperation {
     pub file_size: Option<u64>,
     pub url: Option<String>,
     pub query: String,
-    pub result: Option<Arc<String>>,
+    /// The JSONL on disk, shared with downloads in flight.
+    pub result: Option<Arc<ResultFile>>,
 }
 
 pub struct BulkOperationNode(pub BulkOperation);
@@ -158,36 +167,47 @@ fn count_connections(set: &SelectionSet, depth: usize, n: &mut usize) -> Result<
     Ok(())
 }
 
-fn connection_items(v: &Value) -> Option<Vec<Value>> {
-    let obj = v.as_object()?;
-    if let Some(Value::Array(edges)) = obj.get("edges") {
-        return Some(
-            edges
-                .iter()
-                .filter_map(|e| e.get("node").cloned())
-                .collect(),
-        );
+fn connection_items(v: Value) -> Result<Vec<Value>, Value> {
+    let Value::Object(mut obj) = v else {
+        return Err(v);
+    };
+    if let Some(Value::Array(edges)) = obj.remove("edges") {
+        return Ok(edges
+            .into_iter()
+            .filter_map(|e| match e {
+                Value::Object(mut e) => e.remove("node"),
+                _ => None,
+            })
+            .collect());
     }
-    if let Some(Value::Array(nodes)) = obj.get("nodes") {
-        return Some(nodes.clone());
+    if let Some(Value::Array(nodes)) = obj.remove("nodes") {
+        return Ok(nodes);
     }
-    None
+    Err(Value::Object(obj))
+}
+
+fn is_connection(v: &Value) -> bool {
+    matches!(v.get("edges"), Some(Value::Array(_)))
+        || matches!(v.get("nodes"), Some(Value::Array(_)))
 }
 
 fn emit_node(mut node: Map<String, Value>, parent: Option<&str>, out: &mut Vec<String>) {
-    let nested: Vec<(String, Vec<Value>)> = node
+    let keys: Vec<String> = node
         .iter()
-        .filter_map(|(k, v)| connection_items(v).map(|items| (k.clone(), items)))
+        .filter(|(_, v)| is_connection(v))
+        .map(|(k, _)| k.clone())
         .collect();
-    for (k, _) in &nested {
-        node.remove(k);
-    }
+    let nested: Vec<Vec<Value>> = keys
+        .iter()
+        .filter_map(|k| node.remove(k))
+        .filter_map(|v| connection_items(v).ok())
+        .collect();
     if let Some(p) = parent {
         node.insert("__parentId".into(), Value::String(p.to_string()));
     }
     let id = node.get("id").and_then(|v| v.as_str()).map(str::to_string);
     out.push(Value::Object(node).to_string());
-    for (_, items) in nested {
+    for items in nested {
         for child in items {
             if let Value::Object(c) = child {
                 emit_node(c, id.as_deref(), out);
@@ -196,13 +216,13 @@ fn emit_node(mut node: Map<String, Value>, parent: Option<&str>, out: &mut Vec<S
     }
 }
 
-/// Flattens a bulk result into JSONL lines; returns (lines, root object count).
-pub fn flatten(data: &Value) -> (Vec<String>, u64) {
+/// Flattens (a page of) a bulk result into JSONL lines; returns (lines, root object count).
+pub fn flatten(data: Value) -> (Vec<String>, u64) {
     let mut out = Vec::new();
     let mut roots = 0;
-    if let Some(obj) = data.as_object() {
-        for v in obj.values() {
-            if let Some(items) = connection_items(v) {
+    if let Value::Object(obj) = data {
+        for (_, v) in obj {
+            if let Ok(items) = connection_items(v) {
                 for item in items {
                     if let Value::Object(n) = item {
                         roots += 1;
@@ -215,51 +235,207 @@ pub fn flatten(data: &Value) -> (Vec<String>, u64) {
     (out, roots)
 }
 
+/// Root objects read per pass of a bulk query: what bounds a run's memory.
+pub const BULK_PAGE: usize = 250;
+
+/// How many finished results a shop keeps on disk; older ones expire (Shopify expires them
+/// after a week; a sandbox that lives for minutes needs a count, not an age).
+pub const KEPT_RESULTS: usize = 5;
+
+/// Walks the root connections of a bulk query a page per pass, so a run never holds more than
+/// one page of root objects (with their children) in memory. The root resolvers consult it
+/// through [`crate::graphql::paging::root`], keyed by response key (alias or field name).
+pub struct BulkPager {
+    pub page: usize,
+    roots: Mutex<HashMap<String, RootState>>,
+}
+
+enum RootState {
+    After(String),
+    Done,
+}
+
+/// Where a root connection continues in this pass.
+pub enum Resume {
+    Start,
+    After(String),
+    Done,
+}
+
+impl BulkPager {
+    pub fn new(page: usize) -> Self {
+        BulkPager {
+            page: page.max(1),
+            roots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn resume(&self, key: &str) -> Resume {
+        match self.roots.lock().get(key) {
+            None => Resume::Start,
+            Some(RootState::After(c)) => Resume::After(c.clone()),
+            Some(RootState::Done) => Resume::Done,
+        }
+    }
+
+    /// Records how far `key` got: the cursor of its last edge, and whether more follow.
+    pub fn advance(&self, key: &str, last: Option<String>, has_next: bool) {
+        let state = match last {
+            Some(c) if has_next => RootState::After(c),
+            _ => RootState::Done,
+        };
+        self.roots.lock().insert(key.to_string(), state);
+    }
+
+    /// Whether another pass has rows to read.
+    pub fn unfinished(&self) -> bool {
+        self.roots
+            .lock()
+            .values()
+            .any(|s| matches!(s, RootState::After(_)))
+    }
+}
+
+/// A finished result on disk. The file is removed when the last handle goes: the operation was
+/// dropped (with its shop or the sandbox) or expired, and any download in flight has ended.
+#[derive(Debug)]
+pub struct ResultFile {
+    path: PathBuf,
+    size: u64,
+}
+
+impl ResultFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for ResultFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove bulk result");
+        }
+    }
+}
+
+/// Creates a fresh result file under the temp directory; the guard deletes it on any failure.
+fn create_result(domain: &str, op_id: u64) -> std::io::Result<(ResultFile, std::fs::File)> {
+    let name = format!(
+        "lifecycle-sandbox-bulk-{}-{op_id}-{}.jsonl",
+        domain.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        uuid::Uuid::new_v4().simple()
+    );
+    let path = std::env::temp_dir().join(name);
+    // create_new: never write through a file someone else put there.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    Ok((ResultFile { path, size: 0 }, file))
+}
+
+struct Written {
+    file: ResultFile,
+    objects: u64,
+    roots: u64,
+}
+
+/// Runs the query a page of roots at a time and appends each page's JSONL to a temp file.
+async fn write_result(
+    state: &Arc<State>,
+    shop: &Arc<Shop>,
+    op_id: u64,
+    query: &str,
+    api_version: &str,
+    page: usize,
+) -> Result<Written, String> {
+    let (mut result, file) = create_result(&shop.info.domain, op_id)
+        .map_err(|e| format!("cannot create the result file: {e}"))?;
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 18, tokio::fs::File::from_std(file));
+    let pager = Arc::new(BulkPager::new(page));
+    let (mut objects, mut roots) = (0u64, 0u64);
+    loop {
+        let req = async_graphql::Request::new(query).data(Ctx {
+            shop: shop.clone(),
+            state: state.clone(),
+            api_version: api_version.to_string(),
+            bulk: true,
+            dry_run: false,
+            bulk_pager: Some(pager.clone()),
+        });
+        let resp = state.schema.execute(req).await;
+        if !resp.errors.is_empty() {
+            return Err(format!("{:?}", resp.errors));
+        }
+        let data = resp
+            .data
+            .into_json()
+            .map_err(|e| format!("result is not JSON: {e}"))?;
+        let (lines, n) = flatten(data);
+        roots += n;
+        objects += lines.len() as u64;
+        for line in lines {
+            let write_err = |e: std::io::Error| format!("cannot write the result: {e}");
+            out.write_all(line.as_bytes()).await.map_err(write_err)?;
+            out.write_all(b"\n").await.map_err(write_err)?;
+            result.size += line.len() as u64 + 1;
+        }
+        if !pager.unfinished() {
+            break;
+        }
+    }
+    out.flush()
+        .await
+        .map_err(|e| format!("cannot write the result: {e}"))?;
+    Ok(Written {
+        file: result,
+        objects,
+        roots,
+    })
+}
+
 /// Runs a validated bulk query in the background and announces `bulk_operations/finish`.
 pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_version: String) {
     tokio::spawn(async move {
         set(&shop, op_id, |o| o.status = BulkOperationStatus::Running);
-        let req = async_graphql::Request::new(query).data(Ctx {
-            shop: shop.clone(),
-            state: state.clone(),
-            api_version,
-            bulk: true,
-            dry_run: false,
-        });
-        let resp = state.schema.execute(req).await;
+        let written = write_result(&state, &shop, op_id, &query, &api_version, BULK_PAGE).await;
         let now = Utc::now();
-        if !resp.errors.is_empty() {
-            tracing::warn!(errors = ?resp.errors, "bulk operation failed");
-            set(&shop, op_id, |o| {
-                o.status = BulkOperationStatus::Failed;
-                o.error_code = Some(BulkOperationErrorCode::InternalServerError);
-                o.completed_at = Some(now);
-            });
-        } else {
-            let data = resp.data.into_json().unwrap_or(Value::Null);
-            let (lines, roots) = flatten(&data);
-            let mut body = lines.join("\n");
-            if !body.is_empty() {
-                body.push('\n');
+        match written {
+            Err(e) => {
+                tracing::warn!(error = %e, "bulk operation failed");
+                set(&shop, op_id, |o| {
+                    o.status = BulkOperationStatus::Failed;
+                    o.error_code = Some(BulkOperationErrorCode::InternalServerError);
+                    o.completed_at = Some(now);
+                });
             }
-            let url = format!(
-                "{}/_sandbox/bulk/{}/{}.jsonl",
-                state.base_url(),
-                shop.info.domain,
-                op_id
-            );
-            let size = body.len() as u64;
-            let count = lines.len() as u64;
-            set(&shop, op_id, |o| {
-                o.status = BulkOperationStatus::Completed;
-                o.completed_at = Some(now);
-                o.object_count = count;
-                o.root_object_count = roots;
-                o.file_size = (size > 0).then_some(size);
-                // Shopify gives no URL for an empty result.
-                o.url = (size > 0).then(|| url.clone());
-                o.result = Some(Arc::new(body));
-            });
+            Ok(w) => {
+                let size = w.file.size;
+                let url = format!(
+                    "{}/_sandbox/bulk/{}/{}.jsonl",
+                    state.base_url(),
+                    shop.info.domain,
+                    op_id
+                );
+                // Shopify gives no URL for an empty result; the empty file goes at once.
+                let file = (size > 0).then(|| Arc::new(w.file));
+                set(&shop, op_id, |o| {
+                    o.status = BulkOperationStatus::Completed;
+                    o.completed_at = Some(now);
+                    o.object_count = w.objects;
+                    o.root_object_count = w.roots;
+                    o.file_size = (size > 0).then_some(size);
+                    o.url = file.is_some().then_some(url);
+                    o.result = file;
+                });
+                expire_old_results(&shop);
+            }
         }
         let op = shop.bulk.lock().iter().find(|o| o.id == op_id).cloned();
         if let Some(op) = op {
@@ -283,9 +459,95 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_
     });
 }
 
+/// Keeps the newest [`KEPT_RESULTS`] results; older ones expire and their files go.
+fn expire_old_results(shop: &Shop) {
+    let mut ops = shop.bulk.lock();
+    let mut kept = 0;
+    for o in ops.iter_mut().rev() {
+        if o.result.is_none() {
+            continue;
+        }
+        kept += 1;
+        if kept > KEPT_RESULTS {
+            o.status = BulkOperationStatus::Expired;
+            o.url = None;
+            o.result = None;
+        }
+    }
+}
+
+/// Drops every result file of `shop` (the sandbox is stopping); downloads in flight keep theirs
+/// until they end.
+pub fn discard_results(shop: &Shop) {
+    for o in shop.bulk.lock().iter_mut() {
+        o.result = None;
+        o.url = None;
+    }
+}
+
 fn set(shop: &Shop, id: u64, f: impl FnOnce(&mut BulkOperation)) {
     if let Some(o) = shop.bulk.lock().iter_mut().find(|o| o.id == id) {
         f(o);
+    }
+}
+
+/// Serves a result file in chunks with its length known up front; never reads it whole.
+pub struct FileBody {
+    file: tokio::fs::File,
+    size: u64,
+    remaining: u64,
+    buf: Vec<u8>,
+    // Holds the file on disk while the download runs, even if the operation expires meanwhile.
+    _result: Arc<ResultFile>,
+}
+
+impl FileBody {
+    const CHUNK: usize = 1 << 16;
+
+    pub async fn open(result: Arc<ResultFile>) -> std::io::Result<Self> {
+        let file = tokio::fs::File::open(result.path()).await?;
+        Ok(FileBody {
+            file,
+            size: result.size(),
+            remaining: result.size(),
+            buf: vec![0; Self::CHUNK],
+            _result: result,
+        })
+    }
+}
+
+impl MessageBody for FileBody {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = (this.remaining as usize).min(this.buf.len());
+        let mut rb = ReadBuf::new(&mut this.buf[..want]);
+        match Pin::new(&mut this.file).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "bulk result file is shorter than its recorded size",
+                    ))));
+                }
+                this.remaining -= n as u64;
+                Poll::Ready(Some(Ok(Bytes::copy_from_slice(rb.filled()))))
+            }
+        }
     }
 }
 
@@ -301,7 +563,7 @@ mod tests {
             ]}}},
             {"node": {"id": "gid://shopify/Customer/2", "email": "b@x", "orders": {"edges": []}}}
         ]}});
-        let (lines, roots) = flatten(&data);
+        let (lines, roots) = flatten(data);
         assert_eq!(roots, 2);
         assert_eq!(lines.len(), 4);
         let l1: Value = serde_json::from_str(&lines[1]).unwrap();

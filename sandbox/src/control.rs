@@ -714,7 +714,10 @@ pub async fn bulk_result(state: St, path: web::Path<(String, String)>) -> Res {
         .find(|o| o.id == id)
         .and_then(|o| o.result.clone())
         .ok_or_else(|| ApiError::NotFound("no such result".into()))?;
+    let body = crate::bulk::FileBody::open(result)
+        .await
+        .map_err(|e| ApiError::NotFound(format!("the result is no longer available: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("application/jsonl")
-        .body(result.as_ref().clone()))
+        .body(body))
 }

@@ -219,6 +219,8 @@ impl Sandbox {
     pub async fn shutdown(self) {
         for shop in self.state.shops.read().values() {
             live::stop(shop);
+            // Result files live in the temp dir; do not leave them behind a stopped sandbox.
+            crate::bulk::discard_results(shop);
         }
         self.handle.stop(true).await;
         let _ = self.task.await;

@@ -242,6 +242,7 @@ async fn execute(
             api_version: version.to_string(),
             bulk: false,
             dry_run: false,
+            bulk_pager: None,
         });
     if let Some(name) = operation_name.clone() {
         request = request.operation_name(name);

@@ -838,6 +838,7 @@ impl MutationRoot {
                 api_version: x.api_version.clone(),
                 bulk: true,
                 dry_run: true,
+                bulk_pager: None,
             }))
             .await;
         if let Some(e) = check.errors.first() {

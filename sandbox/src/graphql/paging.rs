@@ -1,9 +1,10 @@
 //! Connection arguments, opaque cursors, and turning a store page into a GraphQL connection.
 
+use crate::bulk::Resume;
 use crate::store::search::{self, Search};
 use crate::store::table::{Key, Page, PageRequest, Row, SortKey, Table};
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Error, OutputType};
+use async_graphql::{Context, Error, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -17,6 +18,9 @@ pub struct Args {
     pub before: Option<String>,
     pub reverse: bool,
     pub query: Option<String>,
+    /// A bulk run's page size for a root connection (see `bulk::BulkPager`); bulk mode ignores
+    /// `first`/`last`, so this is the only limit a bulk run has.
+    pub bulk_page: Option<usize>,
 }
 
 pub fn encode_cursor(k: Key) -> String {
@@ -38,7 +42,7 @@ pub fn decode_cursor(c: &str) -> Result<Key, Error> {
 /// Validated paging: exactly Shopify's rules outside bulk mode, unlimited inside it.
 pub fn limits(field: &str, a: &Args, bulk: bool) -> Result<(Option<usize>, Option<usize>), Error> {
     if bulk {
-        return Ok((None, None));
+        return Ok((a.bulk_page, None));
     }
     match (a.first, a.last) {
         (None, None) => Err(Error::new("you must provide one of first or last")),
@@ -55,6 +59,29 @@ pub fn parse_query(q: Option<&str>) -> Result<Search, Error> {
         None => Ok(Search::default()),
         Some(q) => search::parse(q).map_err(|e| Error::new(e.to_string())),
     }
+}
+
+/// A root connection. In a streamed bulk run it is read one page per pass of the query (see
+/// `bulk::BulkPager`), so a run holds one page of roots at a time; elsewhere `page` runs as is.
+pub fn root<N: OutputType>(
+    c: &Context<'_>,
+    mut a: Args,
+    page: impl FnOnce(&Args) -> Result<Connection<String, N>, Error>,
+) -> Result<Connection<String, N>, Error> {
+    let Some(pager) = super::types::ctx(c).bulk_pager.as_deref() else {
+        return page(&a);
+    };
+    let key = c.item.node.response_key().node.as_str();
+    match pager.resume(key) {
+        Resume::Done => return Ok(Connection::new(false, false)),
+        Resume::Start => {}
+        Resume::After(cursor) => a.after = Some(cursor),
+    }
+    a.bulk_page = Some(pager.page);
+    let conn = page(&a)?;
+    let last = conn.edges.last().map(|e| e.cursor.clone());
+    pager.advance(key, last, conn.has_next_page);
+    Ok(conn)
 }
 
 /// Pages `table` and maps the rows to GraphQL nodes.

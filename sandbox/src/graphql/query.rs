@@ -79,17 +79,20 @@ impl QueryRoot {
             before,
             reverse,
             query,
+            bulk_page: None,
         };
         let data = x.shop.data.read();
-        paging::connection(
-            "customers",
-            &data.customers,
-            &a,
-            sort_key.key(),
-            x,
-            &customer_matches,
-            |c| CustomerNode(c.clone()),
-        )
+        paging::root(c, a, |a| {
+            paging::connection(
+                "customers",
+                &data.customers,
+                a,
+                sort_key.key(),
+                x,
+                &customer_matches,
+                |c| CustomerNode(c.clone()),
+            )
+        })
     }
 
     async fn customers_count(
@@ -129,17 +132,20 @@ impl QueryRoot {
             before,
             reverse,
             query,
+            bulk_page: None,
         };
         let data = x.shop.data.read();
-        paging::connection(
-            "orders",
-            &data.orders,
-            &a,
-            sort_key.key(),
-            x,
-            &order_matches,
-            |o| OrderNode(o.clone()),
-        )
+        paging::root(c, a, |a| {
+            paging::connection(
+                "orders",
+                &data.orders,
+                a,
+                sort_key.key(),
+                x,
+                &order_matches,
+                |o| OrderNode(o.clone()),
+            )
+        })
     }
 
     async fn orders_count(
@@ -180,27 +186,30 @@ impl QueryRoot {
             before,
             reverse,
             query,
+            bulk_page: None,
         };
         let sort = match sort_key {
             AbandonedCheckoutSortKeys::CreatedAt => SortKey::CreatedAt,
             _ => SortKey::Id,
         };
         let data = x.shop.data.read();
-        paging::connection(
-            "abandonedCheckouts",
-            &data.checkouts,
-            &a,
-            sort,
-            x,
-            &|k: &m::Checkout, s: &Search| {
-                s.email.as_ref().is_none_or(|e| {
-                    k.email
-                        .as_deref()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(e))
-                })
-            },
-            |k| CheckoutNode(k.clone()),
-        )
+        paging::root(c, a, |a| {
+            paging::connection(
+                "abandonedCheckouts",
+                &data.checkouts,
+                a,
+                sort,
+                x,
+                &|k: &m::Checkout, s: &Search| {
+                    s.email.as_ref().is_none_or(|e| {
+                        k.email
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(e))
+                    })
+                },
+                |k| CheckoutNode(k.clone()),
+            )
+        })
     }
 
     async fn abandoned_checkouts_count(
@@ -224,39 +233,40 @@ impl QueryRoot {
         let x = ctx(c);
         let a = Args {
             first,
-            after: after.clone(),
+            after,
             last: None,
             before: None,
             reverse: false,
             query: None,
+            bulk_page: None,
         };
-        let (first, _) = paging::limits("webhookSubscriptions", &a, x.bulk)?;
-        let start = after
-            .as_deref()
-            .map(paging::decode_cursor)
-            .transpose()?
-            .map(|k| k.1);
-        let data = x.shop.data.read();
-        let wanted: Option<Vec<&str>> = topics.map(|t| t.iter().map(|t| t.rest()).collect());
-        let subs: Vec<_> = data
-            .webhooks
-            .values()
-            .filter(|s| start.is_none_or(|st| s.id > st))
-            .filter(|s| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&s.topic.as_str()))
-            })
-            .collect();
-        let n = first.unwrap_or(usize::MAX);
-        let mut conn = Connection::new(start.is_some(), subs.len() > n);
-        conn.edges.extend(subs.into_iter().take(n).map(|s| {
-            async_graphql::connection::Edge::new(
-                paging::encode_cursor((0, s.id)),
-                WebhookSubscriptionNode(s.clone()),
-            )
-        }));
-        Ok(conn)
+        let wanted: Option<Vec<String>> =
+            topics.map(|t| t.iter().map(|t| t.rest().to_string()).collect());
+        paging::root(c, a, |a| {
+            let (first, _) = paging::limits("webhookSubscriptions", a, x.bulk)?;
+            let start = a
+                .after
+                .as_deref()
+                .map(paging::decode_cursor)
+                .transpose()?
+                .map(|k| k.1);
+            let data = x.shop.data.read();
+            let subs: Vec<_> = data
+                .webhooks
+                .values()
+                .filter(|s| start.is_none_or(|st| s.id > st))
+                .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.topic)))
+                .collect();
+            let n = first.unwrap_or(usize::MAX);
+            let mut conn = Connection::new(start.is_some(), subs.len() > n);
+            conn.edges.extend(subs.into_iter().take(n).map(|s| {
+                async_graphql::connection::Edge::new(
+                    paging::encode_cursor((0, s.id)),
+                    WebhookSubscriptionNode(s.clone()),
+                )
+            }));
+            Ok(conn)
+        })
     }
 
     async fn current_bulk_operation(

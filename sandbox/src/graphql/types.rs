@@ -18,6 +18,8 @@ pub struct Ctx {
     pub bulk: bool,
     /// Validate a bulk query without reading data: connections come back empty.
     pub dry_run: bool,
+    /// Set for a streamed bulk run: root connections are read a page per pass.
+    pub bulk_pager: Option<Arc<crate::bulk::BulkPager>>,
 }
 
 pub fn ctx<'a>(c: &Context<'a>) -> &'a Ctx {
@@ -289,6 +291,7 @@ impl CustomerNode {
             before,
             reverse,
             query,
+            bulk_page: None,
         };
         let data = x.shop.data.read();
         let cust = self.0.id;
@@ -465,6 +468,7 @@ impl OrderNode {
             before: None,
             reverse: false,
             query: None,
+            bulk_page: None,
         };
         let (first, _) = paging::limits("lineItems", &a, x.bulk)?;
         let start = after
