@@ -34,13 +34,18 @@ pub enum SyncError {
     Db(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Data(String),
+    /// A 401 for a token that another caller has since refreshed or replaced.
+    #[error("the access token was replaced during the sync; retrying with the new one")]
+    TokenReplaced,
 }
 
 impl From<SyncError> for JobError {
     fn from(e: SyncError) -> Self {
         match &e {
             SyncError::Client(c) if c.is_transient() => JobError::retry(e),
-            SyncError::Db(_) | SyncError::Token(TokenError::Refresh(_)) => JobError::retry(e),
+            SyncError::Db(_)
+            | SyncError::Token(TokenError::Refresh(_))
+            | SyncError::TokenReplaced => JobError::retry(e),
             _ => JobError::permanent(e),
         }
     }
@@ -136,7 +141,6 @@ pub async fn run(
     mode: Mode,
     progress: Progress<'_>,
 ) -> Result<Report, SyncError> {
-    let begun = Utc::now();
     let client = match client_for(state, shop_id).await {
         Ok(c) => c,
         Err(e) => return Err(e.into()),
@@ -158,6 +162,14 @@ pub async fn run(
             window(state, &client, shop_id, since, started, progress).await
         }
     };
+    let result = match result {
+        Err(SyncError::Client(ClientError::Unauthorized))
+            if !mark_needs_reauth(state, shop_id, &client.token).await? =>
+        {
+            Err(SyncError::TokenReplaced)
+        }
+        other => other,
+    };
     match &result {
         Ok(r) => {
             sync_state::finish_run(
@@ -171,9 +183,6 @@ pub async fn run(
             .await?
         }
         Err(e) => {
-            if matches!(e, SyncError::Client(ClientError::Unauthorized)) {
-                mark_needs_reauth(&state.db, shop_id, begun).await?;
-            }
             sync_state::finish_run(&state.db, run_id, "failed", 0, 0, Some(&e.to_string())).await?
         }
     }

@@ -101,7 +101,7 @@ async fn advance(
         };
         let outcome = shopify::create_code(&client, &row)
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
         stats.writes += 1;
         let (state_name, platform_id, note) = match outcome {
             CreateOutcome::Created { platform_id } => {
@@ -130,7 +130,7 @@ async fn advance(
         };
         let refused = shopify::set_metafields(&client, &row.customer_id, &row.metafields)
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
         stats.writes += 1;
         match refused {
             None => {

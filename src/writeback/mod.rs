@@ -14,7 +14,7 @@ pub mod tags;
 use crate::analysis::AnalyseError;
 use crate::analysis::settings::SettingsError;
 use crate::jobs::JobError;
-use crate::platforms::shopify::auth::{TokenError, client_for};
+use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
 use crate::platforms::shopify::client::{ClientError, ShopClient};
 use crate::state::AppState;
 
@@ -33,32 +33,45 @@ pub enum WritebackError {
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error("shop {shop_id}: {error}")]
-    Client { shop_id: i64, error: ClientError },
+    Client {
+        shop_id: i64,
+        error: ClientError,
+        /// The token the call was made with, to tell a revoked token from a replaced one.
+        token: CallToken,
+    },
+}
+
+/// A token carried by an error; never printed.
+pub struct CallToken(String);
+
+impl std::fmt::Debug for CallToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallToken(..)")
+    }
 }
 
 impl WritebackError {
-    pub fn from_client(error: ClientError, shop_id: i64) -> WritebackError {
-        WritebackError::Client { shop_id, error }
+    pub fn from_client(error: ClientError, shop_id: i64, client: &ShopClient) -> WritebackError {
+        WritebackError::Client {
+            shop_id,
+            error,
+            token: CallToken(client.token.clone()),
+        }
     }
 
-    /// Turns the error into a job outcome; a 401 marks the shop for re-authorisation.
+    /// Turns the error into a job outcome; a 401 marks the shop for re-authorisation unless
+    /// the token has been replaced since the call, in which case the job simply retries.
     pub async fn into_job_error(self, state: &AppState) -> JobError {
         match &self {
             WritebackError::Client {
                 shop_id,
                 error: ClientError::Unauthorized,
-            } => {
-                if let Err(e) = crate::platforms::shopify::auth::mark_needs_reauth(
-                    &state.db,
-                    *shop_id,
-                    chrono::Utc::now(),
-                )
-                .await
-                {
-                    return JobError::retry(e);
-                }
-                JobError::permanent(self)
-            }
+                token,
+            } => match mark_needs_reauth(state, *shop_id, &token.0).await {
+                Ok(true) => JobError::permanent(self),
+                Ok(false) => JobError::retry(self),
+                Err(e) => JobError::retry(e),
+            },
             WritebackError::Client { error, .. } if error.is_transient() => JobError::retry(self),
             WritebackError::Db(_) | WritebackError::Token(TokenError::Refresh(_)) => {
                 JobError::retry(self)

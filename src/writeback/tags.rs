@@ -168,7 +168,7 @@ pub async fn push(
         }
         let results = shopify::tag_batch(&client, &ops)
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
         stats.requests += 1;
         stats.writes += ops.len();
         let mut failures: HashMap<usize, String> = HashMap::new();

@@ -457,7 +457,9 @@ async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, Tok
             Ok(shops::get(&state.db, current.id).await?.unwrap_or(current))
         }
         Err(AuthError::Upstream(msg)) if msg.contains("answered 4") => {
-            mark_needs_reauth(&state.db, current.id, Utc::now()).await?;
+            if let Some(stored) = current.access_token.as_deref() {
+                mark_if_token_is(&state.db, current.id, stored).await?;
+            }
             Err(TokenError::NeedsReauth(format!(
                 "{}: {msg}",
                 current.domain
@@ -468,26 +470,47 @@ async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, Tok
 }
 
 /// A 401 from the API: the token is no longer good; the merchant must open the app again.
-/// Only a shop installed before the failing operation began changes: a 401 that comes from an
-/// uninstall, or from a token a re-install has since replaced, must not mark the shop.
+/// Only the token that was refused is condemned: when the stored token has changed since the
+/// call began (another caller refreshed it, a re-install replaced it, an uninstall erased it),
+/// the shop stays as it is and the caller simply retries with what is stored now.
 pub async fn mark_needs_reauth(
+    state: &AppState,
+    shop_id: i64,
+    refused_token: &str,
+) -> Result<bool, TokenError> {
+    let Some(shop) = shops::get(&state.db, shop_id).await? else {
+        return Ok(false);
+    };
+    let Some(stored) = shop.access_token.as_deref() else {
+        return Ok(false);
+    };
+    if state.cipher.decrypt(stored, &shop.domain)? != refused_token {
+        return Ok(false);
+    }
+    Ok(mark_if_token_is(&state.db, shop_id, stored).await?)
+}
+
+/// Marks the shop for re-authorisation if it is installed and still holds this (encrypted)
+/// token; the condition keeps a concurrent refresh or re-install from being overwritten.
+async fn mark_if_token_is(
     db: &impl ConnectionTrait,
     shop_id: i64,
-    operation_started: chrono::DateTime<Utc>,
-) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        db.get_database_backend(),
-        "UPDATE shops SET status = ?, updated_at = ? WHERE id = ? AND status = ? AND (installed_at IS NULL OR installed_at <= ?)",
-        vec![
-            shops::NEEDS_REAUTH.into(),
-            Utc::now().into(),
-            shop_id.into(),
-            shops::INSTALLED.into(),
-            operation_started.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    stored_token: &str,
+) -> Result<bool, DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            db.get_database_backend(),
+            "UPDATE shops SET status = ?, updated_at = ? WHERE id = ? AND status = ? AND access_token = ?",
+            vec![
+                shops::NEEDS_REAUTH.into(),
+                Utc::now().into(),
+                shop_id.into(),
+                shops::INSTALLED.into(),
+                stored_token.into(),
+            ],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 impl From<ClientError> for AuthError {
