@@ -2,11 +2,12 @@
 //!
 //! ```json
 //! { "segments": { ... SegmentSettings ... }, "offers": { ... OfferSettings ... },
-//!   "tag_prefix": "lifecycle:", "dry_run": false }
+//!   "tag_prefix": "lifecycle:", "dry_run": false, "schedule": "30 4 * * *" }
 //! ```
 //!
 //! Every key is optional (defaults: the built-in segments, every offer off, prefix
-//! `lifecycle:`, pushes on). Other keys belong to other features and are ignored here.
+//! `lifecycle:`, pushes on, the app's segment schedule). `schedule` is the shop's own time for
+//! the analyse → segments → push run: a five-field cron in UTC. Other keys belong to other features and are ignored here.
 //! [`LoyaltySettings::validate`] is what saving settings should call, so a bad rule is refused
 //! when saved; a job that meets invalid stored settings fails permanently with the same message.
 
@@ -23,7 +24,12 @@ pub struct LoyaltySettings {
     pub tag_prefix: TagPrefix,
     /// Plan and record, send nothing.
     pub dry_run: bool,
+    /// The shop's own segment schedule (five-field cron, UTC); none means the app's default.
+    pub schedule: Option<String>,
 }
+
+/// The settings key of the shop's own segment schedule.
+pub const SCHEDULE_KEY: &str = "schedule";
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid loyalty settings: {0}")]
@@ -45,6 +51,9 @@ impl LoyaltySettings {
         let catalog =
             SegmentCatalog::new(&self.segments).map_err(|e| SettingsError(e.to_string()))?;
         OfferPlanner::new(&self.offers, &catalog).map_err(|e| SettingsError(e.to_string()))?;
+        if let Some(expr) = self.schedule.as_deref().filter(|s| !s.trim().is_empty()) {
+            crate::jobs::scheduler::parse_shop_cron(expr.trim()).map_err(SettingsError)?;
+        }
         Ok(catalog)
     }
 }
@@ -77,5 +86,14 @@ mod tests {
         )
         .unwrap();
         assert!(s.validate().unwrap_err().to_string().contains("nope"));
+        let s = LoyaltySettings::from_shop_json(r#"{"schedule": "every night"}"#).unwrap();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("five fields")
+        );
+        let s = LoyaltySettings::from_shop_json(r#"{"schedule": "30 4 * * *"}"#).unwrap();
+        assert!(s.validate().is_ok());
     }
 }

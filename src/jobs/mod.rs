@@ -67,6 +67,9 @@ pub struct Schedule {
     pub cron: String,
     pub kind: String,
     pub per_shop: bool,
+    /// The key in a shop's settings JSON whose value, a five-field cron, replaces `cron` for
+    /// that shop (the merchant's own schedule). Only for per-shop entries.
+    pub shop_setting: Option<&'static str>,
 }
 
 /// The app's job kinds and their handlers.
@@ -86,12 +89,14 @@ pub fn default_schedules(config: &crate::config::Config) -> Vec<Schedule> {
             cron: config.reconcile_schedule.clone(),
             kind: kinds::RECONCILE.into(),
             per_shop: true,
+            shop_setting: None,
         },
         // The nightly analyse → segments → plan → push, per installed shop (issue 7).
         Schedule {
             cron: config.segment_schedule.clone(),
             kind: kinds::SEGMENT.into(),
             per_shop: true,
+            shop_setting: Some(crate::analysis::settings::SCHEDULE_KEY),
         },
     ]
 }

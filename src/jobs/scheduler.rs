@@ -3,6 +3,11 @@
 //! instances, overlapping runs and a late tick all collapse into one row in the database. The
 //! tick is the schedule's own latest occurrence at the firing (croner, the parser the scheduler
 //! uses), so a firing delayed by load still names the tick it belongs to.
+//!
+//! A merchant may give their shop its own schedule (a five-field cron in UTC, minute
+//! resolution). Such shops are left out of the entry's own firings and served instead by a
+//! dispatcher that fires at the top of every minute and enqueues the shops whose cron had an
+//! occurrence in the minute just begun, with the same (kind, shop, tick) dedupe key.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use croner::Cron;
@@ -34,6 +39,38 @@ pub fn tick_of(cron: &Cron, fired_at: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(second)
 }
 
+/// Parses a shop's own schedule: five fields (minute hour day-of-month month day-of-week), UTC.
+pub fn parse_shop_cron(expr: &str) -> Result<Cron, String> {
+    if expr.split_whitespace().count() != 5 {
+        return Err(format!(
+            "schedule `{expr}` needs five fields: minute hour day-of-month month day-of-week"
+        ));
+    }
+    parse_cron(&format!("0 {expr}")).map_err(|_| format!("schedule `{expr}` is not a valid cron"))
+}
+
+/// A shop's own cron for an entry, if its settings hold a valid one under the entry's key.
+/// An invalid stored value (saving validates, so only a hand-edited row) falls back to the
+/// entry's cron, loudly.
+fn shop_cron(entry: &Schedule, shop_id: i64, settings: &str) -> Option<Cron> {
+    let key = entry.shop_setting?;
+    let value: serde_json::Value = serde_json::from_str(settings).ok()?;
+    let expr = value.get(key)?.as_str()?.trim();
+    if expr.is_empty() {
+        return None;
+    }
+    match parse_shop_cron(expr) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(shop_id, kind = %entry.kind, error = %e, "ignoring the shop's schedule");
+            None
+        }
+    }
+}
+
+/// How often the dispatcher of shops' own schedules fires.
+const SHOP_DISPATCH_CRON: &str = "0 * * * * *";
+
 pub fn dedupe_key(kind: &str, shop_id: Option<i64>, tick: DateTime<Utc>) -> String {
     match shop_id {
         Some(id) => format!("sched:{kind}:{id}:{}", tick.timestamp()),
@@ -49,19 +86,13 @@ pub async fn enqueue_tick(
     fired_at: DateTime<Utc>,
 ) -> Result<usize, sea_orm::DbErr> {
     let tick = tick_of(cron, fired_at);
-    let shop_ids = if entry.per_shop {
-        shops::installed_ids(&state.db).await?
-    } else {
-        vec![]
-    };
     let mut created = 0;
     if entry.per_shop {
-        for id in shop_ids {
-            let job =
-                NewJob::new(&entry.kind)
-                    .shop(id)
-                    .dedupe(dedupe_key(&entry.kind, Some(id), tick));
-            created += enqueue(&state.db, job).await?.is_some() as usize;
+        for (id, settings) in shops::installed_settings(&state.db).await? {
+            if shop_cron(entry, id, &settings).is_some() {
+                continue;
+            }
+            created += enqueue_for_shop(state, entry, id, tick).await?;
         }
     } else {
         let job = NewJob::new(&entry.kind).dedupe(dedupe_key(&entry.kind, None, tick));
@@ -70,28 +101,90 @@ pub async fn enqueue_tick(
     Ok(created)
 }
 
+/// One firing of the dispatcher: enqueues the entry for every shop whose own schedule had an
+/// occurrence in the minute that `fired_at` belongs to.
+pub async fn enqueue_shop_schedules(
+    state: &AppState,
+    entry: &Schedule,
+    fired_at: DateTime<Utc>,
+) -> Result<usize, sea_orm::DbErr> {
+    let mut created = 0;
+    for (id, settings) in shops::installed_settings(&state.db).await? {
+        let Some(cron) = shop_cron(entry, id, &settings) else {
+            continue;
+        };
+        let tick = tick_of(&cron, fired_at);
+        if fired_at - tick < TimeDelta::minutes(1) {
+            created += enqueue_for_shop(state, entry, id, tick).await?;
+        }
+    }
+    Ok(created)
+}
+
+async fn enqueue_for_shop(
+    state: &AppState,
+    entry: &Schedule,
+    shop_id: i64,
+    tick: DateTime<Utc>,
+) -> Result<usize, sea_orm::DbErr> {
+    let job =
+        NewJob::new(&entry.kind)
+            .shop(shop_id)
+            .dedupe(dedupe_key(&entry.kind, Some(shop_id), tick));
+    Ok(enqueue(&state.db, job).await?.is_some() as usize)
+}
+
 /// Starts the cron scheduler with the given entries.
 pub async fn start(state: AppState, entries: Vec<Schedule>) -> anyhow::Result<JobScheduler> {
     let sched = JobScheduler::new().await?;
     for entry in entries {
-        let state = state.clone();
+        let parsed = parse_cron(&entry.cron).map_err(|e| anyhow::anyhow!(e))?;
         let cron = entry.cron.clone();
-        let parsed = parse_cron(&cron).map_err(|e| anyhow::anyhow!(e))?;
-        let job = Job::new_async(cron.as_str(), move |_id, _lock| {
-            let state = state.clone();
-            let entry = entry.clone();
-            let parsed = parsed.clone();
-            Box::pin(async move {
-                if let Err(e) = enqueue_tick(&state, &entry, &parsed, Utc::now()).await {
-                    tracing::warn!(kind = %entry.kind, error = %e, "scheduled enqueue failed");
-                }
-            })
-        })
-        .map_err(|e| anyhow::anyhow!("bad cron `{cron}`: {e}"))?;
-        sched.add(job).await?;
+        sched
+            .add(firing(
+                &cron,
+                state.clone(),
+                entry.clone(),
+                move |state, entry| {
+                    let parsed = parsed.clone();
+                    async move { enqueue_tick(&state, &entry, &parsed, Utc::now()).await }
+                },
+            )?)
+            .await?;
+        if entry.per_shop && entry.shop_setting.is_some() {
+            sched
+                .add(firing(
+                    SHOP_DISPATCH_CRON,
+                    state.clone(),
+                    entry,
+                    |state, entry| async move {
+                        enqueue_shop_schedules(&state, &entry, Utc::now()).await
+                    },
+                )?)
+                .await?;
+        }
     }
     sched.start().await?;
     Ok(sched)
+}
+
+/// A scheduler job that runs `enqueue` at every firing of `expr`; a failure is logged (the
+/// next firing tries again).
+fn firing<F, Fut>(expr: &str, state: AppState, entry: Schedule, enqueue: F) -> anyhow::Result<Job>
+where
+    F: Fn(AppState, Schedule) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<usize, sea_orm::DbErr>> + Send + 'static,
+{
+    Job::new_async(expr, move |_id, _lock| {
+        let work = enqueue(state.clone(), entry.clone());
+        let kind = entry.kind.clone();
+        Box::pin(async move {
+            if let Err(e) = work.await {
+                tracing::warn!(kind = %kind, error = %e, "scheduled enqueue failed");
+            }
+        })
+    })
+    .map_err(|e| anyhow::anyhow!("bad cron `{expr}`: {e}"))
 }
 
 #[cfg(test)]
@@ -122,5 +215,13 @@ mod tests {
             dedupe_key("segment", Some(8), base)
         );
         assert!(parse_cron("not a cron").is_err());
+        let own = parse_shop_cron("30 4 * * 1").unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 4, 30, 0).unwrap();
+        assert_eq!(tick_of(&own, monday + TimeDelta::seconds(2)), monday);
+        assert!(
+            parse_shop_cron("0 30 4 * * 1").is_err(),
+            "six fields are refused"
+        );
+        assert!(parse_shop_cron("61 4 * * *").is_err());
     }
 }

@@ -46,6 +46,18 @@ pub async fn installed_ids(db: &Db) -> Result<Vec<i64>, DbErr> {
         .await
 }
 
+/// Installed shops with their settings JSON, for schedules that a shop may override.
+pub async fn installed_settings(db: &Db) -> Result<Vec<(i64, String)>, DbErr> {
+    shop::Entity::find()
+        .select_only()
+        .column(shop::Column::Id)
+        .column(shop::Column::Settings)
+        .filter(shop::Column::Status.eq(INSTALLED))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// The token as the platform issued it, already encrypted by the caller.
 pub struct TokenGrant {
     pub access_token: String,

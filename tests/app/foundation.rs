@@ -72,6 +72,7 @@ async fn scheduled_job_runs_once_per_tick_across_instances(backend: Backend) {
             cron: "* * * * * *".into(),
             kind: "tick".into(),
             per_shop: false,
+            shop_setting: None,
         }];
         // Each execution adds one to the row's progress_done, so the database counts runs.
         with_handler(l, "tick", |state, job: job::Model| async move {
@@ -134,6 +135,113 @@ async fn scheduled_job_runs_once_per_tick_across_instances(backend: Backend) {
     }
 }
 both_backends!(scheduled_job_runs_once_per_tick_across_instances);
+
+/// A shop with its own schedule is left out of the app-wide firing and enqueued at its own
+/// time instead, once per tick whichever instance fires; uninstalled shops are never enqueued.
+async fn shop_schedule_overrides_the_app_schedule(backend: Backend) {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use lifecycle::jobs::scheduler::{enqueue_shop_schedules, enqueue_tick, parse_cron};
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let app = spawn_app(&db).await;
+    let state = &app.state;
+    let install = |domain: &'static str| async move {
+        let grant = shops::TokenGrant {
+            access_token: state.cipher.encrypt("unused", domain),
+            refresh_token: None,
+            expires_at: None,
+            scopes: "read_customers".into(),
+        };
+        shops::upsert_installed(&state.db, "shopify", domain, grant)
+            .await
+            .unwrap()
+    };
+    let own = install("own-time.myshopify.com").await;
+    let default = install("app-time.myshopify.com").await;
+    let gone = install("gone.myshopify.com").await;
+    shops::save_settings(
+        &state.db,
+        own.id,
+        &serde_json::json!({"schedule": "30 4 * * *"}),
+    )
+    .await
+    .unwrap();
+    shops::save_settings(
+        &state.db,
+        gone.id,
+        &serde_json::json!({"schedule": "30 4 * * *"}),
+    )
+    .await
+    .unwrap();
+    shops::mark_uninstalled(&state.db, gone.id).await.unwrap();
+    let entry = Schedule {
+        cron: "0 0 3 * * *".into(),
+        kind: "nightly-test".into(),
+        per_shop: true,
+        shop_setting: Some("schedule"),
+    };
+    let app_cron = parse_cron(&entry.cron).unwrap();
+    let three = Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 0).unwrap();
+    let half_four = Utc.with_ymd_and_hms(2026, 11, 23, 4, 30, 0).unwrap();
+    let ms = TimeDelta::milliseconds;
+    assert_eq!(
+        enqueue_tick(state, &entry, &app_cron, three + ms(200))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        enqueue_shop_schedules(state, &entry, three + ms(200))
+            .await
+            .unwrap(),
+        0
+    );
+    // Two instances fire the dispatcher at 04:30; one job.
+    assert_eq!(
+        enqueue_shop_schedules(state, &entry, half_four + ms(300))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        enqueue_shop_schedules(state, &entry, half_four + ms(900))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        enqueue_shop_schedules(state, &entry, half_four + TimeDelta::minutes(1))
+            .await
+            .unwrap(),
+        0,
+        "the next minute is not a tick of the shop's schedule"
+    );
+    let jobs = job::Entity::find()
+        .filter(job::Column::Kind.eq("nightly-test"))
+        .all(&state.db)
+        .await
+        .unwrap();
+    let mut shops_enqueued: Vec<(Option<i64>, String)> = jobs
+        .iter()
+        .map(|j| (j.shop_id, j.dedupe_key.clone().unwrap_or_default()))
+        .collect();
+    shops_enqueued.sort();
+    let mut expected = vec![
+        (
+            Some(own.id),
+            format!("sched:nightly-test:{}:{}", own.id, half_four.timestamp()),
+        ),
+        (
+            Some(default.id),
+            format!("sched:nightly-test:{}:{}", default.id, three.timestamp()),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(shops_enqueued, expected);
+    app.shutdown().await;
+}
+both_backends!(shop_schedule_overrides_the_app_schedule);
 
 /// A worker that dies mid-job keeps its lease until it expires; then another instance takes
 /// the job over and completes it exactly once.
