@@ -218,3 +218,21 @@ fn one_customer_rescored_with_the_stored_model_matches_the_batch() {
     assert!(a.customers.iter().all(|c| c.score.prediction.is_some()));
     assert!(a.maturity.is_some() && !a.monthly.is_empty());
 }
+
+#[test]
+fn batch_scoring_in_parallel_blocks_matches_one_by_one_scoring() {
+    // Several blocks of customers, every seventh without orders (a PROSPECT), so the batch
+    // must map buyers to their compressed rows across block edges.
+    let mut input = synthetic_shop(40_000);
+    input.orders.retain(|o| o.customer % 7 != 3);
+    let a = analyze_shop(&input, &AnalysisOptions::default(), now()).unwrap();
+    assert!(a.model.fallbacks.is_empty(), "{:?}", a.model.fallbacks);
+    assert_eq!(a.customers.len(), 40_000);
+    let features = compute_features(&input, now(), AnalysisOptions::default().time_unit);
+    for c in (0..40_000).step_by(5) {
+        assert_eq!(a.customers[c].features, features[c]);
+        let one = score_customer(&features[c], &a.model, now());
+        assert_eq!(one, a.customers[c].score, "customer {c}");
+        assert_eq!(one.prediction.is_none(), c % 7 == 3);
+    }
+}

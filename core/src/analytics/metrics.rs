@@ -16,6 +16,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::input::{OrderFact, ShopInput};
+use super::parallel::map_blocks;
 
 /// Retention figures of one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,8 +63,52 @@ struct AtBoundary {
 }
 
 /// Walks every customer's counted orders once and fills, for boundaries b_0 < … < b_n, the
-/// state at each boundary and the flows inside each [b_j, b_{j+1}).
+/// state at each boundary and the flows inside each [b_j, b_{j+1}). Customers are
+/// independent and every figure is a sum over them, so blocks of orders (cut at customer
+/// boundaries) run on all cores and their results are added in block order.
 fn accumulate(
+    orders: &[OrderFact],
+    boundaries: &[DateTime<Utc>],
+    window: Duration,
+) -> (Vec<AtBoundary>, Vec<Acc>) {
+    let parts = map_blocks(orders.len(), |block| {
+        // A block owns the customers whose first order falls inside it.
+        let owned = |i: usize| {
+            let mut i = i;
+            while i > 0 && i < orders.len() && orders[i].customer == orders[i - 1].customer {
+                i += 1;
+            }
+            i
+        };
+        accumulate_serial(
+            &orders[owned(block.start)..owned(block.end)],
+            boundaries,
+            window,
+        )
+    });
+    let mut parts = parts.into_iter();
+    let Some((mut at, mut acc)) = parts.next() else {
+        return accumulate_serial(&[], boundaries, window);
+    };
+    for (part_at, part_acc) in parts {
+        for (a, p) in at.iter_mut().zip(part_at) {
+            a.active += p.active;
+            a.buyers += p.buyers;
+            a.repeaters += p.repeaters;
+        }
+        for (a, p) in acc.iter_mut().zip(part_acc) {
+            a.orders += p.orders;
+            a.revenue += p.revenue;
+            a.returning_revenue += p.returning_revenue;
+            a.new_customers += p.new_customers;
+            a.ordering_customers += p.ordering_customers;
+            a.retained += p.retained;
+        }
+    }
+    (at, acc)
+}
+
+fn accumulate_serial(
     orders: &[OrderFact],
     boundaries: &[DateTime<Utc>],
     window: Duration,
@@ -74,6 +119,8 @@ fn accumulate(
     let Some(&last) = boundaries.last() else {
         return (at, acc);
     };
+    // Active at boundary j = last order at or after this (computed once, not per customer).
+    let active_from: Vec<DateTime<Utc>> = boundaries.iter().map(|b| *b - window).collect();
     let mut active = vec![false; n];
     let mut ordered_in = vec![false; n];
     let mut start = 0;
@@ -93,14 +140,7 @@ fn accumulate(
         let mut j = 0;
         for o in mine.iter().filter(|o| o.counts() && o.at < last) {
             while j < n && boundaries[j] <= o.at {
-                record_boundary(
-                    &mut at[j],
-                    &mut active[j],
-                    last_at,
-                    seen,
-                    boundaries[j],
-                    window,
-                );
+                record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
                 j += 1;
             }
             if j > 0 {
@@ -121,14 +161,7 @@ fn accumulate(
             last_at = Some(o.at);
         }
         while j < n {
-            record_boundary(
-                &mut at[j],
-                &mut active[j],
-                last_at,
-                seen,
-                boundaries[j],
-                window,
-            );
+            record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
             j += 1;
         }
         for k in 0..n.saturating_sub(1) {
@@ -145,10 +178,9 @@ fn record_boundary(
     active: &mut bool,
     last_at: Option<DateTime<Utc>>,
     seen: u64,
-    boundary: DateTime<Utc>,
-    window: Duration,
+    active_from: DateTime<Utc>,
 ) {
-    *active = last_at.is_some_and(|t| t >= boundary - window);
+    *active = last_at.is_some_and(|t| t >= active_from);
     at.active += u64::from(*active);
     at.buyers += u64::from(seen >= 1);
     at.repeaters += u64::from(seen >= 2);
@@ -323,6 +355,46 @@ mod tests {
         assert_eq!(p.returning_revenue_share_pct, Some(140.0 / 180.0 * 100.0));
         // every customer but c1 has two orders by the end.
         assert_eq!(p.repeat_purchase_rate_pct, Some(75.0));
+    }
+
+    #[test]
+    fn parallel_blocks_count_every_customer_once() {
+        // The 4-customer shop repeated past several blocks, plus one customer whose orders
+        // straddle block edges, gives the serial walk's figures.
+        let mut orders = Vec::new();
+        let copies = crate::analytics::parallel::BLOCK as u32 / 2;
+        for k in 0..copies {
+            orders.extend(shop().orders.into_iter().map(|mut x| {
+                x.customer += 4 * k;
+                x
+            }));
+        }
+        let big = 4 * copies;
+        for i in 0..crate::analytics::parallel::BLOCK as u32 + 100 {
+            // Sorted by time: 8 months a year, a thousand orders a month.
+            orders.push(o(big, 2022 + (i / 8000) as i32, 1 + (i / 1000) % 8, 1, 1.0));
+        }
+        let now = Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap();
+        let bounds = [
+            now - Duration::days(400),
+            now - Duration::days(182),
+            inclusive(now),
+        ];
+        let window = Duration::days(365);
+        let (at, acc) = accumulate(&orders, &bounds, window);
+        let (at_s, acc_s) = accumulate_serial(&orders, &bounds, window);
+        for (p, q) in at.iter().zip(&at_s) {
+            assert_eq!(
+                (p.active, p.buyers, p.repeaters),
+                (q.active, q.buyers, q.repeaters)
+            );
+        }
+        for (p, q) in acc.iter().zip(&acc_s) {
+            let key = |a: &Acc| (a.orders, a.new_customers, a.ordering_customers, a.retained);
+            assert_eq!(key(p), key(q));
+            assert!((p.revenue - q.revenue).abs() < 1e-6 * q.revenue.max(1.0));
+        }
+        assert_eq!(at[2].buyers, u64::from(big) + 1);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use super::compress::Compressed;
 use super::features::CustomerFeatures;
 use super::gamma_gamma::{self, GammaGammaFit, GammaGammaParams, SpendObservation};
 use super::input::TimeUnit;
+use super::parallel::{BLOCK, KeyMap, map_blocks};
 use super::rfm::{RfmCuts, RfmScore};
 use super::{AnalysisError, AnalysisOptions};
 use crate::types::ChurnRisk;
@@ -471,23 +472,42 @@ pub fn fit_model(
 }
 
 /// Scores every customer, computing each distinct (x, T) curve and (x, t_x, T) outlook once.
+/// Curves, outlooks and customers are each independent, so each step runs in blocks on all
+/// cores (the results do not depend on how the blocks are shared out).
 pub fn score_all(
     features: &[CustomerFeatures],
     model: &FittedModel,
     compressed: &Compressed,
     now: DateTime<Utc>,
 ) -> Vec<CustomerScore> {
-    let mut curves: std::collections::HashMap<(u64, u64), AliveCurve> = Default::default();
-    let outlooks: Vec<Outlook> = compressed
+    let mut curve_ids: KeyMap<(u64, u64), u32> = KeyMap::default();
+    let mut curve_keys: Vec<(f64, f64)> = Vec::new();
+    let curve_of_row: Vec<u32> = compressed
         .rows
         .iter()
         .map(|row| {
-            let curve = *curves
+            *curve_ids
                 .entry((row.x.to_bits(), row.t.to_bits()))
-                .or_insert_with(|| model.alive_curve(row.x, row.t));
-            model.outlook_from(&curve, row.x, row.t_x, row.t)
+                .or_insert_with(|| {
+                    curve_keys.push((row.x, row.t));
+                    (curve_keys.len() - 1) as u32
+                })
         })
         .collect();
+    drop(curve_ids);
+    let curves: Vec<AliveCurve> = concat(map_blocks(curve_keys.len(), |r| {
+        curve_keys[r]
+            .iter()
+            .map(|&(x, t)| model.alive_curve(x, t))
+            .collect()
+    }));
+    let outlooks: Vec<Outlook> = concat(map_blocks(compressed.rows.len(), |r| {
+        compressed.rows[r.clone()]
+            .iter()
+            .zip(&curve_of_row[r])
+            .map(|(row, &c)| model.outlook_from(&curves[c as usize], row.x, row.t_x, row.t))
+            .collect()
+    }));
     let placeholder = Outlook {
         p_alive: 1.0,
         expected_purchases: 0.0,
@@ -495,17 +515,38 @@ pub fn score_all(
         next_purchase_in: 0.0,
         method: Method::Heuristic,
     };
-    let mut rows = compressed.row_of.iter();
-    features
-        .iter()
-        .map(|f| {
-            // Buyers appear in `compressed` in the same order as in `features`.
-            let o = if f.has_orders() {
-                rows.next().map_or(placeholder, |&i| outlooks[i as usize])
-            } else {
-                placeholder
-            };
-            model.score_with(f, &o, now)
-        })
-        .collect()
+    // Buyers appear in `compressed` in the same order as in `features`: each block starts at
+    // the number of buyers before it.
+    let mut first_buyer = Vec::with_capacity(features.len().div_ceil(BLOCK));
+    let mut buyers = 0usize;
+    for block in features.chunks(BLOCK) {
+        first_buyer.push(buyers);
+        buyers += block.iter().filter(|f| f.has_orders()).count();
+    }
+    concat(map_blocks(features.len(), |r| {
+        let mut next = first_buyer[r.start / BLOCK];
+        features[r]
+            .iter()
+            .map(|f| {
+                let o = if f.has_orders() {
+                    next += 1;
+                    compressed
+                        .row_of
+                        .get(next - 1)
+                        .map_or(placeholder, |&i| outlooks[i as usize])
+                } else {
+                    placeholder
+                };
+                model.score_with(f, &o, now)
+            })
+            .collect()
+    }))
+}
+
+fn concat<T>(parts: Vec<Vec<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+    out
 }
