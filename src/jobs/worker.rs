@@ -134,7 +134,9 @@ pub async fn work_once(
 
 /// Runs `work` while a separate task renews the lease every third of its length. The renewal
 /// must not share a task with the work: on SQLite it waits for the write lock that the work's
-/// own transaction may hold, and the work has to keep running to release it.
+/// own transaction may hold, and the work has to keep running to release it. When the lease is
+/// found lost (the row expired and may already run elsewhere), the work is dropped: its open
+/// transaction rolls back and the row's new holder does the job.
 async fn with_heartbeat<F>(
     state: &AppState,
     opts: &WorkerOptions,
@@ -150,6 +152,7 @@ where
         .to_std()
         .unwrap_or(StdDuration::from_secs(10));
     let (db, lease, name) = (state.db.clone(), opts.lease, name.to_string());
+    let (lost_tx, lost) = tokio::sync::oneshot::channel::<()>();
     let beat = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
@@ -157,18 +160,25 @@ where
             tick.tick().await;
             match q::heartbeat(&db, queue, id, &name, Utc::now() + lease).await {
                 Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    id,
-                    queue = queue.table(),
-                    "lease lost; another worker may take this row"
-                ),
+                Ok(false) => {
+                    tracing::warn!(
+                        id,
+                        queue = queue.table(),
+                        "lease lost; stopping this attempt, the row's new holder carries on"
+                    );
+                    let _ = lost_tx.send(());
+                    return;
+                }
                 Err(e) => tracing::warn!(id, error = %e, "heartbeat failed"),
             }
         }
     });
     // Aborted however this future ends, including when the worker itself is dropped.
     let _beat = AbortOnDrop(beat);
-    work.await
+    tokio::select! {
+        outcome = work => outcome,
+        Ok(()) = lost => Err(JobError::Retry("lease lost".into())),
+    }
 }
 
 struct AbortOnDrop(JoinHandle<()>);
