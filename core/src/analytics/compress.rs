@@ -189,7 +189,7 @@ mod tests {
         let triple = |i: u32| {
             (
                 i % 3,
-                if i % 2 == 0 { -0.0 } else { 0.5 },
+                if i.is_multiple_of(2) { -0.0 } else { 0.5 },
                 f64::from(i) / 7.0,
             )
         };
