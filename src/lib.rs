@@ -1,5 +1,6 @@
 //! Lifecycle: a customer-retention app for shop platforms. See DESIGN.md for the map.
 
+pub mod admin;
 pub mod analysis;
 pub mod cli;
 pub mod config;

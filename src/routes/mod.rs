@@ -11,6 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     auth::configure(cfg);
     webhooks::configure(cfg);
+    crate::admin::configure(cfg);
 }
 
 /// Every error a route can return. Bad input gets a clear message and a 4xx; only our own

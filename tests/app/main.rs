@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server, a real database (SQLite file and PostgreSQL), and the
 //! sandbox platform over real HTTP. One test binary keeps link time down.
 
+mod admin;
 mod cli;
 mod common;
 mod foundation;

@@ -1,0 +1,550 @@
+//! The JSON API behind the admin pages. Every handler takes an [`AdminSession`], so the shop
+//! is always the session's; bodies are parsed here so bad JSON gets a clear 400 in the same
+//! `{"error": ...}` shape as every other refusal.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use super::auth::AdminSession;
+use super::data::{self, PlanView};
+use crate::analysis::settings::LoyaltySettings;
+use crate::core::segments::{CustomSegmentDef, Segment};
+use crate::routes::ApiError;
+use crate::state::AppState;
+use crate::store::shops;
+use crate::writeback::WritebackError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(overview)
+        .service(segments)
+        .service(validate_rule)
+        .service(preview)
+        .service(save_segment)
+        .service(delete_segment)
+        .service(get_settings)
+        .service(put_settings)
+        .service(dry_run)
+        .service(plan)
+        .service(customers)
+        .service(customer)
+        .service(activity)
+        .service(retry_job)
+        .service(openapi_json);
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+async fn shop_settings(state: &AppState, shop_id: i64) -> Result<String, ApiError> {
+    Ok(shops::get(&state.db, shop_id)
+        .await?
+        .map(|s| s.settings)
+        .unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/api/overview", tag = "admin",
+    responses((status = 200, body = data::Overview), (status = 401), (status = 403)))]
+#[get("/api/overview")]
+async fn overview(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let settings = shop_settings(&state, s.shop_id).await?;
+    let o = data::overview(&state.db, s.shop_id, &s.domain, &settings).await?;
+    Ok(HttpResponse::Ok().json(o))
+}
+
+#[utoipa::path(get, path = "/api/segments", tag = "segments",
+    responses((status = 200, body = data::SegmentsView), (status = 401)))]
+#[get("/api/segments")]
+async fn segments(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let settings = shop_settings(&state, s.shop_id).await?;
+    Ok(HttpResponse::Ok().json(data::segments(&state.db, s.shop_id, &settings).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RuleInput {
+    pub rule: String,
+}
+
+/// Where a rule is wrong: `start..end` are character offsets into the rule (for highlighting),
+/// `column` the 1-based character position the message names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleErrorView {
+    pub column: usize,
+    pub start: usize,
+    pub end: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleCheck {
+    pub valid: bool,
+    /// The rule as it will be stored and shown (canonical form), when valid.
+    pub canonical: Option<String>,
+    pub error: Option<RuleErrorView>,
+}
+
+pub fn check_rule(rule: &str) -> RuleCheck {
+    match Segment::compile(rule) {
+        Ok(seg) => RuleCheck {
+            valid: true,
+            canonical: Some(seg.to_string()),
+            error: None,
+        },
+        Err(e) => {
+            // Byte offsets to character offsets, so the browser can index the string.
+            let chars = |b: usize| {
+                rule.get(..b.min(rule.len()))
+                    .map_or(b, |s| s.chars().count())
+            };
+            RuleCheck {
+                valid: false,
+                canonical: None,
+                error: Some(RuleErrorView {
+                    column: e.column,
+                    start: chars(e.span.start),
+                    end: chars(e.span.end).max(chars(e.span.start) + 1),
+                    message: e.message,
+                }),
+            }
+        }
+    }
+}
+
+/// Validates a rule as the merchant types; always 200 with `valid` and the error's place.
+#[utoipa::path(post, path = "/api/segments/validate", tag = "segments", request_body = RuleInput,
+    responses((status = 200, body = RuleCheck), (status = 400), (status = 401)))]
+#[post("/api/segments/validate")]
+async fn validate_rule(_s: AdminSession, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let input: RuleInput = parse(&body)?;
+    Ok(HttpResponse::Ok().json(check_rule(&input.rule)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewCustomer {
+    pub id: i64,
+    pub platform_id: String,
+    pub email: Option<String>,
+    pub number_of_orders: u32,
+    pub amount_spent: f64,
+    pub rfm_group: String,
+    pub churn_risk: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    /// Customers the rule matches now.
+    pub count: usize,
+    /// Customers it was evaluated over.
+    pub total: usize,
+    /// False before the shop's first analysis (then nothing can be evaluated yet).
+    pub analysed: bool,
+    pub sample: Vec<PreviewCustomer>,
+}
+
+const SAMPLE: usize = 10;
+
+/// Count and a sample of the customers a rule matches, over the last analysis's model.
+#[utoipa::path(post, path = "/api/segments/preview", tag = "segments", request_body = RuleInput,
+    responses((status = 200, body = Preview), (status = 400, description = "the rule is invalid"), (status = 401)))]
+#[post("/api/segments/preview")]
+async fn preview(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: RuleInput = parse(&body)?;
+    let segment = Segment::compile(&input.rule).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = Utc::now();
+    let facts = data::shop_facts(&state.db, s.shop_id, now).await?;
+    let analysed = crate::analysis::results::load_analysis(&state.db, s.shop_id)
+        .await?
+        .is_some();
+    let bound = segment.at(now);
+    let mut count = 0;
+    let mut sample = Vec::new();
+    for (id, f) in &facts {
+        if bound.matches(f) {
+            count += 1;
+            if sample.len() < SAMPLE {
+                sample.push(PreviewCustomer {
+                    id: *id,
+                    platform_id: f.customer_id.clone(),
+                    email: None,
+                    number_of_orders: f.number_of_orders,
+                    amount_spent: (f.amount_spent * 100.0).round() / 100.0,
+                    rfm_group: f.rfm_group.as_str().to_string(),
+                    churn_risk: f.churn_risk.to_string(),
+                });
+            }
+        }
+    }
+    fill_emails(&state, s.shop_id, &mut sample).await?;
+    Ok(HttpResponse::Ok().json(Preview {
+        count,
+        total: facts.len(),
+        analysed,
+        sample,
+    }))
+}
+
+async fn fill_emails(
+    state: &AppState,
+    shop_id: i64,
+    sample: &mut [PreviewCustomer],
+) -> Result<(), ApiError> {
+    for c in sample.iter_mut() {
+        let r = data::rows(
+            &state.db,
+            "SELECT email FROM customers WHERE shop_id = ? AND id = ?",
+            vec![shop_id.into(), c.id.into()],
+        )
+        .await?;
+        c.email = r
+            .first()
+            .and_then(|r| r.try_get::<Option<String>>("", "email").ok().flatten());
+    }
+    Ok(())
+}
+
+/// Reads the stored settings as a JSON object (anything else counts as empty).
+fn settings_object(text: &str) -> Map<String, Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Top-level settings keys the admin may write; others belong to no one and are refused.
+const WRITABLE: [&str; 6] = [
+    "segments",
+    "offers",
+    "tag_prefix",
+    "dry_run",
+    "schedule",
+    "cac",
+];
+
+/// Checks merged settings the way the jobs will read them, and the admin's own keys.
+fn validate_settings(merged: &Map<String, Value>) -> Result<(), ApiError> {
+    let text = Value::Object(merged.clone()).to_string();
+    LoyaltySettings::from_shop_json(&text)
+        .and_then(|s| s.validate().map(|_| ()))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    match merged.get("cac") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_f64() {
+            Some(c) if c.is_finite() && c > 0.0 => {}
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "cac must be a positive number (the cost of acquiring one customer)".into(),
+                ));
+            }
+        },
+    }
+    match merged.get("schedule") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.trim().is_empty() => {}
+        Some(Value::String(s)) => {
+            if s.split_whitespace().count() != 5 || s.parse::<croner::Cron>().is_err() {
+                return Err(ApiError::BadRequest(format!(
+                    "schedule `{s}` is not a 5-field cron expression (minute hour day month weekday)"
+                )));
+            }
+        }
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "schedule must be a 5-field cron string".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Merges `patch` into the stored settings, validates and saves. Returns the new settings.
+pub async fn update_settings(
+    state: &AppState,
+    shop_id: i64,
+    patch: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    if let Some(k) = patch.keys().find(|k| !WRITABLE.contains(&k.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown setting `{k}`; settable: {}",
+            WRITABLE.join(", ")
+        )));
+    }
+    let mut merged = settings_object(&shop_settings(state, shop_id).await?);
+    for (k, v) in patch {
+        if v.is_null() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
+        }
+    }
+    validate_settings(&merged)?;
+    shops::save_settings(&state.db, shop_id, &Value::Object(merged.clone())).await?;
+    Ok(merged)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    /// The settings as stored (only what the merchant changed).
+    #[schema(value_type = Object)]
+    pub stored: Value,
+    /// Every loyalty setting with its default filled in.
+    #[schema(value_type = Object)]
+    pub effective: Value,
+    /// Why the stored settings are invalid, if they are.
+    pub error: Option<String>,
+}
+
+pub fn settings_view(stored_text: &str) -> SettingsView {
+    let stored = Value::Object(settings_object(stored_text));
+    let (parsed, error) = match data::catalog_of(stored_text) {
+        Ok((s, _)) => (s, None),
+        Err(e) => (LoyaltySettings::default(), Some(e)),
+    };
+    let mut effective = json!({
+        "segments": parsed.segments,
+        "offers": parsed.offers,
+        "tag_prefix": parsed.tag_prefix.as_str(),
+        "dry_run": parsed.dry_run,
+    });
+    for k in ["schedule", "cac"] {
+        if let Some(v) = stored.get(k) {
+            effective[k] = v.clone();
+        }
+    }
+    SettingsView {
+        stored,
+        effective,
+        error,
+    }
+}
+
+#[utoipa::path(get, path = "/api/settings", tag = "settings",
+    responses((status = 200, body = SettingsView), (status = 401)))]
+#[get("/api/settings")]
+async fn get_settings(
+    s: AdminSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let text = shop_settings(&state, s.shop_id).await?;
+    Ok(HttpResponse::Ok().json(settings_view(&text)))
+}
+
+/// Replaces the given top-level settings (`segments`, `offers`, `tag_prefix`, `dry_run`,
+/// `schedule`, `cac`; null removes one). Invalid settings are refused with 400 and the reason.
+#[utoipa::path(put, path = "/api/settings", tag = "settings",
+    request_body(content = Object, description = "top-level keys to replace"),
+    responses((status = 200, body = SettingsView), (status = 400, description = "invalid settings, with the reason"), (status = 401)))]
+#[put("/api/settings")]
+async fn put_settings(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let patch: Map<String, Value> = parse(&body)?;
+    let merged = update_settings(&state, s.shop_id, patch).await?;
+    Ok(HttpResponse::Ok().json(settings_view(&Value::Object(merged).to_string())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SegmentInput {
+    pub key: String,
+    pub rule: String,
+    #[serde(default = "yes")]
+    pub publish_as_tag: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn current_segments(
+    stored: &Map<String, Value>,
+) -> Result<crate::core::segments::SegmentSettings, ApiError> {
+    let text = Value::Object(stored.clone()).to_string();
+    LoyaltySettings::from_shop_json(&text)
+        .map(|s| s.segments)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// Adds a custom segment, or replaces the one with the same key.
+#[utoipa::path(post, path = "/api/segments", tag = "segments", request_body = SegmentInput,
+    responses((status = 200, body = data::SegmentsView), (status = 400, description = "invalid key or rule"), (status = 401)))]
+#[post("/api/segments")]
+async fn save_segment(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: SegmentInput = parse(&body)?;
+    let stored = settings_object(&shop_settings(&state, s.shop_id).await?);
+    let mut segs = current_segments(&stored)?;
+    let def = CustomSegmentDef {
+        key: input.key.trim().to_string(),
+        rule: input.rule,
+        publish_as_tag: input.publish_as_tag,
+    };
+    match segs.custom.iter_mut().find(|c| c.key == def.key) {
+        Some(existing) => *existing = def,
+        None => segs.custom.push(def),
+    }
+    let patch = Map::from_iter([(
+        "segments".to_string(),
+        serde_json::to_value(&segs).map_err(|e| ApiError::Internal(e.to_string()))?,
+    )]);
+    let merged = update_settings(&state, s.shop_id, patch).await?;
+    let view = data::segments(&state.db, s.shop_id, &Value::Object(merged).to_string()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(delete, path = "/api/segments/{key}", tag = "segments",
+    params(("key" = String, Path, description = "custom segment key")),
+    responses((status = 200, body = data::SegmentsView), (status = 400, description = "an offer still uses it"), (status = 404)))]
+#[delete("/api/segments/{key}")]
+async fn delete_segment(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let stored = settings_object(&shop_settings(&state, s.shop_id).await?);
+    let mut segs = current_segments(&stored)?;
+    let before = segs.custom.len();
+    segs.custom.retain(|c| c.key != *key);
+    if segs.custom.len() == before {
+        return Err(ApiError::NotFound(format!("no custom segment `{key}`")));
+    }
+    let patch = Map::from_iter([(
+        "segments".to_string(),
+        serde_json::to_value(&segs).map_err(|e| ApiError::Internal(e.to_string()))?,
+    )]);
+    let merged = update_settings(&state, s.shop_id, patch).await?;
+    let view = data::segments(&state.db, s.shop_id, &Value::Object(merged).to_string()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunResult {
+    /// What the run found and planned.
+    #[schema(value_type = Object)]
+    pub summary: Value,
+    pub plan: PlanView,
+}
+
+impl From<WritebackError> for ApiError {
+    fn from(e: WritebackError) -> Self {
+        match e {
+            WritebackError::Settings(e) => ApiError::BadRequest(e.to_string()),
+            WritebackError::UnknownShop(s) => ApiError::NotFound(format!("no shop {s}")),
+            WritebackError::Db(e) => ApiError::from(e),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Analyses, segments and plans now without sending anything; returns the plan.
+#[utoipa::path(post, path = "/api/dry-run", tag = "settings",
+    responses((status = 200, body = DryRunResult), (status = 400, description = "stored settings are invalid"), (status = 401)))]
+#[post("/api/dry-run")]
+async fn dry_run(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let summary = crate::writeback::segment::run_for_shop(&state, s.shop_id, "admin", true).await?;
+    let last = data::last_plan(&state.db, s.shop_id).await?;
+    Ok(HttpResponse::Ok().json(DryRunResult {
+        summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
+        plan: last,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/plan", tag = "settings",
+    responses((status = 200, body = PlanView), (status = 401)))]
+#[get("/api/plan")]
+async fn plan(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(data::last_plan(&state.db, s.shop_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CustomerQuery {
+    /// Part of an e-mail address or name.
+    pub q: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/customers", tag = "customers", params(CustomerQuery),
+    responses((status = 200, body = Vec<data::CustomerRowView>), (status = 401)))]
+#[get("/api/customers")]
+async fn customers(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    q: web::Query<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let list = data::customers(&state.db, s.shop_id, q.q.as_deref(), 100).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[utoipa::path(get, path = "/api/customers/{id}", tag = "customers",
+    params(("id" = i64, Path, description = "Lifecycle's customer id")),
+    responses((status = 200, body = data::CustomerDetail), (status = 404), (status = 401)))]
+#[get("/api/customers/{id}")]
+async fn customer(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("customer id `{id}` is not a number")))?;
+    let c = data::customer(&state.db, s.shop_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[utoipa::path(get, path = "/api/activity", tag = "activity",
+    responses((status = 200, body = data::Activity), (status = 401)))]
+#[get("/api/activity")]
+async fn activity(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(data::activity(&state.db, s.shop_id).await?))
+}
+
+/// Moves a dead job of this shop back to the queue.
+#[utoipa::path(post, path = "/api/jobs/{id}/retry", tag = "activity",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200), (status = 404, description = "no dead job with that id in this shop"), (status = 401)))]
+#[post("/api/jobs/{id}/retry")]
+async fn retry_job(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("job id `{id}` is not a number")))?;
+    if !crate::store::jobs::retry_dead(&state.db, s.shop_id, id).await? {
+        return Err(ApiError::NotFound(format!("no dead job {id} in this shop")));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "retried": id })))
+}
+
+#[get("/api/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document())
+}
+
+/// The API's OpenAPI description (served at `/api/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Lifecycle admin API", description = "The JSON API behind the merchant's admin pages. Authenticate with an App Bridge session token (`Authorization: Bearer`) or the `lifecycle_session` cookie set after install."),
+    paths(overview, segments, validate_rule, preview, save_segment, delete_segment, get_settings,
+          put_settings, dry_run, plan, customers, customer, activity, retry_job),
+    modifiers(&SecurityAddon),
+    security(("session_token" = []), ("session_cookie" = [])),
+    tags((name = "admin", description = "Shop figures"), (name = "segments"), (name = "settings"),
+         (name = "customers"), (name = "activity"))
+)]
+pub struct ApiDoc;
+
+use super::openapi::Security as SecurityAddon;

@@ -1,0 +1,113 @@
+//! Who is asking: the shop of an App Bridge session token (embedded admin) or of the signed
+//! session cookie set after install (outside the admin). The shop always comes from the
+//! session, never from the request: a `?shop=` naming another shop is refused with 403.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::Utc;
+
+use crate::platforms::shopify::{PLATFORM, normalize_shop, session_token};
+use crate::routes::ApiError;
+use crate::routes::auth::{SESSION_COOKIE, SESSION_LABEL};
+use crate::state::AppState;
+use crate::store::shops;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    SessionToken,
+    Cookie,
+}
+
+/// An authenticated admin caller: one installed shop.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub shop_id: i64,
+    pub domain: String,
+    pub via: Via,
+}
+
+fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The shop a request's credentials name, before looking the shop up. A session token in
+/// `Authorization: Bearer` wins; a page load inside the admin carries it as `id_token`.
+pub fn session_shop(req: &HttpRequest, state: &AppState) -> Result<(String, Via), ApiError> {
+    let header = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok());
+    let token = match header {
+        Some(h) => Some(
+            h.strip_prefix("Bearer ")
+                .map(|t| t.trim().to_string())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("Authorization must be `Bearer <session token>`".into())
+                })?,
+        ),
+        None => query_value(req, "id_token"),
+    };
+    if let Some(token) = token {
+        let session =
+            session_token::verify(&token, &state.shopify.client_id, &state.shopify.secrets)
+                .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        return Ok((session.shop, Via::SessionToken));
+    }
+    let cookie = req.cookie(SESSION_COOKIE).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "not signed in: open Lifecycle from the shop admin, or install it again".into(),
+        )
+    })?;
+    let shop = crate::signed::verify_expiring(
+        &state.shopify.secrets,
+        SESSION_LABEL,
+        cookie.value(),
+        Utc::now(),
+    )
+    .ok_or_else(|| ApiError::Unauthorized("the session has expired or is invalid".into()))?;
+    Ok((shop, Via::Cookie))
+}
+
+/// Authenticates a request and resolves its shop.
+pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ApiError> {
+    let (domain, via) = session_shop(req, state)?;
+    if let Some(asked) = query_value(req, "shop") {
+        // Compare normalised domains so `Shop.myshopify.com` is the same shop.
+        if normalize_shop(&asked).as_deref() != Some(domain.as_str()) {
+            return Err(ApiError::Forbidden(
+                "this session belongs to another shop".into(),
+            ));
+        }
+    }
+    let shop = shops::find(&state.db, PLATFORM, &domain)
+        .await?
+        .filter(|s| shops::is_installed(&s.status))
+        .ok_or_else(|| ApiError::Unauthorized(format!("{domain} has not installed Lifecycle")))?;
+    Ok(AdminSession {
+        shop_id: shop.id,
+        domain: shop.domain,
+        via,
+    })
+}
+
+impl FromRequest for AdminSession {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("app state missing".into()))?
+                .clone();
+            authenticate(&req, &state).await
+        })
+    }
+}

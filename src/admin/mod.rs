@@ -1,0 +1,17 @@
+//! The merchant's admin: server-rendered pages (`/admin/...`), the JSON API behind them
+//! (`/api/...`) and its OpenAPI document (`/api/openapi.json`). Every request is scoped to the
+//! shop of its session (App Bridge session token or the signed cookie set after install).
+
+pub mod api;
+pub mod auth;
+pub mod charts;
+pub mod data;
+pub mod openapi;
+pub mod pages;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    api::configure(cfg);
+    pages::configure(cfg);
+}

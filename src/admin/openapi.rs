@@ -1,0 +1,34 @@
+//! The OpenAPI document of the admin API: the paths and schemas come from the handlers'
+//! annotations in `api.rs`; this adds the two ways to authenticate.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("App Bridge session token (HS256, one minute)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::routes::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    super::api::ApiDoc::openapi()
+}

@@ -1,0 +1,846 @@
+//! The merchant's pages, rendered on the server with maud. They work without JavaScript
+//! (figures, charts, tables); the small script only adds the rule editor's live checks,
+//! previews, saving and the dry-run and retry buttons. Inside the Shopify admin (`host` or
+//! `embedded` in the query) the page also loads App Bridge, whose session token every JSON
+//! call then carries; elsewhere the session cookie serves.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::auth::{self, AdminSession};
+use super::charts;
+use super::data::{self, format_money};
+use crate::core::loyalty::OfferKind;
+use crate::routes::ApiError;
+use crate::state::AppState;
+use crate::store::shops;
+
+const CSS: &str = include_str!("static/admin.css");
+const JS: &str = include_str!("static/admin.js");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(overview)
+        .service(segments)
+        .service(offers)
+        .service(customers)
+        .service(customer)
+        .service(activity)
+        .service(css)
+        .service(js);
+}
+
+#[get("/admin/static/admin.css")]
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(CSS)
+}
+
+#[get("/admin/static/admin.js")]
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(JS)
+}
+
+/// What every page needs to know about the request.
+struct Ctx {
+    session: AdminSession,
+    embedded: bool,
+    client_id: String,
+    /// `shop`, `host` and `embedded` carried over to links, so navigation stays embedded.
+    keep: String,
+}
+
+fn is_embedded(req: &HttpRequest) -> bool {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "host" || (k == "embedded" && v == "1"))
+}
+
+fn kept_query(req: &HttpRequest) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if matches!(k.as_ref(), "shop" | "host" | "embedded") {
+            out.append_pair(&k, &v);
+            any = true;
+        }
+    }
+    if any {
+        format!("?{}", out.finish())
+    } else {
+        String::new()
+    }
+}
+
+impl Ctx {
+    fn link(&self, path: &str) -> String {
+        format!("{path}{}", self.keep)
+    }
+}
+
+/// Authenticates a page request. An embedded load without a token gets a page that asks App
+/// Bridge for one and reloads with it (Shopify's "bounce"), everything else an error page.
+async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpResponse> {
+    let embedded = is_embedded(req);
+    match auth::authenticate(req, state).await {
+        Ok(session) => Ok(Ctx {
+            session,
+            embedded,
+            client_id: state.shopify.client_id.clone(),
+            keep: kept_query(req),
+        }),
+        Err(ApiError::Unauthorized(_))
+            if embedded
+                && !url::form_urlencoded::parse(req.query_string().as_bytes())
+                    .any(|(k, _)| k == "id_token") =>
+        {
+            Err(html_response(
+                StatusCode::OK,
+                bounce(&state.shopify.client_id),
+            ))
+        }
+        Err(e) => Err(error_page(&e)),
+    }
+}
+
+fn html_response(status: StatusCode, m: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(m.into_string())
+}
+
+fn app_bridge(client_id: &str) -> Markup {
+    html! {
+        meta name="shopify-api-key" content=(client_id);
+        script src="https://cdn.shopify.com/shopifyapp-bridge/app-bridge.js" {}
+    }
+}
+
+fn bounce(client_id: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Lifecycle" }
+                (app_bridge(client_id))
+            }
+            body {
+                p { "Loading Lifecycle…" }
+                script {
+                    (PreEscaped("shopify.idToken().then(function (t) { var u = new URL(location.href); u.searchParams.set('id_token', t); location.replace(u.toString()); });"))
+                }
+            }
+        }
+    }
+}
+
+fn error_page(e: &ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let status = e.status_code();
+    let m = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Lifecycle: " (status.canonical_reason().unwrap_or("error")) }
+                link rel="stylesheet" href="/admin/static/admin.css";
+            }
+            body {
+                main class="page narrow" {
+                    div class="card" {
+                        h1 { (status.canonical_reason().unwrap_or("Error")) }
+                        p class="error-text" { (e.to_string()) }
+                        p class="muted" { "Open Lifecycle from your shop's admin, or install it again." }
+                    }
+                }
+            }
+        }
+    };
+    html_response(status, m)
+}
+
+const NAV: [(&str, &str); 5] = [
+    ("/admin", "Overview"),
+    ("/admin/segments", "Segments"),
+    ("/admin/offers", "Offers & tags"),
+    ("/admin/customers", "Customers"),
+    ("/admin/activity", "Activity"),
+];
+
+fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
+    let m = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Lifecycle" }
+                @if ctx.embedded { (app_bridge(&ctx.client_id)) }
+                link rel="stylesheet" href="/admin/static/admin.css";
+                script src="/admin/static/admin.js" defer {}
+            }
+            body {
+                @if ctx.embedded {
+                    ui-nav-menu {
+                        @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (label) } }
+                    }
+                }
+                header class="topbar" {
+                    div class="brand" { span class="logo" aria-hidden="true" { "◐" } " Lifecycle" }
+                    nav aria-label="Lifecycle sections" {
+                        @for (path, label) in NAV {
+                            a href=(ctx.link(path)) class=(if path == active { "active" } else { "" })
+                                aria-current=[(path == active).then_some("page")] { (label) }
+                        }
+                    }
+                    div class="shop muted" { (ctx.session.domain) }
+                }
+                main class="page" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    html_response(StatusCode::OK, m)
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into())
+}
+
+fn badge(status: &str) -> Markup {
+    let kind = match status {
+        "done" | "confirmed" | "sent" | "completed" | "installed" => "ok",
+        "failed" | "dead" | "stopped" => "bad",
+        "running" | "queued" | "planned" | "created" => "info",
+        _ => "neutral",
+    };
+    html! { span class=(format!("badge {kind}")) { (status) } }
+}
+
+fn run_line(label: &str, run: &Option<data::RunView>) -> Markup {
+    html! {
+        div class="run" {
+            span class="muted" { (label) }
+            @match run {
+                Some(r) => {
+                    span { (r.kind) @if r.dry_run { " (dry run)" } }
+                    (badge(&r.status))
+                    span class="muted" { (when(Some(r.started_at))) }
+                    @if let Some(e) = &r.error { span class="error-text" { (e) } }
+                }
+                None => { span class="muted" { "never" } }
+            }
+        }
+    }
+}
+
+fn page_result(r: Result<HttpResponse, ApiError>) -> HttpResponse {
+    r.unwrap_or_else(|e| error_page(&e))
+}
+
+// ---------------------------------------------------------------- overview
+
+#[get("/admin")]
+async fn overview(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    page_result(overview_page(&ctx, &state).await)
+}
+
+async fn overview_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = shops::get(&state.db, ctx.session.shop_id)
+        .await?
+        .map(|s| s.settings)
+        .unwrap_or_default();
+    let o = data::overview(
+        &state.db,
+        ctx.session.shop_id,
+        &ctx.session.domain,
+        &settings,
+    )
+    .await?;
+    let cur = o.currency.clone();
+    let series = |f: fn(&data::MonthlyRow) -> Option<f64>| -> Vec<(String, Option<f64>)> {
+        o.monthly
+            .iter()
+            .map(|m| (m.month.get(..7).unwrap_or(&m.month).to_string(), f(m)))
+            .collect()
+    };
+    let clv_bars: Vec<(String, f64)> = o
+        .clv_distribution
+        .iter()
+        .map(|b| (charts::fmt_num(b.from), b.customers as f64))
+        .collect();
+    let revenue: Vec<(String, f64)> = o
+        .monthly
+        .iter()
+        .map(|m| (m.month.get(..7).unwrap_or(&m.month).to_string(), m.revenue))
+        .collect();
+    let cells: Vec<(u8, u8, i64, String)> = o
+        .rfm_grid
+        .iter()
+        .map(|c| (c.r, c.fm, c.customers, format_money(c.revenue_minor, &cur)))
+        .collect();
+    let body = html! {
+        @if o.analysed_at.is_none() {
+            div class="banner" {
+                strong { "No analysis yet. " }
+                "Lifecycle is importing your customers and orders; figures and charts appear after the first analysis."
+            }
+        }
+        section class="tiles" aria-label="Key figures" {
+            div class="tile" { div class="label" { "Customers" } div class="value" id="kpi-customers" { (o.customers) } }
+            div class="tile" { div class="label" { "Orders" } div class="value" id="kpi-orders" { (o.orders) } }
+            div class="tile" { div class="label" { "Revenue (net)" } div class="value" { (format_money(o.revenue_minor, &cur)) } }
+            div class="tile" { div class="label" { "Average predicted CLV" } div class="value" {
+                (o.average_predicted_clv.map(|v| format!("{v:.2} {cur}")).unwrap_or_else(|| "—".into())) } }
+        }
+        div class="grid2" {
+            section class="card" {
+                h2 { "Maturity stage" }
+                @match &o.maturity {
+                    Some(m) => {
+                        p class="big" { (m.stage.replace('_', " ").to_lowercase()) }
+                        p { "Recommended share of marketing on retention: " strong { (m.retention_share_pct) "%" } }
+                        p class="muted" { (m.meaning) }
+                        p class="muted small" { "Shop age " (m.age_days) " days · " (format!("{:.1}", m.sales_per_day)) " orders/day over the last 30 days" }
+                    }
+                    None => { p class="muted" { "Appears after the first analysis." } }
+                }
+            }
+            section class="card" {
+                h2 { "CLV : CAC" }
+                @match &o.clv_cac {
+                    Some(c) => {
+                        p class="big" { (format!("{:.1} : 1", c.ratio)) " " span class="badge neutral" { (c.health) } }
+                        p class="muted" { (c.meaning) }
+                        p class="muted small" { "CAC " (format!("{:.2} {cur}", c.cac)) }
+                    }
+                    None => { p class="muted" { "Enter your customer acquisition cost under " a href=(ctx.link("/admin/offers")) { "Offers & tags" } " to compare it with predicted CLV." } }
+                }
+                h2 { "Sync and push" }
+                (run_line("Last sync", &o.last_sync))
+                (run_line("Last push", &o.last_push))
+            }
+        }
+        div class="grid2" {
+            section class="card" { h2 { "Retention rate" } (charts::line_chart("Customer retention rate by month", "%", &series(|m| m.retention_rate_pct))) }
+            section class="card" { h2 { "Churn rate" } (charts::line_chart("Churn rate by month", "%", &series(|m| m.churn_rate_pct))) }
+            section class="card" { h2 { "Repeat purchase rate" } (charts::line_chart("Repeat purchase rate by month", "%", &series(|m| m.repeat_rate_pct))) }
+            section class="card" { h2 { "Average order value" } (charts::line_chart(&format!("Average order value by month ({cur})"), "", &series(|m| m.average_order_value))) }
+            section class="card" { h2 { "Revenue by month" } (charts::bar_chart(&format!("Revenue by month ({cur})"), "", &revenue)) }
+            section class="card" { h2 { "Predicted CLV distribution" } (charts::bar_chart(&format!("Customers by predicted CLV ({cur}, bucket start)"), "", &clv_bars)) }
+        }
+        section class="card" {
+            h2 { "RFM grid" }
+            p class="muted small" { "Rows: recency score (5 = bought most recently). Columns: the mean of frequency and monetary scores. Each cell shows customers and their net revenue." }
+            (charts::rfm_heatmap(&cells))
+        }
+        p class="muted small" { "Analysed " (when(o.analysed_at)) }
+    };
+    Ok(layout(ctx, "/admin", "Overview", body))
+}
+
+// ---------------------------------------------------------------- segments
+
+#[get("/admin/segments")]
+async fn segments(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    page_result(segments_page(&ctx, &state).await)
+}
+
+const RULE_HELP: &str = "Attributes: number_of_orders, amount_spent, average_order_value, first_order_date, \
+last_order_date, abandoned_checkout_date, customer_added_date, customer_tags, email_domain, rfm_group, \
+churn_risk, predicted_clv, p_alive, discount_order_share, refunds_or_cancellations. Combine with AND, OR, \
+NOT and parentheses. Dates: -90d, -4w, -3m, 2024-01-31.";
+
+async fn segments_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = shops::get(&state.db, ctx.session.shop_id)
+        .await?
+        .map(|s| s.settings)
+        .unwrap_or_default();
+    let v = data::segments(&state.db, ctx.session.shop_id, &settings).await?;
+    let body = html! {
+        @if let Some(e) = &v.settings_error { div class="banner bad" { "Stored settings are invalid: " (e) } }
+        section class="card" id="rule-editor" {
+            h2 { "New custom segment" }
+            div class="field" {
+                label for="segment-key" { "Key (also the tag)" }
+                input id="segment-key" type="text" placeholder="vip-lapsed" autocomplete="off" spellcheck="false";
+            }
+            div class="field" {
+                label for="rule-input" { "Rule" }
+                input id="rule-input" class="mono" type="text" autocomplete="off" spellcheck="false"
+                    placeholder="number_of_orders >= 2 AND last_order_date < -90d"
+                    aria-describedby="rule-error rule-help";
+                pre id="rule-marker" class="mono marker" aria-hidden="true" {}
+                p id="rule-error" class="error-text" role="alert" hidden {}
+                p id="rule-ok" class="ok-text" hidden {}
+                p id="rule-help" class="muted small" { (RULE_HELP) }
+            }
+            div class="actions" {
+                button id="preview-btn" type="button" class="secondary" { "Preview" }
+                button id="save-segment" type="button" { "Save segment" }
+                span id="segment-status" class="status" role="status" {}
+            }
+            div id="preview" hidden {
+                p id="preview-count" class="big" {}
+                table id="preview-sample" class="table" {
+                    thead { tr { th { "Customer" } th { "Orders" } th { "Spent" } th { "RFM group" } th { "Churn risk" } } }
+                    tbody {}
+                }
+            }
+        }
+        section class="card" {
+            h2 { "Segments" }
+            p class="muted small" { (v.scored_customers) " customers scored at the last analysis. Trend: members at each of the last runs." }
+            table class="table" id="segments-table" {
+                thead { tr { th { "Segment" } th { "Type" } th class="num" { "Members" } th { "Trend" } th { "Tag" } th {} } }
+                tbody {
+                    @for s in &v.segments {
+                        tr data-key=(s.key) {
+                            td { code { (s.key) } @if let Some(r) = &s.rule { div class="muted small mono" { (r) } } }
+                            td { @if s.builtin { "built-in" } @else { "custom" } }
+                            td class="num" { (s.size) }
+                            td { (charts::sparkline(&format!("{} members by run", s.key), &s.trend)) }
+                            td { @if s.published { "pushed" } @else { span class="muted" { "not pushed" } } }
+                            td { @if !s.builtin { button type="button" class="link delete-segment" data-key=(s.key) { "Delete" } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(ctx, "/admin/segments", "Segments", body))
+}
+
+// ---------------------------------------------------------------- offers and tags
+
+#[get("/admin/offers")]
+async fn offers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    page_result(offers_page(&ctx, &state).await)
+}
+
+fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
+    html! {
+        div class="field" {
+            label { (label)
+                input type="number" min="0" step="any" name=(name) value=(value);
+            }
+            @if !help.is_empty() { span class="muted small" { (help) } }
+        }
+    }
+}
+
+async fn offers_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = shops::get(&state.db, ctx.session.shop_id)
+        .await?
+        .map(|s| s.settings)
+        .unwrap_or_default();
+    let view = super::api::settings_view(&settings);
+    let eff = &view.effective;
+    let plan = data::last_plan(&state.db, ctx.session.shop_id).await?;
+    let currency = crate::analysis::results::load_analysis(&state.db, ctx.session.shop_id)
+        .await?
+        .map(|a| a.currency)
+        .unwrap_or_else(|| "USD".into());
+    let exp = crate::analysis::money::exponent(&currency);
+    let tiers = &eff["segments"]["thresholds"]["tiers"];
+    let body = html! {
+        @if let Some(e) = &view.error { div class="banner bad" { "Stored settings are invalid: " (e) } }
+        script type="application/json" id="settings-data" { (PreEscaped(eff.to_string().replace("</", "<\\/"))) }
+        form id="settings-form" data-currency=(currency) data-exponent=(exp) onsubmit="return false" {
+            section class="card" {
+                h2 { "Offers" }
+                p class="muted small" { "Personal, single-use discount codes for the customers of the chosen segments. Each offer has its own value, expiry, cooldown and budget per run." }
+                div class="offers" {
+                    @for kind in OfferKind::ALL {
+                        @let o = &eff["offers"][kind.key()];
+                        @let fixed = o["value"]["type"] == "fixed_amount";
+                        fieldset class="offer" data-offer=(kind.key()) {
+                            legend { (o["title"].as_str().unwrap_or(kind.key())) }
+                            label class="toggle" {
+                                input type="checkbox" name="enabled" checked[o["enabled"].as_bool().unwrap_or(false)];
+                                " Enabled"
+                            }
+                            div class="field" {
+                                label { "Value"
+                                    select name="value_type" {
+                                        option value="percentage" selected[!fixed] { "% off" }
+                                        option value="fixed_amount" selected[fixed] { (currency) " off" }
+                                    }
+                                }
+                                input type="number" min="0" step="any" name="value" aria-label="Value amount"
+                                    value=(if fixed { crate::core::loyalty::minor_units_to_decimal(o["value"]["amount_minor"].as_i64().unwrap_or(0), exp) } else { o["value"]["percent"].to_string() });
+                            }
+                            (num_field("Expires after (days)", "expiry_days", o["expiry_days"].to_string(), ""))
+                            (num_field("Cooldown (days)", "cooldown_days", o["cooldown_days"].to_string(), "before the same customer gets this offer again"))
+                            (num_field("Budget per run (codes)", "budget_per_run", o["budget_per_run"].to_string(), ""))
+                            (num_field("From day", "min_days_since_trigger", o["min_days_since_trigger"].to_string(), "days since the trigger"))
+                            (num_field("Until day", "max_days_since_trigger", o["max_days_since_trigger"].as_u64().map(|v| v.to_string()).unwrap_or_default(), "empty: no limit"))
+                            div class="field" {
+                                label { "Segments"
+                                    input type="text" name="segments" value=(o["segments"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default());
+                                }
+                            }
+                            div class="field" { label { "Title" input type="text" name="title" value=(o["title"].as_str().unwrap_or("")); } }
+                        }
+                    }
+                }
+            }
+            div class="grid2" {
+                section class="card" {
+                    h2 { "Tags and schedule" }
+                    div class="field" { label { "Tag prefix" input type="text" name="tag_prefix" id="tag-prefix" value=(eff["tag_prefix"].as_str().unwrap_or("")); } }
+                    div class="field" {
+                        label { "Schedule (cron: minute hour day month weekday)"
+                            input type="text" name="schedule" id="schedule" class="mono" placeholder="0 3 * * *" value=(eff["schedule"].as_str().unwrap_or(""));
+                        }
+                        span class="muted small" { "Empty: the app's nightly default." }
+                    }
+                    label class="toggle" { input type="checkbox" name="dry_run" id="dry-run-toggle" checked[eff["dry_run"].as_bool().unwrap_or(false)]; " Dry run: plan and record, send nothing to the shop" }
+                    div class="field" {
+                        label { "Customer acquisition cost (" (currency) ")" input type="number" min="0" step="any" name="cac" id="cac" value=(eff["cac"].as_f64().map(|v| v.to_string()).unwrap_or_default()); }
+                        span class="muted small" { "Optional: shows CLV : CAC on the overview." }
+                    }
+                }
+                section class="card" {
+                    h2 { "Loyalty tiers" }
+                    div class="field" {
+                        label { "Measured on"
+                            select name="tier_basis" id="tier-basis" {
+                                option value="amount_spent" selected[tiers["basis"] == "amount_spent"] { "amount spent" }
+                                option value="predicted_clv" selected[tiers["basis"] == "predicted_clv"] { "predicted CLV" }
+                            }
+                        }
+                    }
+                    @for t in ["bronze", "silver", "gold", "platinum"] {
+                        (num_field(&format!("{} from ({currency})", capitalise(t)), &format!("tier_{t}"), tiers[format!("{t}_min")].to_string(), ""))
+                    }
+                }
+            }
+            div class="actions sticky" {
+                button type="button" id="save-settings" { "Save settings" }
+                span id="settings-status" class="status" role="status" {}
+            }
+        }
+        section class="card" id="plan-card" {
+            h2 { "Dry run" }
+            p class="muted" { "Analyse and plan now without sending anything, then review the tags and codes that would be pushed." }
+            div class="actions" {
+                button type="button" id="dry-run-btn" class="secondary" { "Run a dry run" }
+                span id="dry-run-status" class="status" role="status" {}
+            }
+            (plan_view(&plan))
+        }
+    };
+    Ok(layout(ctx, "/admin/offers", "Offers & tags", body))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn plan_view(plan: &data::PlanView) -> Markup {
+    let s = &plan.summary;
+    html! {
+        div id="plan" {
+            @match &plan.run {
+                None => { p class="muted" id="plan-empty" { "No dry run yet." } }
+                Some(run) => {
+                    h3 { "Last plan " span class="muted small" { (when(Some(run.started_at))) } " " (badge(&run.status)) }
+                    @if let Some(e) = &run.error { p class="error-text" { (e) } }
+                    dl class="facts" id="plan-summary" {
+                        dt { "Customers analysed" } dd { (s["customers"]) }
+                        dt { "Customers whose tags change" } dd id="plan-tag-changes" { (s["tag_changes"]) }
+                        dt { "Codes planned" } dd id="plan-codes" { (s["codes_planned"]) }
+                        dt { "Planned writes" } dd id="plan-total" { (plan.total_items) }
+                    }
+                    @if plan.items.is_empty() {
+                        p class="muted" { "Nothing to change: the shop already matches." }
+                    } @else {
+                        table class="table" id="plan-items" {
+                            thead { tr { th { "Customer" } th { "Action" } th { "Tag or code" } th { "Because of" } } }
+                            tbody {
+                                @for i in &plan.items {
+                                    tr { td class="mono small" { (short_id(&i.customer_platform_id)) } td { (i.action) } td { code { (i.detail) } } td { (i.reason) } }
+                                }
+                            }
+                        }
+                        @if plan.total_items > plan.items.len() as i64 {
+                            p class="muted small" { "Showing " (plan.items.len()) " of " (plan.total_items) "." }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn short_id(gid: &str) -> &str {
+    gid.rsplit('/').next().unwrap_or(gid)
+}
+
+// ---------------------------------------------------------------- customers
+
+#[derive(serde::Deserialize)]
+struct Search {
+    q: Option<String>,
+}
+
+#[get("/admin/customers")]
+async fn customers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let q = web::Query::<Search>::from_query(req.query_string())
+        .map(|q| q.into_inner().q)
+        .unwrap_or(None);
+    page_result(customers_page(&ctx, &state, q).await)
+}
+
+async fn customers_page(
+    ctx: &Ctx,
+    state: &AppState,
+    q: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let list = data::customers(&state.db, ctx.session.shop_id, q.as_deref(), 100).await?;
+    let body = html! {
+        form method="get" class="search" role="search" {
+            @for (k, v) in url::form_urlencoded::parse(ctx.keep.trim_start_matches('?').as_bytes()) {
+                input type="hidden" name=(k) value=(v);
+            }
+            input type="search" name="q" value=(q.clone().unwrap_or_default()) placeholder="Search by e-mail or name" aria-label="Search customers";
+            button type="submit" { "Search" }
+        }
+        section class="card" {
+            @if list.is_empty() {
+                p class="muted" { "No customers yet." }
+            } @else {
+                table class="table" {
+                    thead { tr { th { "Customer" } th { "E-mail" } th { "RFM group" } th { "Churn risk" } th class="num" { "Predicted CLV" } } }
+                    tbody {
+                        @for c in &list {
+                            tr {
+                                td { a href=(ctx.link(&format!("/admin/customers/{}", c.id))) { @if c.name.is_empty() { (short_id(&c.platform_id)) } @else { (c.name) } } }
+                                td { (c.email.clone().unwrap_or_default()) }
+                                td { (c.rfm_group.clone().unwrap_or_else(|| "—".into())) }
+                                td { (c.churn_risk.clone().unwrap_or_else(|| "—".into())) }
+                                td class="num" { (match (c.clv_minor, &c.currency) { (Some(v), Some(cur)) => format_money(v, cur), _ => "—".into() }) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(ctx, "/admin/customers", "Customers", body))
+}
+
+#[get("/admin/customers/{id}")]
+async fn customer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    page_result(customer_page(&ctx, &state, &id).await)
+}
+
+async fn customer_page(ctx: &Ctx, state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("customer id `{id}` is not a number")))?;
+    let c = data::customer(&state.db, ctx.session.shop_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))?;
+    let title = if c.name.is_empty() {
+        c.email
+            .clone()
+            .unwrap_or_else(|| short_id(&c.platform_id).to_string())
+    } else {
+        c.name.clone()
+    };
+    let body = html! {
+        p class="muted" { (c.email.clone().unwrap_or_default()) " · " span class="mono small" { (c.platform_id) } " · customer since " (when(c.created_at)) }
+        div class="grid2" {
+            section class="card" {
+                h2 { "Features" }
+                @match &c.features {
+                    Some(f) => {
+                        dl class="facts" {
+                            dt { "Orders" } dd { (f.number_of_orders) }
+                            dt { "Amount spent" } dd { (format!("{:.2}", f.amount_spent)) }
+                            dt { "Average order value" } dd { (format!("{:.2}", f.average_order_value)) }
+                            dt { "First order" } dd { (when(f.first_order_date)) }
+                            dt { "Last order" } dd { (when(f.last_order_date)) }
+                            dt { "Abandoned checkout" } dd { (when(f.abandoned_checkout_date)) }
+                            dt { "Orders with a discount" } dd { (pct(Some(f.discount_order_share * 100.0))) }
+                            dt { "Refunds or cancellations" } dd { (f.refunds_or_cancellations) }
+                        }
+                    }
+                    None => { p class="muted" { "Appears after the first analysis." } }
+                }
+            }
+            section class="card" {
+                h2 { "Scores" }
+                @match &c.scores {
+                    Some(s) => {
+                        dl class="facts" {
+                            dt { "RFM" } dd { (s.rfm_r) " / " (s.rfm_f) " / " (s.rfm_m) " · " (s.rfm_group) }
+                            dt { "Probability active" } dd { (pct(s.p_alive.map(|p| p * 100.0))) }
+                            dt { "Predicted CLV" } dd { (s.clv_minor.map(|v| format_money(v, &s.currency)).unwrap_or_else(|| "—".into())) }
+                            dt { "Churn risk" } dd { (s.churn_risk.clone().unwrap_or_else(|| "—".into())) }
+                            dt { "Scored" } dd { (when(Some(s.scored_at))) }
+                        }
+                    }
+                    None => { p class="muted" { "Not scored yet." } }
+                }
+                h2 { "Segments" }
+                p { @for s in &c.segments { span class="chip" { (s) } " " } @if c.segments.is_empty() { span class="muted" { "none" } } }
+                h2 { "Tags" }
+                p { @for t in &c.tags { span class="chip" { (t) } " " } @if c.tags.is_empty() { span class="muted" { "none" } } }
+                p class="muted small" { "Pushed by Lifecycle: " (if c.pushed_tags.is_empty() { "none".to_string() } else { c.pushed_tags.join(", ") }) }
+            }
+        }
+        section class="card" {
+            h2 { "Discount codes" }
+            @if c.codes.is_empty() { p class="muted" { "None issued." } } @else {
+                table class="table" { thead { tr { th { "Code" } th { "Offer" } th { "State" } th { "Because of" } th { "Valid until" } } }
+                    tbody { @for k in &c.codes { tr { td { code { (k.code) } } td { (k.offer) } td { (badge(&k.state)) } td { (k.reason) } td { (when(Some(k.ends_at))) } } } } }
+            }
+        }
+        section class="card" {
+            h2 { "Order history" }
+            @if c.orders.is_empty() { p class="muted" { "No orders." } } @else {
+                table class="table" { thead { tr { th { "Order" } th { "Date" } th class="num" { "Total" } th class="num" { "Refunded" } th { "Codes" } th { "Status" } } }
+                    tbody { @for o in &c.orders { tr {
+                        td { (o.name.clone().unwrap_or_default()) }
+                        td { (when(Some(o.created_at))) }
+                        td class="num" { (format_money(o.total_minor, &o.currency)) }
+                        td class="num" { @if o.refunded_minor > 0 { (format_money(o.refunded_minor, &o.currency)) } }
+                        td { (o.discount_codes.join(", ")) }
+                        td { @if o.cancelled { (badge("cancelled")) } @else { (o.financial_status.clone().unwrap_or_default()) } }
+                    } } } }
+            }
+        }
+    };
+    Ok(layout(ctx, "/admin/customers", &title, body))
+}
+
+// ---------------------------------------------------------------- activity
+
+#[get("/admin/activity")]
+async fn activity(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ctx = match page_ctx(&req, &state).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    page_result(activity_page(&ctx, &state).await)
+}
+
+async fn activity_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let a = data::activity(&state.db, ctx.session.shop_id).await?;
+    let mut topics: std::collections::BTreeMap<&str, Vec<(&str, i64)>> = Default::default();
+    for t in &a.webhooks_by_topic {
+        topics
+            .entry(&t.topic)
+            .or_default()
+            .push((&t.state, t.count));
+    }
+    let body = html! {
+        div class="grid2" {
+            section class="card" {
+                h2 { "Webhooks received" }
+                @if topics.is_empty() { p class="muted" { "None yet." } } @else {
+                    table class="table" id="webhook-topics" { thead { tr { th { "Topic" } th class="num" { "Received" } th { "By state" } } }
+                        tbody { @for (topic, states) in &topics { tr {
+                            td { code { (topic) } }
+                            td class="num" { (states.iter().map(|s| s.1).sum::<i64>()) }
+                            td { @for (s, n) in states { (badge(s)) " " (n) " " } }
+                        } } } }
+                }
+            }
+            section class="card" {
+                h2 { "Jobs" }
+                p { @for s in &a.jobs_by_state { (badge(&s.state)) " " (s.count) "  " } @if a.jobs_by_state.is_empty() { span class="muted" { "None yet." } } }
+                h3 { "Syncs" }
+                @for r in &a.sync_runs { (run_line(&r.kind, &Some(r.clone()))) }
+                @if a.sync_runs.is_empty() { p class="muted" { "No sync yet." } }
+            }
+        }
+        section class="card" {
+            h2 { "Webhook failures" }
+            @if a.webhook_failures.is_empty() { p class="muted" { "No failures." } } @else {
+                table class="table" { thead { tr { th { "Received" } th { "Topic" } th { "State" } th class="num" { "Attempts" } th { "Reason" } } }
+                    tbody { @for w in &a.webhook_failures { tr { td { (when(Some(w.received_at))) } td { code { (w.topic) } } td { (badge(&w.state)) } td class="num" { (w.attempts) } td class="error-text" { (w.last_error.clone().unwrap_or_default()) } } } } }
+            }
+        }
+        section class="card" {
+            h2 { "Recent jobs" }
+            @if a.jobs.is_empty() { p class="muted" { "None yet." } } @else {
+                table class="table" id="jobs" { thead { tr { th { "#" } th { "Kind" } th { "State" } th class="num" { "Attempts" } th { "Last error" } th { "Updated" } th {} } }
+                    tbody { @for j in &a.jobs { tr {
+                        td { (j.id) } td { code { (j.kind) } } td { (badge(&j.state)) } td class="num" { (j.attempts) "/" (j.max_attempts) }
+                        td class="error-text" { (j.last_error.clone().unwrap_or_default()) }
+                        td { (when(Some(j.updated_at))) }
+                        td { @if j.state == "dead" { button type="button" class="secondary retry-job" data-id=(j.id) { "Retry" } } }
+                    } } } }
+            }
+            span id="jobs-status" class="status" role="status" {}
+        }
+        section class="card" {
+            h2 { "Pushes (audit)" }
+            @if a.audit.is_empty() { p class="muted" { "Nothing pushed or planned yet." } } @else {
+                table class="table" { thead { tr { th { "When" } th { "Customer" } th { "Action" } th { "Tag or code" } th { "Because of" } th { "Outcome" } } }
+                    tbody { @for i in &a.audit { tr {
+                        td { (when(Some(i.at))) } td class="mono small" { (short_id(&i.customer_platform_id)) } td { (i.action) @if i.dry_run { " (dry run)" } }
+                        td { code { (i.detail) } } td { (i.reason) } td { (i.outcome) }
+                    } } } }
+            }
+        }
+        section class="card" {
+            h2 { "Discount codes" }
+            @if a.codes.is_empty() { p class="muted" { "None issued." } } @else {
+                table class="table" { thead { tr { th { "Code" } th { "Offer" } th { "Customer" } th { "State" } th { "Valid until" } } }
+                    tbody { @for k in &a.codes { tr { td { code { (k.code) } } td { (k.offer) } td class="mono small" { (short_id(&k.customer_platform_id)) } td { (badge(&k.state)) } td { (when(Some(k.ends_at))) } } } } }
+            }
+        }
+        section class="card" {
+            h2 { "Data requests and redactions" }
+            @if a.privacy_requests.is_empty() { p class="muted" { "None received." } } @else {
+                table class="table" { thead { tr { th { "Received" } th { "Kind" } th { "Customer" } th { "Done" } th { "Summary" } } }
+                    tbody { @for p in &a.privacy_requests { tr { td { (when(Some(p.received_at))) } td { (p.kind) } td class="mono small" { (p.customer_platform_id.as_deref().map(short_id).unwrap_or("—")) } td { (when(p.completed_at)) } td { (p.summary) } } } } }
+            }
+        }
+    };
+    Ok(layout(ctx, "/admin/activity", "Activity", body))
+}

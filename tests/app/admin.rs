@@ -1,0 +1,631 @@
+//! The merchant's admin over real HTTP: who may read what (session tokens and the install
+//! cookie, never another shop's data), every page rendering for a just-installed shop, the
+//! JSON API's shapes, settings validation, rule checks, previews, dry runs and job retries.
+
+use lifecycle::store::{self, shops};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::common::*;
+use crate::shopify_install::forge_session_token;
+
+const OTHER_SHOP: &str = "other-shop.myshopify.com";
+
+#[derive(Clone)]
+enum Auth {
+    None,
+    Token(String),
+    Cookie(String),
+}
+
+struct Admin {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    fn new(env: &Env) -> Admin {
+        Admin {
+            base: env.app.url(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str, auth: &Auth) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match auth {
+            Auth::None => r,
+            Auth::Token(t) => r.bearer_auth(t),
+            Auth::Cookie(c) => r.header("Cookie", format!("lifecycle_session={c}")),
+        }
+    }
+
+    async fn get(&self, path: &str, auth: &Auth) -> (StatusCode, String) {
+        let r = self
+            .req(reqwest::Method::GET, path, auth)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn json(&self, path: &str, auth: &Auth) -> Value {
+        let (status, text) = self.get(path, auth).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: &Auth,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .req(method, path, auth)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn post(&self, path: &str, auth: &Auth, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, auth, body).await
+    }
+
+    async fn put(&self, path: &str, auth: &Auth, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, auth, body).await
+    }
+}
+
+/// The session cookie the install callback set.
+fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("lifecycle_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+        .expect("the install callback sets the session cookie")
+}
+
+/// A second installed shop with one customer, as another merchant's data.
+async fn other_shop(env: &Env) -> (i64, i64) {
+    let db = &env.app.state.db;
+    let shop = shops::upsert_installed(
+        db,
+        "shopify",
+        OTHER_SHOP,
+        shops::TokenGrant {
+            access_token: env.app.state.cipher.encrypt("other-token", OTHER_SHOP),
+            refresh_token: None,
+            expires_at: None,
+            scopes: "read_customers".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let row = db
+        .query_one_raw(store::stmt(
+            db.get_database_backend(),
+            "INSERT INTO customers (created_at, updated_at, shop_id, platform_id, email, first_name, last_name, tags, platform_updated_at) \
+             VALUES (?, ?, ?, 'gid://shopify/Customer/999', 'secret@other.example', 'Other', 'Merchant', '[]', ?) RETURNING id",
+            vec![now.into(), now.into(), shop.id.into(), now.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    (shop.id, row.try_get::<i64>("", "id").unwrap())
+}
+
+use sea_orm::ConnectionTrait;
+
+async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let (_, other_customer) = other_shop(&env).await;
+    let admin = Admin::new(&env);
+    let shop = env.shop.clone();
+
+    // No credentials, a bad signature, an expired token, another app's token: 401.
+    for (what, auth) in [
+        ("missing", Auth::None),
+        (
+            "forged",
+            Auth::Token(forge_session_token(&shop, CLIENT_ID, "not-the-secret", 60)),
+        ),
+        (
+            "expired",
+            Auth::Token(forge_session_token(&shop, CLIENT_ID, CLIENT_SECRET, -120)),
+        ),
+        (
+            "wrong audience",
+            Auth::Token(forge_session_token(&shop, "another-app", CLIENT_SECRET, 60)),
+        ),
+        ("garbage", Auth::Token("not.a.jwt".into())),
+        ("tampered cookie", Auth::Cookie(format!("{cookie}x"))),
+        (
+            "other shop's cookie",
+            Auth::Cookie(lifecycle::signed::sign_expiring(
+                "not-the-secret",
+                "session",
+                OTHER_SHOP,
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )),
+        ),
+    ] {
+        for path in ["/api/overview", "/api/settings", "/api/activity"] {
+            let (status, body) = admin.get(path, &auth).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {path}: {body}");
+            assert!(body.contains("\"error\""), "{what}: a JSON error: {body}");
+        }
+        let (status, _) = admin.get("/admin", &auth).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what} on the overview page"
+        );
+        let (status, _) = admin
+            .put("/api/settings", &auth, &json!({"dry_run": true}))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what} cannot save settings"
+        );
+    }
+    // A non-Bearer Authorization header is refused, not ignored in favour of the cookie.
+    let r = admin
+        .req(
+            reqwest::Method::GET,
+            "/api/overview",
+            &Auth::Cookie(cookie.clone()),
+        )
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let token = Auth::Token(forge_session_token(&shop, CLIENT_ID, CLIENT_SECRET, 60));
+    let by_cookie = Auth::Cookie(cookie.clone());
+    for auth in [&token, &by_cookie] {
+        let o = admin.json("/api/overview", auth).await;
+        assert_eq!(o["shop"], shop.as_str());
+        // Naming another shop in the query is refused, whatever the session.
+        for path in [
+            format!("/api/overview?shop={OTHER_SHOP}"),
+            format!("/admin?shop={OTHER_SHOP}"),
+            format!("/admin/customers?shop={OTHER_SHOP}"),
+        ] {
+            let (status, body) = admin.get(&path, auth).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        }
+        // The same shop in the query, in another case, is fine.
+        let (status, _) = admin
+            .get(&format!("/api/overview?shop={}", shop.to_uppercase()), auth)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // Shop B's customer does not exist for shop A.
+        let (status, body) = admin
+            .get(&format!("/api/customers/{other_customer}"), auth)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, _) = admin
+            .get(&format!("/admin/customers/{other_customer}"), auth)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let list = admin.json("/api/customers?q=secret", auth).await;
+        assert_eq!(
+            list,
+            json!([]),
+            "shop B's customers never show up for shop A"
+        );
+    }
+    // A valid token for shop B reads shop B, whatever the query says about A.
+    let b = Auth::Token(forge_session_token(
+        OTHER_SHOP,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        60,
+    ));
+    let o = admin.json("/api/overview", &b).await;
+    assert_eq!(o["shop"], OTHER_SHOP);
+    assert_eq!(o["customers"], 1);
+    let (status, _) = admin.get(&format!("/api/overview?shop={shop}"), &b).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Shop B's settings change does not touch shop A's.
+    let (status, body) = admin
+        .put("/api/settings", &b, &json!({"tag_prefix": "b:"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let a = admin.json("/api/settings", &token).await;
+    assert_eq!(a["effective"]["tag_prefix"], "lifecycle:");
+    // A token for a shop that never installed is refused.
+    let stranger = Auth::Token(forge_session_token(
+        "stranger.myshopify.com",
+        CLIENT_ID,
+        CLIENT_SECRET,
+        60,
+    ));
+    let (status, body) = admin.get("/api/overview", &stranger).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    env.shutdown().await;
+}
+both_backends!(sessions_are_checked_and_scoped_to_their_shop);
+
+async fn every_page_renders_for_an_empty_shop(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let admin = Admin::new(&env);
+    let auth = Auth::Cookie(cookie);
+    for (path, must) in [
+        ("/admin", "No analysis yet"),
+        ("/admin/segments", "New custom segment"),
+        ("/admin/offers", "No dry run yet"),
+        ("/admin/customers", "No customers yet"),
+        ("/admin/activity", "Webhooks received"),
+    ] {
+        let (status, html) = admin.get(path, &auth).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        assert!(html.contains(must), "{path} says {must:?}");
+        assert!(html.contains("<title>"), "{path} has a title");
+        // Standalone pages load nothing from outside.
+        assert!(!html.contains("cdn.shopify.com"), "{path} is standalone");
+        // Empty charts still say what they are.
+        if path == "/admin" {
+            assert!(html.contains("role=\"img\"") && html.contains("No data yet"));
+        }
+    }
+    // Embedded, the page loads App Bridge with our client id.
+    let (status, html) = admin
+        .get(
+            &format!("/admin?shop={}&host=YWRtaW4&embedded=1", env.shop),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("https://cdn.shopify.com/shopifyapp-bridge/app-bridge.js"));
+    assert!(html.contains(&format!(
+        "<meta name=\"shopify-api-key\" content=\"{CLIENT_ID}\">"
+    )));
+    // An embedded load with no session yet gets the token bounce, not an error.
+    let (status, html) = admin
+        .get("/admin?host=YWRtaW4&embedded=1", &Auth::None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("shopify.idToken()"));
+    // ... and a page load carrying the token as `id_token` is signed in.
+    let token = forge_session_token(&env.shop, CLIENT_ID, CLIENT_SECRET, 60);
+    let (status, _) = admin
+        .get(
+            &format!("/admin/activity?host=YWRtaW4&embedded=1&id_token={token}"),
+            &Auth::None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The API's shapes for an empty shop.
+    let o = admin.json("/api/overview", &auth).await;
+    assert_eq!(
+        (o["customers"].clone(), o["orders"].clone()),
+        (json!(0), json!(0))
+    );
+    for k in ["monthly", "clv_distribution", "rfm_grid"] {
+        assert_eq!(o[k], json!([]), "{k}");
+    }
+    assert!(o["analysed_at"].is_null() && o["maturity"].is_null() && o["clv_cac"].is_null());
+    let s = admin.json("/api/segments", &auth).await;
+    assert!(
+        s["segments"].as_array().unwrap().len() >= 30,
+        "the built-ins are listed"
+    );
+    assert!(
+        s["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["size"] == 0 && x["builtin"] == true)
+    );
+    let settings = admin.json("/api/settings", &auth).await;
+    assert_eq!(settings["effective"]["tag_prefix"], "lifecycle:");
+    assert_eq!(
+        settings["effective"]["offers"]["win_back"]["enabled"],
+        false
+    );
+    let plan = admin.json("/api/plan", &auth).await;
+    assert!(plan["run"].is_null() && plan["items"] == json!([]));
+    let a = admin.json("/api/activity", &auth).await;
+    for k in [
+        "webhooks_by_topic",
+        "webhook_failures",
+        "jobs",
+        "audit",
+        "codes",
+        "privacy_requests",
+    ] {
+        assert!(a[k].is_array(), "{k}");
+    }
+    let (status, p) = admin
+        .post(
+            "/api/segments/preview",
+            &auth,
+            &json!({"rule": "number_of_orders >= 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(
+        (p["count"].clone(), p["analysed"].clone()),
+        (json!(0), json!(false))
+    );
+    let (status, body) = admin.get("/api/customers/abc", &auth).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let doc = admin.json("/api/openapi.json", &Auth::None).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for p in [
+        "/api/overview",
+        "/api/segments/validate",
+        "/api/segments/preview",
+        "/api/settings",
+        "/api/dry-run",
+        "/api/customers/{id}",
+        "/api/activity",
+        "/api/jobs/{id}/retry",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} is documented");
+    }
+    assert!(doc["components"]["schemas"]["Overview"].is_object());
+    assert!(doc["components"]["securitySchemes"]["session_token"].is_object());
+    env.shutdown().await;
+}
+both_backends!(every_page_renders_for_an_empty_shop);
+
+async fn settings_are_validated_before_saving(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let auth = Auth::Cookie(session_cookie(&env.install().await));
+    let admin = Admin::new(&env);
+    let shop_id = env.installed_shop().await.id;
+    let stored = || async { env.installed_shop().await.settings };
+    let before = stored().await;
+
+    for (body, says) in [
+        (json!({"tag_prefix": "a,b"}), "comma"),
+        (
+            json!({"segments": {"custom": [{"key": "vip", "rule": "number_of_orders >="}]}}),
+            "vip",
+        ),
+        (
+            json!({"offers": {"reward": {"enabled": true, "segments": ["nope"]}}}),
+            "nope",
+        ),
+        (
+            json!({"offers": {"win_back": {"value": {"type": "percentage", "percent": "ten"}}}}),
+            "invalid",
+        ),
+        (json!({"cac": -3}), "cac"),
+        (json!({"schedule": "every night"}), "schedule"),
+        (json!({"no_such_setting": 1}), "unknown setting"),
+        (json!([1, 2]), "JSON"),
+    ] {
+        let (status, r) = admin.put("/api/settings", &auth, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {r}");
+        let msg = r["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{body}: {msg:?} names {says:?}");
+        assert_eq!(stored().await, before, "nothing saved for {body}");
+    }
+    let r = admin
+        .req(reqwest::Method::PUT, "/api/settings", &auth)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A valid change is saved, merged with what was there, and read back with defaults.
+    let (status, r) = admin
+        .put("/api/settings", &auth, &json!({"offers": {"win_back": {"enabled": true, "budget_per_run": 7}}, "dry_run": true, "cac": 25.5, "schedule": "0 4 * * *"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["effective"]["offers"]["win_back"]["budget_per_run"], 7);
+    assert_eq!(
+        r["effective"]["offers"]["win_back"]["expiry_days"], 21,
+        "defaults fill the rest"
+    );
+    let (status, _) = admin
+        .put("/api/settings", &auth, &json!({"tag_prefix": "lc:"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let saved: Value = serde_json::from_str(&stored().await).unwrap();
+    assert_eq!(saved["tag_prefix"], "lc:");
+    assert_eq!(saved["dry_run"], true, "earlier keys are kept");
+    assert_eq!(saved["cac"], 25.5);
+    // null removes a key.
+    let (status, _) = admin
+        .put("/api/settings", &auth, &json!({"cac": null}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let saved: Value = serde_json::from_str(&stored().await).unwrap();
+    assert!(saved.get("cac").is_none());
+
+    // Rules: checked as typed, with the error's place; saved only when valid.
+    let (status, c) = admin
+        .post(
+            "/api/segments/validate",
+            &auth,
+            &json!({"rule": "number_of_orders >= 2 AND"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(c["valid"], false);
+    assert_eq!(c["error"]["column"], 26, "{c}");
+    assert_eq!(c["error"]["start"], 25);
+    let (_, c) = admin
+        .post(
+            "/api/segments/validate",
+            &auth,
+            &json!({"rule": "amount_spent > 100 AND rfm_group = CHAMPIONS"}),
+        )
+        .await;
+    assert_eq!(c["valid"], true, "{c}");
+    let (status, r) = admin
+        .post(
+            "/api/segments",
+            &auth,
+            &json!({"key": "big", "rule": "amount_spent >"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(r["error"].as_str().unwrap().contains("big"), "{r}");
+    let (status, r) = admin
+        .post(
+            "/api/segments",
+            &auth,
+            &json!({"key": "Bad Key", "rule": "amount_spent > 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
+    let (status, r) = admin
+        .post(
+            "/api/segments",
+            &auth,
+            &json!({"key": "big", "rule": "amount_spent > 100"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let big = r["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "big")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (big["builtin"].clone(), big["rule"].clone()),
+        (json!(false), json!("amount_spent > 100"))
+    );
+    let (status, _) = admin
+        .send(
+            reqwest::Method::DELETE,
+            "/api/segments/big",
+            &auth,
+            &json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin
+        .send(
+            reqwest::Method::DELETE,
+            "/api/segments/big",
+            &auth,
+            &json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = admin
+        .post("/api/segments/preview", &auth, &json!({"rule": "(("}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Retrying jobs: only a dead job of this shop.
+    let db = &env.app.state.db;
+    // Not due for a day, so no worker claims it while the test looks at it.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let id = store::jobs::enqueue(
+        db,
+        store::jobs::NewJob::new("no-such-kind")
+            .shop(shop_id)
+            .run_at(later),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (status, _) = admin
+        .post(&format!("/api/jobs/{id}/retry"), &auth, &json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a job that is not dead is not retried"
+    );
+    db.execute_raw(store::stmt(
+        db.get_database_backend(),
+        "UPDATE jobs SET state = 'dead', attempts = 5, last_error = 'gave up' WHERE id = ?",
+        vec![id.into()],
+    ))
+    .await
+    .unwrap();
+    let other = Auth::Token(forge_session_token(
+        OTHER_SHOP,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        60,
+    ));
+    other_shop(&env).await;
+    let (status, _) = admin
+        .post(&format!("/api/jobs/{id}/retry"), &other, &json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another shop cannot retry it"
+    );
+    let (_, html) = admin.get("/admin/activity", &auth).await;
+    assert!(
+        html.contains(&format!("data-id=\"{id}\"")) && html.contains("gave up"),
+        "the dead job is shown with its reason and a retry button"
+    );
+    let (status, r) = admin
+        .post(&format!("/api/jobs/{id}/retry"), &auth, &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    // Back in the queue with its attempts reset (a worker may already have tried it again).
+    let job = store::jobs::get(db, id).await.unwrap().unwrap();
+    assert!(job.state != "dead" || job.attempts < 5, "{job:?}");
+    env.shutdown().await;
+}
+both_backends!(settings_are_validated_before_saving);
