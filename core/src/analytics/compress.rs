@@ -89,7 +89,7 @@ impl Compressed {
 
 /// Groups equal keys: the group of every key, groups numbered in order of first appearance,
 /// and the index of each group's first key.
-fn group_in_one_map<K: std::hash::Hash + Eq + Copy>(keys: &[K]) -> (Vec<u32>, Vec<u32>) {
+pub(crate) fn group_in_one_map<K: std::hash::Hash + Eq + Copy>(keys: &[K]) -> (Vec<u32>, Vec<u32>) {
     let mut ids: KeyMap<K, u32> = KeyMap::default();
     let mut first = Vec::new();
     let group_of = keys
@@ -110,7 +110,7 @@ fn group_in_one_map<K: std::hash::Hash + Eq + Copy>(keys: &[K]) -> (Vec<u32>, Ve
 /// are scattered by hash into partitions of a few thousand, each grouped with a small map
 /// that stays in cache, and the groups are renumbered in order of first appearance in one
 /// sequential pass.
-fn group_keys(keys: &[u64]) -> (Vec<u32>, Vec<u32>) {
+pub(crate) fn group_keys(keys: &[u64]) -> (Vec<u32>, Vec<u32>) {
     const PER_PARTITION: usize = 4096;
     let n = keys.len();
     let partitions = (n / PER_PARTITION).next_power_of_two();

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compress::group_keys;
 use super::optimize::{BfgsSettings, Minimum, Settings, bfgs_warm, nelder_mead};
 use super::parallel::{BLOCK, KeyMap, sum_blocks};
 use super::special::{digamma, ln_gamma};
@@ -78,8 +79,6 @@ impl Grouped {
     fn new(obs: &[SpendObservation]) -> Grouped {
         let mut x_ids: KeyMap<u64, usize> = KeyMap::default();
         let mut by_x: Vec<(f64, f64, f64)> = Vec::new();
-        let mut s_ids: KeyMap<u64, usize> = KeyMap::default();
-        let mut by_spend: Vec<(f64, f64, f64)> = Vec::new();
         for o in obs {
             let i = *x_ids.entry(o.x.to_bits()).or_insert_with(|| {
                 by_x.push((o.x, 0.0, 0.0));
@@ -87,13 +86,18 @@ impl Grouped {
             });
             by_x[i].1 += 1.0;
             by_x[i].2 += o.m_x.ln();
-            let spend = o.x * o.m_x;
-            let i = *s_ids.entry(spend.to_bits()).or_insert_with(|| {
-                by_spend.push((spend, 0.0, 0.0));
-                by_spend.len() - 1
-            });
-            by_spend[i].1 += 1.0;
-            by_spend[i].2 += o.x;
+        }
+        // Distinct totals can be hundreds of thousands: grouped cache-friendly, first-seen order.
+        let spend = |o: &SpendObservation| o.x * o.m_x + 0.0;
+        let keys: Vec<u64> = obs.iter().map(|o| spend(o).to_bits()).collect();
+        let (group_of, first) = group_keys(&keys);
+        let mut by_spend: Vec<(f64, f64, f64)> = first
+            .iter()
+            .map(|&i| (spend(&obs[i as usize]), 0.0, 0.0))
+            .collect();
+        for (o, &g) in obs.iter().zip(&group_of) {
+            by_spend[g as usize].1 += 1.0;
+            by_spend[g as usize].2 += o.x;
         }
         Grouped { by_x, by_spend }
     }
