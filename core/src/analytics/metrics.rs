@@ -108,21 +108,40 @@ fn accumulate(
     (at, acc)
 }
 
+/// One block of customers. Instead of visiting every boundary for every customer, each
+/// customer adds to difference arrays at the few boundaries where their state changes (first
+/// and second order, start and end of each active run), and one prefix sum at the end turns
+/// them into counts, so the cost grows with orders, not with customers × boundaries.
 fn accumulate_serial(
     orders: &[OrderFact],
     boundaries: &[DateTime<Utc>],
     window: Duration,
 ) -> (Vec<AtBoundary>, Vec<Acc>) {
     let n = boundaries.len();
-    let mut at = vec![AtBoundary::default(); n];
     let mut acc = vec![Acc::default(); n.saturating_sub(1)];
     let Some(&last) = boundaries.last() else {
-        return (at, acc);
+        return (Vec::new(), acc);
     };
-    // Active at boundary j = last order at or after this (computed once, not per customer).
+    // A customer is active at boundary k when their last order before b_k is at or after
+    // b_k − window; active_from is monotone like the boundaries.
     let active_from: Vec<DateTime<Utc>> = boundaries.iter().map(|b| *b - window).collect();
-    let mut active = vec![false; n];
-    let mut ordered_in = vec![false; n];
+    let (bounds, from) = (boundaries, &active_from);
+    // d_*[k] changes the count from boundary k on (one extra slot for "never").
+    let mut d_buyers = vec![0i64; n + 1];
+    let mut d_repeaters = vec![0i64; n + 1];
+    let mut d_active = vec![0i64; n + 1];
+    let mut d_retained = vec![0i64; n + 1];
+    let mut add_run = |run: Option<(usize, usize)>| {
+        if let Some((s, e)) = run.filter(|(s, e)| e > s) {
+            d_active[s] += 1;
+            d_active[e] -= 1;
+            // Retained in [b_k, b_k+1) when active at both ends: k in [s, e − 1).
+            if e - 1 > s {
+                d_retained[s] += 1;
+                d_retained[e - 1] -= 1;
+            }
+        }
+    };
     let mut start = 0;
     while start < orders.len() {
         let customer = orders[start].customer;
@@ -133,15 +152,49 @@ fn accumulate_serial(
         let mine = &orders[start..start + len];
         start += len;
 
-        active.fill(false);
-        ordered_in.fill(false);
-        let mut seen = 0u64; // counted orders before the current position
-        let mut last_at: Option<DateTime<Utc>> = None;
-        let mut j = 0;
-        for o in mine.iter().filter(|o| o.counts() && o.at < last) {
-            while j < n && boundaries[j] <= o.at {
-                record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
+        let mut j = 0; // boundaries at or before the current order
+        let mut jw = 0; // boundaries whose active_from is at or before it
+        let mut last_ordered_in = usize::MAX;
+        // Order i is the last one before boundaries [j_i, j_{i+1}) and makes the customer
+        // active at those below jw_i: intervals [j_i, min(j_{i+1}, jw_i)), disjoint and in
+        // order. Adjacent ones are merged into runs (retention counts across them).
+        let mut previous: Option<(usize, usize)> = None; // (j, jw) of the previous order
+        let mut run: Option<(usize, usize)> = None;
+        let mut push = |run: &mut Option<(usize, usize)>, s: usize, e: usize| {
+            if e <= s {
+                return;
+            }
+            match run {
+                Some((_, re)) if *re == s => *re = e,
+                _ => {
+                    add_run(run.take());
+                    *run = Some((s, e));
+                }
+            }
+        };
+        // seen: counted orders before the current one.
+        let counted = mine.iter().filter(|o| o.counts() && o.at < last);
+        for (seen, o) in counted.enumerate() {
+            let t = o.at;
+            if seen == 0 {
+                // Jump to the first order; later orders move on a step at a time.
+                j = bounds.partition_point(|b| *b <= t);
+                jw = from.partition_point(|b| *b <= t);
+            }
+            while j < n && bounds[j] <= t {
                 j += 1;
+            }
+            while jw < n && from[jw] <= t {
+                jw += 1;
+            }
+            if let Some((pj, pjw)) = previous {
+                push(&mut run, pj, j.min(pjw));
+            }
+            previous = Some((j, jw));
+            match seen {
+                0 => d_buyers[j] += 1,
+                1 => d_repeaters[j] += 1,
+                _ => {}
             }
             if j > 0 {
                 let a = &mut acc[j - 1];
@@ -152,38 +205,34 @@ fn accumulate_serial(
                 } else {
                     a.new_customers += 1;
                 }
-                if !ordered_in[j - 1] {
-                    ordered_in[j - 1] = true;
+                if last_ordered_in != j - 1 {
+                    last_ordered_in = j - 1;
                     a.ordering_customers += 1;
                 }
             }
-            seen += 1;
-            last_at = Some(o.at);
         }
-        while j < n {
-            record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
-            j += 1;
+        if let Some((pj, pjw)) = previous {
+            push(&mut run, pj, n.min(pjw));
         }
-        for k in 0..n.saturating_sub(1) {
-            if active[k] && active[k + 1] {
-                acc[k].retained += 1;
-            }
+        add_run(run);
+    }
+    let mut at = vec![AtBoundary::default(); n];
+    let (mut buyers, mut repeaters, mut active, mut retained) = (0i64, 0i64, 0i64, 0i64);
+    for k in 0..n {
+        buyers += d_buyers[k];
+        repeaters += d_repeaters[k];
+        active += d_active[k];
+        retained += d_retained[k];
+        at[k] = AtBoundary {
+            active: active as u64,
+            buyers: buyers as u64,
+            repeaters: repeaters as u64,
+        };
+        if k + 1 < n {
+            acc[k].retained = retained as u64;
         }
     }
     (at, acc)
-}
-
-fn record_boundary(
-    at: &mut AtBoundary,
-    active: &mut bool,
-    last_at: Option<DateTime<Utc>>,
-    seen: u64,
-    active_from: DateTime<Utc>,
-) {
-    *active = last_at.is_some_and(|t| t >= active_from);
-    at.active += u64::from(*active);
-    at.buyers += u64::from(seen >= 1);
-    at.repeaters += u64::from(seen >= 2);
 }
 
 fn pct(num: f64, den: f64) -> Option<f64> {
@@ -303,6 +352,86 @@ pub fn monthly(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward walk (every customer visits every boundary), kept to check the
+    /// difference-array version against.
+    fn reference_accumulate(
+        orders: &[OrderFact],
+        boundaries: &[DateTime<Utc>],
+        window: Duration,
+    ) -> (Vec<AtBoundary>, Vec<Acc>) {
+        let n = boundaries.len();
+        let mut at = vec![AtBoundary::default(); n];
+        let mut acc = vec![Acc::default(); n.saturating_sub(1)];
+        let Some(&last) = boundaries.last() else {
+            return (at, acc);
+        };
+        // Active at boundary j = last order at or after this (computed once, not per customer).
+        let active_from: Vec<DateTime<Utc>> = boundaries.iter().map(|b| *b - window).collect();
+        let mut active = vec![false; n];
+        let mut ordered_in = vec![false; n];
+        let mut start = 0;
+        while start < orders.len() {
+            let customer = orders[start].customer;
+            let len = orders[start..]
+                .iter()
+                .take_while(|o| o.customer == customer)
+                .count();
+            let mine = &orders[start..start + len];
+            start += len;
+
+            active.fill(false);
+            ordered_in.fill(false);
+            let mut seen = 0u64; // counted orders before the current position
+            let mut last_at: Option<DateTime<Utc>> = None;
+            let mut j = 0;
+            for o in mine.iter().filter(|o| o.counts() && o.at < last) {
+                while j < n && boundaries[j] <= o.at {
+                    record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
+                    j += 1;
+                }
+                if j > 0 {
+                    let a = &mut acc[j - 1];
+                    a.orders += 1;
+                    a.revenue += o.net();
+                    if seen > 0 {
+                        a.returning_revenue += o.net();
+                    } else {
+                        a.new_customers += 1;
+                    }
+                    if !ordered_in[j - 1] {
+                        ordered_in[j - 1] = true;
+                        a.ordering_customers += 1;
+                    }
+                }
+                seen += 1;
+                last_at = Some(o.at);
+            }
+            while j < n {
+                record_boundary(&mut at[j], &mut active[j], last_at, seen, active_from[j]);
+                j += 1;
+            }
+            for k in 0..n.saturating_sub(1) {
+                if active[k] && active[k + 1] {
+                    acc[k].retained += 1;
+                }
+            }
+        }
+        (at, acc)
+    }
+
+    fn record_boundary(
+        at: &mut AtBoundary,
+        active: &mut bool,
+        last_at: Option<DateTime<Utc>>,
+        seen: u64,
+        active_from: DateTime<Utc>,
+    ) {
+        *active = last_at.is_some_and(|t| t >= active_from);
+        at.active += u64::from(*active);
+        at.buyers += u64::from(seen >= 1);
+        at.repeaters += u64::from(seen >= 2);
+    }
     use chrono::TimeZone;
 
     fn o(customer: u32, y: i32, m: u32, d: u32, amount: f64) -> OrderFact {
@@ -355,6 +484,67 @@ mod tests {
         assert_eq!(p.returning_revenue_share_pct, Some(140.0 / 180.0 * 100.0));
         // every customer but c1 has two orders by the end.
         assert_eq!(p.repeat_purchase_rate_pct, Some(75.0));
+    }
+
+    #[test]
+    fn difference_arrays_agree_with_the_straightforward_walk() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let origin = Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap();
+        let mut orders = Vec::new();
+        for customer in 0..3_000u32 {
+            let mut at = origin + Duration::hours(rng.random_range(0..30_000));
+            for _ in 0..rng.random_range(0..12) {
+                orders.push(OrderFact {
+                    customer,
+                    at,
+                    amount: f64::from(rng.random_range(0..10_000u32)) / 100.0,
+                    refunded: 0.0,
+                    cancelled: rng.random::<f64>() < 0.1,
+                    discounted: false,
+                });
+                // Often the same day or month, sometimes long gaps.
+                let longest = if rng.random() { 48 } else { 9_000 };
+                at += Duration::hours(rng.random_range(0..longest));
+            }
+        }
+        let mut bounds: Vec<DateTime<Utc>> = (0..40)
+            .map(|m| origin + Duration::days(30 * m + 3))
+            .collect();
+        bounds.push(origin + Duration::days(1_500));
+        for window_days in [1, 45, 90, 365, 2_000] {
+            let window = Duration::days(window_days);
+            for b in [&bounds[..], &bounds[5..7], &bounds[..1], &bounds[10..]] {
+                let (at, acc) = accumulate_serial(&orders, b, window);
+                let (at_r, acc_r) = reference_accumulate(&orders, b, window);
+                let at_key = |v: &[AtBoundary]| {
+                    v.iter()
+                        .map(|a| (a.active, a.buyers, a.repeaters))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(at_key(&at), at_key(&at_r), "window {window_days}");
+                let acc_key = |v: &[Acc]| {
+                    v.iter()
+                        .map(|a| {
+                            (
+                                a.orders,
+                                a.revenue.to_bits(),
+                                a.returning_revenue.to_bits(),
+                                a.new_customers,
+                                a.ordering_customers,
+                                a.retained,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(acc_key(&acc), acc_key(&acc_r), "window {window_days}");
+            }
+        }
+        assert!(
+            accumulate_serial(&orders, &[], Duration::days(1))
+                .0
+                .is_empty()
+        );
     }
 
     #[test]
