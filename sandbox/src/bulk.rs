@@ -404,7 +404,27 @@ async fn write_result(
 pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_version: String) {
     tokio::spawn(async move {
         set(&shop, op_id, |o| o.status = BulkOperationStatus::Running);
-        let written = write_result(&state, &shop, op_id, &query, &api_version, BULK_PAGE).await;
+        // The resolvers never yield, so a long run on this (HTTP worker's) runtime would stall
+        // the API it shares it with; it gets a thread and a runtime of its own instead.
+        let written = {
+            let (state, shop) = (state.clone(), shop.clone());
+            tokio::task::spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the bulk runtime: {e}"))?
+                    .block_on(write_result(
+                        &state,
+                        &shop,
+                        op_id,
+                        &query,
+                        &api_version,
+                        BULK_PAGE,
+                    ))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("bulk run ended abnormally: {e}")))
+        };
         let now = Utc::now();
         match written {
             Err(e) => {
