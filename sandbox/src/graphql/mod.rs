@@ -160,6 +160,44 @@ pub async fn handle(
     .await
 }
 
+/// Answers a query as the Admin API would, without HTTP, the bucket or the request log, and
+/// returns the data with the actual cost the bucket would have been charged. It lets a
+/// benchmark price a paged read of a large shop exactly without spending hours throttled.
+pub async fn price(
+    state: &Arc<State>,
+    shop: &Arc<Shop>,
+    query: &str,
+    variables: Value,
+) -> Result<(Value, u64), String> {
+    let doc = async_graphql::parser::parse_query(query).map_err(|e| e.to_string())?;
+    let input = cost::CostInput {
+        doc: &doc,
+        operation_name: None,
+        variables: &variables,
+    };
+    let requested = cost::cost(&input, &state.cost_model, None);
+    if requested > MAX_QUERY_COST {
+        return Err(format!("query cost {requested} exceeds {MAX_QUERY_COST}"));
+    }
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables.clone()))
+        .data(types::Ctx {
+            shop: shop.clone(),
+            state: state.clone(),
+            api_version: crate::API_VERSION.to_string(),
+            bulk: false,
+            dry_run: false,
+            bulk_pager: None,
+        });
+    let resp = state.schema.execute(request).await;
+    if let Some(e) = resp.errors.first() {
+        return Err(e.message.clone());
+    }
+    let data = resp.data.into_json().map_err(|e| e.to_string())?;
+    let actual = cost::cost(&input, &state.cost_model, Some(&data)).min(requested);
+    Ok((data, actual))
+}
+
 async fn execute(
     state: &Arc<State>,
     shop: &Arc<Shop>,
