@@ -31,6 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::features::CustomerFeatures;
+use super::parallel::{BLOCK, threads};
 use crate::types::RfmGroup;
 
 /// Which end of a dimension is better.
@@ -118,18 +119,36 @@ pub struct RfmScore {
 }
 
 impl RfmCuts {
-    /// Cut points over the customers with orders.
+    /// Cut points over the customers with orders. The three sorts are independent, so on a
+    /// large shop they run on separate threads (the result is the same either way).
     pub fn fit(features: &[CustomerFeatures]) -> RfmCuts {
         let with_orders = || features.iter().filter(|f| f.has_orders());
-        let mut r: Vec<f64> = with_orders()
-            .map(|f| f.days_since_last_order.unwrap_or(0.0))
-            .collect();
-        let recency_days = QuintileCuts::fit(&mut r, Direction::LowerIsBetter);
-        let mut v: Vec<f64> = with_orders().map(|f| f64::from(f.orders)).collect();
-        let orders = QuintileCuts::fit(&mut v, Direction::HigherIsBetter);
-        v.clear();
-        v.extend(with_orders().map(|f| f.total_value));
-        let spent = QuintileCuts::fit(&mut v, Direction::HigherIsBetter);
+        let recency = || {
+            let mut r: Vec<f64> = with_orders()
+                .map(|f| f.days_since_last_order.unwrap_or(0.0))
+                .collect();
+            QuintileCuts::fit(&mut r, Direction::LowerIsBetter)
+        };
+        let orders = || {
+            let mut v: Vec<f64> = with_orders().map(|f| f64::from(f.orders)).collect();
+            QuintileCuts::fit(&mut v, Direction::HigherIsBetter)
+        };
+        let spent = || {
+            let mut v: Vec<f64> = with_orders().map(|f| f.total_value).collect();
+            QuintileCuts::fit(&mut v, Direction::HigherIsBetter)
+        };
+        let (recency_days, orders, spent) = if features.len() >= BLOCK && threads() > 1 {
+            std::thread::scope(|s| {
+                let join = |h: std::thread::ScopedJoinHandle<'_, QuintileCuts>| {
+                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+                };
+                let (r, o) = (s.spawn(recency), s.spawn(orders));
+                let m = spent();
+                (join(r), join(o), m)
+            })
+        } else {
+            (recency(), orders(), spent())
+        };
         RfmCuts {
             recency_days,
             orders,
@@ -190,6 +209,42 @@ pub fn rfm_group(r: u8, f: u8, m: u8) -> RfmGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_shops_get_the_same_cuts_from_the_threaded_fit() {
+        let n = BLOCK + 1_000;
+        let features: Vec<CustomerFeatures> = (0..n as u32)
+            .map(|c| {
+                let mut f = CustomerFeatures::prospect(c);
+                if c % 9 != 0 {
+                    f.orders = 1 + c % 7;
+                    f.total_value = f64::from(c % 1_000) * 1.5;
+                    f.days_since_last_order = Some(f64::from(c % 400));
+                }
+                f
+            })
+            .collect();
+        let buyers: Vec<&CustomerFeatures> = features.iter().filter(|f| f.has_orders()).collect();
+        let cuts = |values: Vec<f64>, d| QuintileCuts::fit(&mut values.clone(), d);
+        let serial = RfmCuts {
+            recency_days: cuts(
+                buyers
+                    .iter()
+                    .map(|f| f.days_since_last_order.unwrap())
+                    .collect(),
+                Direction::LowerIsBetter,
+            ),
+            orders: cuts(
+                buyers.iter().map(|f| f64::from(f.orders)).collect(),
+                Direction::HigherIsBetter,
+            ),
+            spent: cuts(
+                buyers.iter().map(|f| f.total_value).collect(),
+                Direction::HigherIsBetter,
+            ),
+        };
+        assert_eq!(RfmCuts::fit(&features), serial);
+    }
 
     #[test]
     fn distinct_values_split_into_fifths() {
