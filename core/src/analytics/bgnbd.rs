@@ -29,6 +29,7 @@ pub struct BgNbdFit {
     pub converged: bool,
     pub customers: usize,
     pub unique_rows: usize,
+    /// Objective evaluations over all stages (coarsened copy, exact data, any Nelder–Mead).
     pub evaluations: usize,
 }
 

@@ -24,6 +24,7 @@ pub struct GammaGammaFit {
     pub converged: bool,
     /// Customers used (x > 0 and m_x > 0).
     pub customers: usize,
+    /// Objective evaluations over all stages (coarsened copy, exact data, any Nelder–Mead).
     pub evaluations: usize,
 }
 
