@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::input::{CheckoutFact, OrderFact, ShopInput, TimeUnit};
-use super::parallel::map_blocks;
+use super::parallel::fill_blocks;
 
 /// Everything the models and the segment rules know about one customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,14 +156,14 @@ pub fn compute_features(
     now: DateTime<Utc>,
     unit: TimeUnit,
 ) -> Vec<CustomerFeatures> {
-    let parts = map_blocks(input.customers as usize, |block| {
-        let (first, end) = (block.start as u32, block.end as u32);
+    let mut out = vec![CustomerFeatures::prospect(0); input.customers as usize];
+    fill_blocks(&mut out, |offset, block| {
+        let first = offset as u32;
         let mut oi = input.orders.partition_point(|o| o.customer < first);
         let mut ci = input
             .abandoned_checkouts
             .partition_point(|c| c.customer < first);
-        let mut out = Vec::with_capacity(block.len());
-        for customer in first..end {
+        for (customer, slot) in (first..).zip(block.iter_mut()) {
             let o_end = oi
                 + input.orders[oi..]
                     .iter()
@@ -174,22 +174,17 @@ pub fn compute_features(
                     .iter()
                     .take_while(|c| c.customer == customer)
                     .count();
-            out.push(customer_features(
+            *slot = customer_features(
                 customer,
                 &input.orders[oi..o_end],
                 &input.abandoned_checkouts[ci..c_end],
                 now,
                 unit,
-            ));
+            );
             oi = o_end;
             ci = c_end;
         }
-        out
     });
-    let mut out = Vec::with_capacity(input.customers as usize);
-    for part in parts {
-        out.extend(part);
-    }
     out
 }
 

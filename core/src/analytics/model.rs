@@ -31,10 +31,10 @@ use super::compress::Compressed;
 use super::features::CustomerFeatures;
 use super::gamma_gamma::{self, GammaGammaFit, GammaGammaParams, SpendObservation};
 use super::input::TimeUnit;
-use super::parallel::{BLOCK, KeyMap, map_blocks};
+use super::parallel::{BLOCK, KeyMap, fill_blocks, map_blocks};
 use super::rfm::{RfmCuts, RfmScore};
 use super::{AnalysisError, AnalysisOptions};
-use crate::types::ChurnRisk;
+use crate::types::{ChurnRisk, RfmGroup};
 
 /// CLV settings: lifetimes' helper, Σ_{i=1..H} E[M] · ΔE[Y]_i / (1 + d)^i over H months.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -523,24 +523,35 @@ pub fn score_all(
         first_buyer.push(buyers);
         buyers += block.iter().filter(|f| f.has_orders()).count();
     }
-    concat(map_blocks(features.len(), |r| {
-        let mut next = first_buyer[r.start / BLOCK];
-        features[r]
-            .iter()
-            .map(|f| {
-                let o = if f.has_orders() {
-                    next += 1;
-                    compressed
-                        .row_of
-                        .get(next - 1)
-                        .map_or(placeholder, |&i| outlooks[i as usize])
-                } else {
-                    placeholder
-                };
-                model.score_with(f, &o, now)
-            })
-            .collect()
-    }))
+    let mut scores = vec![
+        CustomerScore {
+            customer: 0,
+            rfm: RfmScore {
+                r: 0,
+                f: 0,
+                m: 0,
+                group: RfmGroup::Prospects,
+            },
+            prediction: None,
+        };
+        features.len()
+    ];
+    fill_blocks(&mut scores, |offset, block| {
+        let mut next = first_buyer[offset / BLOCK];
+        for (f, slot) in features[offset..].iter().zip(block.iter_mut()) {
+            let o = if f.has_orders() {
+                next += 1;
+                compressed
+                    .row_of
+                    .get(next - 1)
+                    .map_or(placeholder, |&i| outlooks[i as usize])
+            } else {
+                placeholder
+            };
+            *slot = model.score_with(f, &o, now);
+        }
+    });
+    scores
 }
 
 fn concat<T>(parts: Vec<Vec<T>>) -> Vec<T> {

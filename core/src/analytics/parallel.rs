@@ -55,6 +55,38 @@ pub fn map_blocks<T: Send>(len: usize, f: impl Fn(Range<usize>) -> T + Sync) -> 
     parts.into_iter().map(|(_, v)| v).collect()
 }
 
+/// Fills `out` block by block: `f(offset, block)` gets each `BLOCK`-long piece of `out` and
+/// the index of its first element. Writing in place spares the copy (and the second buffer)
+/// that joining per-block vectors would cost on million-element outputs.
+pub fn fill_blocks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    let blocks = out.len().div_ceil(BLOCK);
+    let workers = threads().min(blocks);
+    if workers <= 1 {
+        for (b, chunk) in out.chunks_mut(BLOCK).enumerate() {
+            f(b * BLOCK, chunk);
+        }
+        return;
+    }
+    let queue = std::sync::Mutex::new(out.chunks_mut(BLOCK).enumerate());
+    let work = || {
+        loop {
+            // The lock is held only to take the next block, not while filling it.
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((b, chunk)) = next else {
+                return;
+            };
+            f(b * BLOCK, chunk);
+        }
+    };
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        work();
+        for h in helpers {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
+}
+
 /// Σ over blocks of the `N` sums `f` returns, added in block order.
 pub fn sum_blocks<const N: usize>(
     len: usize,
@@ -121,6 +153,18 @@ mod tests {
         assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
         assert_eq!(parts[5].1, len);
         assert!(map_blocks(0, |r| r.len()).is_empty());
+    }
+
+    #[test]
+    fn fill_blocks_writes_every_element_with_its_index() {
+        let mut out = vec![0usize; BLOCK * 3 + 11];
+        fill_blocks(&mut out, |offset, block| {
+            for (i, v) in block.iter_mut().enumerate() {
+                *v = offset + i;
+            }
+        });
+        assert!(out.iter().enumerate().all(|(i, v)| *v == i));
+        fill_blocks(&mut [0u8; 0], |_, _| unreachable!());
     }
 
     #[test]
