@@ -27,7 +27,9 @@ fn block(b: usize, len: usize) -> Range<usize> {
 /// `f` of every block of `0..len`, in block order.
 pub fn map_blocks<T: Send>(len: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
     let blocks = len.div_ceil(BLOCK);
-    let workers = threads().min(blocks);
+    // Two blocks or more per thread: for less, starting a thread (and, on a busy machine,
+    // waiting for it to be scheduled) costs more than it saves.
+    let workers = threads().min(blocks / 2).max(1);
     if workers <= 1 {
         return (0..blocks).map(|b| f(block(b, len))).collect();
     }
@@ -60,7 +62,9 @@ pub fn map_blocks<T: Send>(len: usize, f: impl Fn(Range<usize>) -> T + Sync) -> 
 /// that joining per-block vectors would cost on million-element outputs.
 pub fn fill_blocks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     let blocks = out.len().div_ceil(BLOCK);
-    let workers = threads().min(blocks);
+    // Two blocks or more per thread: for less, starting a thread (and, on a busy machine,
+    // waiting for it to be scheduled) costs more than it saves.
+    let workers = threads().min(blocks / 2).max(1);
     if workers <= 1 {
         for (b, chunk) in out.chunks_mut(BLOCK).enumerate() {
             f(b * BLOCK, chunk);
