@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::AnalysisError;
+use super::parallel::map_blocks;
 
 /// One order as the analytics see it. 40 bytes, so 10 million orders take 400 MB.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,9 +48,31 @@ pub struct ShopInput {
 impl ShopInput {
     /// Checks the invariants the single-pass stages rely on; names the first offending row.
     pub fn validate(&self) -> Result<(), AnalysisError> {
+        // Each order is checked against its predecessor only, so blocks of orders are checked
+        // on all cores; the first failing block holds the first offending order.
+        let first_error = map_blocks(self.orders.len(), |block| self.validate_orders(block).err())
+            .into_iter()
+            .flatten()
+            .next();
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        self.validate_checkouts()
+    }
+
+    fn validate_orders(&self, range: std::ops::Range<usize>) -> Result<(), AnalysisError> {
         let bad = |index: usize, reason: String| AnalysisError::InvalidOrder { index, reason };
-        let mut prev: Option<(u32, DateTime<Utc>)> = None;
-        for (i, o) in self.orders.iter().enumerate() {
+        let mut prev: Option<(u32, DateTime<Utc>)> = range
+            .start
+            .checked_sub(1)
+            .map(|i| (self.orders[i].customer, self.orders[i].at));
+        for (i, o) in self
+            .orders
+            .iter()
+            .enumerate()
+            .take(range.end)
+            .skip(range.start)
+        {
             if o.customer >= self.customers {
                 return Err(bad(
                     i,
@@ -66,6 +89,10 @@ impl ShopInput {
             }
             prev = Some((o.customer, o.at));
         }
+        Ok(())
+    }
+
+    fn validate_checkouts(&self) -> Result<(), AnalysisError> {
         let mut prev: Option<(u32, DateTime<Utc>)> = None;
         for (i, c) in self.abandoned_checkouts.iter().enumerate() {
             let reason = if c.customer >= self.customers {
@@ -147,5 +174,47 @@ impl FromStr for TimeUnit {
                 expected: "days, weeks".to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::parallel::BLOCK;
+    use chrono::TimeZone;
+
+    fn shop(orders: usize) -> ShopInput {
+        let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        ShopInput {
+            customers: orders as u32,
+            orders: (0..orders)
+                .map(|i| OrderFact {
+                    customer: i as u32,
+                    at: start,
+                    amount: 1.0,
+                    refunded: 0.0,
+                    cancelled: false,
+                    discounted: false,
+                })
+                .collect(),
+            abandoned_checkouts: vec![],
+        }
+    }
+
+    #[test]
+    fn validation_names_the_first_offending_order_across_blocks() {
+        let mut input = shop(BLOCK * 5);
+        assert_eq!(input.validate(), Ok(()));
+        // Out of order at the first row of a block (found against the previous block's last),
+        // and a negative amount in a later block: the earlier one is reported.
+        input.orders.swap(BLOCK * 2 - 1, BLOCK * 2);
+        input.orders[BLOCK * 4 + 3].amount = -1.0;
+        let index = |r: Result<(), AnalysisError>| match r {
+            Err(AnalysisError::InvalidOrder { index, .. }) => index,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(index(input.validate()), BLOCK * 2);
+        input.orders.swap(BLOCK * 2 - 1, BLOCK * 2);
+        assert_eq!(index(input.validate()), BLOCK * 4 + 3);
     }
 }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::input::ShopInput;
+use super::parallel::map_blocks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -70,12 +71,21 @@ pub fn stage(has_sales: bool, age_days: i64, sales_per_day: f64) -> MaturityStag
 /// Maturity of a shop at `now` from its orders.
 pub fn assess(input: &ShopInput, now: DateTime<Utc>) -> Maturity {
     let since = now - Duration::days(RATE_WINDOW_DAYS);
-    let mut first: Option<DateTime<Utc>> = None;
-    let mut recent = 0u64;
-    for o in input.orders.iter().filter(|o| o.counts() && o.at <= now) {
-        first = Some(first.map_or(o.at, |f| f.min(o.at)));
-        recent += u64::from(o.at > since);
-    }
+    // Blocks of orders on all cores; a minimum and a count combine in any order.
+    let parts = map_blocks(input.orders.len(), |block| {
+        let mut first: Option<DateTime<Utc>> = None;
+        let mut recent = 0u64;
+        for o in input.orders[block]
+            .iter()
+            .filter(|o| o.counts() && o.at <= now)
+        {
+            first = Some(first.map_or(o.at, |f| f.min(o.at)));
+            recent += u64::from(o.at > since);
+        }
+        (first, recent)
+    });
+    let first = parts.iter().filter_map(|p| p.0).min();
+    let recent: u64 = parts.iter().map(|p| p.1).sum();
     let age_days = first.map_or(0, |f| (now - f).num_days());
     let sales_per_day = recent as f64 / RATE_WINDOW_DAYS as f64;
     let stage = stage(first.is_some(), age_days, sales_per_day);

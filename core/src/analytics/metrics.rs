@@ -298,13 +298,14 @@ pub fn monthly(
     window_days: u32,
     max_months: u32,
 ) -> Vec<MonthlyPoint> {
-    let Some(first) = input
-        .orders
-        .iter()
-        .filter(|o| o.counts() && o.at <= now)
-        .map(|o| o.at)
-        .min()
-    else {
+    let firsts = map_blocks(input.orders.len(), |block| {
+        input.orders[block]
+            .iter()
+            .filter(|o| o.counts() && o.at <= now)
+            .map(|o| o.at)
+            .min()
+    });
+    let Some(first) = firsts.into_iter().flatten().min() else {
         return Vec::new();
     };
     let month_index = |d: NaiveDate| d.year() * 12 + d.month0() as i32;
