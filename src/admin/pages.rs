@@ -314,7 +314,7 @@ async fn overview_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
                 h2 { "Maturity stage" }
                 @match &o.maturity {
                     Some(m) => {
-                        p class="big" { (m.stage.replace('_', " ").to_lowercase()) }
+                        p class="big" { (capitalise(&m.stage.replace('_', " ").to_lowercase())) }
                         p { "Recommended share of marketing on retention: " strong { (m.retention_share_pct) "%" } }
                         p class="muted" { (m.meaning) }
                         p class="muted small" { "Shop age " (m.age_days) " days · " (format!("{:.1}", m.sales_per_day)) " orders/day over the last 30 days" }

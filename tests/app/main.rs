@@ -2,6 +2,7 @@
 //! sandbox platform over real HTTP. One test binary keeps link time down.
 
 mod admin;
+mod browser;
 mod cli;
 mod common;
 mod foundation;
