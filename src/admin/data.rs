@@ -984,7 +984,7 @@ pub async fn activity(db: &Db, shop_id: i64) -> Result<Activity, DbErr> {
         db,
         "SELECT id, kind, state, attempts, max_attempts, last_error, created_at, updated_at FROM jobs \
          WHERE shop_id = ? ORDER BY CASE state WHEN 'dead' THEN 0 WHEN 'failed' THEN 1 WHEN 'running' THEN 2 \
-         WHEN 'queued' THEN 3 ELSE 4 END, id DESC LIMIT 50",
+         WHEN 'queued' THEN 3 ELSE 4 END, id DESC LIMIT 25",
         id(),
     )
     .await?

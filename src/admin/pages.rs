@@ -806,6 +806,7 @@ async fn activity_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
         }
         section class="card" {
             h2 { "Recent jobs" }
+            p class="muted small" { "Dead, failed and running jobs first; a dead job can be retried." }
             @if a.jobs.is_empty() { p class="muted" { "None yet." } } @else {
                 table class="table" id="jobs" { thead { tr { th { "#" } th { "Kind" } th { "State" } th class="num" { "Attempts" } th { "Last error" } th { "Updated" } th {} } }
                     tbody { @for j in &a.jobs { tr {

@@ -629,3 +629,155 @@ async fn settings_are_validated_before_saving(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(settings_are_validated_before_saving);
+
+async fn the_api_reports_a_synced_shop(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            customers: 60,
+            plan: lifecycle_sandbox::Plan::Enterprise,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let auth = Auth::Cookie(session_cookie(&env.install().await));
+    let admin = Admin::new(&env);
+    let shop = env.installed_shop().await;
+    let db = env.app.state.db.clone();
+    crate::browser::wait_job_done(&db, shop.id, "shopify.backfill").await;
+    crate::browser::wait_job_done(&db, shop.id, "segment").await;
+
+    let o = admin.json("/api/overview", &auth).await;
+    assert_eq!(o["customers"], 60);
+    assert!(
+        o["orders"].as_i64().unwrap() > 0 && o["revenue_minor"].as_i64().unwrap() > 0,
+        "{o}"
+    );
+    assert!(!o["monthly"].as_array().unwrap().is_empty());
+    assert!(
+        o["maturity"]["stage"].is_string() && o["last_sync"]["status"] == "done",
+        "{o}"
+    );
+    let grid_total: i64 = o["rfm_grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["customers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        grid_total,
+        count(&db, "customer_scores", shop.id).await,
+        "every scored customer is in one RFM cell"
+    );
+    let clv_total: u64 = o["clv_distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["customers"].as_u64().unwrap())
+        .sum();
+    assert!(clv_total > 0);
+    // The rule evaluator and the analytics agree on who has ordered.
+    let (status, p) = admin
+        .post(
+            "/api/segments/preview",
+            &auth,
+            &json!({"rule": "number_of_orders >= 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["count"], o["customers_with_orders"], "{p}");
+    assert_eq!(
+        (p["total"].clone(), p["analysed"].clone()),
+        (json!(60), json!(true))
+    );
+    assert_eq!(p["sample"].as_array().unwrap().len(), 10);
+    assert!(p["sample"][0]["number_of_orders"].as_u64().unwrap() >= 1);
+    // A CAC gives CLV:CAC.
+    let (status, _) = admin.put("/api/settings", &auth, &json!({"cac": 20})).await;
+    assert_eq!(status, StatusCode::OK);
+    let o = admin.json("/api/overview", &auth).await;
+    assert_eq!(o["clv_cac"]["cac"], 20.0);
+    assert!(o["clv_cac"]["ratio"].as_f64().unwrap() > 0.0 && o["clv_cac"]["health"].is_string());
+
+    // Customers: a list and one customer's whole view.
+    let list = admin.json("/api/customers", &auth).await;
+    let first = &list.as_array().unwrap()[0];
+    let c = admin
+        .json(&format!("/api/customers/{}", first["id"]), &auth)
+        .await;
+    assert_eq!(c["platform_id"], first["platform_id"]);
+    assert!(
+        c["scores"]["rfm_group"].is_string() && c["features"]["number_of_orders"].is_u64(),
+        "{c}"
+    );
+    assert!(!c["segments"].as_array().unwrap().is_empty());
+    assert!(
+        !c["orders"].as_array().unwrap().is_empty(),
+        "the top customer has orders"
+    );
+    let (status, _) = admin
+        .get(&format!("/admin/customers/{}", first["id"]), &auth)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Dry-run mode first (so background re-scoring sends nothing either), then a new
+    // segment and a dry run: its tags are planned for every member, nothing is sent.
+    let (status, _) = admin
+        .put("/api/settings", &auth, &json!({"dry_run": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    crate::browser::wait_idle(&db, shop.id).await;
+    let (status, _) = admin
+        .post(
+            "/api/segments",
+            &auth,
+            &json!({"key": "buyers", "rule": "number_of_orders >= 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, r) = admin.post("/api/dry-run", &auth, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["summary"]["dry_run"], true);
+    assert_eq!(
+        r["summary"]["segments"]["buyers"],
+        o["customers_with_orders"]
+    );
+    let plan = admin.json("/api/plan", &auth).await;
+    assert_eq!(plan["run_id"], r["summary"]["run_id"]);
+    assert!(plan["total_items"].as_i64().unwrap() >= o["customers_with_orders"].as_i64().unwrap());
+    let items = plan["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| i["dry_run"] == true && i["outcome"] == "planned")
+    );
+    assert!(
+        items.iter().any(|i| i["detail"] == "lifecycle:buyers"),
+        "{plan}"
+    );
+    let seg = admin.json("/api/segments", &auth).await;
+    let buyers = seg["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "buyers")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        buyers["size"], o["customers_with_orders"],
+        "sizes come from the last scores"
+    );
+    let a = admin.json("/api/activity", &auth).await;
+    assert!(
+        a["webhooks_by_topic"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{a}"
+    );
+    assert!(a["audit"].as_array().is_some_and(|t| !t.is_empty()));
+    env.shutdown().await;
+}
+both_backends!(the_api_reports_a_synced_shop);

@@ -115,7 +115,7 @@ async fn wait_text(c: &Client, css: &str, what: &str, pred: impl Fn(&str) -> boo
     }
 }
 
-async fn wait_job_done(db: &store::Db, shop_id: i64, kind: &str) {
+pub(crate) async fn wait_job_done(db: &store::Db, shop_id: i64, kind: &str) {
     let done = eventually(240, || async {
         let rows = db
             .query_all_raw(store::stmt(
@@ -134,7 +134,7 @@ async fn wait_job_done(db: &store::Db, shop_id: i64, kind: &str) {
 }
 
 /// Waits until the shop has no queued or running job and the inbox is drained.
-async fn wait_idle(db: &store::Db, shop_id: i64) {
+pub(crate) async fn wait_idle(db: &store::Db, shop_id: i64) {
     let idle = eventually(120, || async {
         let r = db
             .query_one_raw(store::stmt(
