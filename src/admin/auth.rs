@@ -77,6 +77,9 @@ pub fn session_shop(req: &HttpRequest, state: &AppState) -> Result<(String, Via)
 /// Authenticates a request and resolves its shop.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ApiError> {
     let (domain, via) = session_shop(req, state)?;
+    if via == Via::Cookie {
+        cross_site_guard(req)?;
+    }
     if let Some(asked) = query_value(req, "shop") {
         // Compare normalised domains so `Shop.myshopify.com` is the same shop.
         if normalize_shop(&asked).as_deref() != Some(domain.as_str()) {
@@ -94,6 +97,41 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSe
         domain: shop.domain,
         via,
     })
+}
+
+/// A cookie rides along on requests other sites make, so a change made with the cookie must
+/// be a JSON request (which a foreign page cannot send without a CORS preflight we never
+/// grant) and, when the browser names its origin, come from this host.
+fn cross_site_guard(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let json =
+        header("Content-Type").is_some_and(|c| c.trim_start().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::Forbidden(
+            "changes must be sent as application/json from the admin pages".into(),
+        ));
+    }
+    if let (Some(origin), Some(host)) = (header("Origin"), header("Host")) {
+        let origin_host = url::Url::parse(&origin).ok().map(|u| match u.port() {
+            Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+            None => u.host_str().unwrap_or_default().to_string(),
+        });
+        if origin_host.as_deref() != Some(host.as_str()) {
+            return Err(ApiError::Forbidden(format!(
+                "request from another site ({origin}) refused"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl FromRequest for AdminSession {

@@ -197,6 +197,56 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
             "{what} cannot save settings"
         );
     }
+    // Changes made with the cookie must be same-site JSON requests.
+    let r = admin
+        .req(
+            reqwest::Method::PUT,
+            "/api/settings",
+            &Auth::Cookie(cookie.clone()),
+        )
+        .header("Content-Type", "text/plain")
+        .body(r#"{"dry_run": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a form-like request is refused"
+    );
+    let r = admin
+        .req(
+            reqwest::Method::PUT,
+            "/api/settings",
+            &Auth::Cookie(cookie.clone()),
+        )
+        .header("Origin", "http://evil.example")
+        .json(&json!({"dry_run": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "another site's request is refused"
+    );
+    let same_origin = env.app.url();
+    let r = admin
+        .req(
+            reqwest::Method::PUT,
+            "/api/settings",
+            &Auth::Cookie(cookie.clone()),
+        )
+        .header("Origin", same_origin)
+        .json(&json!({"tag_prefix": "lifecycle:"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the admin's own request passes");
+    assert!(
+        !env.installed_shop().await.settings.contains("dry_run"),
+        "nothing changed by the refused ones"
+    );
     // A non-Bearer Authorization header is refused, not ignored in favour of the cookie.
     let r = admin
         .req(

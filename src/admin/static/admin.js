@@ -15,11 +15,15 @@
   }
 
   async function api(method, path, body) {
+    // Every change is a JSON request: the server refuses cookie-authenticated changes that
+    // are not (a cross-site form cannot send JSON).
+    var change = method !== 'GET';
+    if (change && body === undefined) body = {};
     var r = await fetch(path, {
       method: method,
-      headers: await headers(body !== undefined),
+      headers: await headers(change),
       credentials: 'same-origin',
-      body: body !== undefined ? JSON.stringify(body) : undefined
+      body: change ? JSON.stringify(body) : undefined
     });
     var data = null;
     try { data = await r.json(); } catch (e) { /* an empty body */ }
