@@ -90,9 +90,10 @@ fn shots_dir() -> PathBuf {
     dir
 }
 
-async fn shot(c: &Client, name: &str) {
+async fn shot(c: &Client, backend: Backend, name: &str) {
     let png = c.screenshot().await.unwrap();
-    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    let backend = format!("{backend:?}").to_lowercase();
+    std::fs::write(shots_dir().join(format!("{backend}-{name}.png")), png).unwrap();
 }
 
 async fn text_of(c: &Client, css: &str) -> Option<String> {
@@ -193,7 +194,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         "the install lands on the overview: {landed}"
     );
     wait_text(&c, "main h1", "the overview", |t| t == "Overview").await;
-    shot(&c, "0-overview-just-installed").await;
+    shot(&c, backend, "0-overview-just-installed").await;
     let shop = env.installed_shop().await;
     let db = env.app.state.db.clone();
     // The backfill (sync) and the segment run it triggers (analysis) fill the overview.
@@ -243,7 +244,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         .unwrap()
         .unwrap_or_default();
     assert!(label.contains("months"), "charts are labelled: {label}");
-    shot(&c, "1-overview").await;
+    shot(&c, backend, "1-overview").await;
 
     // Segments: an invalid rule first; the message appears under the place it names.
     c.goto(&format!("{base}/admin/segments")).await.unwrap();
@@ -295,7 +296,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         (-1.0..30.0).contains(&gap),
         "the caret line is right under the input ({gap}px)"
     );
-    shot(&c, "2-segments-error").await;
+    shot(&c, backend, "2-segments-error").await;
 
     // Then a valid rule: the error goes, the preview counts.
     rule.clear().await.unwrap();
@@ -324,7 +325,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(sample.len(), count.min(10), "a sample of the matches");
-    shot(&c, "3-segments-preview").await;
+    shot(&c, backend, "3-segments-preview").await;
     c.find(Locator::Id("save-segment"))
         .await
         .unwrap()
@@ -344,7 +345,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         saved["segments"]["custom"][0]["rule"],
         "number_of_orders >= 2"
     );
-    shot(&c, "4-segments-saved").await;
+    shot(&c, backend, "4-segments-saved").await;
 
     // Offers: enable win-back with a budget, save.
     c.goto(&format!("{base}/admin/offers")).await.unwrap();
@@ -383,7 +384,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         saved["segments"]["custom"][0]["key"], "repeat-buyers",
         "other settings kept"
     );
-    shot(&c, "5-offers-saved").await;
+    shot(&c, backend, "5-offers-saved").await;
 
     // A dry run: the plan shows, nothing is sent to the shop. Work started before the
     // settings changed (re-scoring after the install's pushes) settles first.
@@ -411,7 +412,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         sent_before,
         "a dry run sends nothing"
     );
-    shot(&c, "6-offers-plan").await;
+    shot(&c, backend, "6-offers-plan").await;
 
     // The remaining pages.
     c.goto(&format!("{base}/admin/customers")).await.unwrap();
@@ -419,7 +420,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         .find(Locator::Css("table.table tbody tr td a"))
         .await
         .expect("customers are listed");
-    shot(&c, "7-customers").await;
+    shot(&c, backend, "7-customers").await;
     first.click().await.unwrap();
     wait_text(&c, "main h1", "customer page", |t| !t.is_empty()).await;
     let body = text_of(&c, "main").await.unwrap();
@@ -427,10 +428,10 @@ async fn merchant_flow_in_chromium(backend: Backend) {
         body.contains("Features") && body.contains("Order history"),
         "{body}"
     );
-    shot(&c, "8-customer").await;
+    shot(&c, backend, "8-customer").await;
     c.goto(&format!("{base}/admin/activity")).await.unwrap();
     wait_text(&c, "main h1", "activity page", |t| t == "Activity").await;
-    shot(&c, "9-activity").await;
+    shot(&c, backend, "9-activity").await;
 
     c.close().await.unwrap();
     env.shutdown().await;
