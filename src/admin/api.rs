@@ -40,7 +40,25 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-async fn shop_settings(state: &AppState, shop_id: i64) -> Result<String, ApiError> {
+/// A path id as a number, or a 400 naming what it should have been.
+pub(super) fn parse_id(what: &str, id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} id `{id}` is not a number")))
+}
+
+/// The shop's customer at the path id; 400 for a non-number, 404 for another shop's.
+pub(super) async fn customer_detail(
+    state: &AppState,
+    shop_id: i64,
+    id: &str,
+) -> Result<data::CustomerDetail, ApiError> {
+    let id = parse_id("customer", id)?;
+    data::customer(&state.db, shop_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))
+}
+
+pub(super) async fn shop_settings(state: &AppState, shop_id: i64) -> Result<String, ApiError> {
     Ok(shops::get(&state.db, shop_id)
         .await?
         .map(|s| s.settings)
@@ -364,13 +382,32 @@ fn yes() -> bool {
     true
 }
 
-fn current_segments(
-    stored: &Map<String, Value>,
+/// The segment settings as stored now.
+async fn current_segments(
+    state: &AppState,
+    shop_id: i64,
 ) -> Result<crate::core::segments::SegmentSettings, ApiError> {
-    let text = Value::Object(stored.clone()).to_string();
-    LoyaltySettings::from_shop_json(&text)
+    // Through the object reading, so unreadable stored settings count as empty, as on save.
+    let stored = settings_object(&shop_settings(state, shop_id).await?);
+    LoyaltySettings::from_shop_json(&Value::Object(stored).to_string())
         .map(|s| s.segments)
         .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// Saves changed segment settings (validated like any settings change) and answers with the
+/// segment list they give.
+async fn save_segments(
+    state: &AppState,
+    shop_id: i64,
+    segs: &crate::core::segments::SegmentSettings,
+) -> Result<HttpResponse, ApiError> {
+    let patch = Map::from_iter([(
+        "segments".to_string(),
+        serde_json::to_value(segs).map_err(|e| ApiError::Internal(e.to_string()))?,
+    )]);
+    let merged = update_settings(state, shop_id, patch).await?;
+    let view = data::segments(&state.db, shop_id, &Value::Object(merged).to_string()).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Adds a custom segment, or replaces the one with the same key.
@@ -383,8 +420,7 @@ async fn save_segment(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: SegmentInput = parse(&body)?;
-    let stored = settings_object(&shop_settings(&state, s.shop_id).await?);
-    let mut segs = current_segments(&stored)?;
+    let mut segs = current_segments(&state, s.shop_id).await?;
     let def = CustomSegmentDef {
         key: input.key.trim().to_string(),
         rule: input.rule,
@@ -394,13 +430,7 @@ async fn save_segment(
         Some(existing) => *existing = def,
         None => segs.custom.push(def),
     }
-    let patch = Map::from_iter([(
-        "segments".to_string(),
-        serde_json::to_value(&segs).map_err(|e| ApiError::Internal(e.to_string()))?,
-    )]);
-    let merged = update_settings(&state, s.shop_id, patch).await?;
-    let view = data::segments(&state.db, s.shop_id, &Value::Object(merged).to_string()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    save_segments(&state, s.shop_id, &segs).await
 }
 
 #[utoipa::path(delete, path = "/api/segments/{key}", tag = "segments",
@@ -412,20 +442,13 @@ async fn delete_segment(
     state: web::Data<AppState>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let stored = settings_object(&shop_settings(&state, s.shop_id).await?);
-    let mut segs = current_segments(&stored)?;
+    let mut segs = current_segments(&state, s.shop_id).await?;
     let before = segs.custom.len();
     segs.custom.retain(|c| c.key != *key);
     if segs.custom.len() == before {
         return Err(ApiError::NotFound(format!("no custom segment `{key}`")));
     }
-    let patch = Map::from_iter([(
-        "segments".to_string(),
-        serde_json::to_value(&segs).map_err(|e| ApiError::Internal(e.to_string()))?,
-    )]);
-    let merged = update_settings(&state, s.shop_id, patch).await?;
-    let view = data::segments(&state.db, s.shop_id, &Value::Object(merged).to_string()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    save_segments(&state, s.shop_id, &segs).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -494,12 +517,7 @@ async fn customer(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("customer id `{id}` is not a number")))?;
-    let c = data::customer(&state.db, s.shop_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))?;
+    let c = customer_detail(&state, s.shop_id, &id).await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -520,9 +538,7 @@ async fn retry_job(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("job id `{id}` is not a number")))?;
+    let id = parse_id("job", &id)?;
     if !crate::store::jobs::retry_dead(&state.db, s.shop_id, id).await? {
         return Err(ApiError::NotFound(format!("no dead job {id} in this shop")));
     }

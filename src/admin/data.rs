@@ -29,6 +29,16 @@ pub(crate) async fn rows(
         .await
 }
 
+/// Runs a query and reads every row with `view`.
+async fn list<T>(
+    db: &Db,
+    sql: &str,
+    values: Vec<Value>,
+    view: fn(&QueryResult) -> Result<T, DbErr>,
+) -> Result<Vec<T>, DbErr> {
+    rows(db, sql, values).await?.iter().map(view).collect()
+}
+
 async fn scalar(db: &Db, sql: &str, values: Vec<Value>) -> Result<i64, DbErr> {
     Ok(match rows(db, sql, values).await?.first() {
         Some(r) => r.try_get::<Option<i64>>("", "n")?.unwrap_or(0),
@@ -369,25 +379,26 @@ async fn rfm_grid(db: &Db, shop_id: i64, currency: &str) -> Result<Vec<RfmCell>,
         .collect())
 }
 
+const SYNC_RUNS: &str = "SELECT kind, status, error, started_at, finished_at FROM sync_runs \
+     WHERE shop_id = ? ORDER BY id DESC";
+
+fn sync_run_view(r: &QueryResult) -> Result<RunView, DbErr> {
+    Ok(RunView {
+        kind: r.try_get("", "kind")?,
+        status: r.try_get("", "status")?,
+        dry_run: false,
+        started_at: r.try_get("", "started_at")?,
+        finished_at: r.try_get("", "finished_at")?,
+        error: r.try_get("", "error")?,
+    })
+}
+
 pub async fn last_sync(db: &Db, shop_id: i64) -> Result<Option<RunView>, DbErr> {
-    let rs = rows(
-        db,
-        "SELECT kind, status, error, started_at, finished_at FROM sync_runs WHERE shop_id = ? ORDER BY id DESC LIMIT 1",
-        vec![shop_id.into()],
-    )
-    .await?;
-    rs.first()
-        .map(|r| {
-            Ok(RunView {
-                kind: r.try_get("", "kind")?,
-                status: r.try_get("", "status")?,
-                dry_run: false,
-                started_at: r.try_get("", "started_at")?,
-                finished_at: r.try_get("", "finished_at")?,
-                error: r.try_get("", "error")?,
-            })
-        })
-        .transpose()
+    let sql = format!("{SYNC_RUNS} LIMIT 1");
+    Ok(list(db, &sql, vec![shop_id.into()], sync_run_view)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The last segment run; `dry_run` = Some(x) picks only runs of that mode.
@@ -399,41 +410,44 @@ pub async fn last_push(
     Ok(last_run(db, shop_id, dry_run).await?.map(|(_, v, _)| v))
 }
 
+/// A segment run: its id, the run, and its summary (null when unreadable).
+fn segment_run(r: &QueryResult) -> Result<(i64, RunView, serde_json::Value), DbErr> {
+    let summary: String = r.try_get("", "summary")?;
+    Ok((
+        r.try_get("", "id")?,
+        RunView {
+            kind: r.try_get("", "trigger")?,
+            status: r.try_get("", "status")?,
+            dry_run: r.try_get("", "dry_run")?,
+            started_at: r.try_get("", "started_at")?,
+            finished_at: r.try_get("", "finished_at")?,
+            error: r.try_get("", "error")?,
+        },
+        serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
 async fn last_run(
     db: &Db,
     shop_id: i64,
     dry_run: Option<bool>,
 ) -> Result<Option<(i64, RunView, serde_json::Value)>, DbErr> {
-    let (sql, values): (&str, Vec<Value>) = match dry_run {
-        Some(d) => (
-            "SELECT id, trigger, dry_run, status, summary, error, started_at, finished_at FROM segment_runs \
-             WHERE shop_id = ? AND dry_run = ? ORDER BY id DESC LIMIT 1",
-            vec![shop_id.into(), d.into()],
-        ),
-        None => (
-            "SELECT id, trigger, dry_run, status, summary, error, started_at, finished_at FROM segment_runs \
-             WHERE shop_id = ? ORDER BY id DESC LIMIT 1",
-            vec![shop_id.into()],
-        ),
+    let mut values: Vec<Value> = vec![shop_id.into()];
+    let mode = match dry_run {
+        Some(d) => {
+            values.push(d.into());
+            " AND dry_run = ?"
+        }
+        None => "",
     };
-    let rs = rows(db, sql, values).await?;
-    rs.first()
-        .map(|r| {
-            let summary: String = r.try_get("", "summary")?;
-            Ok((
-                r.try_get("", "id")?,
-                RunView {
-                    kind: r.try_get("", "trigger")?,
-                    status: r.try_get("", "status")?,
-                    dry_run: r.try_get("", "dry_run")?,
-                    started_at: r.try_get("", "started_at")?,
-                    finished_at: r.try_get("", "finished_at")?,
-                    error: r.try_get("", "error")?,
-                },
-                serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
-            ))
-        })
-        .transpose()
+    let sql = format!(
+        "SELECT id, trigger, dry_run, status, summary, error, started_at, finished_at FROM segment_runs \
+         WHERE shop_id = ?{mode} ORDER BY id DESC LIMIT 1"
+    );
+    Ok(list(db, &sql, values, segment_run)
+        .await?
+        .into_iter()
+        .next())
 }
 
 // ---------------------------------------------------------------- segments
@@ -600,7 +614,7 @@ pub async fn customers(
     limit: u64,
 ) -> Result<Vec<CustomerRowView>, DbErr> {
     let pattern = format!("%{}%", q.unwrap_or("").trim().to_lowercase());
-    let rs = rows(
+    list(
         db,
         "SELECT c.id, c.platform_id, c.email, c.first_name, c.last_name, s.rfm_group, s.churn_risk, \
          s.clv_minor, s.currency FROM customers c LEFT JOIN customer_scores s \
@@ -614,22 +628,22 @@ pub async fn customers(
             pattern.into(),
             (limit as i64).into(),
         ],
+        customer_row_view,
     )
-    .await?;
-    rs.iter()
-        .map(|r| {
-            Ok(CustomerRowView {
-                id: r.try_get("", "id")?,
-                platform_id: r.try_get("", "platform_id")?,
-                email: r.try_get("", "email")?,
-                name: name_of(r.try_get("", "first_name")?, r.try_get("", "last_name")?),
-                rfm_group: r.try_get("", "rfm_group")?,
-                churn_risk: r.try_get("", "churn_risk")?,
-                clv_minor: r.try_get("", "clv_minor")?,
-                currency: r.try_get("", "currency")?,
-            })
-        })
-        .collect()
+    .await
+}
+
+fn customer_row_view(r: &QueryResult) -> Result<CustomerRowView, DbErr> {
+    Ok(CustomerRowView {
+        id: r.try_get("", "id")?,
+        platform_id: r.try_get("", "platform_id")?,
+        email: r.try_get("", "email")?,
+        name: name_of(r.try_get("", "first_name")?, r.try_get("", "last_name")?),
+        rfm_group: r.try_get("", "rfm_group")?,
+        churn_risk: r.try_get("", "churn_risk")?,
+        clv_minor: r.try_get("", "clv_minor")?,
+        currency: r.try_get("", "currency")?,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -698,6 +712,9 @@ pub struct OrderView {
     pub cancelled: bool,
 }
 
+const CODES: &str = "SELECT code, offer, state, reason, starts_at, ends_at, customer_platform_id \
+     FROM discount_codes WHERE shop_id = ?";
+
 fn code_view(r: &QueryResult) -> Result<CodeView, DbErr> {
     Ok(CodeView {
         code: r.try_get("", "code")?,
@@ -707,6 +724,36 @@ fn code_view(r: &QueryResult) -> Result<CodeView, DbErr> {
         starts_at: r.try_get("", "starts_at")?,
         ends_at: r.try_get("", "ends_at")?,
         customer_platform_id: r.try_get("", "customer_platform_id")?,
+    })
+}
+
+fn scores_view(s: &QueryResult) -> Result<ScoresView, DbErr> {
+    Ok(ScoresView {
+        rfm_r: s.try_get("", "rfm_r")?,
+        rfm_f: s.try_get("", "rfm_f")?,
+        rfm_m: s.try_get("", "rfm_m")?,
+        rfm_group: s.try_get("", "rfm_group")?,
+        p_alive: s.try_get("", "p_alive")?,
+        clv_minor: s.try_get("", "clv_minor")?,
+        currency: s.try_get("", "currency")?,
+        churn_risk: s.try_get("", "churn_risk")?,
+        scored_at: s.try_get("", "scored_at")?,
+    })
+}
+
+fn order_view(o: &QueryResult) -> Result<OrderView, DbErr> {
+    let codes: String = o.try_get("", "discount_codes")?;
+    Ok(OrderView {
+        name: o.try_get("", "name")?,
+        created_at: o.try_get("", "platform_created_at")?,
+        total_minor: o.try_get("", "total_minor")?,
+        refunded_minor: o.try_get("", "refunded_minor")?,
+        currency: o.try_get("", "currency")?,
+        discount_codes: serde_json::from_str(&codes).unwrap_or_default(),
+        financial_status: o.try_get("", "financial_status")?,
+        cancelled: o
+            .try_get::<Option<DateTime<Utc>>>("", "cancelled_at")?
+            .is_some(),
     })
 }
 
@@ -735,17 +782,7 @@ pub async fn customer(db: &Db, shop_id: i64, id: i64) -> Result<Option<CustomerD
         Some(s) => {
             let segs: String = s.try_get("", "segments")?;
             (
-                Some(ScoresView {
-                    rfm_r: s.try_get("", "rfm_r")?,
-                    rfm_f: s.try_get("", "rfm_f")?,
-                    rfm_m: s.try_get("", "rfm_m")?,
-                    rfm_group: s.try_get("", "rfm_group")?,
-                    p_alive: s.try_get("", "p_alive")?,
-                    clv_minor: s.try_get("", "clv_minor")?,
-                    currency: s.try_get("", "currency")?,
-                    churn_risk: s.try_get("", "churn_risk")?,
-                    scored_at: s.try_get("", "scored_at")?,
-                }),
+                Some(scores_view(s)?),
                 serde_json::from_str(&segs).unwrap_or_default(),
             )
         }
@@ -756,41 +793,22 @@ pub async fn customer(db: &Db, shop_id: i64, id: i64) -> Result<Option<CustomerD
         .remove(&platform_id)
         .map(|p| p.tags)
         .unwrap_or_default();
-    let codes = rows(
+    let codes = list(
         db,
-        "SELECT code, offer, state, reason, starts_at, ends_at, customer_platform_id FROM discount_codes \
-         WHERE shop_id = ? AND customer_platform_id = ? ORDER BY id DESC",
+        &format!("{CODES} AND customer_platform_id = ? ORDER BY id DESC"),
         vec![shop_id.into(), platform_id.clone().into()],
+        code_view,
     )
-    .await?
-    .iter()
-    .map(code_view)
-    .collect::<Result<Vec<_>, _>>()?;
-    let orders = rows(
+    .await?;
+    let orders = list(
         db,
         "SELECT name, platform_created_at, total_minor, refunded_minor, currency, discount_codes, \
          financial_status, cancelled_at FROM orders WHERE shop_id = ? AND customer_platform_id = ? \
          AND deleted_at IS NULL ORDER BY platform_created_at DESC LIMIT 200",
         vec![shop_id.into(), platform_id.clone().into()],
+        order_view,
     )
-    .await?
-    .iter()
-    .map(|o| {
-        let codes: String = o.try_get("", "discount_codes")?;
-        Ok(OrderView {
-            name: o.try_get("", "name")?,
-            created_at: o.try_get("", "platform_created_at")?,
-            total_minor: o.try_get("", "total_minor")?,
-            refunded_minor: o.try_get("", "refunded_minor")?,
-            currency: o.try_get("", "currency")?,
-            discount_codes: serde_json::from_str(&codes).unwrap_or_default(),
-            financial_status: o.try_get("", "financial_status")?,
-            cancelled: o
-                .try_get::<Option<DateTime<Utc>>>("", "cancelled_at")?
-                .is_some(),
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
+    .await?;
     let features = customer_features_view(db, shop_id, &platform_id).await?;
     Ok(Some(CustomerDetail {
         id,
@@ -916,6 +934,9 @@ pub struct PrivacyView {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+const AUDIT: &str = "SELECT run_id, customer_platform_id, action, detail, reason, dry_run, outcome, at \
+     FROM writeback_audit WHERE shop_id = ?";
+
 fn audit_view(r: &QueryResult) -> Result<AuditView, DbErr> {
     Ok(AuditView {
         run_id: r.try_get("", "run_id")?,
@@ -929,144 +950,113 @@ fn audit_view(r: &QueryResult) -> Result<AuditView, DbErr> {
     })
 }
 
+fn topic_count(r: &QueryResult) -> Result<TopicCount, DbErr> {
+    Ok(TopicCount {
+        topic: r.try_get("", "topic")?,
+        state: r.try_get("", "state")?,
+        count: r.try_get("", "n")?,
+    })
+}
+
+fn webhook_failure(r: &QueryResult) -> Result<WebhookFailure, DbErr> {
+    Ok(WebhookFailure {
+        id: r.try_get("", "id")?,
+        topic: r.try_get("", "topic")?,
+        state: r.try_get("", "state")?,
+        attempts: r.try_get("", "attempts")?,
+        last_error: r.try_get("", "last_error")?,
+        received_at: r.try_get("", "created_at")?,
+    })
+}
+
+fn state_count(r: &QueryResult) -> Result<StateCount, DbErr> {
+    Ok(StateCount {
+        state: r.try_get("", "state")?,
+        count: r.try_get("", "n")?,
+    })
+}
+
+fn job_view(r: &QueryResult) -> Result<JobView, DbErr> {
+    Ok(JobView {
+        id: r.try_get("", "id")?,
+        kind: r.try_get("", "kind")?,
+        state: r.try_get("", "state")?,
+        attempts: r.try_get("", "attempts")?,
+        max_attempts: r.try_get("", "max_attempts")?,
+        last_error: r.try_get("", "last_error")?,
+        created_at: r.try_get("", "created_at")?,
+        updated_at: r.try_get("", "updated_at")?,
+    })
+}
+
+fn privacy_view(r: &QueryResult) -> Result<PrivacyView, DbErr> {
+    Ok(PrivacyView {
+        kind: r.try_get("", "kind")?,
+        customer_platform_id: r.try_get("", "customer_platform_id")?,
+        summary: r.try_get("", "summary")?,
+        received_at: r.try_get("", "received_at")?,
+        completed_at: r.try_get("", "completed_at")?,
+    })
+}
+
 pub async fn activity(db: &Db, shop_id: i64) -> Result<Activity, DbErr> {
     let id = || -> Vec<Value> { vec![shop_id.into()] };
-    let webhooks_by_topic = rows(
-        db,
-        "SELECT topic, state, COUNT(*) AS n FROM webhook_inbox WHERE shop_id = ? GROUP BY topic, state ORDER BY topic, state",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(TopicCount {
-            topic: r.try_get("", "topic")?,
-            state: r.try_get("", "state")?,
-            count: r.try_get("", "n")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    let webhook_failures = rows(
-        db,
-        "SELECT id, topic, state, attempts, last_error, created_at FROM webhook_inbox \
-         WHERE shop_id = ? AND (last_error IS NOT NULL OR state IN ('dead', 'failed')) ORDER BY id DESC LIMIT 50",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(WebhookFailure {
-            id: r.try_get("", "id")?,
-            topic: r.try_get("", "topic")?,
-            state: r.try_get("", "state")?,
-            attempts: r.try_get("", "attempts")?,
-            last_error: r.try_get("", "last_error")?,
-            received_at: r.try_get("", "created_at")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    let jobs_by_state = rows(
-        db,
-        "SELECT state, COUNT(*) AS n FROM jobs WHERE shop_id = ? GROUP BY state ORDER BY state",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(StateCount {
-            state: r.try_get("", "state")?,
-            count: r.try_get("", "n")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    // Running, failing and dead jobs first, then the most recent others.
-    let jobs = rows(
-        db,
-        "SELECT id, kind, state, attempts, max_attempts, last_error, created_at, updated_at FROM jobs \
-         WHERE shop_id = ? ORDER BY CASE state WHEN 'dead' THEN 0 WHEN 'failed' THEN 1 WHEN 'running' THEN 2 \
-         WHEN 'queued' THEN 3 ELSE 4 END, id DESC LIMIT 25",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(JobView {
-            id: r.try_get("", "id")?,
-            kind: r.try_get("", "kind")?,
-            state: r.try_get("", "state")?,
-            attempts: r.try_get("", "attempts")?,
-            max_attempts: r.try_get("", "max_attempts")?,
-            last_error: r.try_get("", "last_error")?,
-            created_at: r.try_get("", "created_at")?,
-            updated_at: r.try_get("", "updated_at")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    let audit = rows(
-        db,
-        "SELECT run_id, customer_platform_id, action, detail, reason, dry_run, outcome, at FROM writeback_audit \
-         WHERE shop_id = ? ORDER BY id DESC LIMIT 100",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(audit_view)
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    let codes = rows(
-        db,
-        "SELECT code, offer, state, reason, starts_at, ends_at, customer_platform_id FROM discount_codes \
-         WHERE shop_id = ? ORDER BY id DESC LIMIT 50",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(code_view)
-    .collect::<Result<Vec<_>, _>>()?;
-    let privacy_requests = rows(
-        db,
-        "SELECT kind, customer_platform_id, summary, received_at, completed_at FROM privacy_requests \
-         WHERE shop_id = ? ORDER BY id DESC LIMIT 50",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(PrivacyView {
-            kind: r.try_get("", "kind")?,
-            customer_platform_id: r.try_get("", "customer_platform_id")?,
-            summary: r.try_get("", "summary")?,
-            received_at: r.try_get("", "received_at")?,
-            completed_at: r.try_get("", "completed_at")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
-    let sync_runs = rows(
-        db,
-        "SELECT kind, status, error, started_at, finished_at FROM sync_runs WHERE shop_id = ? ORDER BY id DESC LIMIT 10",
-        id(),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(RunView {
-            kind: r.try_get("", "kind")?,
-            status: r.try_get("", "status")?,
-            dry_run: false,
-            started_at: r.try_get("", "started_at")?,
-            finished_at: r.try_get("", "finished_at")?,
-            error: r.try_get("", "error")?,
-        })
-    })
-    .collect::<Result<Vec<_>, DbErr>>()?;
     Ok(Activity {
-        webhooks_by_topic,
-        webhook_failures,
-        jobs_by_state,
-        jobs,
-        audit,
-        codes,
-        privacy_requests,
-        sync_runs,
+        webhooks_by_topic: list(
+            db,
+            "SELECT topic, state, COUNT(*) AS n FROM webhook_inbox WHERE shop_id = ? GROUP BY topic, state ORDER BY topic, state",
+            id(),
+            topic_count,
+        )
+        .await?,
+        webhook_failures: list(
+            db,
+            "SELECT id, topic, state, attempts, last_error, created_at FROM webhook_inbox \
+             WHERE shop_id = ? AND (last_error IS NOT NULL OR state IN ('dead', 'failed')) ORDER BY id DESC LIMIT 50",
+            id(),
+            webhook_failure,
+        )
+        .await?,
+        jobs_by_state: list(
+            db,
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE shop_id = ? GROUP BY state ORDER BY state",
+            id(),
+            state_count,
+        )
+        .await?,
+        // Running, failing and dead jobs first, then the most recent others.
+        jobs: list(
+            db,
+            "SELECT id, kind, state, attempts, max_attempts, last_error, created_at, updated_at FROM jobs \
+             WHERE shop_id = ? ORDER BY CASE state WHEN 'dead' THEN 0 WHEN 'failed' THEN 1 WHEN 'running' THEN 2 \
+             WHEN 'queued' THEN 3 ELSE 4 END, id DESC LIMIT 25",
+            id(),
+            job_view,
+        )
+        .await?,
+        audit: list(
+            db,
+            &format!("{AUDIT} ORDER BY id DESC LIMIT 100"),
+            id(),
+            audit_view,
+        )
+        .await?,
+        codes: list(
+            db,
+            &format!("{CODES} ORDER BY id DESC LIMIT 50"),
+            id(),
+            code_view,
+        )
+        .await?,
+        privacy_requests: list(
+            db,
+            "SELECT kind, customer_platform_id, summary, received_at, completed_at FROM privacy_requests \
+             WHERE shop_id = ? ORDER BY id DESC LIMIT 50",
+            id(),
+            privacy_view,
+        )
+        .await?,
+        sync_runs: list(db, &format!("{SYNC_RUNS} LIMIT 10"), id(), sync_run_view).await?,
     })
 }
 
@@ -1095,16 +1085,13 @@ pub async fn last_plan(db: &Db, shop_id: i64) -> Result<PlanView, DbErr> {
             total_items: 0,
         });
     };
-    let items = rows(
+    let items = list(
         db,
-        "SELECT run_id, customer_platform_id, action, detail, reason, dry_run, outcome, at FROM writeback_audit \
-         WHERE shop_id = ? AND run_id = ? ORDER BY id LIMIT 200",
+        &format!("{AUDIT} AND run_id = ? ORDER BY id LIMIT 200"),
         vec![shop_id.into(), run_id.into()],
+        audit_view,
     )
-    .await?
-    .iter()
-    .map(audit_view)
-    .collect::<Result<Vec<_>, DbErr>>()?;
+    .await?;
     let total_items = scalar(
         db,
         "SELECT COUNT(*) AS n FROM writeback_audit WHERE shop_id = ? AND run_id = ?",

@@ -8,13 +8,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::api;
 use super::auth::{self, AdminSession};
 use super::charts;
 use super::data::{self, format_money};
 use crate::core::loyalty::OfferKind;
 use crate::routes::ApiError;
 use crate::state::AppState;
-use crate::store::shops;
 
 const CSS: &str = include_str!("static/admin.css");
 const JS: &str = include_str!("static/admin.js");
@@ -141,27 +141,39 @@ fn bounce(client_id: &str) -> Markup {
 fn error_page(e: &ApiError) -> HttpResponse {
     use actix_web::ResponseError;
     let status = e.status_code();
-    let m = html! {
+    let title = format!(
+        "Lifecycle: {}",
+        status.canonical_reason().unwrap_or("error")
+    );
+    let body = html! {
+        main class="page narrow" {
+            div class="card" {
+                h1 { (status.canonical_reason().unwrap_or("Error")) }
+                p class="error-text" { (e.to_string()) }
+                p class="muted" { "Open Lifecycle from your shop's admin, or install it again." }
+            }
+        }
+    };
+    html_response(status, document(&title, None, false, body))
+}
+
+/// A styled page: the head every page shares (App Bridge when embedded, the admin script when
+/// the page has controls) around `body`.
+fn document(title: &str, app_bridge_for: Option<&str>, script: bool, body: Markup) -> Markup {
+    html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Lifecycle: " (status.canonical_reason().unwrap_or("error")) }
+                title { (title) }
+                @if let Some(client_id) = app_bridge_for { (app_bridge(client_id)) }
                 link rel="stylesheet" href="/admin/static/admin.css";
+                @if script { script src="/admin/static/admin.js" defer {} }
             }
-            body {
-                main class="page narrow" {
-                    div class="card" {
-                        h1 { (status.canonical_reason().unwrap_or("Error")) }
-                        p class="error-text" { (e.to_string()) }
-                        p class="muted" { "Open Lifecycle from your shop's admin, or install it again." }
-                    }
-                }
-            }
+            body { (body) }
         }
-    };
-    html_response(status, m)
+    }
 }
 
 const NAV: [(&str, &str); 5] = [
@@ -173,41 +185,32 @@ const NAV: [(&str, &str); 5] = [
 ];
 
 fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
-    let m = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Lifecycle" }
-                @if ctx.embedded { (app_bridge(&ctx.client_id)) }
-                link rel="stylesheet" href="/admin/static/admin.css";
-                script src="/admin/static/admin.js" defer {}
-            }
-            body {
-                @if ctx.embedded {
-                    ui-nav-menu {
-                        @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (label) } }
-                    }
-                }
-                header class="topbar" {
-                    div class="brand" { span class="logo" aria-hidden="true" { "◐" } " Lifecycle" }
-                    nav aria-label="Lifecycle sections" {
-                        @for (path, label) in NAV {
-                            a href=(ctx.link(path)) class=(if path == active { "active" } else { "" })
-                                aria-current=[(path == active).then_some("page")] { (label) }
-                        }
-                    }
-                    div class="shop muted" { (ctx.session.domain) }
-                }
-                main class="page" {
-                    h1 { (title) }
-                    (body)
-                }
+    let page = html! {
+        @if ctx.embedded {
+            ui-nav-menu {
+                @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (label) } }
             }
         }
+        header class="topbar" {
+            div class="brand" { span class="logo" aria-hidden="true" { "◐" } " Lifecycle" }
+            nav aria-label="Lifecycle sections" {
+                @for (path, label) in NAV {
+                    a href=(ctx.link(path)) class=(if path == active { "active" } else { "" })
+                        aria-current=[(path == active).then_some("page")] { (label) }
+                }
+            }
+            div class="shop muted" { (ctx.session.domain) }
+        }
+        main class="page" {
+            h1 { (title) }
+            (body)
+        }
     };
-    html_response(StatusCode::OK, m)
+    let bridge = ctx.embedded.then_some(ctx.client_id.as_str());
+    html_response(
+        StatusCode::OK,
+        document(&format!("{title} · Lifecycle"), bridge, true, page),
+    )
 }
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -246,26 +249,27 @@ fn run_line(label: &str, run: &Option<data::RunView>) -> Markup {
     }
 }
 
-fn page_result(r: Result<HttpResponse, ApiError>) -> HttpResponse {
-    r.unwrap_or_else(|e| error_page(&e))
+/// Authenticates the request, then renders `page` for it; a failed page becomes an error page.
+async fn render<F, Fut>(req: &HttpRequest, state: &AppState, page: F) -> HttpResponse
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<HttpResponse, ApiError>>,
+{
+    match page_ctx(req, state).await {
+        Ok(ctx) => page(ctx).await.unwrap_or_else(|e| error_page(&e)),
+        Err(r) => r,
+    }
 }
 
 // ---------------------------------------------------------------- overview
 
 #[get("/admin")]
 async fn overview(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    page_result(overview_page(&ctx, &state).await)
+    render(&req, &state, |ctx| overview_page(ctx, &state)).await
 }
 
-async fn overview_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
-    let settings = shops::get(&state.db, ctx.session.shop_id)
-        .await?
-        .map(|s| s.settings)
-        .unwrap_or_default();
+async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = api::shop_settings(state, ctx.session.shop_id).await?;
     let o = data::overview(
         &state.db,
         ctx.session.shop_id,
@@ -274,22 +278,17 @@ async fn overview_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
     )
     .await?;
     let cur = o.currency.clone();
+    // Months as `YYYY-MM` on the charts' axes.
+    let month = |m: &data::MonthlyRow| m.month.get(..7).unwrap_or(&m.month).to_string();
     let series = |f: fn(&data::MonthlyRow) -> Option<f64>| -> Vec<(String, Option<f64>)> {
-        o.monthly
-            .iter()
-            .map(|m| (m.month.get(..7).unwrap_or(&m.month).to_string(), f(m)))
-            .collect()
+        o.monthly.iter().map(|m| (month(m), f(m))).collect()
     };
     let clv_bars: Vec<(String, f64)> = o
         .clv_distribution
         .iter()
         .map(|b| (charts::fmt_num(b.from), b.customers as f64))
         .collect();
-    let revenue: Vec<(String, f64)> = o
-        .monthly
-        .iter()
-        .map(|m| (m.month.get(..7).unwrap_or(&m.month).to_string(), m.revenue))
-        .collect();
+    let revenue: Vec<(String, f64)> = o.monthly.iter().map(|m| (month(m), m.revenue)).collect();
     let cells: Vec<(u8, u8, i64, String)> = o
         .rfm_grid
         .iter()
@@ -352,18 +351,14 @@ async fn overview_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
         }
         p class="muted small" { "Analysed " (when(o.analysed_at)) }
     };
-    Ok(layout(ctx, "/admin", "Overview", body))
+    Ok(layout(&ctx, "/admin", "Overview", body))
 }
 
 // ---------------------------------------------------------------- segments
 
 #[get("/admin/segments")]
 async fn segments(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    page_result(segments_page(&ctx, &state).await)
+    render(&req, &state, |ctx| segments_page(ctx, &state)).await
 }
 
 const RULE_HELP: &str = "Attributes: number_of_orders, amount_spent, average_order_value, first_order_date, \
@@ -371,11 +366,8 @@ last_order_date, abandoned_checkout_date, customer_added_date, customer_tags, em
 churn_risk, predicted_clv, p_alive, discount_order_share, refunds_or_cancellations. Combine with AND, OR, \
 NOT and parentheses. Dates: -90d, -4w, -3m, 2024-01-31.";
 
-async fn segments_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
-    let settings = shops::get(&state.db, ctx.session.shop_id)
-        .await?
-        .map(|s| s.settings)
-        .unwrap_or_default();
+async fn segments_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = api::shop_settings(state, ctx.session.shop_id).await?;
     let v = data::segments(&state.db, ctx.session.shop_id, &settings).await?;
     let body = html! {
         @if let Some(e) = &v.settings_error { div class="banner bad" { "Stored settings are invalid: " (e) } }
@@ -428,18 +420,14 @@ async fn segments_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
             }
         }
     };
-    Ok(layout(ctx, "/admin/segments", "Segments", body))
+    Ok(layout(&ctx, "/admin/segments", "Segments", body))
 }
 
 // ---------------------------------------------------------------- offers and tags
 
 #[get("/admin/offers")]
 async fn offers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    page_result(offers_page(&ctx, &state).await)
+    render(&req, &state, |ctx| offers_page(ctx, &state)).await
 }
 
 fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
@@ -453,11 +441,8 @@ fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
     }
 }
 
-async fn offers_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
-    let settings = shops::get(&state.db, ctx.session.shop_id)
-        .await?
-        .map(|s| s.settings)
-        .unwrap_or_default();
+async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+    let settings = api::shop_settings(state, ctx.session.shop_id).await?;
     let view = super::api::settings_view(&settings);
     let eff = &view.effective;
     let plan = data::last_plan(&state.db, ctx.session.shop_id).await?;
@@ -555,7 +540,7 @@ async fn offers_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiErr
             (plan_view(&plan))
         }
     };
-    Ok(layout(ctx, "/admin/offers", "Offers & tags", body))
+    Ok(layout(&ctx, "/admin/offers", "Offers & tags", body))
 }
 
 fn capitalise(s: &str) -> String {
@@ -614,18 +599,14 @@ struct Search {
 
 #[get("/admin/customers")]
 async fn customers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let q = web::Query::<Search>::from_query(req.query_string())
         .map(|q| q.into_inner().q)
         .unwrap_or(None);
-    page_result(customers_page(&ctx, &state, q).await)
+    render(&req, &state, |ctx| customers_page(ctx, &state, q)).await
 }
 
 async fn customers_page(
-    ctx: &Ctx,
+    ctx: Ctx,
     state: &AppState,
     q: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -659,7 +640,7 @@ async fn customers_page(
             }
         }
     };
-    Ok(layout(ctx, "/admin/customers", "Customers", body))
+    Ok(layout(&ctx, "/admin/customers", "Customers", body))
 }
 
 #[get("/admin/customers/{id}")]
@@ -668,20 +649,11 @@ async fn customer(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    page_result(customer_page(&ctx, &state, &id).await)
+    render(&req, &state, |ctx| customer_page(ctx, &state, &id)).await
 }
 
-async fn customer_page(ctx: &Ctx, state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("customer id `{id}` is not a number")))?;
-    let c = data::customer(&state.db, ctx.session.shop_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))?;
+async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+    let c = api::customer_detail(state, ctx.session.shop_id, id).await?;
     let title = if c.name.is_empty() {
         c.email
             .clone()
@@ -753,21 +725,17 @@ async fn customer_page(ctx: &Ctx, state: &AppState, id: &str) -> Result<HttpResp
             }
         }
     };
-    Ok(layout(ctx, "/admin/customers", &title, body))
+    Ok(layout(&ctx, "/admin/customers", &title, body))
 }
 
 // ---------------------------------------------------------------- activity
 
 #[get("/admin/activity")]
 async fn activity(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match page_ctx(&req, &state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    page_result(activity_page(&ctx, &state).await)
+    render(&req, &state, |ctx| activity_page(ctx, &state)).await
 }
 
-async fn activity_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
+async fn activity_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
     let a = data::activity(&state.db, ctx.session.shop_id).await?;
     let mut topics: std::collections::BTreeMap<&str, Vec<(&str, i64)>> = Default::default();
     for t in &a.webhooks_by_topic {
@@ -843,5 +811,5 @@ async fn activity_page(ctx: &Ctx, state: &AppState) -> Result<HttpResponse, ApiE
             }
         }
     };
-    Ok(layout(ctx, "/admin/activity", "Activity", body))
+    Ok(layout(&ctx, "/admin/activity", "Activity", body))
 }

@@ -87,6 +87,61 @@ impl Admin {
     async fn put(&self, path: &str, auth: &Auth, body: &Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::PUT, path, auth, body).await
     }
+
+    /// POSTs `body` to `path` and expects 200.
+    async fn post_ok(&self, path: &str, auth: &Auth, body: &Value) -> Value {
+        let (status, r) = self.post(path, auth, body).await;
+        assert_eq!(status, StatusCode::OK, "POST {path} {body}: {r}");
+        r
+    }
+
+    async fn delete(&self, path: &str, auth: &Auth) -> StatusCode {
+        self.send(reqwest::Method::DELETE, path, auth, &Value::Null)
+            .await
+            .0
+    }
+
+    /// A request with exactly these headers and body text, for what a browser or a forger
+    /// might send rather than what the admin's script sends.
+    async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: &Auth,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> StatusCode {
+        let mut r = self.req(method, path, auth).body(body.to_string());
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send().await.unwrap().status()
+    }
+}
+
+/// A valid session token of `shop` for this app.
+fn token_for(shop: &str) -> Auth {
+    Auth::Token(forge_session_token(shop, CLIENT_ID, CLIENT_SECRET, 60))
+}
+
+/// The entry of `key` in a segment list from the API.
+fn segment(view: &Value, key: &str) -> Value {
+    view["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .cloned()
+        .unwrap_or_else(|| panic!("segment {key} is listed: {view}"))
+}
+
+/// The sum of `field` over a JSON array of objects.
+fn sum_of(list: &Value, field: &str) -> i64 {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[field].as_i64().unwrap())
+        .sum()
 }
 
 /// The session cookie the install callback set.
@@ -133,21 +188,31 @@ async fn other_shop(env: &Env) -> (i64, i64) {
 
 use sea_orm::ConnectionTrait;
 
-async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
-    let Some(env) = env_with(
+/// A test environment with its shop installed, the admin client and the install's session
+/// cookie; `None` when the backend is not available.
+async fn installed(backend: Backend, customers: usize) -> Option<(Env, Admin, String)> {
+    installed_with(
         backend,
         EnvOptions {
-            customers: 0,
+            customers,
             ..Default::default()
         },
     )
     .await
-    else {
+}
+
+async fn installed_with(backend: Backend, opts: EnvOptions) -> Option<(Env, Admin, String)> {
+    let env = env_with(backend, opts).await?;
+    let cookie = session_cookie(&env.install().await);
+    let admin = Admin::new(&env);
+    Some((env, admin, cookie))
+}
+
+async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
+    let Some((env, admin, cookie)) = installed(backend, 0).await else {
         return;
     };
-    let cookie = session_cookie(&env.install().await);
     let (_, other_customer) = other_shop(&env).await;
-    let admin = Admin::new(&env);
     let shop = env.shop.clone();
 
     // No credentials, a bad signature, an expired token, another app's token: 401.
@@ -198,70 +263,62 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
         );
     }
     // Changes made with the cookie must be same-site JSON requests.
-    let r = admin
-        .req(
-            reqwest::Method::PUT,
-            "/api/settings",
-            &Auth::Cookie(cookie.clone()),
-        )
-        .header("Content-Type", "text/plain")
-        .body(r#"{"dry_run": true}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::FORBIDDEN,
-        "a form-like request is refused"
-    );
-    let r = admin
-        .req(
-            reqwest::Method::PUT,
-            "/api/settings",
-            &Auth::Cookie(cookie.clone()),
-        )
-        .header("Origin", "http://evil.example")
-        .json(&json!({"dry_run": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::FORBIDDEN,
-        "another site's request is refused"
-    );
+    let by_cookie = Auth::Cookie(cookie.clone());
     let same_origin = env.app.url();
-    let r = admin
-        .req(
-            reqwest::Method::PUT,
-            "/api/settings",
-            &Auth::Cookie(cookie.clone()),
-        )
-        .header("Origin", same_origin)
-        .json(&json!({"tag_prefix": "lifecycle:"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "the admin's own request passes");
+    for (headers, body, expect, what) in [
+        (
+            vec![("Content-Type", "text/plain")],
+            r#"{"dry_run": true}"#,
+            StatusCode::FORBIDDEN,
+            "a form-like request is refused",
+        ),
+        (
+            vec![
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"dry_run": true}"#,
+            StatusCode::FORBIDDEN,
+            "another site's request is refused",
+        ),
+        (
+            vec![
+                ("Origin", same_origin.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"tag_prefix": "lifecycle:"}"#,
+            StatusCode::OK,
+            "the admin's own request passes",
+        ),
+    ] {
+        let status = admin
+            .raw(
+                reqwest::Method::PUT,
+                "/api/settings",
+                &by_cookie,
+                &headers,
+                body,
+            )
+            .await;
+        assert_eq!(status, expect, "{what}");
+    }
     assert!(
         !env.installed_shop().await.settings.contains("dry_run"),
         "nothing changed by the refused ones"
     );
     // A non-Bearer Authorization header is refused, not ignored in favour of the cookie.
-    let r = admin
-        .req(
+    let status = admin
+        .raw(
             reqwest::Method::GET,
             "/api/overview",
-            &Auth::Cookie(cookie.clone()),
+            &by_cookie,
+            &[("Authorization", "Basic dXNlcjpwYXNz")],
+            "",
         )
-        .header("Authorization", "Basic dXNlcjpwYXNz")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let token = Auth::Token(forge_session_token(&shop, CLIENT_ID, CLIENT_SECRET, 60));
-    let by_cookie = Auth::Cookie(cookie.clone());
+    let token = token_for(&shop);
     for auth in [&token, &by_cookie] {
         let o = admin.json("/api/overview", auth).await;
         assert_eq!(o["shop"], shop.as_str());
@@ -296,12 +353,7 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
         );
     }
     // A valid token for shop B reads shop B, whatever the query says about A.
-    let b = Auth::Token(forge_session_token(
-        OTHER_SHOP,
-        CLIENT_ID,
-        CLIENT_SECRET,
-        60,
-    ));
+    let b = token_for(OTHER_SHOP);
     let o = admin.json("/api/overview", &b).await;
     assert_eq!(o["shop"], OTHER_SHOP);
     assert_eq!(o["customers"], 1);
@@ -315,12 +367,7 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
     let a = admin.json("/api/settings", &token).await;
     assert_eq!(a["effective"]["tag_prefix"], "lifecycle:");
     // A token for a shop that never installed is refused.
-    let stranger = Auth::Token(forge_session_token(
-        "stranger.myshopify.com",
-        CLIENT_ID,
-        CLIENT_SECRET,
-        60,
-    ));
+    let stranger = token_for("stranger.myshopify.com");
     let (status, body) = admin.get("/api/overview", &stranger).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     env.shutdown().await;
@@ -328,19 +375,9 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
 both_backends!(sessions_are_checked_and_scoped_to_their_shop);
 
 async fn every_page_renders_for_an_empty_shop(backend: Backend) {
-    let Some(env) = env_with(
-        backend,
-        EnvOptions {
-            customers: 0,
-            ..Default::default()
-        },
-    )
-    .await
-    else {
+    let Some((env, admin, cookie)) = installed(backend, 0).await else {
         return;
     };
-    let cookie = session_cookie(&env.install().await);
-    let admin = Admin::new(&env);
     let auth = Auth::Cookie(cookie);
     for (path, must) in [
         ("/admin", "No analysis yet"),
@@ -429,14 +466,13 @@ async fn every_page_renders_for_an_empty_shop(backend: Backend) {
     ] {
         assert!(a[k].is_array(), "{k}");
     }
-    let (status, p) = admin
-        .post(
+    let p = admin
+        .post_ok(
             "/api/segments/preview",
             &auth,
             &json!({"rule": "number_of_orders >= 1"}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(
         (p["count"].clone(), p["analysed"].clone()),
         (json!(0), json!(false))
@@ -465,19 +501,10 @@ async fn every_page_renders_for_an_empty_shop(backend: Backend) {
 both_backends!(every_page_renders_for_an_empty_shop);
 
 async fn settings_are_validated_before_saving(backend: Backend) {
-    let Some(env) = env_with(
-        backend,
-        EnvOptions {
-            customers: 0,
-            ..Default::default()
-        },
-    )
-    .await
-    else {
+    let Some((env, admin, cookie)) = installed(backend, 0).await else {
         return;
     };
-    let auth = Auth::Cookie(session_cookie(&env.install().await));
-    let admin = Admin::new(&env);
+    let auth = Auth::Cookie(cookie);
     let shop_id = env.installed_shop().await.id;
     let stored = || async { env.installed_shop().await.settings };
     let before = stored().await;
@@ -507,14 +534,16 @@ async fn settings_are_validated_before_saving(backend: Backend) {
         assert!(msg.contains(says), "{body}: {msg:?} names {says:?}");
         assert_eq!(stored().await, before, "nothing saved for {body}");
     }
-    let r = admin
-        .req(reqwest::Method::PUT, "/api/settings", &auth)
-        .header("Content-Type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let status = admin
+        .raw(
+            reqwest::Method::PUT,
+            "/api/settings",
+            &auth,
+            &[("Content-Type", "application/json")],
+            "{not json",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // A valid change is saved, merged with what was there, and read back with defaults.
     let (status, r) = admin
@@ -543,79 +572,50 @@ async fn settings_are_validated_before_saving(backend: Backend) {
     assert!(saved.get("cac").is_none());
 
     // Rules: checked as typed, with the error's place; saved only when valid.
-    let (status, c) = admin
-        .post(
-            "/api/segments/validate",
-            &auth,
-            &json!({"rule": "number_of_orders >= 2 AND"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let validate = async |rule: &str| {
+        admin
+            .post_ok("/api/segments/validate", &auth, &json!({ "rule": rule }))
+            .await
+    };
+    let c = validate("number_of_orders >= 2 AND").await;
     assert_eq!(c["valid"], false);
     assert_eq!(c["error"]["column"], 26, "{c}");
     assert_eq!(c["error"]["start"], 25);
-    let (_, c) = admin
-        .post(
-            "/api/segments/validate",
-            &auth,
-            &json!({"rule": "amount_spent > 100 AND rfm_group = CHAMPIONS"}),
-        )
-        .await;
+    let c = validate("amount_spent > 100 AND rfm_group = CHAMPIONS").await;
     assert_eq!(c["valid"], true, "{c}");
-    let (status, r) = admin
-        .post(
-            "/api/segments",
-            &auth,
-            &json!({"key": "big", "rule": "amount_spent >"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(r["error"].as_str().unwrap().contains("big"), "{r}");
-    let (status, r) = admin
-        .post(
-            "/api/segments",
-            &auth,
-            &json!({"key": "Bad Key", "rule": "amount_spent > 1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
-    let (status, r) = admin
-        .post(
+    // A bad rule (the error names the segment) or a bad key is refused.
+    for (key, rule, names) in [
+        ("big", "amount_spent >", Some("big")),
+        ("Bad Key", "amount_spent > 1", None),
+    ] {
+        let (status, r) = admin
+            .post("/api/segments", &auth, &json!({"key": key, "rule": rule}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {r}");
+        if let Some(names) = names {
+            assert!(r["error"].as_str().unwrap().contains(names), "{r}");
+        }
+    }
+    let r = admin
+        .post_ok(
             "/api/segments",
             &auth,
             &json!({"key": "big", "rule": "amount_spent > 100"}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{r}");
-    let big = r["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "big")
-        .cloned()
-        .unwrap();
+    let big = segment(&r, "big");
     assert_eq!(
         (big["builtin"].clone(), big["rule"].clone()),
         (json!(false), json!("amount_spent > 100"))
     );
-    let (status, _) = admin
-        .send(
-            reqwest::Method::DELETE,
-            "/api/segments/big",
-            &auth,
-            &json!(null),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = admin
-        .send(
-            reqwest::Method::DELETE,
-            "/api/segments/big",
-            &auth,
-            &json!(null),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin.delete("/api/segments/big", &auth).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        admin.delete("/api/segments/big", &auth).await,
+        StatusCode::NOT_FOUND
+    );
     let (status, _) = admin
         .post("/api/segments/preview", &auth, &json!({"rule": "(("}))
         .await;
@@ -649,12 +649,7 @@ async fn settings_are_validated_before_saving(backend: Backend) {
     ))
     .await
     .unwrap();
-    let other = Auth::Token(forge_session_token(
-        OTHER_SHOP,
-        CLIENT_ID,
-        CLIENT_SECRET,
-        60,
-    ));
+    let other = token_for(OTHER_SHOP);
     other_shop(&env).await;
     let (status, _) = admin
         .post(&format!("/api/jobs/{id}/retry"), &other, &json!({}))
@@ -681,7 +676,7 @@ async fn settings_are_validated_before_saving(backend: Backend) {
 both_backends!(settings_are_validated_before_saving);
 
 async fn the_api_reports_a_synced_shop(backend: Backend) {
-    let Some(env) = env_with(
+    let Some((env, admin, cookie)) = installed_with(
         backend,
         EnvOptions {
             customers: 60,
@@ -693,8 +688,7 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
     else {
         return;
     };
-    let auth = Auth::Cookie(session_cookie(&env.install().await));
-    let admin = Admin::new(&env);
+    let auth = Auth::Cookie(cookie);
     let shop = env.installed_shop().await;
     let db = env.app.state.db.clone();
     crate::browser::wait_job_done(&db, shop.id, "shopify.backfill").await;
@@ -711,33 +705,20 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
         o["maturity"]["stage"].is_string() && o["last_sync"]["status"] == "done",
         "{o}"
     );
-    let grid_total: i64 = o["rfm_grid"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["customers"].as_i64().unwrap())
-        .sum();
     assert_eq!(
-        grid_total,
+        sum_of(&o["rfm_grid"], "customers"),
         count(&db, "customer_scores", shop.id).await,
         "every scored customer is in one RFM cell"
     );
-    let clv_total: u64 = o["clv_distribution"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["customers"].as_u64().unwrap())
-        .sum();
-    assert!(clv_total > 0);
+    assert!(sum_of(&o["clv_distribution"], "customers") > 0);
     // The rule evaluator and the analytics agree on who has ordered.
-    let (status, p) = admin
-        .post(
+    let p = admin
+        .post_ok(
             "/api/segments/preview",
             &auth,
             &json!({"rule": "number_of_orders >= 1"}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["count"], o["customers_with_orders"], "{p}");
     assert_eq!(
         (p["total"].clone(), p["analysed"].clone()),
@@ -809,13 +790,7 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
         "{plan}"
     );
     let seg = admin.json("/api/segments", &auth).await;
-    let buyers = seg["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == "buyers")
-        .cloned()
-        .unwrap();
+    let buyers = segment(&seg, "buyers");
     assert_eq!(
         buyers["size"], o["customers_with_orders"],
         "sizes come from the last scores"
