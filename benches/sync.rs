@@ -14,13 +14,23 @@
 //!
 //! - paged (bulk threshold out of reach): wall time / floor is the efficiency of the throttle
 //!   model (aim: within 10 % of the floor);
-//! - bulk (threshold 1) on the large shop: wall time next to the floor a paged backfill of the
-//!   same shop would have needed, estimated from the paged run's cost per record.
+//! - bulk (threshold 1) on the large shop (100,000 customers and about 1,000,000 orders by
+//!   default): wall time next to the floor a paged backfill of the same shop would need. That
+//!   floor is priced exactly from the same data: after the timed run, every query of the paged
+//!   path (the count queries, then each resource's pages as the app writes them) is answered
+//!   in-process by the sandbox (`graphql::price`, no bucket) and its actual cost summed; hours
+//!   of throttled paging are not needed to know what they would cost.
+//!
+//! Memory: the peak resident set (VmHWM) of this process, which holds the sandbox, the app and
+//! SQLite, is reset (via /proc/self/clear_refs) after setup, so the backfill's own peak is
+//! reported beside the resident set it started from and the size of the JSONL it streamed.
 //!
 //! Timings are printed, never asserted; a run fails only when the backfill does.
 //!
 //! Environment: `LIFECYCLE_BENCH_SYNC_CUSTOMERS` (paged shop, default 300),
-//! `LIFECYCLE_BENCH_BULK_CUSTOMERS` (bulk shop, default 100000); 0 skips that run.
+//! `LIFECYCLE_BENCH_BULK_CUSTOMERS` (bulk shop, default 100000; the generator gives about ten
+//! orders per customer over `LIFECYCLE_BENCH_HISTORY_DAYS`, default 730); 0 skips that run.
+//! `LIFECYCLE_BENCH_PRICE_PAGED=0` skips pricing the paged floor of the bulk shop.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +59,15 @@ struct Measured {
     restore: f64,
     elapsed: Duration,
     setup: Duration,
+    /// Resident set when the timed backfill started, and its peak during the backfill (MiB).
+    rss_start: Option<f64>,
+    rss_peak: Option<f64>,
+    /// Peak before the reset: seeding the sandbox and setting up.
+    setup_peak: Option<f64>,
+    /// Bulk results the sandbox wrote: (objects, bytes) per operation.
+    bulk_results: Vec<(u64, u64)>,
+    /// Actual cost of the paged path over the same shop, when priced.
+    paged_cost: Option<u64>,
 }
 
 impl Measured {
@@ -75,12 +94,78 @@ fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
     }
 }
 
-/// Peak resident set of this process (app and sandbox together), from /proc.
-fn peak_rss_mib() -> Option<f64> {
+/// A figure of this process's memory (app and sandbox together) from /proc, in MiB:
+/// `VmHWM` is the peak resident set, `VmRSS` the current one.
+fn proc_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    proc_mib("VmHWM")
+}
+
+/// Resets the peak resident set to the current one (Linux: "5" to clear_refs), so a later
+/// VmHWM is the peak of what ran in between. False when the kernel refuses.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn env_flag(name: &str, default: bool) -> bool {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => !matches!(v.trim(), "0" | "false" | "no" | "off"),
+        _ => default,
+    }
+}
+
+/// Sums the actual cost of every query the paged backfill sends for this shop (see
+/// `sync::choose_path`, `sync::totals` and `sync::pages`), answered in-process by the sandbox.
+async fn price_paged_backfill(sandbox: &Sandbox, shop: &str) -> anyhow::Result<u64> {
+    use lifecycle::platforms::shopify::resources::Resource;
+    let state = sandbox.state();
+    let shop = state.shop(shop).context("the shop exists")?;
+    let ask = |q: String, vars: Value| {
+        let (state, shop) = (state.clone(), shop.clone());
+        async move {
+            lifecycle_sandbox::graphql::price(&state, &shop, &q, vars)
+                .await
+                .map_err(|e| anyhow::anyhow!("pricing `{q}`: {e}"))
+        }
+    };
+    // The path choice reads the order count, then the backfill reads all three counts.
+    let mut total = ask(Resource::Orders.count_query(), json!({})).await?.1;
+    for r in Resource::ALL {
+        total += ask(r.count_query(), json!({})).await?.1;
+    }
+    for r in Resource::ALL {
+        let query = r.page_query();
+        let mut after: Option<String> = None;
+        loop {
+            let (data, cost) = ask(query.clone(), json!({ "after": after, "query": null })).await?;
+            total += cost;
+            let page = r.page_of(&data).context("a page")?;
+            let empty = page
+                .get("nodes")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+            let has_next = page
+                .pointer("/pageInfo/hasNextPage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !has_next || empty {
+                break;
+            }
+            after = page
+                .pointer("/pageInfo/endCursor")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+    }
+    Ok(total)
 }
 
 async fn requests(
@@ -106,10 +191,16 @@ fn is_throttled(r: &Value) -> bool {
 }
 
 /// Starts a sandbox shop of `customers` and the app, installs, and times one backfill.
-async fn backfill(customers: usize, bulk_threshold: i64) -> anyhow::Result<Measured> {
+async fn backfill(
+    customers: usize,
+    history_days: u32,
+    bulk_threshold: i64,
+    price_paged: bool,
+) -> anyhow::Result<Measured> {
     let setup_started = Instant::now();
     let sandbox = Sandbox::start(SandboxConfig {
         customers,
+        history_days,
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         plan: Plan::Standard,
@@ -170,9 +261,24 @@ async fn backfill(customers: usize, bulk_threshold: i64) -> anyhow::Result<Measu
     tokio::time::sleep(Duration::from_secs_f64(bucket / restore + 1.0)).await;
 
     let log_before = requests(&http, &sandbox, &shop).await?.len();
+    let setup_peak = peak_rss_mib();
+    let rss_start = proc_mib("VmRSS");
+    let peak_reset = reset_peak_rss();
     let started = Instant::now();
     let report = sync::run(&state, shop_row.id, Mode::Backfill, &|_, _| {}).await?;
     let elapsed = started.elapsed();
+    let rss_peak = if peak_reset { peak_rss_mib() } else { None };
+    let bulk_results: Vec<(u64, u64)> = sandbox
+        .state()
+        .shop(&shop)
+        .map(|s| {
+            s.bulk
+                .lock()
+                .iter()
+                .map(|o| (o.object_count, o.file_size.unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
     let log = requests(&http, &sandbox, &shop).await?;
     let new = log.get(log_before..).unwrap_or_default();
     let answered = new
@@ -193,6 +299,25 @@ async fn backfill(customers: usize, bulk_threshold: i64) -> anyhow::Result<Measu
         restore,
         elapsed,
         setup,
+        rss_start,
+        rss_peak,
+        setup_peak,
+        bulk_results,
+        paged_cost: None,
+    };
+    let measured = if price_paged {
+        let priced = Instant::now();
+        let paged_cost = price_paged_backfill(&sandbox, &shop).await?;
+        println!(
+            "  (priced the paged path of the {customers}-customer shop in {:.1} s)",
+            priced.elapsed().as_secs_f64()
+        );
+        Measured {
+            paged_cost: Some(paged_cost),
+            ..measured
+        }
+    } else {
+        measured
     };
     app.shutdown().await;
     sandbox.shutdown().await;
@@ -218,23 +343,31 @@ fn print_common(label: &str, m: &Measured) {
     );
 }
 
-fn print_rss() {
-    match peak_rss_mib() {
-        Some(mib) => println!("  peak RSS so far (app + sandbox): {mib:.0} MiB"),
-        None => println!("  peak RSS: unavailable"),
-    }
+fn mib(v: Option<f64>) -> String {
+    v.map_or_else(|| "unavailable".into(), |m| format!("{m:.0} MiB"))
+}
+
+fn print_rss(m: &Measured) {
+    println!(
+        "  memory (app + sandbox + SQLite, one process): RSS at start {}   peak during the backfill {}   peak while seeding/setting up {}",
+        mib(m.rss_start),
+        mib(m.rss_peak),
+        mib(m.setup_peak)
+    );
 }
 
 fn main() -> anyhow::Result<()> {
     let paged_n = env_count("LIFECYCLE_BENCH_SYNC_CUSTOMERS", 300)?;
     let bulk_n = env_count("LIFECYCLE_BENCH_BULK_CUSTOMERS", 100_000)?;
+    let history_days = u32::try_from(env_count("LIFECYCLE_BENCH_HISTORY_DAYS", 730)?)
+        .context("LIFECYCLE_BENCH_HISTORY_DAYS is too large")?;
+    let price_paged = env_flag("LIFECYCLE_BENCH_PRICE_PAGED", true);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut cost_per_record = None;
         if paged_n > 0 {
-            let m = backfill(paged_n, i64::MAX).await?;
+            let m = backfill(paged_n, history_days, i64::MAX, false).await?;
             print_common("paged backfill", &m);
             let fl = m.floor();
             let ratio = if fl.is_zero() {
@@ -243,32 +376,39 @@ fn main() -> anyhow::Result<()> {
                 format!("{:.3}", m.elapsed.as_secs_f64() / fl.as_secs_f64())
             };
             println!("  floor: {:.2} s   wall / floor: {ratio}", fl.as_secs_f64());
-            print_rss();
-            if m.fetched > 0 {
-                cost_per_record = Some(m.cost as f64 / m.fetched as f64);
-            }
+            print_rss(&m);
         }
         if bulk_n > 0 {
-            let m = backfill(bulk_n, 1).await?;
+            let m = backfill(bulk_n, history_days, 1, price_paged).await?;
             print_common("bulk backfill", &m);
             println!("  floor of the bulk path's own cost: {:.2} s", m.floor().as_secs_f64());
-            match cost_per_record {
-                Some(per) => {
-                    let paged_cost = per * m.fetched as f64;
-                    let paged_floor = floor(paged_cost, m.bucket, m.restore);
+            let (objects, bytes) = m
+                .bulk_results
+                .iter()
+                .fold((0, 0), |(o, b), (o2, b2)| (o + o2, b + b2));
+            println!(
+                "  bulk results streamed: {} operations, {objects} objects, {:.0} MiB of JSONL",
+                m.bulk_results.len(),
+                bytes as f64 / (1024.0 * 1024.0)
+            );
+            match m.paged_cost {
+                Some(cost) => {
+                    let paged_floor = floor(cost as f64, m.bucket, m.restore);
+                    let wall = m.elapsed.as_secs_f64();
                     println!(
-                        "  paged floor for this shop (est. {per:.2} points/record × {} records = {paged_cost:.0} points): {:.0} s",
-                        m.fetched,
-                        paged_floor.as_secs_f64()
+                        "  paged floor for this shop ({cost} points, priced from the same data): {:.0} s ({:.1} h)",
+                        paged_floor.as_secs_f64(),
+                        paged_floor.as_secs_f64() / 3600.0
                     );
                     println!(
-                        "  paged floor / bulk wall: {:.1}× faster",
-                        paged_floor.as_secs_f64() / m.elapsed.as_secs_f64().max(1e-9)
+                        "  bulk wall / paged floor: {:.4}   ({:.1}x faster than the paged floor)",
+                        wall / paged_floor.as_secs_f64().max(1e-9),
+                        paged_floor.as_secs_f64() / wall.max(1e-9)
                     );
                 }
-                None => println!("  paged floor estimate: n/a (no paged run)"),
+                None => println!("  paged floor: not priced (LIFECYCLE_BENCH_PRICE_PAGED=0)"),
             }
-            print_rss();
+            print_rss(&m);
         }
         Ok(())
     })
