@@ -142,16 +142,8 @@ fn accumulate_serial(
             }
         }
     };
-    let mut start = 0;
-    while start < orders.len() {
-        let customer = orders[start].customer;
-        let len = orders[start..]
-            .iter()
-            .take_while(|o| o.customer == customer)
-            .count();
-        let mine = &orders[start..start + len];
-        start += len;
-
+    // Orders are grouped by customer: each run is one customer's orders.
+    for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
         let mut j = 0; // boundaries at or before the current order
         let mut jw = 0; // boundaries whose active_from is at or before it
         let mut last_ordered_in = usize::MAX;
@@ -371,16 +363,8 @@ mod tests {
         let active_from: Vec<DateTime<Utc>> = boundaries.iter().map(|b| *b - window).collect();
         let mut active = vec![false; n];
         let mut ordered_in = vec![false; n];
-        let mut start = 0;
-        while start < orders.len() {
-            let customer = orders[start].customer;
-            let len = orders[start..]
-                .iter()
-                .take_while(|o| o.customer == customer)
-                .count();
-            let mine = &orders[start..start + len];
-            start += len;
-
+        // Orders are grouped by customer: each run is one customer's orders.
+        for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
             active.fill(false);
             ordered_in.fill(false);
             let mut seen = 0u64; // counted orders before the current position
