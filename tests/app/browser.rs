@@ -137,16 +137,7 @@ pub(crate) async fn wait_job_done(db: &store::Db, shop_id: i64, kind: &str) {
 /// Waits until the shop has no queued or running job and the inbox is drained.
 pub(crate) async fn wait_idle(db: &store::Db, shop_id: i64) {
     let idle = eventually(120, || async {
-        let r = db
-            .query_one_raw(store::stmt(
-                db.get_database_backend(),
-                "SELECT (SELECT COUNT(*) FROM webhook_inbox WHERE state IN ('queued', 'running')) + \
-                 (SELECT COUNT(*) FROM jobs WHERE shop_id = ? AND state IN ('queued', 'running')) AS n",
-                vec![shop_id.into()],
-            ))
-            .await
-            .ok()??;
-        (r.try_get::<i64>("", "n").ok()? == 0).then_some(())
+        (pending_work(db, shop_id).await? == 0).then_some(())
     })
     .await;
     assert!(idle.is_some(), "the shop's background work settles");

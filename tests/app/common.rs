@@ -322,3 +322,17 @@ pub async fn count(db: &lifecycle::store::Db, table: &str, shop_id: i64) -> i64 
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
 }
+
+/// Inbox rows and the shop's jobs still queued or running; None when the query fails.
+pub async fn pending_work(db: &lifecycle::store::Db, shop_id: i64) -> Option<i64> {
+    let r = db
+        .query_one_raw(lifecycle::store::stmt(
+            db.get_database_backend(),
+            "SELECT (SELECT COUNT(*) FROM webhook_inbox WHERE state IN ('queued', 'running')) + \
+             (SELECT COUNT(*) FROM jobs WHERE shop_id = ? AND state IN ('queued', 'running')) AS n",
+            vec![shop_id.into()],
+        ))
+        .await
+        .ok()??;
+    r.try_get::<i64>("", "n").ok()
+}

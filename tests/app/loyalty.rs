@@ -119,21 +119,17 @@ async fn expected_tags(db: &Db, shop_id: i64) -> BTreeMap<String, BTreeSet<Strin
 /// Waits until webhooks are delivered, the inbox is drained and the shop has no pending job.
 async fn wait_idle(env: &Env, db: &Db, shop_id: i64) {
     eventually(90, || async {
-        let d = env.sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop)).await;
-        let pending = d.as_array()?.iter().any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
+        let d = env
+            .sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop))
+            .await;
+        let pending = d
+            .as_array()?
+            .iter()
+            .any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
         if pending {
             return None;
         }
-        let r = db
-            .query_one_raw(store::stmt(
-                db.get_database_backend(),
-                "SELECT (SELECT COUNT(*) FROM webhook_inbox WHERE state IN ('queued', 'running')) + \
-                 (SELECT COUNT(*) FROM jobs WHERE shop_id = ? AND state IN ('queued', 'running')) AS n",
-                vec![shop_id.into()],
-            ))
-            .await
-            .ok()??;
-        (r.try_get::<i64>("", "n").ok()? == 0).then_some(())
+        (pending_work(db, shop_id).await? == 0).then_some(())
     })
     .await
     .expect("the shop's work settles");
