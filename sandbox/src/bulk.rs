@@ -1,5 +1,8 @@
-//! Bulk query operations: the query runs in the background without page limits, and its result
-//! is served as JSONL with nested connection children on their own lines (`__parentId`).
+//! Bulk operations. A bulk query runs in the background without page limits, and its result is
+//! served as JSONL with nested connection children on their own lines (`__parentId`). A bulk
+//! mutation runs one mutation per line of a staged JSONL file of variables ([`crate::staged`])
+//! through the same resolvers as a normal request, and its result has one line per input line
+//! (`__lineNumber`, from 0 as on Shopify).
 
 use crate::graphql::scalars::{DateTimeScalar, UnsignedInt64, Url};
 use crate::graphql::types::Ctx;
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, ReadBuf};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum BulkOperationStatus {
@@ -49,6 +52,7 @@ pub enum BulkOperationType {
 #[derive(Debug, Clone)]
 pub struct BulkOperation {
     pub id: u64,
+    pub kind: BulkOperationType,
     pub status: BulkOperationStatus,
     pub error_code: Option<BulkOperationErrorCode>,
     pub created_at: DateTime<Utc>,
@@ -60,6 +64,26 @@ pub struct BulkOperation {
     pub query: String,
     /// The JSONL on disk, shared with downloads in flight.
     pub result: Option<Arc<ResultFile>>,
+}
+
+impl BulkOperation {
+    /// A new operation, not yet started.
+    pub fn created(id: u64, kind: BulkOperationType, query: String) -> Self {
+        BulkOperation {
+            id,
+            kind,
+            status: BulkOperationStatus::Created,
+            error_code: None,
+            created_at: Utc::now(),
+            completed_at: None,
+            object_count: 0,
+            root_object_count: 0,
+            file_size: None,
+            url: None,
+            query,
+            result: None,
+        }
+    }
 }
 
 pub struct BulkOperationNode(pub BulkOperation);
@@ -77,7 +101,7 @@ impl BulkOperationNode {
     }
     #[graphql(name = "type")]
     async fn kind(&self) -> BulkOperationType {
-        BulkOperationType::Query
+        self.0.kind
     }
     async fn created_at(&self) -> DateTimeScalar {
         self.0.created_at.into()
@@ -296,8 +320,9 @@ impl BulkPager {
     }
 }
 
-/// A finished result on disk. The file is removed when the last handle goes: the operation was
-/// dropped (with its shop or the sandbox) or expired, and any download in flight has ended.
+/// A file in the temp directory (a bulk result or a staged upload). It is removed when the last
+/// handle goes: the operation was dropped (with its shop or the sandbox) or expired, and any
+/// download or run in flight has ended.
 #[derive(Debug)]
 pub struct ResultFile {
     path: PathBuf,
@@ -324,10 +349,14 @@ impl Drop for ResultFile {
     }
 }
 
-/// Creates a fresh result file under the temp directory; the guard deletes it on any failure.
-fn create_result(domain: &str, op_id: u64) -> std::io::Result<(ResultFile, std::fs::File)> {
+/// Creates a fresh file under the temp directory; the guard deletes it on any failure.
+pub fn create_temp(
+    what: &str,
+    domain: &str,
+    id: u64,
+) -> std::io::Result<(ResultFile, std::fs::File)> {
     let name = format!(
-        "lifecycle-sandbox-bulk-{}-{op_id}-{}.jsonl",
+        "lifecycle-sandbox-{what}-{}-{id}-{}.jsonl",
         domain.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         uuid::Uuid::new_v4().simple()
     );
@@ -338,6 +367,13 @@ fn create_result(domain: &str, op_id: u64) -> std::io::Result<(ResultFile, std::
         .create_new(true)
         .open(&path)?;
     Ok((ResultFile { path, size: 0 }, file))
+}
+
+impl ResultFile {
+    /// Records bytes appended through the file handle.
+    pub fn grew(&mut self, n: u64) {
+        self.size += n;
+    }
 }
 
 struct Written {
@@ -355,9 +391,7 @@ async fn write_result(
     api_version: &str,
     page: usize,
 ) -> Result<Written, String> {
-    let (mut result, file) = create_result(&shop.info.domain, op_id)
-        .map_err(|e| format!("cannot create the result file: {e}"))?;
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 18, tokio::fs::File::from_std(file));
+    let (mut result, mut out) = result_writer(shop, op_id)?;
     let pager = Arc::new(BulkPager::new(page));
     let (mut objects, mut roots) = (0u64, 0u64);
     loop {
@@ -381,10 +415,7 @@ async fn write_result(
         roots += n;
         objects += lines.len() as u64;
         for line in lines {
-            let write_err = |e: std::io::Error| format!("cannot write the result: {e}");
-            out.write_all(line.as_bytes()).await.map_err(write_err)?;
-            out.write_all(b"\n").await.map_err(write_err)?;
-            result.size += line.len() as u64 + 1;
+            write_line(&mut out, &mut result, &line).await?;
         }
         if !pager.unfinished() {
             break;
@@ -400,8 +431,124 @@ async fn write_result(
     })
 }
 
-/// Runs a validated bulk query in the background and announces `bulk_operations/finish`.
-pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_version: String) {
+type ResultWriter = tokio::io::BufWriter<tokio::fs::File>;
+
+fn result_writer(shop: &Shop, op_id: u64) -> Result<(ResultFile, ResultWriter), String> {
+    let (result, file) = create_temp("bulk", &shop.info.domain, op_id)
+        .map_err(|e| format!("cannot create the result file: {e}"))?;
+    let out = tokio::io::BufWriter::with_capacity(1 << 18, tokio::fs::File::from_std(file));
+    Ok((result, out))
+}
+
+async fn write_line(
+    out: &mut ResultWriter,
+    result: &mut ResultFile,
+    line: &str,
+) -> Result<(), String> {
+    let write_err = |e: std::io::Error| format!("cannot write the result: {e}");
+    out.write_all(line.as_bytes()).await.map_err(write_err)?;
+    out.write_all(b"\n").await.map_err(write_err)?;
+    result.grew(line.len() as u64 + 1);
+    Ok(())
+}
+
+/// The answer for one line of a bulk mutation's variables: the mutation's `data` and `errors`
+/// as a normal request would return them (user errors are inside `data`).
+async fn run_line(
+    state: &Arc<State>,
+    shop: &Arc<Shop>,
+    mutation: &str,
+    api_version: &str,
+    line: &str,
+) -> Value {
+    let vars = match serde_json::from_str::<Value>(line) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return json!({"errors": [{"message": "The line is not a JSON object of variables."}]});
+        }
+        Err(e) => return json!({"errors": [{"message": format!("Invalid JSON: {e}")}]}),
+    };
+    let req = async_graphql::Request::new(mutation)
+        .variables(async_graphql::Variables::from_json(vars))
+        .data(Ctx {
+            shop: shop.clone(),
+            state: state.clone(),
+            api_version: api_version.to_string(),
+            bulk: false,
+            dry_run: false,
+            bulk_pager: None,
+        });
+    let resp = state.schema.execute(req).await;
+    let mut out = Map::new();
+    if let Ok(data) = resp.data.into_json()
+        && !data.is_null()
+    {
+        out.insert("data".into(), data);
+    }
+    if !resp.errors.is_empty() {
+        let errors = resp
+            .errors
+            .iter()
+            .map(|e| json!({"message": e.message}))
+            .collect();
+        out.insert("errors".into(), Value::Array(errors));
+    }
+    Value::Object(out)
+}
+
+/// Runs `mutation` once per line of the staged variables, one result line per input line.
+async fn write_mutation_result(
+    state: &Arc<State>,
+    shop: &Arc<Shop>,
+    op_id: u64,
+    mutation: &str,
+    variables: &Path,
+    api_version: &str,
+) -> Result<Written, String> {
+    let (mut result, mut out) = result_writer(shop, op_id)?;
+    let input = tokio::fs::File::open(variables)
+        .await
+        .map_err(|e| format!("cannot open the staged variables: {e}"))?;
+    let mut lines = tokio::io::BufReader::new(input).split(b'\n');
+    let mut number = 0u64;
+    while let Some(raw) = lines
+        .next_segment()
+        .await
+        .map_err(|e| format!("cannot read the staged variables: {e}"))?
+    {
+        let text = String::from_utf8_lossy(&raw);
+        // A trailing newline or blank line is no call (Shopify skips them too).
+        if text.trim().is_empty() {
+            continue;
+        }
+        let mut answer = run_line(state, shop, mutation, api_version, &text).await;
+        answer["__lineNumber"] = json!(number);
+        write_line(&mut out, &mut result, &answer.to_string()).await?;
+        number += 1;
+    }
+    out.flush()
+        .await
+        .map_err(|e| format!("cannot write the result: {e}"))?;
+    Ok(Written {
+        file: result,
+        objects: number,
+        roots: number,
+    })
+}
+
+/// What a bulk operation runs.
+pub enum Job {
+    Query(String),
+    /// The mutation document and its staged JSONL of variables, one call per line.
+    Mutation(String, Arc<ResultFile>),
+}
+
+/// Runs a validated bulk operation in the background and announces `bulk_operations/finish`.
+pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_version: String) {
+    let kind = match job {
+        Job::Query(_) => "query",
+        Job::Mutation(..) => "mutation",
+    };
     tokio::spawn(async move {
         set(&shop, op_id, |o| o.status = BulkOperationStatus::Running);
         // The resolvers never yield, so a long run on this (HTTP worker's) runtime would stall
@@ -413,14 +560,25 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_
                     .enable_all()
                     .build()
                     .map_err(|e| format!("cannot start the bulk runtime: {e}"))?
-                    .block_on(write_result(
-                        &state,
-                        &shop,
-                        op_id,
-                        &query,
-                        &api_version,
-                        BULK_PAGE,
-                    ))
+                    .block_on(async {
+                        match &job {
+                            Job::Query(query) => {
+                                write_result(&state, &shop, op_id, query, &api_version, BULK_PAGE)
+                                    .await
+                            }
+                            Job::Mutation(mutation, vars) => {
+                                write_mutation_result(
+                                    &state,
+                                    &shop,
+                                    op_id,
+                                    mutation,
+                                    vars.path(),
+                                    &api_version,
+                                )
+                                .await
+                            }
+                        }
+                    })
             })
             .await
             .unwrap_or_else(|e| Err(format!("bulk run ended abnormally: {e}")))
@@ -466,7 +624,7 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, query: String, api_
                 "created_at": ts(op.created_at),
                 "error_code": op.error_code.map(|e| format!("{e:?}").to_lowercase()),
                 "status": status,
-                "type": "query",
+                "type": kind,
             });
             state.emit(
                 &shop,

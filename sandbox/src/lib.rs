@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod seed;
 pub mod server;
 pub mod signing;
+pub mod staged;
 pub mod state;
 pub mod store;
 pub mod throttle;

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/faults", web::get().to(control::get_faults))
             .route("/faults", web::put().to(control::put_faults))
             .route("/bulk/{shop}/{file}", web::get().to(control::bulk_result))
+            .route("/staged_uploads/", web::post().to(crate::staged::upload))
             .route(
                 "/shops/{shop}/install_url",
                 web::get().to(control::shop_install_url),
@@ -221,6 +222,7 @@ impl Sandbox {
             live::stop(shop);
             // Result files live in the temp dir; do not leave them behind a stopped sandbox.
             crate::bulk::discard_results(shop);
+            shop.staged.lock().clear();
         }
         self.handle.stop(true).await;
         let _ = self.task.await;

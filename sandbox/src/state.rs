@@ -62,6 +62,8 @@ pub struct Shop {
     pub requests: Mutex<Vec<RequestLog>>,
     pub deliveries: Arc<DeliveryLog>,
     pub bulk: Mutex<Vec<BulkOperation>>,
+    /// Staged upload targets for bulk mutations, oldest first.
+    pub staged: Mutex<Vec<crate::staged::Staged>>,
     pub live: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub live_mirror: Mutex<Option<crate::live::LiveMirror>>,
     /// The generator's true parameters, when the shop was seeded by it.
@@ -83,6 +85,7 @@ impl Shop {
             requests: Mutex::new(Vec::new()),
             deliveries: Arc::new(DeliveryLog::default()),
             bulk: Mutex::new(Vec::new()),
+            staged: Mutex::new(Vec::new()),
             live: Mutex::new(None),
             live_mirror: Mutex::new(None),
             true_params,

@@ -1,8 +1,9 @@
-//! The `Mutation` root: tags, discount codes, metafields, webhook subscriptions, bulk queries.
+//! The `Mutation` root: tags, discount codes, metafields, webhook subscriptions, bulk queries
+//! and bulk mutations with their staged uploads.
 
 use super::scalars::{DateTimeScalar, Decimal, Url};
 use super::types::*;
-use crate::bulk::{self, BulkOperation, BulkOperationNode, BulkOperationStatus};
+use crate::bulk::{self, BulkOperation, BulkOperationNode, BulkOperationStatus, BulkOperationType};
 use crate::store::model::{self as m, DiscountValue};
 use crate::webhooks::payloads::gid;
 use async_graphql::connection::{Connection, Edge};
@@ -369,6 +370,115 @@ pub struct BulkOperationRunQueryPayload {
 
 /// Since 2026-01 a shop may run up to five bulk queries at once.
 const MAX_RUNNING_BULK: usize = 5;
+
+/// Mutations a bulk mutation may run here (Shopify allows any; the sandbox's bulk callers need
+/// these).
+const BULK_MUTATIONS: [&str; 3] = ["tagsAdd", "tagsRemove", "metafieldsSet"];
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum BulkMutationErrorCode {
+    InvalidMutation,
+    InvalidStagedUploadFile,
+    NoSuchFile,
+    OperationInProgress,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkMutationUserError {
+    pub field: Option<Vec<String>>,
+    pub message: String,
+    pub code: Option<BulkMutationErrorCode>,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkOperationRunMutationPayload {
+    pub bulk_operation: Option<BulkOperationNode>,
+    pub user_errors: Vec<BulkMutationUserError>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum StagedUploadTargetGenerateUploadResource {
+    BulkMutationVariables,
+    File,
+    Image,
+    Video,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum StagedUploadHttpMethodType {
+    Post,
+    Put,
+}
+
+#[derive(InputObject)]
+pub struct StagedUploadInput {
+    pub resource: StagedUploadTargetGenerateUploadResource,
+    pub filename: String,
+    pub mime_type: String,
+    pub http_method: Option<StagedUploadHttpMethodType>,
+    pub file_size: Option<super::scalars::UnsignedInt64>,
+}
+
+#[derive(SimpleObject)]
+pub struct StagedUploadParameter {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(SimpleObject)]
+pub struct StagedMediaUploadTarget {
+    pub url: Option<Url>,
+    pub resource_url: Option<Url>,
+    pub parameters: Vec<StagedUploadParameter>,
+}
+
+#[derive(SimpleObject)]
+pub struct StagedUploadsCreatePayload {
+    pub staged_targets: Option<Vec<StagedMediaUploadTarget>>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Shopify's static checks on a bulk mutation: one mutation operation with one root field, of
+/// a mutation this sandbox can run in bulk.
+fn validate_bulk_mutation(mutation: &str) -> Result<(), String> {
+    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+    let doc = async_graphql::parser::parse_query(mutation)
+        .map_err(|e| format!("Invalid bulk mutation: {e}"))?;
+    let ops: Vec<_> = match &doc.operations {
+        DocumentOperations::Single(op) => vec![op],
+        DocumentOperations::Multiple(m) => m.values().collect(),
+    };
+    let [op] = ops.as_slice() else {
+        return Err("Bulk mutations must contain exactly one operation.".into());
+    };
+    if op.node.ty != OperationType::Mutation {
+        return Err("Bulk mutations must be a mutation operation.".into());
+    }
+    let fields: Vec<&str> = op
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .filter_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.as_str()),
+            _ => None,
+        })
+        .collect();
+    match fields.as_slice() {
+        [one] if op.node.selection_set.node.items.len() == 1 => {
+            if BULK_MUTATIONS.contains(one) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "The mutation `{one}` is not supported in bulk by this sandbox; supported: {}.",
+                    BULK_MUTATIONS.join(", ")
+                ))
+            }
+        }
+        _ => Err("Bulk mutations must contain exactly one mutation field.".into()),
+    }
+}
 
 impl MutationRoot {
     async fn change_tags(
@@ -852,10 +962,11 @@ impl MutationRoot {
             let running = ops
                 .iter()
                 .filter(|o| {
-                    matches!(
-                        o.status,
-                        BulkOperationStatus::Created | BulkOperationStatus::Running
-                    )
+                    o.kind == BulkOperationType::Query
+                        && matches!(
+                            o.status,
+                            BulkOperationStatus::Created | BulkOperationStatus::Running
+                        )
                 })
                 .count();
             if running >= MAX_RUNNING_BULK {
@@ -865,19 +976,7 @@ impl MutationRoot {
                 ));
             }
             let id = x.shop.data.write().next_id();
-            let op = BulkOperation {
-                id,
-                status: BulkOperationStatus::Created,
-                error_code: None,
-                created_at: Utc::now(),
-                completed_at: None,
-                object_count: 0,
-                root_object_count: 0,
-                file_size: None,
-                url: None,
-                query: query.clone(),
-                result: None,
-            };
+            let op = BulkOperation::created(id, BulkOperationType::Query, query.clone());
             ops.push(op.clone());
             op
         };
@@ -885,10 +984,137 @@ impl MutationRoot {
             x.state.clone(),
             x.shop.clone(),
             op.id,
-            query,
+            bulk::Job::Query(query),
             x.api_version.clone(),
         );
         Ok(BulkOperationRunQueryPayload {
+            bulk_operation: Some(BulkOperationNode(op)),
+            user_errors: vec![],
+        })
+    }
+
+    async fn staged_uploads_create(
+        &self,
+        c: &Context<'_>,
+        input: Vec<StagedUploadInput>,
+    ) -> Result<StagedUploadsCreatePayload> {
+        let x = ctx(c);
+        let mut errors = Vec::new();
+        for (i, inp) in input.iter().enumerate() {
+            let at = i.to_string();
+            if inp.resource != StagedUploadTargetGenerateUploadResource::BulkMutationVariables {
+                errors.push(UserError::new(
+                    &["input", &at, "resource"],
+                    "This sandbox stages only BULK_MUTATION_VARIABLES uploads",
+                ));
+            }
+            if inp.http_method == Some(StagedUploadHttpMethodType::Put) {
+                errors.push(UserError::new(
+                    &["input", &at, "httpMethod"],
+                    "Bulk mutation variables are uploaded with POST",
+                ));
+            }
+            if inp.filename.trim().is_empty() {
+                errors.push(UserError::new(
+                    &["input", &at, "filename"],
+                    "Filename can't be blank",
+                ));
+            }
+            if inp
+                .file_size
+                .is_some_and(|s| s.0 > crate::staged::MAX_UPLOAD_BYTES)
+            {
+                errors.push(UserError::new(
+                    &["input", &at, "fileSize"],
+                    "File size exceeds the 100 MB limit",
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(StagedUploadsCreatePayload {
+                staged_targets: None,
+                user_errors: errors,
+            });
+        }
+        let targets = input
+            .iter()
+            .map(|inp| {
+                let t = crate::staged::issue(&x.state, &x.shop, &inp.filename, &inp.mime_type);
+                StagedMediaUploadTarget {
+                    url: Some(Url(t.url)),
+                    resource_url: Some(Url(t.resource_url)),
+                    parameters: t
+                        .params
+                        .into_iter()
+                        .map(|(name, value)| StagedUploadParameter { name, value })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(StagedUploadsCreatePayload {
+            staged_targets: Some(targets),
+            user_errors: vec![],
+        })
+    }
+
+    async fn bulk_operation_run_mutation(
+        &self,
+        c: &Context<'_>,
+        mutation: String,
+        staged_upload_path: String,
+        client_identifier: Option<String>,
+    ) -> Result<BulkOperationRunMutationPayload> {
+        let _ = client_identifier; // echoed by Shopify only; nothing here reads it
+        let x = ctx(c);
+        let fail = |field: &str, code, msg: String| BulkOperationRunMutationPayload {
+            bulk_operation: None,
+            user_errors: vec![BulkMutationUserError {
+                field: Some(vec![field.into()]),
+                message: msg,
+                code: Some(code),
+            }],
+        };
+        if let Err(msg) = validate_bulk_mutation(&mutation) {
+            return Ok(fail(
+                "mutation",
+                BulkMutationErrorCode::InvalidMutation,
+                msg,
+            ));
+        }
+        let mut ops = x.shop.bulk.lock();
+        // One bulk mutation per shop at a time, as Shopify.
+        if ops.iter().any(|o| {
+            o.kind == BulkOperationType::Mutation
+                && matches!(
+                    o.status,
+                    BulkOperationStatus::Created | BulkOperationStatus::Running
+                )
+        }) {
+            return Ok(fail(
+                "mutation",
+                BulkMutationErrorCode::OperationInProgress,
+                "A bulk mutation operation for this app and shop is already in progress.".into(),
+            ));
+        }
+        let Some(file) = crate::staged::take(&x.shop, &staged_upload_path) else {
+            return Ok(fail(
+                "stagedUploadPath",
+                BulkMutationErrorCode::NoSuchFile,
+                "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.".into(),
+            ));
+        };
+        let id = x.shop.data.write().next_id();
+        let op = BulkOperation::created(id, BulkOperationType::Mutation, mutation.clone());
+        ops.push(op.clone());
+        drop(ops);
+        bulk::spawn(
+            x.state.clone(),
+            x.shop.clone(),
+            op.id,
+            bulk::Job::Mutation(mutation, file),
+            x.api_version.clone(),
+        );
+        Ok(BulkOperationRunMutationPayload {
             bulk_operation: Some(BulkOperationNode(op)),
             user_errors: vec![],
         })

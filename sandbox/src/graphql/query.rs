@@ -275,14 +275,13 @@ impl QueryRoot {
         #[graphql(name = "type", default_with = "BulkOperationType::Query")]
         kind: BulkOperationType,
     ) -> Option<BulkOperationNode> {
-        if kind == BulkOperationType::Mutation {
-            return None;
-        }
         ctx(c)
             .shop
             .bulk
             .lock()
-            .last()
+            .iter()
+            .rev()
+            .find(|o| o.kind == kind)
             .cloned()
             .map(BulkOperationNode)
     }

@@ -62,6 +62,9 @@ impl DeliveryLog {
 pub struct Dispatcher {
     client: reqwest::Client,
     time_scale: f64,
+    /// The server's runtime: deliveries started from a bulk run's own short-lived runtime
+    /// must outlive it.
+    runtime: tokio::runtime::Handle,
 }
 
 struct Attempt {
@@ -89,6 +92,7 @@ impl Dispatcher {
         Dispatcher {
             client,
             time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -142,7 +146,7 @@ impl Dispatcher {
             for copy in 0..copies {
                 let me = self.clone();
                 let attempt = attempt.clone();
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     if let Some(ms) = hold {
                         let d = rand::random_range(0..=ms);
                         tokio::time::sleep(Duration::from_millis(d)).await;
