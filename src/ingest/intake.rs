@@ -228,66 +228,8 @@ async fn write(db: &Db, submissions: &[&Submission]) -> Result<Vec<Outcome>, DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store;
     use crate::store::shops::TokenGrant;
-
-    async fn sqlite_db() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = store::connect(&url).await.unwrap();
-        store::migrate(&db).await.unwrap();
-        TestDb {
-            db,
-            _dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    /// A fresh database on the PostgreSQL server named by `LIFECYCLE_TEST_POSTGRES`, if any.
-    async fn pg_db() -> Option<TestDb> {
-        use sea_orm::ConnectionTrait;
-        let server = std::env::var("LIFECYCLE_TEST_POSTGRES")
-            .ok()
-            .filter(|s| !s.is_empty())?;
-        let name = format!("lifecycle_unit_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&server).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        admin.close().await.ok();
-        let mut url = url::Url::parse(&server).unwrap();
-        url.set_path(&format!("/{name}"));
-        let db = store::connect(url.as_str()).await.unwrap();
-        store::migrate(&db).await.unwrap();
-        Some(TestDb {
-            db,
-            _dir: None,
-            pg: Some((server, name)),
-        })
-    }
-
-    struct TestDb {
-        db: Db,
-        _dir: Option<tempfile::TempDir>,
-        /// Server URL and database name, to drop it afterwards.
-        pg: Option<(String, String)>,
-    }
-
-    impl TestDb {
-        async fn remove(self) {
-            use sea_orm::ConnectionTrait;
-            self.db.close().await.ok();
-            if let Some((server, name)) = self.pg {
-                let admin = sea_orm::Database::connect(&server).await.unwrap();
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .unwrap();
-                admin.close().await.ok();
-            }
-        }
-    }
+    use crate::store::testdb::TestDb;
 
     async fn install(db: &Db, domain: &str) -> i64 {
         shops::upsert_installed(
@@ -322,13 +264,6 @@ mod tests {
         }
     }
 
-    /// SQLite always; PostgreSQL too when `LIFECYCLE_TEST_POSTGRES` names a server.
-    async fn backends() -> Vec<TestDb> {
-        let mut out = vec![sqlite_db().await];
-        out.extend(pg_db().await);
-        out
-    }
-
     async fn inbox_rows(db: &Db) -> Vec<(String, Option<i64>, String)> {
         use sea_orm::{EntityTrait, QueryOrder};
         crate::store::entities::inbox::Entity::find()
@@ -347,7 +282,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_batch_stores_what_its_shops_accept() {
-        for t in backends().await {
+        for t in TestDb::all().await {
             let db = t.db.clone();
             let a = install(&db, "a.myshopify.com").await;
             let b = install(&db, "b.myshopify.com").await;
@@ -389,7 +324,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_batch_larger_than_one_statement_is_stored_whole() {
-        for t in backends().await {
+        for t in TestDb::all().await {
             let db = t.db.clone();
             install(&db, "a.myshopify.com").await;
             // 300 rows: beyond SQLite's 999 parameters per statement (83 rows) and PostgreSQL's
@@ -413,7 +348,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_writer_answers_every_handler_and_refuses_after_stopping() {
-        for t in backends().await {
+        for t in TestDb::all().await {
             let db = t.db.clone();
             install(&db, "a.myshopify.com").await;
             let intake = std::sync::Arc::new(Intake::new());
@@ -447,7 +382,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn installs_and_uninstalls_count_from_the_next_batch() {
-        for t in backends().await {
+        for t in TestDb::all().await {
             let db = t.db.clone();
             let w = |id: &str| sub("c.myshopify.com", id);
             let ignored = vec![Outcome::Ignored];
@@ -473,7 +408,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn one_bad_delivery_does_not_fail_its_batch() {
         // PostgreSQL refuses a NUL character in text; SQLite stores it, so this needs PostgreSQL.
-        let Some(t) = pg_db().await else {
+        let Some(t) = TestDb::postgres().await else {
             eprintln!("LIFECYCLE_TEST_POSTGRES is not set: skipped");
             return;
         };

@@ -7,6 +7,8 @@ pub mod jobs;
 pub mod privacy;
 pub mod shops;
 pub mod sync_state;
+#[cfg(test)]
+pub mod testdb;
 
 use std::time::Duration;
 
