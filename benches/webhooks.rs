@@ -8,7 +8,8 @@
 //! one row per 200 answered; a mismatch fails the bench. Timings are printed, never asserted.
 //!
 //! Environment: `LIFECYCLE_BENCH_WEBHOOKS` (default 20000), `LIFECYCLE_BENCH_CONCURRENCY`
-//! (default 64), `LIFECYCLE_BENCH_WARMUP` (default 1000 per endpoint), and
+//! (default 64), `LIFECYCLE_BENCH_WARMUP` (default 1000 per endpoint),
+//! `LIFECYCLE_BENCH_WORKERS` (worker counts to run, e.g. `0,4`; default 0 and the default), and
 //! `LIFECYCLE_TEST_POSTGRES` (a PostgreSQL server URL; its backend is skipped when unset).
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ struct Settings {
     concurrency: usize,
     warmup: usize,
     postgres: Option<String>,
+    /// Worker counts to run with; default: none, then the default number.
+    workers: Option<Vec<usize>>,
 }
 
 impl Settings {
@@ -45,6 +48,17 @@ impl Settings {
             postgres: std::env::var("LIFECYCLE_TEST_POSTGRES")
                 .ok()
                 .filter(|s| !s.trim().is_empty()),
+            workers: match std::env::var("LIFECYCLE_BENCH_WORKERS") {
+                Ok(v) if !v.trim().is_empty() => Some(
+                    v.split(',')
+                        .map(|w| w.trim().parse())
+                        .collect::<Result<_, _>>()
+                        .with_context(|| {
+                            format!("LIFECYCLE_BENCH_WORKERS must be counts like `0,4`, got `{v}`")
+                        })?,
+                ),
+                _ => None,
+            },
         };
         if settings.webhooks == 0 || settings.concurrency == 0 {
             bail!("LIFECYCLE_BENCH_WEBHOOKS and LIFECYCLE_BENCH_CONCURRENCY must be at least 1");
@@ -558,7 +572,7 @@ fn main() -> anyhow::Result<()> {
         let default_workers = Config::local(std::env::temp_dir()).workers.max(1);
         let mut runs = Vec::new();
         for backend in backends {
-            for workers in [0, default_workers] {
+            for &workers in settings.workers.as_deref().unwrap_or(&[0, default_workers]) {
                 eprintln!("running {} with {workers} workers ...", backend.label());
                 runs.push(run(&settings, backend, workers).await?);
             }

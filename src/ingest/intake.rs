@@ -1,6 +1,6 @@
-//! Group commit for webhook ingest. Handlers hand a verified delivery to one writer task and
-//! wait; the writer takes every delivery that is waiting (up to `MAX_BATCH`), looks their shops
-//! up and inserts the accepted ones in one transaction, then answers each handler. A handler
+//! Group commit for webhook ingest. Handlers hand a verified delivery to the writer and wait;
+//! a writer lane takes every delivery that is waiting (up to `MAX_BATCH`), looks their shops up
+//! and inserts the accepted ones in one transaction, then answers each handler. A handler
 //! therefore answers 200 only after its row is committed, as before, but the commit (the
 //! expensive part: one fsync on PostgreSQL, the single write lock on SQLite) is shared by the
 //! whole batch. There is no timer: a batch is whatever queued while the previous one committed,
@@ -12,12 +12,12 @@
 //! webhook contract is that an uninstalled shop's webhooks are not stored.)
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use sea_orm::DbErr;
-use tokio::sync::{mpsc, oneshot, watch};
+use sea_orm::{DatabaseBackend, DbErr};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::store::inbox::{self, Delivery};
@@ -83,11 +83,13 @@ impl Intake {
 
     /// Starts the writer on the current runtime. None when it was already started.
     pub fn start(&self, db: Db) -> Option<Writer> {
-        let rx = self.rx.lock().ok()?.take()?;
+        let rx = Arc::new(AsyncMutex::new(self.rx.lock().ok()?.take()?));
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(db, rx, stop_rx));
+        let tasks = (0..lanes(&db))
+            .map(|_| tokio::spawn(lane(db.clone(), rx.clone(), stop_rx.clone())))
+            .collect();
         self.started.store(true, Ordering::Release);
-        Some(Writer { stop, task })
+        Some(Writer { stop, tasks })
     }
 
     /// Hands a delivery to the writer and waits until it is committed (or refused).
@@ -105,44 +107,70 @@ impl Intake {
     }
 }
 
-/// The running writer task.
+/// The running writer.
 pub struct Writer {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Stops taking deliveries, writes those already waiting, and ends.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 
     /// Ends at once, as if the process died: waiting handlers get an error (a 503).
     pub fn abort(self) {
-        self.task.abort();
+        for task in self.tasks {
+            task.abort();
+        }
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
+/// Batches committed at once. SQLite has one write lock, so a second batch would only wait
+/// for it. PostgreSQL commits concurrent transactions in parallel (and shares their WAL
+/// flushes), so while one batch waits on its round trips and fsync, the next is written: the
+/// throughput of one lane is a batch per commit latency, not the server's capacity.
+fn lanes(db: &Db) -> usize {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => PG_LANES,
+        _ => 1,
+    }
+}
+
+/// See `lanes`; well under the pool's 16 connections, which job workers and pages share.
+const PG_LANES: usize = 4;
+
+/// One writer lane: takes whatever is waiting (the receiver is shared, so each batch goes to
+/// one lane), commits it, answers, repeats.
+async fn lane(
+    db: Db,
+    rx: Arc<AsyncMutex<mpsc::Receiver<Pending>>>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        tokio::select! {
-            n = rx.recv_many(&mut batch, MAX_BATCH) => {
-                if n == 0 {
-                    return;
-                }
-                commit(&db, &mut batch).await;
-            }
-            _ = stop.changed() => {
-                // New submissions fail from here on; those already queued are still written.
+        let n = {
+            let mut rx = rx.lock().await;
+            if *stop.borrow() {
                 rx.close();
-                while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    commit(&db, &mut batch).await;
-                }
-                return;
             }
+            tokio::select! {
+                n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+                _ = stop.changed() => {
+                    // New submissions fail from here on; those already queued are still written.
+                    rx.close();
+                    rx.recv_many(&mut batch, MAX_BATCH).await
+                }
+            }
+        };
+        if n == 0 {
+            return;
         }
+        commit(&db, &mut batch).await;
     }
 }
 

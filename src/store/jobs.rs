@@ -353,7 +353,11 @@ mod tests {
             let later = enqueue(db, job(3_600)).await.unwrap().unwrap();
             let done = enqueue(db, job(-30)).await.unwrap().unwrap();
             assert_eq!(claim_job(db, t0).await, Some(done));
-            assert!(finish(db, Queue::Jobs, done, "w", DONE, None).await.unwrap());
+            assert!(
+                finish(db, Queue::Jobs, done, "w", DONE, None)
+                    .await
+                    .unwrap()
+            );
 
             assert_eq!(claim_job(db, t0).await, Some(b), "earliest run_at first");
             assert_eq!(claim_job(db, t0).await, Some(a));
@@ -380,27 +384,22 @@ mod tests {
                 claim_sql(DatabaseBackend::Sqlite, queue)
             );
             let now = Utc::now();
-            let values: Vec<Value> = vec![
-                "w".into(),
-                now.into(),
-                now.into(),
-                now.into(),
-                now.into(),
-            ];
-            let plan: Vec<String> = t
-                .db
-                .query_all_raw(stmt(DatabaseBackend::Sqlite, &sql, values))
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.try_get::<String>("", "detail").unwrap())
-                .collect();
+            let values: Vec<Value> =
+                vec!["w".into(), now.into(), now.into(), now.into(), now.into()];
+            let plan: Vec<String> =
+                t.db.query_all_raw(stmt(DatabaseBackend::Sqlite, &sql, values))
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.try_get::<String>("", "detail").unwrap())
+                    .collect();
             assert!(
                 plan.iter().all(|d| !d.starts_with("SCAN")),
                 "{queue:?}: {plan:?}"
             );
             assert!(
-                plan.iter().any(|d| d.contains("inbox_claim") || d.contains("jobs_claim")),
+                plan.iter()
+                    .any(|d| d.contains("inbox_claim") || d.contains("jobs_claim")),
                 "{queue:?}: {plan:?}"
             );
         }
