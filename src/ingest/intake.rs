@@ -6,12 +6,12 @@
 //! whole batch. There is no timer: a batch is whatever queued while the previous one committed,
 //! so a lone webhook is written at once and a burst forms large batches by itself.
 //!
-//! Shops are checked by the writer, not the handler: one lookup per batch, always fresh, so an
-//! uninstall counts from the next batch on every instance. (A TTL cache of installed shops
-//! would save that query but would store webhooks for a shop uninstalled moments ago, and the
-//! webhook contract is that an uninstalled shop's webhooks are not stored.)
+//! Shops are checked by the writer, not the handler, inside the insert statement itself: always
+//! fresh, so an uninstall counts from the next batch on every instance. (A TTL cache of
+//! installed shops would store webhooks for a shop uninstalled moments ago, and the webhook
+//! contract is that an uninstalled shop's webhooks are not stored.)
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -202,52 +202,56 @@ async fn commit(db: &Db, batch: &mut Vec<Pending>) {
     }
 }
 
-/// Looks the batch's shops up, then inserts the accepted deliveries. Outcomes are in the order
-/// of `submissions`.
+/// Inserts the batch; the insert itself accepts only deliveries whose shop takes them. Outcomes
+/// are in the order of `submissions`. Only deliveries that were not inserted (duplicates and
+/// refused shops, both rare) cost a second query, to tell the two apart for the answer's log.
 async fn write(db: &Db, submissions: &[&Submission]) -> Result<Vec<Outcome>, DbErr> {
-    let mut wanted: Vec<(&'static str, &str)> = submissions
+    let rows: Vec<(&Delivery, bool)> = submissions
         .iter()
-        .map(|s| (s.delivery.platform, s.delivery.shop_domain.as_str()))
+        .map(|s| (&s.delivery, s.applies_when_uninstalled))
         .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let resolved = inbox::shops_for(db, &wanted).await?;
-
-    let targets: Vec<Option<i64>> = submissions
-        .iter()
-        .map(|s| {
-            let d = &s.delivery;
-            resolved
-                .get(&(d.platform, d.shop_domain.clone()))
-                .filter(|shop| shops::is_installed(&shop.status) || s.applies_when_uninstalled)
-                .map(|shop| shop.id)
-        })
-        .collect();
-    let rows: Vec<(&Delivery, i64)> = submissions
-        .iter()
-        .zip(&targets)
-        .filter_map(|(s, shop)| shop.map(|id| (&s.delivery, id)))
-        .collect();
-    let inserted = if rows.is_empty() {
-        HashSet::new()
-    } else {
-        inbox::insert_many(db, &rows, Utc::now()).await?
-    };
+    let inserted = inbox::insert_many(db, &rows, Utc::now()).await?;
 
     // A webhook id inserted by this batch counts as new only for its first delivery in it.
     let mut first = HashSet::new();
+    let new: Vec<bool> = submissions
+        .iter()
+        .map(|s| {
+            let key = (
+                s.delivery.platform.to_string(),
+                s.delivery.webhook_id.clone(),
+            );
+            inserted.contains(&key) && first.insert(key)
+        })
+        .collect();
+    let mut wanted: Vec<(&'static str, &str)> = submissions
+        .iter()
+        .zip(&new)
+        .filter(|(_, new)| !**new)
+        .map(|(s, _)| (s.delivery.platform, s.delivery.shop_domain.as_str()))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let resolved = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        inbox::shops_for(db, &wanted).await?
+    };
     Ok(submissions
         .iter()
-        .zip(targets)
-        .map(|(s, shop)| match shop {
-            None => Outcome::Ignored,
-            Some(_) => {
-                let key = (
-                    s.delivery.platform.to_string(),
-                    s.delivery.webhook_id.clone(),
-                );
-                let new = inserted.contains(&key) && first.insert(key);
+        .zip(new)
+        .map(|(s, new)| {
+            let d = &s.delivery;
+            let accepted = new
+                || resolved
+                    .get(&(d.platform, d.shop_domain.clone()))
+                    .is_some_and(|shop| {
+                        shops::is_installed(&shop.status) || s.applies_when_uninstalled
+                    });
+            if accepted {
                 Outcome::Stored { duplicate: !new }
+            } else {
+                Outcome::Ignored
             }
         })
         .collect())

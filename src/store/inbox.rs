@@ -1,6 +1,6 @@
 //! The webhook inbox: verified raw bodies, written before the webhook is acknowledged.
-//! Deliveries are written in batches (see `ingest::intake`): at most one shop lookup and one
-//! multi-row insert per batch instead of a lookup and an insert per webhook.
+//! Deliveries are written in batches (see `ingest::intake`): one multi-row insert per batch,
+//! which also resolves each delivery's shop, instead of a lookup and an insert per webhook.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::entities::shop;
-use super::{Db, stmt};
+use super::{Db, shops, stmt};
 
 /// A verified delivery, ready to store.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub async fn shops_for(
 }
 
 /// Values bound per inserted row.
-const PARAMS_PER_ROW: usize = 12;
+const PARAMS_PER_ROW: usize = 9;
 
 /// Bound parameters allowed in one statement: SQLite before 3.32 allowed 999 (later builds
 /// allow 32766, but the lower figure is safe everywhere); PostgreSQL's protocol allows 65535.
@@ -83,10 +83,10 @@ const PG_MAX_STATEMENT_BYTES: usize = 8 * 1024;
 /// Splits rows into runs that fit one statement: at most `max_rows` rows, and at most
 /// `max_bytes` of bodies unless a single row is larger on its own.
 fn statement_chunks<'r, 'd>(
-    rows: &'r [(&'d Delivery, i64)],
+    rows: &'r [(&'d Delivery, bool)],
     max_rows: usize,
     max_bytes: usize,
-) -> Vec<&'r [(&'d Delivery, i64)]> {
+) -> Vec<&'r [(&'d Delivery, bool)]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, (d, _)) in rows.iter().enumerate() {
@@ -103,13 +103,15 @@ fn statement_chunks<'r, 'd>(
     chunks
 }
 
-/// Stores deliveries (each with its shop id) with multi-row inserts; a webhook id already in
-/// the inbox is a no-op. Returns the (platform, webhook id) pairs that were inserted. A batch
-/// that fits one statement is one implicit transaction; a larger one gets an explicit
-/// transaction, so the batch commits, or fails, as a whole.
+/// Stores deliveries with multi-row inserts. Each row's shop is resolved by the statement
+/// itself (a join on `shops`), so a delivery is written only if its shop is known and installed,
+/// or if it applies when uninstalled (the bool beside it); a webhook id already in the inbox
+/// is a no-op. Returns the (platform, webhook id) pairs that were inserted. A batch that fits
+/// one statement is one implicit transaction; a larger one gets an explicit transaction, so the
+/// batch commits, or fails, as a whole.
 pub async fn insert_many(
     db: &Db,
-    rows: &[(&Delivery, i64)],
+    rows: &[(&Delivery, bool)],
     now: DateTime<Utc>,
 ) -> Result<HashSet<(String, String)>, DbErr> {
     let backend = db.get_database_backend();
@@ -133,27 +135,29 @@ pub async fn insert_many(
 
 async fn insert_statement(
     db: &impl ConnectionTrait,
-    chunk: &[(&Delivery, i64)],
+    chunk: &[(&Delivery, bool)],
     now: DateTime<Utc>,
     inserted: &mut HashSet<(String, String)>,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let mut sql = String::from(
+    // VALUES columns are named column1..column9 on both engines (SQLite cannot alias them).
+    // `WHERE true` tells SQLite's parser that the ON CONFLICT belongs to the INSERT, not a join.
+    let sql = format!(
         "INSERT INTO webhook_inbox (created_at, updated_at, platform, shop_id, shop_domain, \
          topic, webhook_id, event_id, api_version, triggered_at, body, state, attempts, run_at) \
-         VALUES ",
+         SELECT ?, ?, v.column1, s.id, v.column2, v.column3, v.column4, v.column5, v.column6, \
+         v.column7, v.column8, 'queued', 0, ? \
+         FROM shops s JOIN (VALUES {}) AS v ON s.platform = v.column1 AND s.domain = v.column2 \
+         WHERE s.status IN ('{}') OR v.column9 \
+         ON CONFLICT (platform, webhook_id) DO NOTHING RETURNING platform, webhook_id",
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "),
+        shops::INSTALLED_STATES.join("', '"),
     );
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * PARAMS_PER_ROW);
-    for (i, (d, shop_id)) in chunk.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?)");
+    let mut values: Vec<Value> = Vec::with_capacity(3 + chunk.len() * PARAMS_PER_ROW);
+    values.extend([now.into(), now.into(), now.into()]);
+    for (d, applies_when_uninstalled) in chunk {
         values.extend([
-            now.into(),
-            now.into(),
             d.platform.into(),
-            (*shop_id).into(),
             d.shop_domain.as_str().into(),
             d.topic.as_str().into(),
             d.webhook_id.as_str().into(),
@@ -161,10 +165,9 @@ async fn insert_statement(
             d.api_version.clone().into(),
             d.triggered_at.into(),
             d.body.clone().into(),
-            now.into(),
+            (*applies_when_uninstalled).into(),
         ]);
     }
-    sql.push_str(" ON CONFLICT (platform, webhook_id) DO NOTHING RETURNING platform, webhook_id");
     for row in db.query_all_raw(stmt(backend, &sql, values)).await? {
         inserted.insert((
             row.try_get::<String>("", "platform")?,
@@ -191,14 +194,14 @@ mod tests {
         }
     }
 
-    fn sizes(chunks: &[&[(&Delivery, i64)]]) -> Vec<usize> {
+    fn sizes(chunks: &[&[(&Delivery, bool)]]) -> Vec<usize> {
         chunks.iter().map(|c| c.len()).collect()
     }
 
     #[test]
     fn statements_respect_the_row_limit() {
         let d = delivery(10);
-        let rows: Vec<_> = (0..7).map(|_| (&d, 1)).collect();
+        let rows: Vec<_> = (0..7).map(|_| (&d, false)).collect();
         assert_eq!(
             sizes(&statement_chunks(&rows, 3, usize::MAX)),
             vec![3, 3, 1]
@@ -211,11 +214,11 @@ mod tests {
     fn statements_respect_the_byte_budget_but_always_take_one_row() {
         let (small, big) = (delivery(40), delivery(500));
         let rows = vec![
-            (&small, 1),
-            (&small, 1),
-            (&big, 1),
-            (&small, 1),
-            (&small, 1),
+            (&small, false),
+            (&small, false),
+            (&big, false),
+            (&small, false),
+            (&small, false),
         ];
         // 40 + 40 fit in 100; the 500-byte body goes alone; then 40 + 40 again.
         assert_eq!(sizes(&statement_chunks(&rows, 10, 100)), vec![2, 1, 2]);

@@ -17,8 +17,11 @@ pub const NEEDS_REAUTH: &str = "needs_reauth";
 /// Whether the app is installed in the shop as far as the platform is concerned: a shop whose
 /// token we must renew is still installed, and its webhooks (an uninstall among them) apply.
 pub fn is_installed(status: &str) -> bool {
-    status == INSTALLED || status == NEEDS_REAUTH
+    INSTALLED_STATES.contains(&status)
 }
+
+/// The statuses `is_installed` accepts, for queries that check it in SQL.
+pub const INSTALLED_STATES: [&str; 2] = [INSTALLED, NEEDS_REAUTH];
 
 pub async fn find(
     db: &impl ConnectionTrait,
