@@ -4,6 +4,7 @@
 //! (analyse → segments → plan → push) and `lifecycle segment`; [`rescore`] the near-real-time
 //! job after a webhook.
 
+pub mod bulk;
 pub mod codes;
 pub mod rescore;
 pub mod segment;
@@ -32,6 +33,10 @@ pub enum WritebackError {
     Db(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// A bulk mutation failed as a whole (or its result could not be read): nothing it did
+    /// was confirmed, and a retry re-plans from what was.
+    #[error("bulk mutation: {0}")]
+    Bulk(String),
     #[error("shop {shop_id}: {error}")]
     Client {
         shop_id: i64,
@@ -73,9 +78,9 @@ impl WritebackError {
                 Err(e) => JobError::retry(e),
             },
             WritebackError::Client { error, .. } if error.is_transient() => JobError::retry(self),
-            WritebackError::Db(_) | WritebackError::Token(TokenError::Refresh(_)) => {
-                JobError::retry(self)
-            }
+            WritebackError::Db(_)
+            | WritebackError::Bulk(_)
+            | WritebackError::Token(TokenError::Refresh(_)) => JobError::retry(self),
             WritebackError::Analyse(AnalyseError::Db(_)) => JobError::retry(self),
             _ => JobError::permanent(self),
         }

@@ -32,6 +32,16 @@ fn window_end(now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or(now)
 }
 
+/// The re-scoring job of `customer` for the window ending at `end`; one per window.
+fn rescore_job(shop_id: i64, customer: &str, end: DateTime<Utc>) -> NewJob {
+    NewJob::new(kinds::RESCORE)
+        .shop(shop_id)
+        .payload(json!({ "customer": customer }))
+        .dedupe(format!("rescore:{shop_id}:{customer}:{}", end.timestamp()))
+        .run_at(end)
+        .max_attempts(5)
+}
+
 /// Enqueues a debounced re-scoring job for every customer the events touch. Called in the
 /// transaction that applies them, so the job exists exactly when the data does.
 pub async fn enqueue_for_events(
@@ -66,13 +76,7 @@ pub async fn enqueue_for_events(
     let end = window_end(now);
     let mut created = 0;
     for c in customers {
-        let job = NewJob::new(kinds::RESCORE)
-            .shop(shop_id)
-            .payload(json!({ "customer": c }))
-            .dedupe(format!("rescore:{shop_id}:{c}:{}", end.timestamp()))
-            .run_at(end)
-            .max_attempts(5);
-        created += enqueue(db, job).await?.is_some() as usize;
+        created += enqueue(db, rescore_job(shop_id, &c, end)).await?.is_some() as usize;
     }
     Ok(created)
 }
@@ -89,7 +93,40 @@ pub struct Rescored {
     pub stopped: Option<Stop>,
 }
 
-/// The job handler (kind `rescore`, payload `{"customer": platform id}`).
+/// A segment run that started longer ago than this is taken as dead (its process crashed), so
+/// it defers nothing.
+const RUN_STALE_HOURS: i64 = 2;
+
+/// Whether a full segment run that sends writes is under way for the shop. Its push confirms
+/// each customer only after the shop answered (for a bulk push, after a whole operation), so
+/// planning one of its customers meanwhile would send again what it is about to confirm.
+async fn full_run_in_progress(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ? AND status = 'running' \
+             AND dry_run = ? AND started_at > ?",
+            vec![
+                shop_id.into(),
+                false.into(),
+                (now - chrono::Duration::hours(RUN_STALE_HOURS)).into(),
+            ],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0)
+        > 0)
+}
+
+/// The job handler (kind `rescore`, payload `{"customer": platform id}`). During a full run the
+/// job comes back a window later instead: the run pushes the customer's planned change, and the
+/// later re-score sends whatever newer data changed after it.
 pub async fn job(state: AppState, job: job::Model) -> JobResult {
     let Some(shop_id) = job.shop_id else {
         return Err(JobError::permanent("rescore job without a shop"));
@@ -98,6 +135,12 @@ pub async fn job(state: AppState, job: job::Model) -> JobResult {
     let Some(customer) = payload.get("customer").and_then(|v| v.as_str()) else {
         return Err(JobError::permanent("rescore job without a customer"));
     };
+    let now = Utc::now();
+    if full_run_in_progress(&state.db, shop_id, now).await? {
+        let end = window_end(now + chrono::Duration::seconds(DEBOUNCE_SECS));
+        enqueue(&state.db, rescore_job(shop_id, customer, end)).await?;
+        return Ok(());
+    }
     match rescore(&state, shop_id, customer, Utc::now()).await {
         Ok(_) => Ok(()),
         Err(e) => Err(e.into_job_error(&state).await),

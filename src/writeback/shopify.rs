@@ -61,7 +61,7 @@ pub async fn tag_batch(
         .collect())
 }
 
-fn user_errors(payload: &Value) -> Option<String> {
+pub(super) fn user_errors(payload: &Value) -> Option<String> {
     let errors = payload.get("userErrors").and_then(Value::as_array)?;
     if errors.is_empty() {
         return None;

@@ -1,5 +1,6 @@
 //! Tag write-back: plan each customer's difference against what was last confirmed pushed,
 //! send only that difference, and record the new confirmed state after each successful batch.
+//! A small difference goes as aliased mutations; a large one as bulk mutations ([`super::bulk`]).
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::shopify::{self, FIELDS_PER_REQUEST, TagOp};
 use super::store::{self, Audit, Pushed};
-use super::{Stop, WritebackError, client_or_stop};
+use super::{Stop, WritebackError, bulk, client_or_stop};
 use crate::core::loyalty::{CustomerTags, TagAction, TagChange, TagPlanner};
 use crate::core::segments::Membership;
 use crate::state::AppState;
@@ -75,7 +76,7 @@ fn confirmed(work: &TagWork) -> Pushed {
     }
 }
 
-fn ops_of(work: &TagWork) -> Vec<TagOp> {
+pub(super) fn ops_of(work: &TagWork) -> Vec<TagOp> {
     let mut ops = Vec::with_capacity(2);
     if !work.change.add.is_empty() {
         ops.push(TagOp {
@@ -127,11 +128,68 @@ pub struct TagStats {
     pub requests: usize,
     /// Customers whose change the shop refused.
     pub rejected: usize,
+    /// Bulk mutations completed (the large-difference path).
+    pub bulk_operations: usize,
 }
 
-/// Sends the changes in batches. Before each batch the shop must still be installed; an
-/// uninstall stops the push at once (`Err(Stop)` is not an error, the caller reports it).
+/// Sends the changes: as bulk mutations from [`bulk::BULK_MIN_WRITES`] writes on, else as
+/// aliased mutations in batches.
 pub async fn push(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    works: &[TagWork],
+    now: DateTime<Utc>,
+) -> Result<(TagStats, Option<Stop>), WritebackError> {
+    let writes: usize = works.iter().map(|w| ops_of(w).len()).sum();
+    if writes >= bulk::BULK_MIN_WRITES {
+        bulk::push(state, shop_id, run_id, works, now).await
+    } else {
+        push_aliased(state, shop_id, run_id, works, now).await
+    }
+}
+
+/// Records what the shop said about each customer's change: `None` confirms it (the new
+/// pushed state and `sent` audit rows), `Some(message)` records it as rejected.
+pub(super) async fn record(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    outcomes: &[(&TagWork, Option<&str>)],
+    stats: &mut TagStats,
+    now: DateTime<Utc>,
+) -> Result<(), WritebackError> {
+    let tx = crate::store::write_tx(&state.db).await?;
+    let mut audit = Vec::new();
+    for &(work, refusal) in outcomes {
+        match refusal {
+            None => {
+                store::save_pushed(
+                    &tx,
+                    shop_id,
+                    &work.change.customer_id,
+                    &confirmed(work),
+                    now,
+                )
+                .await?;
+                audit.extend(audit_rows(work, "sent"));
+                stats.customers += 1;
+            }
+            Some(msg) => {
+                audit.extend(audit_rows(work, &format!("rejected: {msg}")));
+                stats.rejected += 1;
+            }
+        }
+    }
+    store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends the changes as aliased mutations in batches. Before each batch the shop must still be
+/// installed; an uninstall stops the push at once (`Err(Stop)` is not an error, the caller
+/// reports it).
+pub async fn push_aliased(
     state: &AppState,
     shop_id: i64,
     run_id: Option<i64>,
@@ -177,30 +235,12 @@ pub async fn push(
                 failures.entry(owner[k]).or_insert(msg);
             }
         }
-        let tx = crate::store::write_tx(&state.db).await?;
-        let mut audit = Vec::new();
-        for (w, work) in batch.iter().enumerate() {
-            match failures.get(&w) {
-                None => {
-                    store::save_pushed(
-                        &tx,
-                        shop_id,
-                        &work.change.customer_id,
-                        &confirmed(work),
-                        now,
-                    )
-                    .await?;
-                    audit.extend(audit_rows(work, "sent"));
-                    stats.customers += 1;
-                }
-                Some(msg) => {
-                    audit.extend(audit_rows(work, &format!("rejected: {msg}")));
-                    stats.rejected += 1;
-                }
-            }
-        }
-        store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
-        tx.commit().await?;
+        let outcomes = batch
+            .iter()
+            .enumerate()
+            .map(|(w, work)| (work, failures.get(&w).map(String::as_str)))
+            .collect::<Vec<_>>();
+        record(state, shop_id, run_id, &outcomes, &mut stats, now).await?;
     }
     Ok((stats, None))
 }

@@ -1,13 +1,16 @@
 //! Segments, tags and personal codes pushed to the sandbox shop: the run converges the shop's
 //! `lifecycle:` tags to the computed segments without touching merchant tags, issues each
 //! code once, sends nothing when nothing changed, survives a killed worker, stops for an
-//! uninstalled shop, and re-tags a customer within seconds of a webhook.
+//! uninstalled shop, and re-tags a customer within seconds of a webhook. A large difference
+//! goes as bulk mutations, confirmed line by line.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lifecycle::core::loyalty::{TagAction, TagChange, TagReason};
 use lifecycle::core::segments::{SegmentCatalog, SegmentSettings};
 use lifecycle::store::{self, Db};
 use lifecycle::writeback::segment::run_for_shop;
+use lifecycle::writeback::tags::{self, TagWork};
 use lifecycle::writeback::{Stop, rescore};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -55,6 +58,8 @@ async fn mutations(env: &Env) -> Vec<Value> {
                     "tagsRemove",
                     "discountCodeBasicCreate",
                     "metafieldsSet",
+                    "stagedUploadsCreate",
+                    "bulkOperationRunMutation",
                 ]
                 .iter()
                 .any(|f| roots.contains(f))
@@ -328,6 +333,28 @@ async fn assert_codes_exactly_once(env: &Env, shop_id: i64) -> usize {
     rows.len()
 }
 
+/// Runs again with no data change: no tag change, no write call of any kind (aliased or bulk),
+/// and the shop's tags still match.
+async fn second_run_sends_nothing(
+    env: &Env,
+    shop_id: i64,
+    before: &BTreeMap<String, Vec<String>>,
+) -> lifecycle::writeback::Summary {
+    let sent_before = mutations(env).await.len();
+    let second = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    wait_idle(env, &env.app.state.db, shop_id).await;
+    assert_eq!(second.tag_changes, 0, "{second}");
+    assert_eq!(
+        mutations(env).await.len(),
+        sent_before,
+        "a run with no change makes no write call"
+    );
+    assert_tags_match(env, shop_id, before, "after the second run").await;
+    second
+}
+
 async fn run_converges_and_a_second_run_sends_nothing(backend: Backend) {
     let Some(env) = env_with(
         backend,
@@ -366,19 +393,8 @@ async fn run_converges_and_a_second_run_sends_nothing(backend: Backend) {
         "every code is audited"
     );
 
-    let sent_before = mutations(&env).await.len();
-    let second = run_for_shop(&env.app.state, shop_id, "test", false)
-        .await
-        .unwrap();
-    wait_idle(&env, &db, shop_id).await;
-    assert_eq!(second.tag_changes, 0, "{second}");
+    let second = second_run_sends_nothing(&env, shop_id, &before).await;
     assert_eq!(second.codes_planned, 0, "{second}");
-    assert_eq!(
-        mutations(&env).await.len(),
-        sent_before,
-        "a run with no change makes no write call"
-    );
-    assert_tags_match(&env, shop_id, &before, "after the second run").await;
     env.shutdown().await;
 }
 both_backends!(run_converges_and_a_second_run_sends_nothing);
@@ -721,3 +737,181 @@ async fn a_lost_write_after_create_meets_taken(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(a_lost_write_after_create_meets_taken);
+
+/// Logged requests whose root fields include `field`.
+fn calls(log: &[Value], field: &str) -> usize {
+    log.iter()
+        .filter(|r| {
+            r["root_fields"]
+                .to_string()
+                .contains(&format!("\"{field}\""))
+        })
+        .count()
+}
+
+async fn request_log(env: &Env) -> Vec<Value> {
+    env.sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A shop of `customers` installed as [`installed`] does it, with its work settled.
+async fn installed_idle(
+    backend: Backend,
+    customers: usize,
+) -> Option<(Env, i64, BTreeMap<String, Vec<String>>)> {
+    let env = env_with(
+        backend,
+        EnvOptions {
+            customers,
+            // The backfill reads through bulk queries: paging these shops takes minutes.
+            bulk_threshold: 0,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (shop_id, before) = installed(&env).await;
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    Some((env, shop_id, before))
+}
+
+async fn a_large_difference_goes_as_bulk_mutations(backend: Backend) {
+    // Every customer is tagged on the first run: more writes than the bulk threshold.
+    let customers = lifecycle::writeback::bulk::BULK_MIN_WRITES + 50;
+    let Some((env, shop_id, before)) = installed_idle(backend, customers).await else {
+        return;
+    };
+    let db = env.app.state.db.clone();
+    assert_tags_match(&env, shop_id, &before, "after the bulk run").await;
+
+    let runs = query_all(
+        &db,
+        "SELECT summary FROM segment_runs WHERE shop_id = ? AND dry_run = ? ORDER BY id",
+        vec![shop_id.into(), false.into()],
+    )
+    .await;
+    let first: Value =
+        serde_json::from_str(&runs[0].try_get::<String>("", "summary").unwrap()).unwrap();
+    assert!(
+        first["tags"]["customers"].as_u64().unwrap() >= customers as u64 - 5,
+        "the first run tagged (nearly) every customer: {first}"
+    );
+    assert_eq!(
+        first["tags"]["bulk_operations"], 1,
+        "one bulk mutation for the adds; nothing to remove on a first run: {first}"
+    );
+    let log = request_log(&env).await;
+    assert_eq!(calls(&log, "stagedUploadsCreate"), 1, "{log:#?}");
+    assert_eq!(calls(&log, "bulkOperationRunMutation"), 1);
+    assert_eq!(
+        calls(&log, "tagsAdd") + calls(&log, "tagsRemove"),
+        0,
+        "no per-customer tag writes beside the bulk mutation"
+    );
+
+    second_run_sends_nothing(&env, shop_id, &before).await;
+    env.shutdown().await;
+}
+both_backends!(a_large_difference_goes_as_bulk_mutations);
+
+async fn a_refused_bulk_line_is_recorded_and_the_others_confirmed(backend: Backend) {
+    // An add and a remove per customer: enough writes for the bulk path, in two operations.
+    let customers = lifecycle::writeback::bulk::BULK_MIN_WRITES / 2 + 10;
+    let Some((env, shop_id, _)) = installed_idle(backend, customers).await else {
+        return;
+    };
+    let db = env.app.state.db.clone();
+    let pushed = lifecycle::writeback::store::load_pushed(&db, shop_id, None)
+        .await
+        .unwrap();
+    let ids: Vec<String> = sandbox_tags(&env).await.into_keys().collect();
+    // Tags without our prefix: nothing the planner owns, so no re-scoring undoes them.
+    let mut works: Vec<TagWork> = ids
+        .iter()
+        .map(|id| {
+            let previous = pushed.get(id).cloned().unwrap_or_default();
+            TagWork {
+                change: TagChange {
+                    customer_id: id.clone(),
+                    add: vec!["bulk-new".into()],
+                    remove: vec!["bulk-old".into()],
+                    reasons: vec![TagReason {
+                        tag: "bulk-new".into(),
+                        action: TagAction::Add,
+                        segment_key: Some("test".into()),
+                    }],
+                },
+                desired: previous.tags.clone(),
+                previous,
+            }
+        })
+        .collect();
+    // A customer planned, then deleted before the push (a customer with orders cannot be
+    // deleted, so it is a new one).
+    let created = env
+        .sandbox_post(
+            &format!("/_sandbox/shops/{}/customers", env.shop),
+            json!({ "email": "gone@example.com" }),
+        )
+        .await;
+    let gone = created["admin_graphql_api_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    works.push(TagWork {
+        change: TagChange {
+            customer_id: gone.clone(),
+            ..works[0].change.clone()
+        },
+        desired: vec![],
+        previous: Default::default(),
+    });
+    let r = env
+        .http
+        .delete(env.sandbox_url(&format!(
+            "/_sandbox/shops/{}/customers/{}",
+            env.shop, created["id"]
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let log_before = request_log(&env).await.len();
+    let (stats, stop) = tags::push(&env.app.state, shop_id, None, &works, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(stop.is_none());
+    assert_eq!(stats.bulk_operations, 2, "adds, then removes: {stats:?}");
+    assert_eq!(stats.customers, ids.len(), "{stats:?}");
+    assert_eq!(stats.rejected, 1, "{stats:?}");
+    let log = request_log(&env).await;
+    let log = &log[log_before..];
+    assert_eq!(calls(log, "bulkOperationRunMutation"), 2);
+    assert_eq!(calls(log, "tagsAdd") + calls(log, "tagsRemove"), 0);
+
+    let tags_now = sandbox_tags(&env).await;
+    assert!(!tags_now.contains_key(&gone));
+    for (id, tags) in &tags_now {
+        assert!(tags.contains(&"bulk-new".to_string()), "{id}: {tags:?}");
+    }
+    let rows = query_all(
+        &db,
+        "SELECT customer_platform_id, outcome FROM writeback_audit WHERE shop_id = ? AND detail = ?",
+        vec![shop_id.into(), "bulk-new".into()],
+    )
+    .await;
+    assert_eq!(rows.len(), ids.len() + 1, "one audit row per customer");
+    for r in &rows {
+        let customer: String = r.try_get("", "customer_platform_id").unwrap();
+        let outcome: String = r.try_get("", "outcome").unwrap();
+        if customer == gone {
+            assert_eq!(outcome, "rejected: Customer does not exist");
+        } else {
+            assert_eq!(outcome, "sent", "{customer}");
+        }
+    }
+    env.shutdown().await;
+}
+both_backends!(a_refused_bulk_line_is_recorded_and_the_others_confirmed);

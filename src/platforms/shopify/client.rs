@@ -303,6 +303,82 @@ impl<'a> ShopClient<'a> {
     }
 }
 
+/// Where `stagedUploadsCreate` says to upload a file: the URL and the form parameters to echo.
+#[derive(Debug, Clone)]
+pub struct StagedTarget {
+    pub url: String,
+    pub parameters: Vec<(String, String)>,
+}
+
+impl ShopClient<'_> {
+    /// Posts `body` to a staged upload target as a multipart form: every parameter, then the
+    /// file. The target is the platform's storage, not the Admin API, so the access token is not
+    /// sent. Network errors and 5xx are retried with the client's backoff.
+    pub async fn upload_staged(
+        &self,
+        target: &StagedTarget,
+        filename: &str,
+        mime_type: &str,
+        body: &[u8],
+    ) -> Result<(), ClientError> {
+        self.storage("staged upload", || {
+            let mut form = reqwest::multipart::Form::new();
+            for (name, value) in &target.parameters {
+                form = form.text(name.clone(), value.clone());
+            }
+            let file = reqwest::multipart::Part::bytes(body.to_vec())
+                .file_name(filename.to_string())
+                .mime_str(mime_type)
+                .expect("a literal MIME type parses");
+            self.http
+                .post(&target.url)
+                .multipart(form.part("file", file))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Opens a file the platform links to (a bulk operation's result), for streaming. Storage
+    /// again: no access token.
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, ClientError> {
+        self.storage("download", || {
+            self.http.get(url).timeout(Duration::from_secs(3600))
+        })
+        .await
+    }
+
+    /// Sends a storage request, retrying what may pass on a later try; a 4xx is final.
+    async fn storage(
+        &self,
+        what: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut last = String::new();
+        for attempt in 1..=self.retry.max_attempts {
+            match request().send().await {
+                Ok(r) if r.status().is_success() => return Ok(r),
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(ClientError::Protocol(format!(
+                        "{what} refused ({status}): {}",
+                        body.chars().take(300).collect::<String>()
+                    )));
+                }
+                Ok(r) => last = format!("{what}: HTTP {}", r.status()),
+                Err(e) => last = format!("{what} failed: {e}"),
+            }
+            if attempt < self.retry.max_attempts {
+                tokio::time::sleep(self.backoff(attempt)).await;
+            }
+        }
+        Err(ClientError::Exhausted {
+            attempts: self.retry.max_attempts,
+            last,
+        })
+    }
+}
+
 enum Step {
     Done(Response),
     Fail(ClientError),
