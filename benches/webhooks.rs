@@ -3,7 +3,7 @@
 //! Starts the real server in this process (port 0, fresh database), sends signed Shopify
 //! `customers/update` webhooks over HTTP with many concurrent keep-alive connections, and
 //! measures `GET /healthz` on the same server with the same client and concurrency as the
-//! ceiling. Each backend runs twice: with no job workers (pure ingest) and with the default
+//! ceiling, alternating the two in five rounds. Each backend runs twice: with no job workers (pure ingest) and with the default
 //! workers draining the inbox while webhooks arrive. After each run the inbox must hold exactly
 //! one row per 200 answered; a mismatch fails the bench. Timings are printed, never asserted.
 //!
@@ -60,8 +60,10 @@ impl Settings {
                 _ => None,
             },
         };
-        if settings.webhooks == 0 || settings.concurrency == 0 {
-            bail!("LIFECYCLE_BENCH_WEBHOOKS and LIFECYCLE_BENCH_CONCURRENCY must be at least 1");
+        if settings.webhooks < ROUNDS || settings.concurrency == 0 {
+            bail!(
+                "LIFECYCLE_BENCH_WEBHOOKS must be at least {ROUNDS} and LIFECYCLE_BENCH_CONCURRENCY at least 1"
+            );
         }
         Ok(settings)
     }
@@ -261,7 +263,11 @@ fn customer_update_body(seq: usize) -> String {
     .to_string()
 }
 
+/// Rounds each endpoint is measured in, alternating.
+const ROUNDS: usize = 5;
+
 /// The outcome of sending a batch of requests.
+#[derive(Default)]
 struct Sample {
     ok: usize,
     other_status: usize,
@@ -272,6 +278,16 @@ struct Sample {
 }
 
 impl Sample {
+    /// Adds another round's requests (time adds up; latencies stay sorted).
+    fn absorb(&mut self, other: Sample) {
+        self.ok += other.ok;
+        self.other_status += other.other_status;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
     fn requests(&self) -> usize {
         self.latencies_us.len()
     }
@@ -368,6 +384,8 @@ struct Run {
     workers: usize,
     ceiling: Sample,
     webhooks: Sample,
+    /// Webhook rate ÷ ceiling rate in each round, sorted.
+    round_ratios: Vec<f64>,
     peak_rss_kib: Option<u64>,
     accepted: usize,
     inbox_rows: i64,
@@ -443,8 +461,23 @@ async fn measure(
         accepted += drive(&client, &webhook, 0, settings.warmup, c).await.ok;
     }
     let tracked_rss = reset_peak_rss();
-    let ceiling = drive(&client, &healthz, 0, settings.webhooks, c).await;
-    let webhooks = drive(&client, &webhook, settings.warmup, settings.webhooks, c).await;
+    // The two endpoints alternate in rounds, so a change in the machine's load (it is shared)
+    // hits both alike instead of skewing whichever happened to run second.
+    let mut ceiling = Sample::default();
+    let mut webhooks = Sample::default();
+    let mut round_ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (start, end) = (
+            settings.webhooks * round / ROUNDS,
+            settings.webhooks * (round + 1) / ROUNDS,
+        );
+        let h = drive(&client, &healthz, 0, end - start, c).await;
+        let w = drive(&client, &webhook, settings.warmup + start, end - start, c).await;
+        round_ratios.push(w.per_second() / h.per_second());
+        ceiling.absorb(h);
+        webhooks.absorb(w);
+    }
+    round_ratios.sort_by(f64::total_cmp);
     accepted += webhooks.ok;
     let peak_rss_kib = if tracked_rss { peak_rss_kib() } else { None };
 
@@ -464,6 +497,7 @@ async fn measure(
         workers,
         ceiling,
         webhooks,
+        round_ratios,
         peak_rss_kib,
         accepted,
         inbox_rows,
@@ -543,6 +577,14 @@ fn print_report(settings: &Settings, runs: &[Run]) {
         } else {
             "MISMATCH"
         };
+        let ratios: Vec<String> = r.round_ratios.iter().map(|x| format!("{x:.2}")).collect();
+        println!(
+            "{} / {} workers: ÷ ceiling per round (sorted) {}, median {:.2}",
+            r.backend.label(),
+            r.workers,
+            ratios.join(" "),
+            r.round_ratios[r.round_ratios.len() / 2],
+        );
         println!(
             "{} / {} workers: peak RSS {rss} (server and client in one process); webhook_inbox rows {} vs 200s answered {} (warm-up included): {verdict}; applied by workers during the run: {}; non-200: {} status, {} transport errors",
             r.backend.label(),
