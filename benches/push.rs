@@ -2,9 +2,12 @@
 //!
 //! Starts the sandbox (standard plan: a 2,000-point bucket restoring 100 points/s) and the real
 //! app on a fresh SQLite file, installs the app through the OAuth flow, then pushes one
-//! `tagsAdd` per customer for N customers through `writeback::tags::push` (the code the segment
-//! job uses: aliased mutations, 25 per request, confirmed state written after each batch). The
-//! same N writes are also sent one per request as the baseline. Each run starts with a full
+//! `tagsAdd` per customer for N customers through `writeback::tags::push_aliased` (the segment
+//! job's path for a small difference: aliased mutations, 25 per request, confirmed state written
+//! after each batch). The same N writes are also sent one per request as the baseline. A third
+//! row pushes one `tagsAdd` for each of M customers through `writeback::bulk::push` (the path for
+//! a large difference: one staged bulk mutation, confirmed per result line) and compares it
+//! with the floor the aliased path would have for the same M writes. Each run starts with a full
 //! bucket, so the floor the bucket allows is
 //!
 //! ```text
@@ -15,7 +18,8 @@
 //! the ratio to the floor. Timings are printed, never asserted; the bench fails only if the
 //! shop does not end with every tag.
 //!
-//! Environment: `LIFECYCLE_BENCH_PUSH_CUSTOMERS` (default 500).
+//! Environment: `LIFECYCLE_BENCH_PUSH_CUSTOMERS` (N, default 500) and
+//! `LIFECYCLE_BENCH_PUSH_BULK_CUSTOMERS` (M, default 5,000).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,7 @@ use chrono::Utc;
 use lifecycle::config::Config;
 use lifecycle::core::loyalty::{TagAction, TagChange, TagReason};
 use lifecycle::server::{self, Launch};
+use lifecycle::writeback::bulk;
 use lifecycle::writeback::store::Pushed;
 use lifecycle::writeback::tags::{self, TagWork};
 use lifecycle_sandbox::{Sandbox, SandboxConfig};
@@ -37,6 +42,8 @@ struct Run {
     writes: usize,
     requests: usize,
     throttled: usize,
+    /// Points the shop charged (actual costs in its request log).
+    points: f64,
     elapsed: Duration,
     floor: Duration,
 }
@@ -111,22 +118,37 @@ fn works(customers: &[String], tag: &str) -> Vec<TagWork> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
-    let n: usize = match std::env::var("LIFECYCLE_BENCH_PUSH_CUSTOMERS") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
-            format!("LIFECYCLE_BENCH_PUSH_CUSTOMERS must be a count, got `{v}`")
-        })?,
-        _ => 500,
+/// A count from the environment, at least 1.
+fn count(var: &str, default: usize) -> anyhow::Result<usize> {
+    let n = match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{var} must be a count, got `{v}`"))?,
+        _ => default,
     };
     if n == 0 {
-        bail!("LIFECYCLE_BENCH_PUSH_CUSTOMERS must be at least 1");
+        bail!("{var} must be at least 1");
     }
+    Ok(n)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Batched,
+    OnePerRequest,
+    Bulk,
+}
+
+fn main() -> anyhow::Result<()> {
+    let n = count("LIFECYCLE_BENCH_PUSH_CUSTOMERS", 500)?;
+    let m = count("LIFECYCLE_BENCH_PUSH_BULK_CUSTOMERS", 5000)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let sandbox = Sandbox::start(SandboxConfig {
-            customers: n,
+            customers: n.max(m),
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
             ..Default::default()
@@ -174,30 +196,46 @@ fn main() -> anyhow::Result<()> {
             .collect();
 
         let mut runs = Vec::new();
-        for (label, per_request) in [("batched (25 per request)", false), ("one per request (baseline)", true)] {
+        for (label, mode) in [
+            ("batched (25 per request)", Mode::Batched),
+            ("one per request (baseline)", Mode::OnePerRequest),
+            ("bulk mutation", Mode::Bulk),
+        ] {
+            let targets = &customers[..if mode == Mode::Bulk { m } else { n }.min(customers.len())];
             // Start from a full bucket, so every run has the same head start.
             let (max, _, rate) = state.buckets.get(&shop).snapshot();
             tokio::time::sleep(Duration::from_secs_f64(max / rate + 1.0)).await;
             let tag = format!("lifecycle:bench-{}", runs.len());
-            let work = works(&customers, &tag);
+            let work = works(targets, &tag);
             let log_before = requests(&http, &sandbox, &shop).await?.len();
             let started = Instant::now();
-            if per_request {
-                for w in &work {
-                    tags::push(&state, shop_row.id, None, std::slice::from_ref(w), Utc::now()).await?;
+            match mode {
+                Mode::Batched => {
+                    tags::push_aliased(&state, shop_row.id, None, &work, Utc::now()).await?;
                 }
-            } else {
-                tags::push(&state, shop_row.id, None, &work, Utc::now()).await?;
+                Mode::OnePerRequest => {
+                    for w in &work {
+                        tags::push_aliased(&state, shop_row.id, None, std::slice::from_ref(w), Utc::now()).await?;
+                    }
+                }
+                Mode::Bulk => {
+                    let (stats, _) = bulk::push(&state, shop_row.id, None, &work, Utc::now()).await?;
+                    if stats.bulk_operations == 0 || stats.customers != targets.len() {
+                        bail!("{label}: the bulk push confirmed {stats:?}");
+                    }
+                }
             }
             let elapsed = started.elapsed();
             let log = requests(&http, &sandbox, &shop).await?;
             let new = &log[log_before..];
-            let cost = customers.len() as f64 * 10.0;
+            // The floor of the aliased path for the same writes.
+            let cost = targets.len() as f64 * 10.0;
             runs.push(Run {
                 label,
-                writes: customers.len(),
+                writes: targets.len(),
                 requests: new.iter().filter(|r| !r["throttled"].as_bool().unwrap_or(false)).count(),
                 throttled: new.iter().filter(|r| r["throttled"].as_bool().unwrap_or(false)).count(),
+                points: new.iter().filter_map(|r| r["actual_cost"].as_f64()).sum(),
                 elapsed,
                 floor: Duration::from_secs_f64(((cost - max).max(0.0)) / rate),
             });
@@ -212,23 +250,25 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .filter(|c| c["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == tag.as_str())))
                 .count();
-            if tagged != customers.len() {
-                bail!("{label}: {tagged} of {} customers carry {tag}", customers.len());
+            if tagged != targets.len() {
+                bail!("{label}: {tagged} of {} customers carry {tag}", targets.len());
             }
         }
         let (max, _, rate) = state.buckets.get(&shop).snapshot();
-        println!("push throughput: {n} tagsAdd writes (10 points each), bucket {max:.0} points, restore {rate:.0} points/s");
+        println!("push throughput: tagsAdd writes (10 points each when aliased), bucket {max:.0} points, restore {rate:.0} points/s");
         println!(
-            "{:<28} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
-            "mode", "requests", "throttled", "elapsed s", "writes/s", "floor s", "/ floor"
+            "{:<28} {:>7} {:>9} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}",
+            "mode", "writes", "requests", "throttled", "points", "elapsed s", "writes/s", "floor s", "/ floor"
         );
         for r in &runs {
             let ratio = if r.floor.is_zero() { f64::NAN } else { r.elapsed.as_secs_f64() / r.floor.as_secs_f64() };
             println!(
-                "{:<28} {:>9} {:>10} {:>10.2} {:>10.1} {:>9.2} {:>9.2}",
+                "{:<28} {:>7} {:>9} {:>10} {:>8.0} {:>10.2} {:>10.1} {:>9.2} {:>9.2}",
                 r.label,
+                r.writes,
                 r.requests,
                 r.throttled,
+                r.points,
                 r.elapsed.as_secs_f64(),
                 r.writes as f64 / r.elapsed.as_secs_f64(),
                 r.floor.as_secs_f64(),
@@ -236,7 +276,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         println!(
-            "floor = max(0, writes × 10 − bucket) / restore rate; the steady-state ceiling is {:.0} writes/s",
+            "floor = max(0, writes × 10 − bucket) / restore rate: the aliased path's floor for that row's writes; the aliased steady-state ceiling is {:.0} writes/s",
             rate / 10.0
         );
         app.shutdown().await;
