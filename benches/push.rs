@@ -263,7 +263,7 @@ fn main() -> anyhow::Result<()> {
         for r in &runs {
             let ratio = if r.floor.is_zero() { f64::NAN } else { r.elapsed.as_secs_f64() / r.floor.as_secs_f64() };
             println!(
-                "{:<28} {:>7} {:>9} {:>10} {:>8.0} {:>10.2} {:>10.1} {:>9.2} {:>9.2}",
+                "{:<28} {:>7} {:>9} {:>10} {:>8.0} {:>10.2} {:>10.1} {:>9.2} {:>9.4}",
                 r.label,
                 r.writes,
                 r.requests,
