@@ -47,6 +47,11 @@ impl TestDb {
         })
     }
 
+    /// The SQLite database file, for tests that look at it.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("t.db"))
+    }
+
     /// SQLite always; PostgreSQL too when `LIFECYCLE_TEST_POSTGRES` names a server.
     pub async fn all() -> Vec<TestDb> {
         let mut out = vec![TestDb::sqlite().await];
