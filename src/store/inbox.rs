@@ -73,11 +73,11 @@ fn max_params(backend: DatabaseBackend) -> usize {
     }
 }
 
-/// Bound body bytes per PostgreSQL statement. sqlx 0.9 does not set TCP_NODELAY, and a message
-/// larger than the socket's send buffer (16 KiB by default on Linux) is written in parts; the
-/// last part waits under Nagle's algorithm for the server's delayed ACK, about 40 ms (measured:
-/// a 64-row batch took ~50 ms per statement, ~1 ms with 8 KiB statements). The extra round
-/// trips cost far less. A single body larger than this still goes in one statement.
+/// Bound body bytes per PostgreSQL statement. Larger statements stall about 40 ms each
+/// (measured: a 64-row batch took ~50 ms per statement, ~1 ms with 8 KiB statements; 14 KiB and
+/// 48 KiB budgets put the bench's p90 at ~48 ms). Nagle's algorithm was the suspect, but
+/// TCP_NODELAY on every socket of the process did not remove the stall, so its cause is still
+/// open. The extra round trips cost far less. A single larger body still goes in one statement.
 const PG_MAX_STATEMENT_BYTES: usize = 8 * 1024;
 
 /// Splits rows into runs that fit one statement: at most `max_rows` rows, and at most
