@@ -118,16 +118,29 @@ pub async fn update_token(
     shop_id: i64,
     grant: TokenGrant,
 ) -> Result<(), DbErr> {
-    let Some(existing) = get(db, shop_id).await? else {
-        return Ok(());
-    };
-    let mut m: shop::ActiveModel = existing.into();
-    m.access_token = Set(Some(grant.access_token));
-    m.refresh_token = Set(grant.refresh_token);
-    m.token_expires_at = Set(grant.expires_at);
-    m.scopes = Set(grant.scopes);
-    m.updated_at = Set(Utc::now());
-    m.update(db).await?;
+    // A refresh that succeeded proves the grant good, so it also lifts a `needs_reauth` that a
+    // 401 on the old token set while the refresh was in flight (the platform revokes the old
+    // token when it issues the new one, before we have stored it). One statement, so a 401
+    // handled after it sees the new token and condemns nothing. An uninstall that came first
+    // wins: its erased token stays erased.
+    db.execute_raw(super::stmt(
+        db.get_database_backend(),
+        &format!(
+            "UPDATE shops SET access_token = ?, refresh_token = ?, token_expires_at = ?, \
+             scopes = ?, updated_at = ?, \
+             status = CASE WHEN status = '{NEEDS_REAUTH}' THEN '{INSTALLED}' ELSE status END \
+             WHERE id = ? AND status <> '{UNINSTALLED}'"
+        ),
+        vec![
+            grant.access_token.into(),
+            grant.refresh_token.into(),
+            grant.expires_at.into(),
+            grant.scopes.into(),
+            Utc::now().into(),
+            shop_id.into(),
+        ],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -161,4 +174,52 @@ pub async fn save_settings(
     m.updated_at = Set(Utc::now());
     m.update(db).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testdb::TestDb;
+
+    fn grant(token: &str) -> TokenGrant {
+        TokenGrant {
+            access_token: token.into(),
+            refresh_token: Some("r".into()),
+            expires_at: Some(Utc::now()),
+            scopes: "read_customers".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refreshed_token_lifts_needs_reauth_but_not_an_uninstall() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let a = upsert_installed(db, "shopify", "a.myshopify.com", grant("old"))
+                .await
+                .unwrap()
+                .id;
+            let b = upsert_installed(db, "shopify", "b.myshopify.com", grant("old"))
+                .await
+                .unwrap()
+                .id;
+            db.execute_raw(super::super::stmt(
+                db.get_database_backend(),
+                "UPDATE shops SET status = ? WHERE id = ?",
+                vec![NEEDS_REAUTH.into(), a.into()],
+            ))
+            .await
+            .unwrap();
+            mark_uninstalled(db, b).await.unwrap();
+
+            update_token(db, a, grant("new")).await.unwrap();
+            update_token(db, b, grant("new")).await.unwrap();
+            let a = get(db, a).await.unwrap().unwrap();
+            assert_eq!(a.status, INSTALLED);
+            assert_eq!(a.access_token.as_deref(), Some("new"));
+            let b = get(db, b).await.unwrap().unwrap();
+            assert_eq!(b.status, UNINSTALLED);
+            assert_eq!(b.access_token, None, "an uninstalled shop keeps no token");
+            t.remove().await;
+        }
+    }
 }
