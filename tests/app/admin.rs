@@ -760,7 +760,7 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
         .put("/api/settings", &auth, &json!({"dry_run": true}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    crate::browser::wait_idle(&db, shop.id).await;
+    wait_work_done(&db, shop.id).await;
     let (status, _) = admin
         .post(
             "/api/segments",

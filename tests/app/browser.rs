@@ -134,15 +134,6 @@ pub(crate) async fn wait_job_done(db: &store::Db, shop_id: i64, kind: &str) {
     assert!(done.is_some(), "{kind} job finished");
 }
 
-/// Waits until the shop has no queued or running job and the inbox is drained.
-pub(crate) async fn wait_idle(db: &store::Db, shop_id: i64) {
-    let idle = eventually(120, || async {
-        (pending_work(db, shop_id).await? == 0).then_some(())
-    })
-    .await;
-    assert!(idle.is_some(), "the shop's background work settles");
-}
-
 async fn mutation_count(env: &Env) -> usize {
     env.sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
         .await
@@ -379,7 +370,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
 
     // A dry run: the plan shows, nothing is sent to the shop. Work started before the
     // settings changed (re-scoring after the install's pushes) settles first.
-    wait_idle(&db, shop.id).await;
+    wait_work_done(&db, shop.id).await;
     let sent_before = mutation_count(&env).await;
     c.find(Locator::Id("dry-run-btn"))
         .await

@@ -323,6 +323,15 @@ pub async fn count(db: &lifecycle::store::Db, table: &str, shop_id: i64) -> i64 
     row.try_get::<i64>("", "n").unwrap()
 }
 
+/// Waits until the inbox is drained and the shop has no queued or running job.
+pub async fn wait_work_done(db: &lifecycle::store::Db, shop_id: i64) {
+    let idle = eventually(180, || async {
+        (pending_work(db, shop_id).await? == 0).then_some(())
+    })
+    .await;
+    assert!(idle.is_some(), "the shop's background work settles");
+}
+
 /// Inbox rows and the shop's jobs still queued or running; None when the query fails.
 pub async fn pending_work(db: &lifecycle::store::Db, shop_id: i64) -> Option<i64> {
     let r = db

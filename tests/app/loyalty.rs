@@ -131,13 +131,11 @@ async fn wait_idle(env: &Env, db: &Db, shop_id: i64) {
             .as_array()?
             .iter()
             .any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
-        if pending {
-            return None;
-        }
-        (pending_work(db, shop_id).await? == 0).then_some(())
+        (!pending).then_some(())
     })
     .await
-    .expect("the shop's work settles");
+    .expect("the sandbox's deliveries settle");
+    wait_work_done(db, shop_id).await;
 }
 
 async fn wait_job_done(db: &Db, shop_id: i64, kind: &str) {

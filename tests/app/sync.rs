@@ -348,11 +348,7 @@ async fn reconciliation_restores_dropped_webhooks(backend: Backend) {
     // The install's own jobs (the segment run after the backfill) push tags, which change the
     // shop's customers; they must be done before reconciliation is expected to reach a fixed
     // point, or a second reconciliation picks up our own late writes.
-    eventually(180, || async {
-        (pending_work(&env.app.state.db, shop.id).await? == 0).then_some(())
-    })
-    .await
-    .expect("the shop's jobs finish");
+    wait_work_done(&env.app.state.db, shop.id).await;
     let theirs = sandbox_orders(&env).await;
     let ours = our_orders(&env.app.state.db, shop.id).await;
     let missing = theirs.len() - ours.len();
