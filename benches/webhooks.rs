@@ -9,7 +9,8 @@
 //!
 //! Environment: `LIFECYCLE_BENCH_WEBHOOKS` (default 20000), `LIFECYCLE_BENCH_CONCURRENCY`
 //! (default 64), `LIFECYCLE_BENCH_WARMUP` (default 1000 per endpoint),
-//! `LIFECYCLE_BENCH_WORKERS` (worker counts to run, e.g. `0,4`; default 0 and the default), and
+//! `LIFECYCLE_BENCH_WORKERS` (worker counts to run, e.g. `0,4`; default 0 and the default),
+//! `LIFECYCLE_BENCH_BACKENDS` (`sqlite`, `postgres` or both, the default), and
 //! `LIFECYCLE_TEST_POSTGRES` (a PostgreSQL server URL; its backend is skipped when unset).
 
 use std::sync::Arc;
@@ -37,9 +38,17 @@ struct Settings {
     postgres: Option<String>,
     /// Worker counts to run with; default: none, then the default number.
     workers: Option<Vec<usize>>,
+    /// Backends to run, by label; default: both.
+    backends: Option<String>,
 }
 
 impl Settings {
+    fn runs(&self, backend: &str) -> bool {
+        self.backends
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|b| b.trim() == backend))
+    }
+
     fn from_env() -> anyhow::Result<Settings> {
         let settings = Settings {
             webhooks: env_count("LIFECYCLE_BENCH_WEBHOOKS", 20_000)?,
@@ -59,6 +68,9 @@ impl Settings {
                 ),
                 _ => None,
             },
+            backends: std::env::var("LIFECYCLE_BENCH_BACKENDS")
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
         };
         if settings.webhooks < ROUNDS || settings.concurrency == 0 {
             bail!(
@@ -605,11 +617,14 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot build the tokio runtime")?;
     runtime.block_on(async {
-        let mut backends = vec![Backend::Sqlite];
-        if settings.postgres.is_some() {
-            backends.push(Backend::Postgres);
-        } else {
+        let mut backends = Vec::new();
+        if settings.runs("sqlite") {
+            backends.push(Backend::Sqlite);
+        }
+        if settings.postgres.is_none() {
             eprintln!("LIFECYCLE_TEST_POSTGRES is not set: PostgreSQL is skipped");
+        } else if settings.runs("postgres") {
+            backends.push(Backend::Postgres);
         }
         let default_workers = Config::local(std::env::temp_dir()).workers.max(1);
         let mut runs = Vec::new();

@@ -73,36 +73,6 @@ fn max_params(backend: DatabaseBackend) -> usize {
     }
 }
 
-/// Bound body bytes per PostgreSQL statement. Larger statements stall about 40 ms each
-/// (measured: a 64-row batch took ~50 ms per statement, ~1 ms with 8 KiB statements; 14 KiB and
-/// 48 KiB budgets put the bench's p90 at ~48 ms). Nagle's algorithm was the suspect, but
-/// TCP_NODELAY on every socket of the process did not remove the stall, so its cause is still
-/// open. The extra round trips cost far less. A single larger body still goes in one statement.
-const PG_MAX_STATEMENT_BYTES: usize = 8 * 1024;
-
-/// Splits rows into runs that fit one statement: at most `max_rows` rows, and at most
-/// `max_bytes` of bodies unless a single row is larger on its own.
-fn statement_chunks<'r, 'd>(
-    rows: &'r [(&'d Delivery, bool)],
-    max_rows: usize,
-    max_bytes: usize,
-) -> Vec<&'r [(&'d Delivery, bool)]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, (d, _)) in rows.iter().enumerate() {
-        let full = i - start == max_rows || (i > start && bytes + d.body.len() > max_bytes);
-        if full {
-            chunks.push(&rows[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += d.body.len();
-    }
-    if start < rows.len() {
-        chunks.push(&rows[start..]);
-    }
-    chunks
-}
-
 /// Stores deliveries with multi-row inserts. Each row's shop is resolved by the statement
 /// itself (a join on `shops`), so a delivery is written only if its shop is known and installed,
 /// or if it applies when uninstalled (the bool beside it); a webhook id already in the inbox
@@ -114,19 +84,14 @@ pub async fn insert_many(
     rows: &[(&Delivery, bool)],
     now: DateTime<Utc>,
 ) -> Result<HashSet<(String, String)>, DbErr> {
-    let backend = db.get_database_backend();
-    let max_bytes = match backend {
-        DatabaseBackend::Postgres => PG_MAX_STATEMENT_BYTES,
-        _ => usize::MAX,
-    };
-    let chunks = statement_chunks(rows, max_params(backend) / PARAMS_PER_ROW, max_bytes);
+    let max_rows = max_params(db.get_database_backend()) / PARAMS_PER_ROW;
     let mut inserted = HashSet::with_capacity(rows.len());
-    if let [only] = chunks.as_slice() {
-        insert_statement(db, only, now, &mut inserted).await?;
+    if rows.len() <= max_rows {
+        insert_statement(db, rows, now, &mut inserted).await?;
         return Ok(inserted);
     }
     let tx = super::write_tx(db).await?;
-    for chunk in chunks {
+    for chunk in rows.chunks(max_rows) {
         insert_statement(&tx, chunk, now, &mut inserted).await?;
     }
     tx.commit().await?;
@@ -175,52 +140,4 @@ async fn insert_statement(
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delivery(body: usize) -> Delivery {
-        Delivery {
-            platform: "shopify",
-            shop_domain: "a.myshopify.com".into(),
-            topic: "orders/create".into(),
-            webhook_id: "w".into(),
-            event_id: None,
-            api_version: None,
-            triggered_at: None,
-            body: vec![b'x'; body],
-        }
-    }
-
-    fn sizes(chunks: &[&[(&Delivery, bool)]]) -> Vec<usize> {
-        chunks.iter().map(|c| c.len()).collect()
-    }
-
-    #[test]
-    fn statements_respect_the_row_limit() {
-        let d = delivery(10);
-        let rows: Vec<_> = (0..7).map(|_| (&d, false)).collect();
-        assert_eq!(
-            sizes(&statement_chunks(&rows, 3, usize::MAX)),
-            vec![3, 3, 1]
-        );
-        assert_eq!(sizes(&statement_chunks(&rows, 7, usize::MAX)), vec![7]);
-        assert!(statement_chunks(&[], 3, 100).is_empty());
-    }
-
-    #[test]
-    fn statements_respect_the_byte_budget_but_always_take_one_row() {
-        let (small, big) = (delivery(40), delivery(500));
-        let rows = vec![
-            (&small, false),
-            (&small, false),
-            (&big, false),
-            (&small, false),
-            (&small, false),
-        ];
-        // 40 + 40 fit in 100; the 500-byte body goes alone; then 40 + 40 again.
-        assert_eq!(sizes(&statement_chunks(&rows, 10, 100)), vec![2, 1, 2]);
-    }
 }

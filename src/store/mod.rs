@@ -4,6 +4,7 @@
 pub mod entities;
 pub mod inbox;
 pub mod jobs;
+mod nodelay;
 pub mod privacy;
 pub mod shops;
 pub mod sync_state;
@@ -47,9 +48,45 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
                     .create_if_missing(true)
             });
     } else {
-        opts.max_connections(16).min_connections(1);
+        let options: sea_orm::sqlx::postgres::PgConnectOptions = url
+            .parse()
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("{e}"))))?;
+        let port = options.get_port();
+        opts.max_connections(16)
+            .min_connections(1)
+            .map_sqlx_postgres_pool_opts(move |o| nodelay::on_connect(o, port));
     }
     Database::connect(opts).await
+}
+
+/// A separate pool to the same database with the same connection options, holding at most
+/// `max_connections`; no connection is opened until it is first used. A connection's socket
+/// belongs to the runtime that opened it, so a task on another runtime (the webhook intake's
+/// own thread, see `ingest::intake`) gets its own pool rather than borrowing the main one's.
+pub fn separate_pool(db: &Db, max_connections: u32) -> Db {
+    use sea_orm::sqlx::pool::PoolOptions;
+    use sea_orm::{SqlxPostgresConnector, SqlxSqliteConnector};
+    let acquire = Duration::from_secs(30);
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let options = db.get_postgres_connection_pool().connect_options();
+            let pool = PoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire);
+            let pool = nodelay::on_connect(pool, options.get_port());
+            SqlxPostgresConnector::from_sqlx_postgres_pool(
+                pool.connect_lazy_with((*options).clone()),
+            )
+        }
+        _ => {
+            let options = db.get_sqlite_connection_pool().connect_options();
+            let pool = PoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(acquire)
+                .connect_lazy_with((*options).clone());
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+    }
 }
 
 /// How often the server's SQLite checkpointer runs; see `spawn_checkpointer`.
