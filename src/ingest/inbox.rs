@@ -1,14 +1,160 @@
-//! Turns a claimed inbox row into canonical events and applies them. A payload that cannot be
-//! decoded fails permanently: the row is kept as `failed` with the reason and the queue moves on.
+//! Applies stored webhooks. A worker claims a batch of inbox rows, applies them and marks them
+//! done in one write transaction, so a webhook costs a fraction of a transaction rather than
+//! three (claim, apply, finish): on SQLite every write transaction queues on the one write lock
+//! that webhook intake needs too. The claim commits with the work, so a worker that dies
+//! mid-batch leaves its rows queued, as if never claimed.
+//!
+//! A payload that cannot be decoded, or whose shop is unknown, fails permanently: the row is
+//! kept as `failed` with the reason and the batch goes on. If applying a row fails, the batch
+//! rolls back and its rows are applied one per transaction, so only that row is retried.
 
+use chrono::Utc;
+use sea_orm::{DatabaseTransaction, DbErr};
+
+use crate::jobs::worker::{WorkerOptions, backoff};
 use crate::jobs::{JobError, JobResult};
 use crate::model::Event;
 use crate::platforms::shopify;
 use crate::state::AppState;
 use crate::store::entities::{inbox, shop};
-use crate::store::{self, jobs as q, privacy, shops};
+use crate::store::jobs::{self as q, Queue};
+use crate::store::{self, privacy, shops};
 
-pub async fn process(state: AppState, row: inbox::Model) -> JobResult {
+/// Inbox rows claimed and applied in one transaction. Large enough that claiming and
+/// committing are a small share of the work; small enough that the transaction holds SQLite's
+/// write lock only a few milliseconds.
+pub const BATCH: u32 = 32;
+
+/// Attempts an inbox row gets before it is kept as `failed`.
+const MAX_ATTEMPTS: i32 = 8;
+
+/// Applies up to `BATCH` due inbox rows; returns how many rows it settled (applied, failed or
+/// put back for a retry), 0 when none was due.
+pub async fn drain(state: &AppState, opts: &WorkerOptions, worker: &str) -> Result<usize, DbErr> {
+    let claimed = apply_batch(state, opts, worker, BATCH).await?;
+    if !claimed.rolled_back {
+        return Ok(claimed.rows);
+    }
+    // One row could not be applied. One row per transaction now, so that row alone is retried.
+    let mut settled = 0;
+    for _ in 0..claimed.rows {
+        settled += apply_batch(state, opts, worker, 1).await?.rows;
+    }
+    Ok(settled)
+}
+
+struct Claimed {
+    rows: usize,
+    /// Applying a row of a batch of several failed; nothing of the batch was kept.
+    rolled_back: bool,
+}
+
+async fn apply_batch(
+    state: &AppState,
+    opts: &WorkerOptions,
+    worker: &str,
+    limit: u32,
+) -> Result<Claimed, DbErr> {
+    // SQLite: webhook intake takes the write lock before this batch does (`store::gate`).
+    let _held = store::gate::normal(&state.db).await;
+    let tx = store::write_tx(&state.db).await?;
+    let mut rows: Vec<inbox::Model> =
+        q::claim_many(&tx, Queue::Inbox, worker, opts.lease, Utc::now(), limit).await?;
+    // Arrival order; apply copes with any order, but this keeps a shop's history readable.
+    rows.sort_by_key(|r| (r.run_at, r.id));
+    let n = rows.len();
+    if n == 0 {
+        return Ok(Claimed {
+            rows: 0,
+            rolled_back: false,
+        });
+    }
+    match apply_rows(&tx, worker, &rows).await {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Claimed {
+                rows: n,
+                rolled_back: false,
+            })
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            if let [row] = rows.as_slice() {
+                settle_failure(state, opts, row, e).await?;
+                return Ok(Claimed {
+                    rows: 1,
+                    rolled_back: false,
+                });
+            }
+            tracing::warn!(error = %e, rows = n, "inbox batch rolled back; applying its rows one by one");
+            Ok(Claimed {
+                rows: n,
+                rolled_back: true,
+            })
+        }
+    }
+}
+
+/// Applies claimed rows and marks them done, in `tx`. A row that cannot be decoded, or whose
+/// shop is unknown, is marked failed before anything of it is written; any other error is
+/// returned and the caller rolls the transaction back.
+async fn apply_rows(tx: &DatabaseTransaction, worker: &str, rows: &[inbox::Model]) -> JobResult {
+    let mut done = Vec::with_capacity(rows.len());
+    for row in rows {
+        match prepare(tx, row).await {
+            Ok((shop, events)) => {
+                apply_events(tx, &shop, events).await?;
+                done.push(row.id);
+            }
+            Err(JobError::Permanent(reason)) => {
+                tracing::error!(id = row.id, topic = %row.topic, error = %reason, "inbox row cannot be applied; kept as failed");
+                q::finish(tx, Queue::Inbox, row.id, worker, q::FAILED, Some(&reason)).await?;
+            }
+            Err(retry) => return Err(retry),
+        }
+    }
+    q::finish_many(tx, Queue::Inbox, &done, worker, q::DONE, None).await?;
+    Ok(())
+}
+
+/// Records the failure of a single row after its transaction rolled back: retried with
+/// backoff while attempts remain, then kept as `failed`.
+async fn settle_failure(
+    state: &AppState,
+    opts: &WorkerOptions,
+    row: &inbox::Model,
+    error: JobError,
+) -> Result<(), DbErr> {
+    // `row.attempts` already counts this attempt (the claim's increment was rolled back).
+    let (next, run_at) = match &error {
+        JobError::Retry(_) if row.attempts < MAX_ATTEMPTS => (
+            q::QUEUED,
+            Utc::now() + backoff(row.attempts, opts.retry_base, opts.retry_cap),
+        ),
+        _ => (q::FAILED, row.run_at),
+    };
+    if next == q::QUEUED {
+        tracing::warn!(id = row.id, attempts = row.attempts, error = %error, "inbox row will be retried");
+    } else {
+        tracing::error!(id = row.id, attempts = row.attempts, error = %error, "inbox row failed; giving up");
+    }
+    q::record_failed_attempt(
+        &state.db,
+        Queue::Inbox,
+        row.id,
+        next,
+        run_at,
+        &error.to_string(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Decodes a row and finds its shop; writes nothing.
+async fn prepare(
+    tx: &DatabaseTransaction,
+    row: &inbox::Model,
+) -> Result<(shop::Model, Vec<Event>), JobError> {
     let events = match row.platform.as_str() {
         shopify::PLATFORM => {
             shopify::events::decode(&row.topic, &row.body).map_err(JobError::permanent)?
@@ -20,7 +166,7 @@ pub async fn process(state: AppState, row: inbox::Model) -> JobResult {
         }
     };
     let shop = match row.shop_id {
-        Some(id) => shops::get(&state.db, id).await?,
+        Some(id) => shops::get(tx, id).await?,
         None => None,
     };
     let Some(shop) = shop else {
@@ -29,29 +175,32 @@ pub async fn process(state: AppState, row: inbox::Model) -> JobResult {
             row.shop_domain
         )));
     };
-    apply_events(&state, &shop, events).await
+    Ok((shop, events))
 }
 
-/// Applies decoded events for a shop: data through `ingest::apply`, shop lifecycle and privacy
-/// requests through their own store functions, all in one write transaction.
-pub async fn apply_events(state: &AppState, shop: &shop::Model, events: Vec<Event>) -> JobResult {
+/// Applies decoded events for a shop in `tx`: data through `ingest::apply`, shop lifecycle and
+/// privacy requests through their own store functions.
+pub async fn apply_events(
+    tx: &DatabaseTransaction,
+    shop: &shop::Model,
+    events: Vec<Event>,
+) -> JobResult {
     let installed = shops::is_installed(&shop.status);
-    let tx = store::write_tx(&state.db).await?;
     let mut data = Vec::new();
     for event in events {
         match event {
             Event::AppUninstalled => {
-                shops::mark_uninstalled(&tx, shop.id).await?;
-                let cancelled = q::cancel_for_shop(&tx, shop.id).await?;
+                shops::mark_uninstalled(tx, shop.id).await?;
+                let cancelled = q::cancel_for_shop(tx, shop.id).await?;
                 tracing::info!(shop = %shop.domain, cancelled, "app uninstalled: token erased, jobs cancelled");
             }
             Event::CustomerDataRequested(req) => {
-                privacy::export_customer(&tx, shop.id, &req).await?
+                privacy::export_customer(tx, shop.id, &req).await?
             }
             Event::CustomerRedactRequested(req) => {
-                privacy::redact_customer(&tx, shop.id, &req).await?
+                privacy::redact_customer(tx, shop.id, &req).await?
             }
-            Event::ShopRedactRequested => privacy::redact_shop(&tx, shop.id).await?,
+            Event::ShopRedactRequested => privacy::redact_shop(tx, shop.id).await?,
             Event::BulkOperationFinished {
                 operation_id,
                 status,
@@ -63,11 +212,9 @@ pub async fn apply_events(state: &AppState, shop: &shop::Model, events: Vec<Even
         }
     }
     if !data.is_empty() {
-        super::apply::apply(&tx, shop.id, &data).await?;
+        super::apply::apply(tx, shop.id, &data).await?;
         // Near-real-time re-scoring of the customers these events touch (issue 7).
-        crate::writeback::rescore::enqueue_for_events(&tx, shop.id, &data, chrono::Utc::now())
-            .await?;
+        crate::writeback::rescore::enqueue_for_events(tx, shop.id, &data, Utc::now()).await?;
     }
-    tx.commit().await?;
     Ok(())
 }

@@ -162,6 +162,8 @@ impl Writer {
 /// The writer: takes whatever is waiting, commits it, answers, repeats.
 async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // SQLite: the write lock goes to this writer before job workers (see `store::gate`).
+    let gate = crate::store::gate::for_db(&db);
     loop {
         if *stop.borrow() {
             rx.close();
@@ -177,6 +179,10 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiv
         if n == 0 {
             return;
         }
+        let _held = match &gate {
+            Some(gate) => Some(gate.urgent().await),
+            None => None,
+        };
         commit(&db, &mut batch).await;
     }
 }

@@ -1,5 +1,6 @@
-//! The worker pool: each worker claims a row (inbox first, so webhooks are applied promptly),
-//! keeps its lease alive with a heartbeat while the handler runs, and records the outcome.
+//! The worker pool: each worker applies stored webhooks first, so they take effect promptly,
+//! then claims a job, keeps its lease alive with a heartbeat while the handler runs, and
+//! records the outcome.
 //! Failures are retried with exponential backoff and jitter, then parked as `dead`.
 
 use std::time::Duration as StdDuration;
@@ -12,7 +13,7 @@ use tracing::Instrument;
 
 use super::JobError;
 use crate::state::AppState;
-use crate::store::entities::{inbox, job};
+use crate::store::entities::job;
 use crate::store::jobs::{self as q, Queue};
 
 #[derive(Debug, Clone)]
@@ -88,30 +89,17 @@ async fn run_worker(
     }
 }
 
-/// Claims and runs one inbox row or job. Returns whether there was anything to do.
+/// Applies a batch of inbox rows (see `ingest::inbox`) or, when none is due, claims and runs
+/// one job. Returns whether there was anything to do.
 pub async fn work_once(
     state: &AppState,
     opts: &WorkerOptions,
     name: &str,
 ) -> Result<bool, sea_orm::DbErr> {
-    let now = Utc::now();
-    if let Some(row) =
-        q::claim::<inbox::Model>(&state.db, Queue::Inbox, name, opts.lease, now).await?
-    {
-        let id = row.id;
-        let attempts = row.attempts;
-        let outcome = with_heartbeat(
-            state,
-            opts,
-            Queue::Inbox,
-            id,
-            name,
-            crate::ingest::inbox::process(state.clone(), row),
-        )
-        .await;
-        settle(state, opts, Queue::Inbox, id, name, attempts, 8, outcome).await?;
+    if crate::ingest::inbox::drain(state, opts, name).await? > 0 {
         return Ok(true);
     }
+    let now = Utc::now();
     if let Some(job) = q::claim::<job::Model>(&state.db, Queue::Jobs, name, opts.lease, now).await?
     {
         let (id, attempts, max) = (job.id, job.attempts, job.max_attempts);
@@ -126,7 +114,7 @@ pub async fn work_once(
                 "no handler for job kind `{kind}`"
             ))),
         };
-        settle(state, opts, Queue::Jobs, id, name, attempts, max, outcome).await?;
+        settle(state, opts, id, name, attempts, max, outcome).await?;
         return Ok(true);
     }
     Ok(false)
@@ -189,35 +177,29 @@ impl Drop for AbortOnDrop {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records a job's outcome: done, retried with backoff while attempts remain, or dead.
 async fn settle(
     state: &AppState,
     opts: &WorkerOptions,
-    queue: Queue,
     id: i64,
     name: &str,
     attempts: i32,
     max_attempts: i32,
     outcome: Result<(), JobError>,
 ) -> Result<(), sea_orm::DbErr> {
-    let db = &state.db;
+    let (db, queue) = (&state.db, Queue::Jobs);
     match outcome {
         Ok(()) => {
             q::finish(db, queue, id, name, q::DONE, None).await?;
         }
         Err(JobError::Retry(msg)) if attempts < max_attempts => {
             let at = Utc::now() + backoff(attempts, opts.retry_base, opts.retry_cap);
-            tracing::warn!(id, queue = queue.table(), attempts, error = %msg, "will retry");
+            tracing::warn!(id, attempts, error = %msg, "job will retry");
             q::requeue(db, queue, id, name, at, Some(&msg), false).await?;
         }
         Err(e) => {
-            let state_name = if queue == Queue::Inbox {
-                q::FAILED
-            } else {
-                q::DEAD
-            };
-            tracing::error!(id, queue = queue.table(), attempts, error = %e, "giving up");
-            q::finish(db, queue, id, name, state_name, Some(&e.to_string())).await?;
+            tracing::error!(id, attempts, error = %e, "job failed; giving up");
+            q::finish(db, queue, id, name, q::DEAD, Some(&e.to_string())).await?;
         }
     }
     Ok(())

@@ -35,46 +35,69 @@ impl Queue {
 
 /// Claims the next due row of `queue` for `worker`, leasing it until `now + lease`.
 pub async fn claim<M: FromQueryResult + Send + Sync>(
-    db: &Db,
+    db: &impl ConnectionTrait,
     queue: Queue,
     worker: &str,
     lease: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<M>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = claim_sql(backend, queue);
-    let values: Vec<Value> = vec![
-        worker.into(),
-        (now + lease).into(),
-        now.into(),
-        now.into(),
-        now.into(),
-    ];
-    M::find_by_statement(stmt(backend, &sql, values))
-        .one(db)
-        .await
+    Ok(claim_many(db, queue, worker, lease, now, 1)
+        .await?
+        .into_iter()
+        .next())
 }
 
-/// The claim statement (see `claim`). Two lookups, each a range on the (state, run_at) index,
-/// instead of one `a OR b`: with the OR both engines scan the whole table (done rows included)
-/// and sort it, so a claim cost grew with the inbox's history (3 ms at 20,000 rows).
-/// COALESCE evaluates the second only when no row's lease has expired, so a dead worker's row
-/// is resumed first.
-fn claim_sql(backend: DatabaseBackend, queue: Queue) -> String {
+/// Claims up to `limit` rows of `queue` for `worker`, leasing them until `now + lease`: rows
+/// whose lease has expired (their worker died) first, so they are resumed before anything
+/// new; otherwise the earliest due. Rows come back in no particular order.
+pub async fn claim_many<M: FromQueryResult + Send + Sync>(
+    db: &impl ConnectionTrait,
+    queue: Queue,
+    worker: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<M>, DbErr> {
+    let backend = db.get_database_backend();
+    for which in [Claimable::Expired, Claimable::Due] {
+        let values: Vec<Value> = vec![worker.into(), (now + lease).into(), now.into(), now.into()];
+        let sql = claim_sql(backend, queue, which, limit);
+        let rows = M::find_by_statement(stmt(backend, &sql, values))
+            .all(db)
+            .await?;
+        if !rows.is_empty() {
+            return Ok(rows);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// The two kinds of claimable row, each a range on the (state, run_at) index. One `a OR b`
+/// statement would make both engines scan the whole table (done rows included) and sort it,
+/// so a claim cost grew with the queue's history (3 ms at 20,000 rows).
+#[derive(Debug, Clone, Copy)]
+enum Claimable {
+    /// `running`, with an expired lease.
+    Expired,
+    /// `queued`, and due.
+    Due,
+}
+
+fn claim_sql(backend: DatabaseBackend, queue: Queue, which: Claimable, limit: u32) -> String {
     let lock = if backend == DatabaseBackend::Postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
     let table = queue.table();
+    let due = match which {
+        Claimable::Expired => format!("state = '{RUNNING}' AND lease_until < ?"),
+        Claimable::Due => format!("state = '{QUEUED}' AND run_at <= ?"),
+    };
     format!(
         "UPDATE {table} SET state = '{RUNNING}', locked_by = ?, lease_until = ?, \
          attempts = attempts + 1, updated_at = ? \
-         WHERE id = COALESCE(\
-           (SELECT id FROM {table} WHERE state = '{RUNNING}' AND lease_until < ? \
-            ORDER BY run_at, id LIMIT 1 {lock}), \
-           (SELECT id FROM {table} WHERE state = '{QUEUED}' AND run_at <= ? \
-            ORDER BY run_at, id LIMIT 1 {lock})) \
+         WHERE id IN (SELECT id FROM {table} WHERE {due} ORDER BY run_at, id LIMIT {limit} {lock}) \
          RETURNING *"
     )
 }
@@ -117,11 +140,59 @@ pub async fn finish(
     state: &str,
     error: Option<&str>,
 ) -> Result<bool, DbErr> {
+    Ok(finish_many(db, queue, &[id], worker, state, error).await? == 1)
+}
+
+/// `finish` for several held rows at once; returns how many it moved.
+pub async fn finish_many(
+    db: &impl ConnectionTrait,
+    queue: Queue,
+    ids: &[i64],
+    worker: &str,
+    state: &str,
+    error: Option<&str>,
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let now = Utc::now();
     let sql = format!(
         "UPDATE {} SET state = ?, last_error = COALESCE(?, last_error), finished_at = ?, \
          locked_by = NULL, lease_until = NULL, updated_at = ? \
-         WHERE id = ? AND locked_by = ? AND state = '{RUNNING}'",
+         WHERE id IN ({}) AND locked_by = ? AND state = '{RUNNING}'",
+        queue.table(),
+        vec!["?"; ids.len()].join(", ")
+    );
+    let mut values: Vec<Value> = vec![
+        state.into(),
+        error.map(str::to_string).into(),
+        now.into(),
+        now.into(),
+    ];
+    values.extend(ids.iter().map(|&id| Value::from(id)));
+    values.push(worker.into());
+    let backend = db.get_database_backend();
+    let r = db.execute_raw(stmt(backend, &sql, values)).await?;
+    Ok(r.rows_affected())
+}
+
+/// Records a failed attempt on a row whose claim was rolled back with the work (so it is not
+/// held): counts the attempt and moves the row to `state`, due again at `run_at` when that is
+/// `queued`.
+pub async fn record_failed_attempt(
+    db: &impl ConnectionTrait,
+    queue: Queue,
+    id: i64,
+    state: &str,
+    run_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let finished = (state != QUEUED).then_some(now);
+    let sql = format!(
+        "UPDATE {} SET state = ?, attempts = attempts + 1, run_at = ?, last_error = ?, \
+         finished_at = ?, locked_by = NULL, lease_until = NULL, updated_at = ? \
+         WHERE id = ? AND state IN ('{QUEUED}', '{RUNNING}')",
         queue.table()
     );
     let backend = db.get_database_backend();
@@ -131,11 +202,11 @@ pub async fn finish(
             &sql,
             vec![
                 state.into(),
-                error.map(str::to_string).into(),
-                now.into(),
+                run_at.into(),
+                error.into(),
+                finished.into(),
                 now.into(),
                 id.into(),
-                worker.into(),
             ],
         ))
         .await?;
@@ -378,14 +449,16 @@ mod tests {
     #[tokio::test]
     async fn a_claim_on_sqlite_never_scans_the_table() {
         let t = TestDb::sqlite().await;
-        for queue in [Queue::Jobs, Queue::Inbox] {
+        let kinds = [Queue::Jobs, Queue::Inbox]
+            .into_iter()
+            .flat_map(|q| [(q, Claimable::Expired), (q, Claimable::Due)]);
+        for (queue, which) in kinds {
             let sql = format!(
                 "EXPLAIN QUERY PLAN {}",
-                claim_sql(DatabaseBackend::Sqlite, queue)
+                claim_sql(DatabaseBackend::Sqlite, queue, which, 32)
             );
             let now = Utc::now();
-            let values: Vec<Value> =
-                vec!["w".into(), now.into(), now.into(), now.into(), now.into()];
+            let values: Vec<Value> = vec!["w".into(), now.into(), now.into(), now.into()];
             let plan: Vec<String> =
                 t.db.query_all_raw(stmt(DatabaseBackend::Sqlite, &sql, values))
                     .await
@@ -395,12 +468,12 @@ mod tests {
                     .collect();
             assert!(
                 plan.iter().all(|d| !d.starts_with("SCAN")),
-                "{queue:?}: {plan:?}"
+                "{queue:?} {which:?}: {plan:?}"
             );
             assert!(
                 plan.iter()
                     .any(|d| d.contains("inbox_claim") || d.contains("jobs_claim")),
-                "{queue:?}: {plan:?}"
+                "{queue:?} {which:?}: {plan:?}"
             );
         }
         t.remove().await;

@@ -2,6 +2,7 @@
 //! shop data filters by `shop_id`.
 
 pub mod entities;
+pub mod gate;
 pub mod inbox;
 pub mod jobs;
 mod nodelay;
