@@ -15,10 +15,9 @@ use crate::jobs::worker::{WorkerOptions, backoff};
 use crate::jobs::{JobError, JobResult};
 use crate::model::Event;
 use crate::platforms::shopify;
-use crate::state::AppState;
 use crate::store::entities::{inbox, shop};
 use crate::store::jobs::{self as q, Queue};
-use crate::store::{self, privacy, shops};
+use crate::store::{self, Db, privacy, shops};
 
 /// Inbox rows claimed and applied in one transaction. Large enough that claiming and
 /// committing are a small share of the work; small enough that the transaction holds SQLite's
@@ -30,15 +29,15 @@ const MAX_ATTEMPTS: i32 = 8;
 
 /// Applies up to `BATCH` due inbox rows; returns how many rows it settled (applied, failed or
 /// put back for a retry), 0 when none was due.
-pub async fn drain(state: &AppState, opts: &WorkerOptions, worker: &str) -> Result<usize, DbErr> {
-    let claimed = apply_batch(state, opts, worker, BATCH).await?;
+pub async fn drain(db: &Db, opts: &WorkerOptions, worker: &str) -> Result<usize, DbErr> {
+    let claimed = apply_batch(db, opts, worker, BATCH).await?;
     if !claimed.rolled_back {
         return Ok(claimed.rows);
     }
     // One row could not be applied. One row per transaction now, so that row alone is retried.
     let mut settled = 0;
     for _ in 0..claimed.rows {
-        settled += apply_batch(state, opts, worker, 1).await?.rows;
+        settled += apply_batch(db, opts, worker, 1).await?.rows;
     }
     Ok(settled)
 }
@@ -50,14 +49,14 @@ struct Claimed {
 }
 
 async fn apply_batch(
-    state: &AppState,
+    db: &Db,
     opts: &WorkerOptions,
     worker: &str,
     limit: u32,
 ) -> Result<Claimed, DbErr> {
     // SQLite: webhook intake takes the write lock before this batch does (`store::gate`).
-    let _held = store::gate::normal(&state.db).await;
-    let tx = store::write_tx(&state.db).await?;
+    let _held = store::gate::normal(db).await;
+    let tx = store::write_tx(db).await?;
     let mut rows: Vec<inbox::Model> =
         q::claim_many(&tx, Queue::Inbox, worker, opts.lease, Utc::now(), limit).await?;
     // Arrival order; apply copes with any order, but this keeps a shop's history readable.
@@ -80,7 +79,7 @@ async fn apply_batch(
         Err(e) => {
             tx.rollback().await?;
             if let [row] = rows.as_slice() {
-                settle_failure(state, opts, row, e).await?;
+                settle_failure(db, opts, row, e).await?;
                 return Ok(Claimed {
                     rows: 1,
                     rolled_back: false,
@@ -120,7 +119,7 @@ async fn apply_rows(tx: &DatabaseTransaction, worker: &str, rows: &[inbox::Model
 /// Records the failure of a single row after its transaction rolled back: retried with
 /// backoff while attempts remain, then kept as `failed`.
 async fn settle_failure(
-    state: &AppState,
+    db: &Db,
     opts: &WorkerOptions,
     row: &inbox::Model,
     error: JobError,
@@ -138,15 +137,7 @@ async fn settle_failure(
     } else {
         tracing::error!(id = row.id, attempts = row.attempts, error = %error, "inbox row failed; giving up");
     }
-    q::record_failed_attempt(
-        &state.db,
-        Queue::Inbox,
-        row.id,
-        next,
-        run_at,
-        &error.to_string(),
-    )
-    .await?;
+    q::record_failed_attempt(db, Queue::Inbox, row.id, next, run_at, &error.to_string()).await?;
     Ok(())
 }
 
@@ -217,4 +208,136 @@ pub async fn apply_events(
         crate::writeback::rescore::enqueue_for_events(tx, shop.id, &data, Utc::now()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::inbox::{Delivery, insert_many};
+    use crate::store::shops::TokenGrant;
+    use crate::store::testdb::TestDb;
+    use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait};
+
+    /// Makes inserting the customer with this email fail inside the database, the way a
+    /// constraint or a full disk would: a real error from the real engine.
+    async fn refuse_email(db: &Db, email: &str) {
+        let sql = match db.get_database_backend() {
+            DatabaseBackend::Postgres => format!(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.email = '{email}' THEN RAISE EXCEPTION 'refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON customers \
+                 FOR EACH ROW EXECUTE FUNCTION refuse();"
+            ),
+            _ => format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON customers \
+                 WHEN NEW.email = '{email}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+            ),
+        };
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+
+    fn customer(id: u64, email: &str) -> Vec<u8> {
+        serde_json::json!({
+            "id": id,
+            "email": email,
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-02T00:00:00Z",
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_batch_applies_its_rows_fails_the_undecodable_and_retries_only_the_refused() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            shops::upsert_installed(
+                db,
+                shopify::PLATFORM,
+                "a.myshopify.com",
+                TokenGrant {
+                    access_token: "x".into(),
+                    refresh_token: None,
+                    expires_at: None,
+                    scopes: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+            refuse_email(db, "refused@example.com").await;
+            let bodies = [
+                customer(1, "one@example.com"),
+                b"not json".to_vec(),
+                customer(2, "refused@example.com"),
+                customer(3, "three@example.com"),
+            ];
+            let deliveries: Vec<Delivery> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, body)| Delivery {
+                    platform: shopify::PLATFORM,
+                    shop_domain: "a.myshopify.com".into(),
+                    topic: "customers/update".into(),
+                    webhook_id: format!("w-{i}"),
+                    event_id: None,
+                    api_version: None,
+                    triggered_at: None,
+                    body: body.clone(),
+                })
+                .collect();
+            let rows: Vec<_> = deliveries.iter().map(|d| (d, false)).collect();
+            insert_many(db, &rows, Utc::now()).await.unwrap();
+
+            let opts = WorkerOptions::default();
+            assert_eq!(drain(db, &opts, "w").await.unwrap(), 4, "every row settled");
+
+            let mut states: Vec<(String, String, i32, Option<String>)> =
+                crate::store::entities::inbox::Entity::find()
+                    .all(db)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.webhook_id, r.state, r.attempts, r.last_error))
+                    .collect();
+            states.sort();
+            let state = |i: usize| states[i].1.as_str();
+            assert_eq!(state(0), q::DONE, "{states:?}");
+            assert_eq!(state(1), q::FAILED, "{states:?}");
+            assert!(
+                states[1].3.as_deref().unwrap_or("").contains("JSON"),
+                "{states:?}"
+            );
+            // The refused row alone is back in the queue, with its attempt counted, for later.
+            assert_eq!(state(2), q::QUEUED, "{states:?}");
+            assert_eq!(states[2].2, 1, "{states:?}");
+            assert!(
+                states[2].3.as_deref().unwrap_or("").contains("refused"),
+                "{states:?}"
+            );
+            assert_eq!(state(3), q::DONE, "{states:?}");
+
+            let emails: Vec<Option<String>> = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT email FROM customers ORDER BY email",
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<Option<String>>("", "email").unwrap())
+                .collect();
+            assert_eq!(
+                emails,
+                vec![
+                    Some("one@example.com".to_string()),
+                    Some("three@example.com".to_string())
+                ],
+                "the good rows were applied despite the rolled-back batch"
+            );
+            // Not due yet (backoff): nothing more to do now.
+            assert_eq!(drain(db, &opts, "w").await.unwrap(), 0);
+            t.remove().await;
+        }
+    }
 }

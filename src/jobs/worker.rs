@@ -96,7 +96,7 @@ pub async fn work_once(
     opts: &WorkerOptions,
     name: &str,
 ) -> Result<bool, sea_orm::DbErr> {
-    if crate::ingest::inbox::drain(state, opts, name).await? > 0 {
+    if crate::ingest::inbox::drain(&state.db, opts, name).await? > 0 {
         return Ok(true);
     }
     let now = Utc::now();
