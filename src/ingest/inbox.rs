@@ -214,8 +214,7 @@ pub async fn apply_events(
 mod tests {
     use super::*;
     use crate::store::inbox::{Delivery, insert_many};
-    use crate::store::shops::TokenGrant;
-    use crate::store::testdb::TestDb;
+    use crate::store::testdb::{TestDb, install_shop};
     use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait};
 
     /// Makes inserting the customer with this email fail inside the database, the way a
@@ -252,19 +251,7 @@ mod tests {
     async fn a_batch_applies_its_rows_fails_the_undecodable_and_retries_only_the_refused() {
         for t in TestDb::all().await {
             let db = &t.db;
-            shops::upsert_installed(
-                db,
-                shopify::PLATFORM,
-                "a.myshopify.com",
-                TokenGrant {
-                    access_token: "x".into(),
-                    refresh_token: None,
-                    expires_at: None,
-                    scopes: String::new(),
-                },
-            )
-            .await
-            .unwrap();
+            install_shop(db, "a.myshopify.com").await;
             refuse_email(db, "refused@example.com").await;
             let bodies = [
                 customer(1, "one@example.com"),

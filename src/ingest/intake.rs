@@ -273,25 +273,7 @@ async fn write(db: &Db, submissions: &[&Submission]) -> Result<Vec<Outcome>, DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::shops::TokenGrant;
-    use crate::store::testdb::TestDb;
-
-    async fn install(db: &Db, domain: &str) -> i64 {
-        shops::upsert_installed(
-            db,
-            "shopify",
-            domain,
-            TokenGrant {
-                access_token: "x".into(),
-                refresh_token: None,
-                expires_at: None,
-                scopes: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id
-    }
+    use crate::store::testdb::{TestDb, install_shop as install};
 
     fn sub(domain: &str, id: &str) -> Submission {
         Submission {

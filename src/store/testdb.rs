@@ -5,6 +5,24 @@ use sea_orm::ConnectionTrait;
 
 use super::Db;
 
+/// Records `domain` as an installed Shopify shop; returns its id.
+pub async fn install_shop(db: &Db, domain: &str) -> i64 {
+    super::shops::upsert_installed(
+        db,
+        "shopify",
+        domain,
+        super::shops::TokenGrant {
+            access_token: "x".into(),
+            refresh_token: None,
+            expires_at: None,
+            scopes: String::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
 pub struct TestDb {
     pub db: Db,
     _dir: Option<tempfile::TempDir>,
