@@ -95,30 +95,38 @@ impl Intake {
     pub fn start(&self, db: Db) -> Option<Writer> {
         let rx = self.rx.lock().ok()?.take()?;
         let (stop, stop_rx) = watch::channel(false);
-        let (task_tx, task_rx) = std::sync::mpsc::channel();
         let (done_tx, done) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let started = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build();
-        let thread = runtime.and_then(|runtime| {
-            std::thread::Builder::new()
-                .name("lifecycle-intake".into())
-                .spawn(move || {
-                    runtime.block_on(async move {
-                        let own = crate::store::separate_pool(&db, 1);
-                        let task = tokio::spawn(writer(own.clone(), rx, stop_rx));
-                        let _ = task_tx.send(task.abort_handle());
-                        let _ = task.await;
-                        own.close().await.ok();
-                    });
-                    let _ = done_tx.send(());
-                })
-        });
-        if let Err(e) = thread {
-            tracing::error!(error = %e, "cannot start the webhook intake thread");
-            return None;
-        }
-        let task = task_rx.recv().ok()?;
+            .build()
+            .and_then(|runtime| {
+                // The pool and the writer belong to this runtime, so their sockets and the
+                // pool's own tasks are driven by the writer's thread.
+                let (own, task) = {
+                    let _on = runtime.enter();
+                    let own = crate::store::separate_pool(&db, 1);
+                    let task = runtime.spawn(writer(own.clone(), rx, stop_rx));
+                    (own, task)
+                };
+                let abort = task.abort_handle();
+                std::thread::Builder::new()
+                    .name("lifecycle-intake".into())
+                    .spawn(move || {
+                        runtime.block_on(async move {
+                            let _ = task.await;
+                            own.close().await.ok();
+                        });
+                        let _ = done_tx.send(());
+                    })?;
+                Ok(abort)
+            });
+        let task = match started {
+            Ok(task) => task,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the webhook intake thread");
+                return None;
+            }
+        };
         self.started.store(true, Ordering::Release);
         Some(Writer { stop, task, done })
     }
@@ -162,7 +170,8 @@ impl Writer {
 /// The writer: takes whatever is waiting, commits it, answers, repeats.
 async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // SQLite: the write lock goes to this writer before job workers (see `store::gate`).
+    // SQLite: the write lock goes to this writer before job workers (see `store::gate`). Held
+    // for the writer's life: the gate lives while someone holds it, and workers find this one.
     let gate = crate::store::gate::for_db(&db);
     loop {
         if *stop.borrow() {

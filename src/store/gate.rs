@@ -76,7 +76,8 @@ pub async fn normal(db: &Db) -> Option<Held> {
 }
 
 /// The gate of `db`'s SQLite file, shared by every pool of the process that opens it; None on
-/// PostgreSQL.
+/// PostgreSQL. The registry keeps gates weakly: a gate lives while a holder does (the intake
+/// writer holds its gate for its whole life), so a file's gate is dropped with its last user.
 pub fn for_db(db: &Db) -> Option<Arc<WriteGate>> {
     static GATES: LazyLock<Mutex<HashMap<PathBuf, Weak<WriteGate>>>> =
         LazyLock::new(Default::default);

@@ -90,14 +90,14 @@ fn claim_sql(backend: DatabaseBackend, queue: Queue, which: Claimable, limit: u3
         ""
     };
     let table = queue.table();
-    let due = match which {
+    let claimable = match which {
         Claimable::Expired => format!("state = '{RUNNING}' AND lease_until < ?"),
         Claimable::Due => format!("state = '{QUEUED}' AND run_at <= ?"),
     };
     format!(
         "UPDATE {table} SET state = '{RUNNING}', locked_by = ?, lease_until = ?, \
          attempts = attempts + 1, updated_at = ? \
-         WHERE id IN (SELECT id FROM {table} WHERE {due} ORDER BY run_at, id LIMIT {limit} {lock}) \
+         WHERE id IN (SELECT id FROM {table} WHERE {claimable} ORDER BY run_at, id LIMIT {limit} {lock}) \
          RETURNING *"
     )
 }
