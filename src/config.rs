@@ -94,6 +94,16 @@ pub struct Config {
         default_value = "0 30 2 * * *"
     )]
     pub reconcile_schedule: String,
+
+    /// Scheduled per-shop runs of one tick are spread over this many seconds (each shop at its
+    /// own fixed offset), so 1,000 shops do not all start at 03:00:00.
+    #[arg(long, env = "LIFECYCLE_SCHEDULE_SPREAD_SECS", default_value_t = 3600)]
+    pub schedule_spread_secs: u32,
+
+    /// Most HTTP connections open at once (across the server's workers). Beyond it the server
+    /// stops accepting until one closes, so a webhook flood cannot exhaust descriptors.
+    #[arg(long, env = "LIFECYCLE_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,6 +11,8 @@ pub struct Metrics {
     requests: [AtomicU64; 5],
     pub webhooks_accepted: AtomicU64,
     pub webhooks_rejected: AtomicU64,
+    /// Answered 503 with `Retry-After`: the inbox could not take them in time.
+    pub webhooks_deferred: AtomicU64,
 }
 
 impl Metrics {
@@ -32,9 +34,11 @@ impl Metrics {
         }
         out.push_str("# HELP lifecycle_webhooks_total Webhooks by outcome.\n# TYPE lifecycle_webhooks_total counter\n");
         out.push_str(&format!(
-            "lifecycle_webhooks_total{{outcome=\"accepted\"}} {}\nlifecycle_webhooks_total{{outcome=\"rejected\"}} {}\n",
+            "lifecycle_webhooks_total{{outcome=\"accepted\"}} {}\nlifecycle_webhooks_total{{outcome=\"rejected\"}} {}\n\
+             lifecycle_webhooks_total{{outcome=\"deferred\"}} {}\n",
             self.webhooks_accepted.load(Ordering::Relaxed),
-            self.webhooks_rejected.load(Ordering::Relaxed)
+            self.webhooks_rejected.load(Ordering::Relaxed),
+            self.webhooks_deferred.load(Ordering::Relaxed)
         ));
         out.push_str("# HELP lifecycle_jobs Jobs by state.\n# TYPE lifecycle_jobs gauge\n");
         for (state, n) in counts_by_state(db, Queue::Jobs).await? {

@@ -186,13 +186,18 @@ pub async fn start_with_state(
     workers: WorkerOptions,
     schedules: Vec<Schedule>,
 ) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(state.config.bind)
-        .with_context(|| format!("cannot bind {}", state.config.bind))?;
+    raise_descriptor_limit();
+    let listener =
+        bind(state.config.bind).with_context(|| format!("cannot bind {}", state.config.bind))?;
     let addr = listener.local_addr()?;
     // The writer runs before the server accepts its first webhook.
     let intake = state.intake.start(state.db.clone());
     let data = web::Data::new(state.clone());
     let max_body = state.config.webhook_max_bytes;
+    // Connections are bounded per server worker; beyond the bound the server stops accepting
+    // (the kernel's backlog holds the rest), so a flood costs waiting, not descriptors.
+    let http_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let max_connections = state.config.max_connections.div_ceil(http_workers).max(1);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -211,6 +216,8 @@ pub async fn start_with_state(
             .wrap(TracingLogger::default())
             .configure(routes::configure)
     })
+    .workers(http_workers)
+    .max_connections(max_connections)
     .listen(listener)?
     .shutdown_timeout(10)
     .run();
@@ -236,6 +243,29 @@ pub async fn start_with_state(
         scheduler,
         intake,
     })
+}
+
+/// Pending connections the kernel holds while the server is at its connection bound.
+const BACKLOG: i32 = 1024;
+
+/// The listening socket, with an explicit backlog (actix's own applies only to addresses it
+/// binds itself) and address reuse so a restart does not wait out TIME_WAIT.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Raises the soft limit on open descriptors to the hard limit. The soft limit is often far
+/// below it (1,024 by default), and every webhook, database connection and API call holds one.
+pub fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+    }
 }
 
 /// The URL without its password, for error messages.

@@ -7,6 +7,7 @@ mod m0001_foundation;
 mod m0002_refunds_privacy;
 mod m0003_sync;
 mod m0004_loyalty;
+mod m0005_scale;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_refunds_privacy::Migration),
             Box::new(m0003_sync::Migration),
             Box::new(m0004_loyalty::Migration),
+            Box::new(m0005_scale::Migration),
         ]
     }
 }

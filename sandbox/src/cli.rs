@@ -39,6 +39,9 @@ pub struct SandboxArgs {
     /// Webhook retry time runs this many times faster than real time.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// Webhook deliveries in flight at once per shop.
+    #[arg(long, default_value_t = crate::config::DEFAULT_DELIVERY_CONCURRENCY)]
+    pub delivery_concurrency: usize,
     /// The app's public URL (install, redirect and webhook URLs hang off it).
     #[arg(long)]
     pub app_url: Option<String>,
@@ -62,6 +65,7 @@ impl SandboxArgs {
             app_url: self.app_url.clone(),
             live_rate: self.live,
             time_scale: self.time_scale,
+            delivery_concurrency: self.delivery_concurrency,
             auto_approve: !self.no_auto_approve,
             plan: self.plan.parse::<Plan>().map_err(anyhow::Error::msg)?,
             ..SandboxConfig::default()

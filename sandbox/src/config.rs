@@ -3,6 +3,10 @@
 use crate::store::Plan;
 use chrono::{DateTime, Utc};
 
+/// Deliveries in flight per shop unless set: Shopify does not publish its figure; this is wide
+/// enough that ingest, not the sandbox, is what a flood measures.
+pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Address to listen on; port 0 picks a free port.
@@ -22,6 +26,9 @@ pub struct SandboxConfig {
     pub live_rate: Option<f64>,
     /// How much faster than real time webhook retry intervals pass (3600 = 4 h in 4 s).
     pub time_scale: f64,
+    /// Webhook deliveries in flight at once per shop (and address); the rest wait their turn,
+    /// as on the platform, so a flood reaches the app as a steady stream of bounded width.
+    pub delivery_concurrency: usize,
     pub auto_approve: bool,
     pub plan: Plan,
     pub history_days: u32,
@@ -44,6 +51,7 @@ impl Default for SandboxConfig {
                 .into(),
             live_rate: None,
             time_scale: 1.0,
+            delivery_concurrency: DEFAULT_DELIVERY_CONCURRENCY,
             auto_approve: true,
             plan: Plan::Standard,
             history_days: 730,
@@ -70,6 +78,10 @@ impl SandboxConfig {
         anyhow::ensure!(
             self.time_scale.is_finite() && self.time_scale > 0.0,
             "time_scale must be a positive number"
+        );
+        anyhow::ensure!(
+            self.delivery_concurrency > 0,
+            "delivery_concurrency must be at least 1"
         );
         if let Some(r) = self.live_rate {
             anyhow::ensure!(

@@ -537,6 +537,29 @@ pub async fn dump_orders(state: St, path: web::Path<String>) -> Res {
     Ok(HttpResponse::Ok().json(rows))
 }
 
+/// Counts and order-independent digests of the shop's customers and orders (see `digest`).
+pub async fn digest(state: St, path: web::Path<String>) -> Res {
+    use crate::digest::{Accumulator, Digest, customer_line, order_line};
+    let shop = shop_of(&state, &path)?;
+    let data = shop.data.read();
+    let mut customers = Accumulator::default();
+    for c in data.customers.values() {
+        customers.add(&customer_line(&payloads::gid("Customer", c.id)));
+    }
+    let mut orders = Accumulator::default();
+    for o in data.orders.values() {
+        let customer = o.customer_id.map(|c| payloads::gid("Customer", c));
+        orders.add(&order_line(
+            &payloads::gid("Order", o.id),
+            customer.as_deref(),
+            o.total_minor(),
+            o.refunded_minor(),
+            o.cancelled_at.is_some(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(Digest::from(customers, orders)))
+}
+
 pub async fn dump_discounts(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
     let data = shop.data.read();

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod digest;
 pub mod faults;
 pub mod generate;
 pub mod graphql;

@@ -66,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(control::create_order),
             )
             .route("/shops/{shop}/orders", web::get().to(control::dump_orders))
+            .route("/shops/{shop}/digest", web::get().to(control::digest))
             .route(
                 "/shops/{shop}/orders/{id}/refund",
                 web::post().to(control::refund_order),
@@ -153,7 +154,7 @@ impl Sandbox {
             shops: RwLock::new(BTreeMap::new()),
             base_url: RwLock::new(format!("http://{addr}")),
             default_plan: cfg.plan,
-            dispatcher: Dispatcher::new(cfg.time_scale),
+            dispatcher: Dispatcher::new(cfg.time_scale, cfg.delivery_concurrency),
             schema,
             cost_model,
             live_rate: cfg.live_rate,

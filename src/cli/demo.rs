@@ -26,6 +26,12 @@ pub struct DemoArgs {
     /// Sandbox seed (the same seed gives the same shop).
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Use a sandbox already running in its own process (`lifecycle sandbox`) at this URL
+    /// instead of starting one in this process, so the app's own memory and descriptors can be
+    /// measured apart. Both must share `LIFECYCLE_SHOPIFY_CLIENT_SECRET`; `--customers`,
+    /// `--live` and `--seed` are then the sandbox's own options.
+    #[arg(long)]
+    sandbox: Option<String>,
     #[command(flatten)]
     config: Config,
 }
@@ -82,34 +88,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         config.database_url = Some(format!("sqlite://{}?mode=rwc", file.display()));
     }
-    let client_secret = crate::secrets::random_secret(16);
-    config.shopify_client_secret = Some(client_secret.clone());
     config
         .encryption_key
         .get_or_insert_with(crate::secrets::Cipher::generate_key);
     config.app_url = Some(format!("http://{}", config.bind));
 
-    println!(
-        "Starting a sandbox shop with {} customers...",
-        args.customers
-    );
-    let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
-        customers: args.customers,
-        seed: args.seed,
-        client_id: config.shopify_client_id.clone(),
-        client_secret,
-        app_url: config.app_url.clone(),
-        live_rate: (args.live > 0.0).then_some(args.live),
-        time_scale: 60.0,
-        ..Default::default()
-    })
-    .await?;
-    let platform = sandbox.base_url();
-    let shop = sandbox
-        .shop_domains()
-        .first()
-        .cloned()
-        .context("the sandbox has no shop")?;
+    let (sandbox, platform) = match &args.sandbox {
+        Some(url) => {
+            let secret = config.shopify_client_secret.clone().context(
+                "--sandbox needs LIFECYCLE_SHOPIFY_CLIENT_SECRET, the same the sandbox was started with",
+            )?;
+            config.shopify_client_secret = Some(secret);
+            let platform = url.trim_end_matches('/').to_string();
+            reqwest::Client::new()
+                .post(format!("{platform}/_sandbox/app"))
+                .json(&serde_json::json!({ "app_url": config.app_url }))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .with_context(|| format!("the sandbox at {platform} does not answer"))?;
+            (None, platform)
+        }
+        None => {
+            let client_secret = crate::secrets::random_secret(16);
+            config.shopify_client_secret = Some(client_secret.clone());
+            println!(
+                "Starting a sandbox shop with {} customers...",
+                args.customers
+            );
+            let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+                customers: args.customers,
+                seed: args.seed,
+                client_id: config.shopify_client_id.clone(),
+                client_secret,
+                app_url: config.app_url.clone(),
+                live_rate: (args.live > 0.0).then_some(args.live),
+                time_scale: 60.0,
+                ..Default::default()
+            })
+            .await?;
+            let platform = sandbox.base_url();
+            (Some(sandbox), platform)
+        }
+    };
+    let shop = match &sandbox {
+        Some(s) => s.shop_domains().first().cloned(),
+        None => first_shop(&platform).await?,
+    }
+    .context("the sandbox has no shop")?;
     config.shopify_api_origin = Some(platform.clone());
 
     let app = server::start(Launch::new(config)).await?;
@@ -171,16 +197,38 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let rows = state
-            .db
-            .query_all_raw(store::stmt(
-                state.db.get_database_backend(),
-                "SELECT id, topic, state, created_at FROM webhook_inbox WHERE shop_id = ? AND id > ? ORDER BY id",
-                vec![shop_row.id.into(), last_id.into()],
-            ))
-            .await?;
+        // A busy moment (a flood of webhooks, a run writing its results) is not a reason to
+        // stop the demo: say so and look again.
+        match live_log(&state, shop_row.id, last_id).await {
+            Ok(next) => last_id = next,
+            Err(e) => println!("  (could not read the inbox this time: {e})"),
+        }
+    }
+    println!("stopping");
+    app.shutdown().await;
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Webhooks stored since `after`, one line each, or one line per topic when a flood arrives
+/// (a push to N customers echoes N `customers/update`). Returns the last id seen.
+async fn live_log(state: &crate::state::AppState, shop_id: i64, after: i64) -> anyhow::Result<i64> {
+    const LINES: usize = 20;
+    let rows = state
+        .db
+        .query_all_raw(store::stmt(
+            state.db.get_database_backend(),
+            "SELECT id, topic, state, created_at FROM webhook_inbox WHERE shop_id = ? AND id > ? \
+             ORDER BY id LIMIT 10000",
+            vec![shop_id.into(), after.into()],
+        ))
+        .await?;
+    let mut last = after;
+    if rows.len() <= LINES {
         for r in rows {
-            last_id = r.try_get("", "id")?;
+            last = r.try_get("", "id")?;
             let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at")?;
             println!(
                 "  {}  {:<22} {}",
@@ -189,11 +237,35 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 r.try_get::<String>("", "state")?
             );
         }
+        return Ok(last);
     }
-    println!("stopping");
-    app.shutdown().await;
-    sandbox.shutdown().await;
-    Ok(())
+    let mut topics = std::collections::BTreeMap::<String, usize>::new();
+    for r in &rows {
+        last = r.try_get("", "id")?;
+        *topics.entry(r.try_get("", "topic")?).or_default() += 1;
+    }
+    let counts: Vec<String> = topics.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!(
+        "  {}  {} webhooks: {}",
+        chrono::Utc::now().format("%H:%M:%S"),
+        rows.len(),
+        counts.join(", ")
+    );
+    Ok(last)
+}
+
+/// The first shop of a sandbox running elsewhere.
+async fn first_shop(platform: &str) -> anyhow::Result<Option<String>> {
+    let shops: serde_json::Value = reqwest::get(format!("{platform}/_sandbox/shops"))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(shops
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|s| s["domain"].as_str())
+        .map(str::to_string))
 }
 
 /// The short table: customers, orders, RFM groups, retention, maturity, top customers by CLV.

@@ -232,9 +232,8 @@ async fn upsert_orders(
     ];
     let n = upsert(db, "orders", &cols, rows, guard, &merge).await?;
     // Refunds that arrived before a newer order payload still count.
-    for o in os {
-        sync_refunded(db, shop_id, &o.platform_id).await?;
-    }
+    let ids: Vec<&str> = os.iter().map(|o| o.platform_id.as_str()).collect();
+    sync_refunded(db, shop_id, &ids).await?;
     Ok(n)
 }
 
@@ -243,52 +242,66 @@ async fn insert_refunds(
     shop_id: i64,
     rs: &[&Refund],
 ) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let mut n = 0;
+    if rs.is_empty() {
+        return Ok(0);
+    }
+    let placeholders = vec!["(?, ?, ?, ?, ?)"; rs.len()].join(", ");
+    let mut values: Vec<Value> = Vec::with_capacity(rs.len() * 5);
     for r in rs {
-        let res = db
-            .execute_raw(stmt(
-                backend,
+        values.extend([
+            shop_id.into(),
+            r.platform_id.clone().into(),
+            r.order_platform_id.clone().into(),
+            r.amount.0.into(),
+            r.created_at.into(),
+        ]);
+    }
+    let n = db
+        .execute_raw(stmt(
+            db.get_database_backend(),
+            &format!(
                 "INSERT INTO refunds (shop_id, platform_id, order_platform_id, amount_minor, platform_created_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, platform_id) DO NOTHING",
-                vec![
-                    shop_id.into(),
-                    r.platform_id.clone().into(),
-                    r.order_platform_id.clone().into(),
-                    r.amount.0.into(),
-                    r.created_at.into(),
-                ],
-            ))
-            .await?;
-        if res.rows_affected() == 1 {
-            n += 1;
-            sync_refunded(db, shop_id, &r.order_platform_id).await?;
-        }
+                 VALUES {placeholders} ON CONFLICT (shop_id, platform_id) DO NOTHING"
+            ),
+            values,
+        ))
+        .await?
+        .rows_affected();
+    if n > 0 {
+        let mut orders: Vec<&str> = rs.iter().map(|r| r.order_platform_id.as_str()).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        sync_refunded(db, shop_id, &orders).await?;
     }
     Ok(n)
 }
 
 /// An order's refunded amount is the larger of what its own payload says and the sum of the
-/// refunds we have seen for it: both sources only ever grow.
+/// refunds we have seen for it: both sources only ever grow. One statement for the given
+/// orders, reading their refunds through the `(shop_id, order_platform_id)` index.
 async fn sync_refunded(
     db: &impl ConnectionTrait,
     shop_id: i64,
-    order_id: &str,
+    order_ids: &[&str],
 ) -> Result<(), DbErr> {
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    let list = vec!["?"; order_ids.len()].join(", ");
+    let mut values: Vec<Value> = vec![shop_id.into()];
+    values.extend(order_ids.iter().map(|id| Value::from(*id)));
+    values.push(shop_id.into());
+    values.extend(order_ids.iter().map(|id| Value::from(*id)));
     db.execute_raw(stmt(
         db.get_database_backend(),
-        "UPDATE orders SET refunded_minor = (SELECT COALESCE(SUM(amount_minor), 0) FROM refunds \
-           WHERE refunds.shop_id = ? AND refunds.order_platform_id = ?) \
-         WHERE shop_id = ? AND platform_id = ? AND refunded_minor < (SELECT COALESCE(SUM(amount_minor), 0) \
-           FROM refunds WHERE refunds.shop_id = ? AND refunds.order_platform_id = ?)",
-        vec![
-            shop_id.into(),
-            order_id.into(),
-            shop_id.into(),
-            order_id.into(),
-            shop_id.into(),
-            order_id.into(),
-        ],
+        &format!(
+            "UPDATE orders SET refunded_minor = sums.total FROM \
+               (SELECT order_platform_id, SUM(amount_minor) AS total FROM refunds \
+                WHERE shop_id = ? AND order_platform_id IN ({list}) GROUP BY order_platform_id) AS sums \
+             WHERE orders.shop_id = ? AND orders.platform_id IN ({list}) \
+               AND orders.platform_id = sums.order_platform_id AND orders.refunded_minor < sums.total"
+        ),
+        values,
     ))
     .await?;
     Ok(())

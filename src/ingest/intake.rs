@@ -32,6 +32,10 @@ use crate::store::{Db, shops};
 pub const MAX_BATCH: usize = 256;
 /// Deliveries that may wait for the writer before handlers wait to enqueue (backpressure).
 const QUEUE: usize = 4_096;
+/// How long a handler waits for its delivery to be committed. Past it, the handler answers 503
+/// with `Retry-After` well inside the platform's deadline (Shopify: 5 s), and the platform
+/// sends the delivery again; if the writer commits it meanwhile, the resend is a duplicate.
+pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub enum Outcome {
 pub enum IntakeError {
     #[error("the inbox writer is not running")]
     Stopped,
+    #[error("the inbox is busy")]
+    Busy,
     #[error("could not store the webhook: {0}")]
     Store(String),
 }
@@ -137,12 +143,16 @@ impl Intake {
         if !self.started.load(Ordering::Acquire) {
             return Err(IntakeError::Stopped);
         }
+        let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Pending { submission, reply })
+        tokio::time::timeout_at(deadline, self.tx.send(Pending { submission, reply }))
             .await
+            .map_err(|_| IntakeError::Busy)?
             .map_err(|_| IntakeError::Stopped)?;
-        answer.await.map_err(|_| IntakeError::Stopped)?
+        tokio::time::timeout_at(deadline, answer)
+            .await
+            .map_err(|_| IntakeError::Busy)?
+            .map_err(|_| IntakeError::Stopped)?
     }
 }
 

@@ -92,7 +92,8 @@ pub async fn enqueue_tick(
             if shop_cron(entry, id, &settings).is_some() {
                 continue;
             }
-            created += enqueue_for_shop(state, entry, id, tick).await?;
+            let at = tick + spread_offset(id, state.config.schedule_spread_secs);
+            created += enqueue_for_shop(state, entry, id, tick, at).await?;
         }
     } else {
         let job = NewJob::new(&entry.kind).dedupe(dedupe_key(&entry.kind, None, tick));
@@ -115,22 +116,36 @@ pub async fn enqueue_shop_schedules(
         };
         let tick = tick_of(&cron, fired_at);
         if fired_at - tick < TimeDelta::minutes(1) {
-            created += enqueue_for_shop(state, entry, id, tick).await?;
+            // The merchant chose this minute: no spread.
+            created += enqueue_for_shop(state, entry, id, tick, tick).await?;
         }
     }
     Ok(created)
 }
 
+/// A shop's fixed place in the spread of one tick's runs: the same every night, and uniform
+/// over `0..spread_secs` across shops (a multiplicative hash of the id, so consecutive ids land
+/// far apart).
+pub fn spread_offset(shop_id: i64, spread_secs: u32) -> TimeDelta {
+    if spread_secs == 0 {
+        return TimeDelta::zero();
+    }
+    let h = (shop_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    TimeDelta::seconds(((h >> 32) % u64::from(spread_secs)) as i64)
+}
+
+/// Enqueues one tick's job for a shop, due at `at`; the dedupe key names the tick.
 async fn enqueue_for_shop(
     state: &AppState,
     entry: &Schedule,
     shop_id: i64,
     tick: DateTime<Utc>,
+    at: DateTime<Utc>,
 ) -> Result<usize, sea_orm::DbErr> {
-    let job =
-        NewJob::new(&entry.kind)
-            .shop(shop_id)
-            .dedupe(dedupe_key(&entry.kind, Some(shop_id), tick));
+    let job = NewJob::new(&entry.kind)
+        .shop(shop_id)
+        .dedupe(dedupe_key(&entry.kind, Some(shop_id), tick))
+        .run_at(at);
     Ok(enqueue(&state.db, job).await?.is_some() as usize)
 }
 
@@ -223,5 +238,23 @@ mod tests {
             "six fields are refused"
         );
         assert!(parse_shop_cron("61 4 * * *").is_err());
+    }
+
+    #[test]
+    fn a_thousand_shops_spread_evenly_over_the_window() {
+        let spread = 3600;
+        let mut per_ten_minutes = [0usize; 6];
+        for id in 1..=1000 {
+            let off = spread_offset(id, spread);
+            assert_eq!(off, spread_offset(id, spread), "stable per shop");
+            assert!(off >= TimeDelta::zero() && off < TimeDelta::seconds(3600));
+            per_ten_minutes[(off.num_seconds() / 600) as usize] += 1;
+        }
+        // Uniform would be 166.7 each; all at one tick would be 1,000 in the first.
+        assert!(
+            per_ten_minutes.iter().all(|n| (120..=215).contains(n)),
+            "{per_ten_minutes:?}"
+        );
+        assert_eq!(spread_offset(7, 0), TimeDelta::zero());
     }
 }

@@ -30,6 +30,9 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("{0}")]
     Unavailable(String),
+    /// Too busy to store the request now; the caller should retry after the given seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after: u32 },
     #[error("internal error")]
     Internal(String),
 }
@@ -48,7 +51,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,7 +60,10 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Busy { retry_after, .. } = self {
+            response.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }

@@ -12,6 +12,9 @@ use crate::platforms::shopify::{self, events::COMPLIANCE_TOPICS, normalize_shop,
 use crate::state::AppState;
 use crate::store::inbox;
 
+/// What a 503 asks the platform to wait before sending the delivery again.
+const RETRY_AFTER_SECS: u32 = 5;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(shopify_webhook);
 }
@@ -92,7 +95,14 @@ async fn shopify_webhook(
             tracing::info!(shop = %domain, %topic, "webhook for an unknown or uninstalled shop: acknowledged, not applied");
         }
         Err(e) => {
-            return Err(ApiError::Unavailable(format!("{e}; please retry")));
+            state
+                .metrics
+                .webhooks_deferred
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::Busy {
+                message: format!("{e}; please retry"),
+                retry_after: RETRY_AFTER_SECS,
+            });
         }
     }
     Ok(HttpResponse::Ok().finish())

@@ -43,6 +43,22 @@ pub struct Summary {
     pub codes: CodeStats,
     /// Set when the run did not push everything.
     pub stopped: Option<Stop>,
+    /// Where the run's time went, in milliseconds.
+    pub timings: Timings,
+}
+
+/// Wall time of each phase of a run, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    pub load_ms: u64,
+    pub analyse_ms: u64,
+    pub store_ms: u64,
+    pub plan_ms: u64,
+    pub push_ms: u64,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Display for Summary {
@@ -82,6 +98,12 @@ impl fmt::Display for Summary {
             self.codes.taken,
             self.codes.confirmed,
             self.codes.rejected
+        )?;
+        let t = &self.timings;
+        write!(
+            f,
+            "\n  time: load {} ms, analyse {} ms, store {} ms, plan {} ms, push {} ms",
+            t.load_ms, t.analyse_ms, t.store_ms, t.plan_ms, t.push_ms
         )?;
         if let Some(stop) = self.stopped {
             write!(f, "\n  stopped early: {stop}")?;
@@ -198,6 +220,8 @@ async fn run_inner(
     }
 
     let a = analysis::analyse(&state.db, shop_id, catalog, now).await?;
+    summary.timings.load_ms = ms(a.load_time);
+    summary.timings.analyse_ms = ms(a.compute_time);
     summary.customers = a.facts.len();
     summary.buyers = a.analysis.metrics.customers_with_orders;
     summary.method = if a.analysis.model.fallbacks.is_empty() {
@@ -217,7 +241,10 @@ async fn run_inner(
                 .or_default() += 1;
         }
     }
+    let phase = std::time::Instant::now();
     store_results(state, shop_id, catalog, &a, now).await?;
+    summary.timings.store_ms = ms(phase.elapsed());
+    let phase = std::time::Instant::now();
 
     let planner = TagPlanner::new(catalog, settings.tag_prefix.clone());
     let pushed = store::load_pushed(&state.db, shop_id, None).await?;
@@ -240,6 +267,12 @@ async fn run_inner(
 
     let planned = plan_codes(state, domain, shop_id, settings, catalog, &a, now).await?;
     summary.codes_planned = planned.len();
+    summary.timings.plan_ms = ms(phase.elapsed());
+    // The push can take minutes at the platform's rate limit; the shop's analysis (and its
+    // slot, see `analysis::SLOTS`) is not needed for it.
+    drop(pushed);
+    drop(a);
+    let phase = std::time::Instant::now();
 
     if dry_run {
         let mut audit: Vec<Audit> = works
@@ -254,6 +287,7 @@ async fn run_inner(
     summary.tags = tag_stats;
     if stop.is_some() {
         summary.stopped = stop;
+        summary.timings.push_ms = ms(phase.elapsed());
         return Ok(());
     }
     summary.stopped = codes::push(
@@ -265,6 +299,7 @@ async fn run_inner(
         now,
     )
     .await?;
+    summary.timings.push_ms = ms(phase.elapsed());
     Ok(())
 }
 
@@ -287,13 +322,24 @@ async fn store_results(
             membership,
         })
         .collect();
+    // Bounded transactions: one over a large shop's every score would hold SQLite's write lock
+    // (and every webhook waiting to be stored) for the whole write. Until the last one commits,
+    // a reader may see some scores of this run and some of the last; the shop's model and
+    // context, which re-scoring reads, change only with the last.
+    for chunk in rows.chunks(SCORES_PER_TX) {
+        let tx = db_store::write_tx(&state.db).await?;
+        results::save_scores(&tx, shop_id, catalog, &a.data.currency, chunk, now).await?;
+        tx.commit().await?;
+    }
     let tx = db_store::write_tx(&state.db).await?;
-    results::save_scores(&tx, shop_id, catalog, &a.data.currency, &rows, now).await?;
     results::prune_scores(&tx, shop_id, now).await?;
     results::save_analysis(&tx, shop_id, &a.analysis, &a.context, &a.data.currency).await?;
     tx.commit().await?;
     Ok(())
 }
+
+/// Customers' scores written per transaction.
+const SCORES_PER_TX: usize = 5_000;
 
 async fn plan_codes(
     state: &AppState,

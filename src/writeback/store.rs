@@ -72,27 +72,36 @@ pub async fn load_pushed(
         .collect()
 }
 
+/// Records the confirmed state of many customers, a few hundred rows per statement.
 pub async fn save_pushed(
     db: &impl ConnectionTrait,
     shop_id: i64,
-    customer: &str,
-    pushed: &Pushed,
+    rows: &[(&str, Pushed)],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    exec(
-        db,
-        "INSERT INTO pushed_tags (shop_id, customer_platform_id, tags, removed, pushed_at) VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (shop_id, customer_platform_id) DO UPDATE SET tags = excluded.tags, \
-         removed = excluded.removed, pushed_at = excluded.pushed_at",
-        vec![
-            shop_id.into(),
-            customer.into(),
-            json_list(&pushed.tags),
-            json_list(&pushed.removed),
-            now.into(),
-        ],
-    )
-    .await?;
+    for chunk in rows.chunks(500) {
+        let placeholders = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+        for (customer, pushed) in chunk {
+            values.extend([
+                shop_id.into(),
+                (*customer).into(),
+                json_list(&pushed.tags),
+                json_list(&pushed.removed),
+                now.into(),
+            ]);
+        }
+        exec(
+            db,
+            &format!(
+                "INSERT INTO pushed_tags (shop_id, customer_platform_id, tags, removed, pushed_at) VALUES {placeholders} \
+                 ON CONFLICT (shop_id, customer_platform_id) DO UPDATE SET tags = excluded.tags, \
+                 removed = excluded.removed, pushed_at = excluded.pushed_at"
+            ),
+            values,
+        )
+        .await?;
+    }
     Ok(())
 }
 

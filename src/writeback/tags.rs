@@ -149,8 +149,15 @@ pub async fn push(
     }
 }
 
+/// Customers recorded per transaction: a bulk push confirms up to every customer of the shop at
+/// once, and one transaction over all of them would hold SQLite's write lock (and the webhook
+/// intake behind it) for seconds.
+const RECORD_BATCH: usize = 2_000;
+
 /// Records what the shop said about each customer's change: `None` confirms it (the new
-/// pushed state and `sent` audit rows), `Some(message)` records it as rejected.
+/// pushed state and `sent` audit rows), `Some(message)` records it as rejected. Each batch of
+/// customers commits on its own; a batch is whole customers, so a crash between batches leaves
+/// every customer either confirmed or still to send.
 pub(super) async fn record(
     state: &AppState,
     shop_id: i64,
@@ -159,30 +166,30 @@ pub(super) async fn record(
     stats: &mut TagStats,
     now: DateTime<Utc>,
 ) -> Result<(), WritebackError> {
-    let tx = crate::store::write_tx(&state.db).await?;
-    let mut audit = Vec::new();
-    for &(work, refusal) in outcomes {
-        match refusal {
-            None => {
-                store::save_pushed(
-                    &tx,
-                    shop_id,
-                    &work.change.customer_id,
-                    &confirmed(work),
-                    now,
-                )
-                .await?;
-                audit.extend(audit_rows(work, "sent"));
-                stats.customers += 1;
-            }
-            Some(msg) => {
-                audit.extend(audit_rows(work, &format!("rejected: {msg}")));
-                stats.rejected += 1;
+    for batch in outcomes.chunks(RECORD_BATCH) {
+        let mut audit = Vec::new();
+        let mut confirmed_rows = Vec::new();
+        let mut batch_stats = TagStats::default();
+        for &(work, refusal) in batch {
+            match refusal {
+                None => {
+                    confirmed_rows.push((work.change.customer_id.as_str(), confirmed(work)));
+                    audit.extend(audit_rows(work, "sent"));
+                    batch_stats.customers += 1;
+                }
+                Some(msg) => {
+                    audit.extend(audit_rows(work, &format!("rejected: {msg}")));
+                    batch_stats.rejected += 1;
+                }
             }
         }
+        let tx = crate::store::write_tx(&state.db).await?;
+        store::save_pushed(&tx, shop_id, &confirmed_rows, now).await?;
+        store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
+        tx.commit().await?;
+        stats.customers += batch_stats.customers;
+        stats.rejected += batch_stats.rejected;
     }
-    store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
-    tx.commit().await?;
     Ok(())
 }
 

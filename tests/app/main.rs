@@ -9,4 +9,5 @@ mod foundation;
 mod loyalty;
 mod shopify_install;
 mod shopify_webhooks;
+mod scale;
 mod sync;

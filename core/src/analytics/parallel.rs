@@ -1,23 +1,25 @@
 //! Deterministic data parallelism for the likelihood sums, and a fast hasher for the
 //! compression maps.
 //!
-//! Rows are cut into fixed-size blocks; each block is reduced on whichever thread takes it and
-//! the block results come back in block order. The caller adds them in that order, so a sum is
-//! bit-identical whatever the number of threads (a fit gives the same parameters on a laptop
-//! and on a 64-core server). Data of one block runs on the calling thread: spawning would cost
-//! more than it saves.
+//! Rows are cut into fixed-size blocks; each block is reduced on whichever thread of rayon's
+//! shared pool takes it and the block results come back in block order. The caller adds them in
+//! that order, so a sum is bit-identical whatever the number of threads (a fit gives the same
+//! parameters on a laptop and on a 64-core server). One pool for the whole process: many shops
+//! analysed at once share the machine's cores instead of each starting its own threads. Data
+//! of one block runs on the calling thread: handing it over would cost more than it saves.
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 /// Rows per block: large enough that a block costs far more than handing it to a thread,
 /// small enough that two threads share the last blocks evenly.
 pub const BLOCK: usize = 16_384;
 
-/// Worker threads used for large sums (the machine's parallelism).
+/// Threads of the shared pool.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    rayon::current_num_threads()
 }
 
 fn block(b: usize, len: usize) -> Range<usize> {
@@ -27,68 +29,29 @@ fn block(b: usize, len: usize) -> Range<usize> {
 /// `f` of every block of `0..len`, in block order.
 pub fn map_blocks<T: Send>(len: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
     let blocks = len.div_ceil(BLOCK);
-    // Two blocks or more per thread: for less, starting a thread (and, on a busy machine,
-    // waiting for it to be scheduled) costs more than it saves.
-    let workers = threads().min(blocks / 2).max(1);
-    if workers <= 1 {
+    if blocks <= 1 || threads() <= 1 {
         return (0..blocks).map(|b| f(block(b, len))).collect();
     }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let b = next.fetch_add(1, Ordering::Relaxed);
-            if b >= blocks {
-                return done;
-            }
-            done.push((b, f(block(b, len))));
-        }
-    };
-    let mut parts: Vec<(usize, T)> = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in helpers {
-            // A panic in a block is a bug; re-raise it on the caller's thread unchanged.
-            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        all
-    });
-    parts.sort_unstable_by_key(|(b, _)| *b);
-    parts.into_iter().map(|(_, v)| v).collect()
+    // An indexed parallel collect keeps block order.
+    (0..blocks)
+        .into_par_iter()
+        .map(|b| f(block(b, len)))
+        .collect()
 }
 
 /// Fills `out` block by block: `f(offset, block)` gets each `BLOCK`-long piece of `out` and
 /// the index of its first element. Writing in place spares the copy (and the second buffer)
 /// that joining per-block vectors would cost on million-element outputs.
 pub fn fill_blocks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
-    let blocks = out.len().div_ceil(BLOCK);
-    // Two blocks or more per thread: for less, starting a thread (and, on a busy machine,
-    // waiting for it to be scheduled) costs more than it saves.
-    let workers = threads().min(blocks / 2).max(1);
-    if workers <= 1 {
+    if out.len() <= BLOCK || threads() <= 1 {
         for (b, chunk) in out.chunks_mut(BLOCK).enumerate() {
             f(b * BLOCK, chunk);
         }
         return;
     }
-    let queue = std::sync::Mutex::new(out.chunks_mut(BLOCK).enumerate());
-    let work = || {
-        loop {
-            // The lock is held only to take the next block, not while filling it.
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-            let Some((b, chunk)) = next else {
-                return;
-            };
-            f(b * BLOCK, chunk);
-        }
-    };
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        work();
-        for h in helpers {
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        }
-    });
+    out.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(b, chunk)| f(b * BLOCK, chunk));
 }
 
 /// Σ over blocks of the `N` sums `f` returns, added in block order.

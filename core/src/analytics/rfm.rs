@@ -138,14 +138,8 @@ impl RfmCuts {
             QuintileCuts::fit(&mut v, Direction::HigherIsBetter)
         };
         let (recency_days, orders, spent) = if features.len() >= BLOCK && threads() > 1 {
-            std::thread::scope(|s| {
-                let join = |h: std::thread::ScopedJoinHandle<'_, QuintileCuts>| {
-                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-                };
-                let (r, o) = (s.spawn(recency), s.spawn(orders));
-                let m = spent();
-                (join(r), join(o), m)
-            })
+            let (r, (o, m)) = rayon::join(recency, || rayon::join(orders, spent));
+            (r, o, m)
         } else {
             (recency(), orders(), spent())
         };

@@ -1,5 +1,7 @@
-//! Webhook delivery: signed POSTs with Shopify's headers, a 5 s timeout, and 8 retries with
-//! growing intervals over 4 hours of (scaled) time. Faults can drop, duplicate or reorder.
+//! Webhook delivery: signed POSTs with Shopify's headers, a 1 s connect and 5 s total timeout,
+//! and 8 retries with growing intervals over 4 hours of (scaled) time. Each shop has a bounded
+//! number of deliveries in flight per address; the rest queue in the sandbox, as they do on the
+//! platform. Faults can drop, duplicate or reorder.
 
 use crate::faults::{Faults, chance};
 use crate::signing::webhook_hmac;
@@ -35,6 +37,8 @@ pub struct DeliveryEntry {
     pub last_error: Option<String>,
     pub triggered_at: DateTime<Utc>,
     pub duplicated: bool,
+    /// How long each attempt took to be answered (or to fail), in milliseconds.
+    pub latencies_ms: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +69,13 @@ pub struct Dispatcher {
     /// The server's runtime: deliveries started from a bulk run's own short-lived runtime
     /// must outlive it.
     runtime: tokio::runtime::Handle,
+    /// Deliveries in flight per (shop, address).
+    width: usize,
+    lanes: Arc<Mutex<Lanes>>,
 }
+
+/// Delivery slots per (shop domain, address).
+type Lanes = std::collections::HashMap<(String, String), Arc<tokio::sync::Semaphore>>;
 
 struct Attempt {
     shop: Arc<Shop>,
@@ -82,7 +92,7 @@ struct Attempt {
 }
 
 impl Dispatcher {
-    pub fn new(time_scale: f64) -> Self {
+    pub fn new(time_scale: f64, width: usize) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(5))
@@ -93,7 +103,18 @@ impl Dispatcher {
             client,
             time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
             runtime: tokio::runtime::Handle::current(),
+            width: width.max(1),
+            lanes: Default::default(),
         }
+    }
+
+    /// The (shop, address) lane's slots.
+    fn lane(&self, a: &Attempt) -> Arc<tokio::sync::Semaphore> {
+        self.lanes
+            .lock()
+            .entry((a.shop.info.domain.clone(), a.address.clone()))
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.width)))
+            .clone()
     }
 
     pub fn dispatch(
@@ -124,6 +145,7 @@ impl Dispatcher {
                 last_error: None,
                 triggered_at,
                 duplicated,
+                latencies_ms: Vec::new(),
             });
             if dropped {
                 continue;
@@ -185,11 +207,21 @@ impl Dispatcher {
                 let secs = retry_delay_secs(n) / self.time_scale;
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
             }
-            let result = self.send(a).await;
+            let result = {
+                // Waiting for a slot is not part of the attempt's timeout.
+                let lane = self.lane(a);
+                let _slot = lane.acquire().await;
+                let started = std::time::Instant::now();
+                let result = self.send(a).await;
+                (result, started.elapsed())
+            };
+            let (result, took) = result;
             let ok = matches!(result, Ok(code) if (200..300).contains(&code));
             let last = n + 1 == tries;
             a.shop.deliveries.update(a.log_index, |e| {
                 e.attempts += 1;
+                e.latencies_ms
+                    .push(u32::try_from(took.as_millis()).unwrap_or(u32::MAX));
                 match &result {
                     Ok(code) => {
                         e.last_status_code = Some(*code);

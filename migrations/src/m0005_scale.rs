@@ -1,0 +1,22 @@
+//! Indexes that keep per-shop statements from scanning a whole table at real store sizes:
+//! an order's refund total is recomputed from its refunds on every order upsert, which without
+//! this index scanned every refund of the shop (quadratic in the shop's size).
+
+use sea_orm_migration::prelude::*;
+
+use crate::index;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index(
+            "refunds_shop_order",
+            "refunds",
+            &["shop_id", "order_platform_id"],
+        ))
+        .await
+    }
+}
