@@ -7,7 +7,7 @@ mod cli;
 mod common;
 mod foundation;
 mod loyalty;
+mod scale;
 mod shopify_install;
 mod shopify_webhooks;
-mod scale;
 mod sync;

@@ -13,11 +13,13 @@
 //! `LIFECYCLE_TEST_POSTGRES`):
 //!
 //! ```sh
-//! LIFECYCLE_SCALE_CUSTOMERS=100000 cargo test --release --test app scale::whole_loop::sqlite -- --nocapture
-//! LIFECYCLE_SCALE_CUSTOMERS=1000000 cargo test --release --test app scale::whole_loop::postgres -- --nocapture
+//! cargo build --release
+//! LIFECYCLE_SCALE_BIN=target/release/lifecycle LIFECYCLE_SCALE_CUSTOMERS=100000 \
+//!   cargo test --test app scale::whole_loop::sqlite -- --nocapture
 //! ```
 //!
-//! Other knobs: `LIFECYCLE_SCALE_LIVE_SECS` (default 10) and `LIFECYCLE_SCALE_LIVE_RATE`
+//! (`LIFECYCLE_SCALE_BIN` runs the release app and sandbox; without it the test runs the
+//! binary built with the tests.) Other knobs: `LIFECYCLE_SCALE_LIVE_SECS` (default 10) and `LIFECYCLE_SCALE_LIVE_RATE`
 //! (events per second, default 20).
 
 use std::collections::HashSet;
@@ -197,7 +199,10 @@ async fn whole_loop(backend: Backend) {
     let live_rate = env_or("LIFECYCLE_SCALE_LIVE_RATE", 20.0);
     // Waits scale with the shop; they bound a hang, they do not time anything.
     let patience = 120 + (customers as u64) / 100;
-    let bin = env!("CARGO_BIN_EXE_lifecycle");
+    // A release binary for full-size runs without building the tests in release too.
+    let bin = std::env::var("LIFECYCLE_SCALE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_lifecycle").to_string());
+    let bin = bin.as_str();
     let (sandbox_port, app_port) = (free_port(), free_port());
     let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
     let app_url = format!("http://127.0.0.1:{app_port}");
@@ -326,8 +331,8 @@ async fn whole_loop(backend: Backend) {
             .into_iter()
             .filter(|d| d["topic"] == "customers/update")
             .collect();
-        let settled = echoes.len() as u64 >= tagged
-            && echoes.iter().all(|d| d["status"] == "delivered");
+        let settled =
+            echoes.len() as u64 >= tagged && echoes.iter().all(|d| d["status"] == "delivered");
         settled.then_some(echoes)
     })
     .await;
@@ -399,9 +404,11 @@ async fn whole_loop(backend: Backend) {
             .then_some(all)
     };
     wait_for(patience, "live deliveries to settle", all_delivered).await;
-    wait_for(patience, "the inbox to drain after live traffic", || async {
-        (count_where(&conn, &pending).await == 0).then_some(())
-    })
+    wait_for(
+        patience,
+        "the inbox to drain after live traffic",
+        || async { (count_where(&conn, &pending).await == 0).then_some(()) },
+    )
     .await;
     phases.push(("live traffic", t.elapsed()));
 
@@ -443,7 +450,11 @@ async fn whole_loop(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(our_digest(&conn, shop_id).await, theirs, "the mirror equals the shop");
+    assert_eq!(
+        our_digest(&conn, shop_id).await,
+        theirs,
+        "the mirror equals the shop"
+    );
     let deliveries = all_delivered().await.expect("every delivery delivered");
     let delivered: HashSet<String> = deliveries
         .iter()
@@ -458,7 +469,12 @@ async fn whole_loop(backend: Backend) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap()))
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+            )
+        })
         .collect();
     let stored_ids: HashSet<String> = stored.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(stored.len(), stored_ids.len(), "each delivery stored once");
