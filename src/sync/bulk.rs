@@ -25,24 +25,51 @@ struct BulkCursor {
     lines: u64,
 }
 
+/// A bulk export started for a resource, or the result file a killed backfill was reading.
+pub enum Export {
+    /// Started by this backfill: wait for the operation with this id.
+    Started(String),
+    /// Resumed: the result file and the lines already applied.
+    Resumed { url: String, lines: u64 },
+}
+
+/// Starts the resource's export, unless its checkpoint says a result is being read already.
+/// The platform runs several exports of a shop at once (Shopify: five since 2026-01), so the
+/// backfill starts every resource's before reading any.
+pub async fn start(
+    client: &ShopClient<'_>,
+    resource: Resource,
+    cp: &Checkpoint,
+) -> Result<Export, SyncError> {
+    let resume = cp
+        .cursor
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<BulkCursor>(c).ok());
+    Ok(match resume {
+        Some(c) => Export::Resumed {
+            url: c.url,
+            lines: c.lines,
+        },
+        None => Export::Started(start_query(client, resource).await?),
+    })
+}
+
+/// Waits for the export and applies its result, line by line, in batches with their checkpoint.
 pub async fn run(
     state: &AppState,
     client: &ShopClient<'_>,
     shop_id: i64,
     resource: Resource,
+    export: Export,
     cp: &mut Checkpoint,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Report, SyncError> {
-    let resume = cp
-        .cursor
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<BulkCursor>(c).ok());
-    let (url, skip) = match resume {
-        Some(c) => (Some(c.url), c.lines),
-        None => (start_and_wait(client, resource).await?, 0),
-    };
-    let Some(url) = url else {
-        return Ok(Report::default());
+    let (url, skip) = match export {
+        Export::Resumed { url, lines } => (url, lines),
+        Export::Started(id) => match wait(client, &id).await? {
+            Some(url) => (url, 0),
+            None => return Ok(Report::default()),
+        },
     };
     let resp = state
         .http
@@ -148,12 +175,8 @@ impl Reader<'_> {
     }
 }
 
-/// Starts the bulk query and polls until it completes; returns the result URL (None when the
-/// query matched nothing).
-async fn start_and_wait(
-    client: &ShopClient<'_>,
-    resource: Resource,
-) -> Result<Option<String>, SyncError> {
+/// Starts the bulk query; returns the operation's id.
+async fn start_query(client: &ShopClient<'_>, resource: Resource) -> Result<String, SyncError> {
     let r = client
         .run(
             "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { field message } } }",
@@ -173,37 +196,37 @@ async fn start_and_wait(
             Value::Array(errors)
         )));
     }
-    let id = r
-        .data
+    Ok(r.data
         .pointer("/bulkOperationRunQuery/bulkOperation/id")
         .and_then(Value::as_str)
         .ok_or_else(|| SyncError::Data("bulk operation without id".into()))?
-        .to_string();
+        .to_string())
+}
+
+/// Polls the operation by id (with several running, `currentBulkOperation` names only the
+/// latest) until it completes; returns the result URL (None when the query matched nothing).
+async fn wait(client: &ShopClient<'_>, id: &str) -> Result<Option<String>, SyncError> {
     let mut wait = Duration::from_millis(200);
     loop {
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
         let r = client
             .run(
-                "{ currentBulkOperation { id status errorCode objectCount url } }",
-                json!({}),
+                "query($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount url } }",
+                json!({ "id": id }),
                 1.0,
             )
             .await?;
-        let op = r
-            .data
-            .get("currentBulkOperation")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if op.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-            continue;
-        }
+        let op = r.data.get("bulkOperation").cloned().unwrap_or(Value::Null);
         match op.get("status").and_then(Value::as_str).unwrap_or("") {
             "COMPLETED" => {
                 return Ok(op.get("url").and_then(Value::as_str).map(str::to_string));
             }
             "FAILED" | "CANCELED" | "EXPIRED" => {
                 return Err(SyncError::Data(format!("bulk operation {id} ended {op}")));
+            }
+            "" if op.is_null() => {
+                return Err(SyncError::Data(format!("bulk operation {id} is unknown")));
             }
             _ => {}
         }

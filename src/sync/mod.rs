@@ -221,6 +221,7 @@ async fn backfill(
     let total = totals(client).await?;
     let mut report = Report::default();
     let mut done_before = 0u64;
+    let mut todo = Vec::new();
     for resource in Resource::ALL {
         let mut cp = sync_state::load(&state.db, shop_id, resource.name()).await?;
         if cp.backfilled {
@@ -231,12 +232,50 @@ async fn backfill(
         if cp.synced_until.is_none() {
             cp.synced_until = Some(started);
         }
-        let base = done_before;
-        let step = |fetched: u64| progress(base + fetched, Some(total));
-        let r = match path {
-            Path::Paged => pages(state, client, shop_id, resource, None, &mut cp, &step).await?,
-            Path::Bulk => bulk::run(state, client, shop_id, resource, &mut cp, &step).await?,
+        todo.push((resource, cp));
+    }
+    // Each resource's records as fetched so far, for one progress figure across resources.
+    let fetched: Vec<std::sync::atomic::AtomicU64> = todo
+        .iter()
+        .map(|(_, cp)| std::sync::atomic::AtomicU64::new(cp.fetched.max(0) as u64))
+        .collect();
+    let report_progress = |i: usize, n: u64| {
+        fetched[i].store(n, std::sync::atomic::Ordering::Relaxed);
+        let sum: u64 = fetched
+            .iter()
+            .map(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        progress(done_before + sum, Some(total));
+    };
+    let results =
+        match path {
+            Path::Paged => {
+                let mut out = Vec::new();
+                for (i, (resource, cp)) in todo.iter_mut().enumerate() {
+                    let step = |n: u64| report_progress(i, n);
+                    out.push(pages(state, client, shop_id, *resource, None, cp, &step).await?);
+                }
+                out
+            }
+            Path::Bulk => {
+                // Every export starts before any is read: the platform prepares them side by side.
+                let mut exports = Vec::new();
+                for (resource, cp) in &todo {
+                    exports.push(bulk::start(client, *resource, cp).await?);
+                }
+                let runs = todo.iter_mut().zip(exports).enumerate().map(
+                    |(i, ((resource, cp), export))| {
+                        let report_progress = &report_progress;
+                        async move {
+                            let step = move |n: u64| report_progress(i, n);
+                            bulk::run(state, client, shop_id, *resource, export, cp, &step).await
+                        }
+                    },
+                );
+                futures_util::future::try_join_all(runs).await?
+            }
         };
+    for ((resource, mut cp), r) in todo.into_iter().zip(results) {
         cp.backfilled = true;
         cp.cursor = None;
         sync_state::save(&state.db, shop_id, resource.name(), &cp).await?;
