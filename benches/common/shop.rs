@@ -1,12 +1,16 @@
-//! A synthetic shop for the benchmarks, written through the one write path: N customers with
-//! about ten orders each over two years, with refunds, cancellations, discount codes and
-//! abandoned checkouts sprinkled in. Deterministic for a seed.
+//! A shop for the benchmarks: the sandbox's own generator (the shop the demo and the tests
+//! serve: BTYD-like buyers over two years, refunds, cancellations, discount codes, abandoned
+//! checkouts), converted to canonical events and written through the one write path.
+//! Deterministic for a seed. The generator holds a whole shop in memory (about 2 GiB per
+//! 100,000 customers), so a larger shop is generated in slices of 100,000 customers, each with
+//! its own seed and id range, written one after the other into the one shop.
 
-use chrono::{TimeDelta, Utc};
 use lifecycle::model::{Checkout, Customer, Event, Minor, Order, Refund};
 use lifecycle::store::{self, Db, shops};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use lifecycle_sandbox::seed::{ShopSpec, build_shop};
+
+/// Customers per generated slice.
+const SLICE: usize = 100_000;
 
 /// Installs `name`.myshopify.com and writes its data; returns the shop's id and its orders.
 pub async fn write(
@@ -27,101 +31,110 @@ pub async fn write(
         },
     )
     .await?;
-    let mut batches = Vec::new();
-    let orders = events(customers, seed, |b| batches.push(b));
-    for b in batches {
-        let tx = store::write_tx(db).await?;
-        lifecycle::ingest::apply::apply(&tx, shop.id, &b).await?;
-        tx.commit().await?;
+    let mut orders = 0;
+    let mut slice = 0u64;
+    let mut left = customers;
+    while left > 0 {
+        let n = left.min(SLICE);
+        orders += write_slice(db, shop.id, name, n, seed.wrapping_add(slice), slice).await?;
+        left -= n;
+        slice += 1;
     }
     Ok((shop.id, orders))
 }
 
-/// The shop's events, customer by customer, in batches for `apply`.
-fn events(n: usize, seed: u64, mut each_batch: impl FnMut(Vec<Event>)) -> usize {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let end = Utc::now() - TimeDelta::days(1);
-    let span = 730 * 86_400;
-    let (mut orders, mut batch) = (0usize, Vec::with_capacity(6000));
-    for c in 0..n {
-        let id = format!("gid://shopify/Customer/{}", 1_000_000 + c);
-        let joined = end - TimeDelta::seconds(rng.random_range(0..span));
+async fn write_slice(
+    db: &Db,
+    shop_id: i64,
+    name: &str,
+    customers: usize,
+    seed: u64,
+    slice: u64,
+) -> anyhow::Result<usize> {
+    // Slices' ids never meet: the generator's ids stay far below 10^14.
+    let gid =
+        |kind: &str, id: u64| format!("gid://shopify/{kind}/{}", slice * 100_000_000_000_000 + id);
+    let (generated, _, _) = build_shop(&ShopSpec {
+        name: name.to_string(),
+        customers,
+        seed,
+        plan: lifecycle_sandbox::Plan::Standard,
+        history_days: 730,
+        end: lifecycle_sandbox::default_history_end(),
+        index: 0,
+    })?;
+    let currency = generated.info.currency.clone();
+    let data = generated.data.into_inner();
+    let mut batch = Vec::with_capacity(6_000);
+    let flush = async |batch: &mut Vec<Event>| -> anyhow::Result<()> {
+        let tx = store::write_tx(db).await?;
+        lifecycle::ingest::apply::apply(&tx, shop_id, batch).await?;
+        tx.commit().await?;
+        batch.clear();
+        Ok(())
+    };
+    for c in data.customers.values() {
         batch.push(Event::CustomerUpserted(Customer {
-            platform_id: id.clone(),
-            email: Some(format!("customer{c}@example.test")),
-            first_name: None,
-            last_name: None,
-            tags: Some(if c % 10 == 0 {
-                vec!["vip".into()]
-            } else {
-                vec![]
-            }),
-            state: Some("enabled".into()),
-            created_at: Some(joined),
-            updated_at: joined,
+            platform_id: gid("Customer", c.id),
+            email: c.email.clone(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            tags: Some(c.tags.iter().cloned().collect()),
+            state: Some(c.state.rest().to_string()),
+            created_at: Some(c.created_at),
+            updated_at: c.updated_at,
         }));
-        // Geometric-ish order counts averaging about ten; some customers never buy.
-        let k = if rng.random_bool(0.05) {
-            0
-        } else {
-            rng.random_range(1..=19)
-        };
-        for _ in 0..k {
-            let at = joined
-                + TimeDelta::seconds(rng.random_range(0..=(end - joined).num_seconds().max(1)));
-            let total = rng.random_range(1_000..40_000i64);
-            let oid = format!("gid://shopify/Order/{}", 5_000_000 + orders);
-            let refunded = if rng.random_bool(0.04) { total / 2 } else { 0 };
-            let codes = if rng.random_bool(0.15) {
-                vec![format!("SAVE{}", rng.random_range(5..30))]
-            } else {
-                vec![]
-            };
-            batch.push(Event::OrderUpserted(Order {
-                platform_id: oid.clone(),
-                customer_platform_id: Some(id.clone()),
-                name: None,
-                email: None,
-                currency: "USD".into(),
-                subtotal: Minor(total),
-                total: Minor(total),
-                discounts: Minor(0),
-                refunded: Minor(refunded),
-                discount_codes: codes,
-                financial_status: None,
-                cancelled_at: rng.random_bool(0.02).then_some(at + TimeDelta::hours(1)),
-                created_at: at,
-                updated_at: at + TimeDelta::hours(2),
-            }));
-            if refunded > 0 {
-                batch.push(Event::RefundCreated(Refund {
-                    platform_id: format!("gid://shopify/Refund/{orders}"),
-                    order_platform_id: oid,
-                    amount: Minor(refunded),
-                    created_at: at + TimeDelta::days(3),
-                }));
-            }
-            orders += 1;
-        }
-        if rng.random_bool(0.1) {
-            let at = end - TimeDelta::seconds(rng.random_range(0..span / 4));
-            batch.push(Event::CheckoutUpserted(Checkout {
-                platform_id: format!("gid://shopify/Checkout/{c}"),
-                customer_platform_id: Some(id),
-                email: None,
-                currency: "USD".into(),
-                total: Minor(5_000),
-                completed_at: None,
-                created_at: at,
-                updated_at: at,
-            }));
-        }
         if batch.len() >= 5_000 {
-            each_batch(std::mem::take(&mut batch));
+            flush(&mut batch).await?;
+        }
+    }
+    for o in data.orders.values() {
+        let id = gid("Order", o.id);
+        for r in &o.refunds {
+            batch.push(Event::RefundCreated(Refund {
+                platform_id: gid("Refund", r.id),
+                order_platform_id: id.clone(),
+                amount: Minor(r.amount_minor),
+                created_at: r.created_at,
+            }));
+        }
+        batch.push(Event::OrderUpserted(Order {
+            platform_id: id,
+            customer_platform_id: o.customer_id.map(|c| gid("Customer", c)),
+            name: Some(o.name()),
+            email: o.email.clone(),
+            currency: currency.clone(),
+            subtotal: Minor(o.subtotal_minor()),
+            total: Minor(o.total_minor()),
+            discounts: Minor(o.total_discounts_minor),
+            refunded: Minor(o.refunded_minor()),
+            discount_codes: o.discount_codes.clone(),
+            financial_status: Some(o.financial_status().to_string()),
+            cancelled_at: o.cancelled_at,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }));
+        if batch.len() >= 5_000 {
+            flush(&mut batch).await?;
+        }
+    }
+    for k in data.checkouts.values() {
+        batch.push(Event::CheckoutUpserted(Checkout {
+            platform_id: gid("Checkout", k.id),
+            customer_platform_id: k.customer_id.map(|c| gid("Customer", c)),
+            email: k.email.clone(),
+            currency: k.currency.clone(),
+            total: Minor(k.total_minor()),
+            completed_at: k.completed_at,
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+        }));
+        if batch.len() >= 5_000 {
+            flush(&mut batch).await?;
         }
     }
     if !batch.is_empty() {
-        each_batch(batch);
+        flush(&mut batch).await?;
     }
-    orders
+    Ok(data.orders.len())
 }

@@ -281,6 +281,8 @@ async fn run_inner(
             .collect();
         audit.extend(planned.iter().map(codes::planned_audit));
         store::audit(&state.db, shop_id, Some(run_id), true, &audit, now).await?;
+        // Recording the plan is what a dry run does instead of pushing.
+        summary.timings.push_ms = ms(phase.elapsed());
         return Ok(());
     }
     let (tag_stats, stop) = tags::push(state, shop_id, Some(run_id), &works, now).await?;
