@@ -66,11 +66,17 @@ async fn write_slice(
     let currency = generated.info.currency.clone();
     let data = generated.data.into_inner();
     let mut batch = Vec::with_capacity(6_000);
+    let flushed = std::cell::Cell::new(0usize);
     let flush = async |batch: &mut Vec<Event>| -> anyhow::Result<()> {
         let tx = store::write_tx(db).await?;
         lifecycle::ingest::apply::apply(&tx, shop_id, batch).await?;
         tx.commit().await?;
         batch.clear();
+        // Planner statistics as the tables grow, as a backfill keeps them.
+        flushed.set(flushed.get() + 1);
+        if flushed.get().is_multiple_of(10) {
+            store::analyze_shop_tables(db).await?;
+        }
         Ok(())
     };
     for c in data.customers.values() {
@@ -136,5 +142,6 @@ async fn write_slice(
     if !batch.is_empty() {
         flush(&mut batch).await?;
     }
+    store::analyze_shop_tables(db).await?;
     Ok(data.orders.len())
 }

@@ -63,6 +63,18 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
     Database::connect(opts).await
 }
 
+/// Refreshes the planner's statistics of the shop-data tables (PostgreSQL; SQLite plans
+/// from its indexes alone). A bulk load outruns autovacuum, or meets a server where it is off,
+/// and a table the planner still believes empty gets plans that scan the whole shop per
+/// statement (measured: 2 s per batch of 400 orders at 240,000 orders, never analysed).
+pub async fn analyze_shop_tables(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE customers, orders, refunds, checkouts")
+            .await?;
+    }
+    Ok(())
+}
+
 /// Rows a SQLite connection may hand over before its reader takes them.
 const ROW_CHANNEL: usize = 4096;
 

@@ -167,6 +167,13 @@ impl Reader<'_> {
         );
         sync_state::save(&tx, self.shop_id, self.resource.name(), self.cp).await?;
         tx.commit().await?;
+        // Statistics as the tables grow: at 10,000 and 50,000 records, then every 200,000.
+        let before = self.report.fetched;
+        let after = before + self.batch.len() as u64;
+        let crossed = |mark: u64| before < mark && after >= mark;
+        if crossed(10_000) || crossed(50_000) || before / 200_000 != after / 200_000 {
+            store::analyze_shop_tables(&self.state.db).await?;
+        }
         self.report.fetched += self.batch.len() as u64;
         add(&mut self.report.changed, applied);
         self.batch.clear();

@@ -284,6 +284,7 @@ async fn backfill(
         add(&mut report.changed, r.changed);
     }
     progress(done_before, Some(total));
+    store::analyze_shop_tables(&state.db).await?;
     Ok(report)
 }
 
