@@ -21,28 +21,12 @@ use lifecycle::server::{self, Launch};
 use lifecycle::store::jobs::{NewJob, enqueue};
 use sea_orm::ConnectionTrait;
 
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "common/shop.rs"]
 mod shop;
 
-fn reset_peak() -> bool {
-    // Freed heap (the generated shop's) would otherwise stay resident and count in the peak.
-    // SAFETY: malloc_trim only releases free memory of glibc's own heap.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn peak_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+use memory::{peak_mib, reset_peak};
 
 /// Customers of the shops: 900 small, 90 medium, 9 large and one largest.
 fn sizes(scale: f64) -> Vec<usize> {

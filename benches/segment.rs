@@ -21,35 +21,18 @@ use chrono::Utc;
 use lifecycle::config::Config;
 use lifecycle::core::analytics::{AnalysisOptions, analyze_shop};
 
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "common/shop.rs"]
 mod shop;
+
+use memory::{peak_mib, reset_peak};
 
 fn customers() -> usize {
     std::env::var("LIFECYCLE_BENCH_SEGMENT_CUSTOMERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
-}
-
-/// Resets the peak resident set to the current one (Linux).
-fn reset_peak() -> bool {
-    // Freed heap (the generated shop's) would otherwise stay resident and count in the peak.
-    // SAFETY: malloc_trim only releases free memory of glibc's own heap.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn peak_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {

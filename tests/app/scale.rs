@@ -318,15 +318,17 @@ async fn whole_loop(backend: Backend) {
 
     // The platform's echo: one customers/update per customer tagged.
     let t = Instant::now();
-    let echoes = wait_for(patience, "the echo to be delivered", || async {
-        let all: Vec<Value> = http
-            .get(format!("{sandbox_url}/_sandbox/shops/{shop}/deliveries"))
+    let deliveries = || async {
+        http.get(format!("{sandbox_url}/_sandbox/shops/{shop}/deliveries"))
             .send()
             .await
             .ok()?
-            .json()
+            .json::<Vec<Value>>()
             .await
-            .ok()?;
+            .ok()
+    };
+    let echoes = wait_for(patience, "the echo to be delivered", || async {
+        let all = deliveries().await?;
         let echoes: Vec<Value> = all
             .into_iter()
             .filter(|d| d["topic"] == "customers/update")
@@ -391,14 +393,7 @@ async fn whole_loop(backend: Backend) {
         .await
         .unwrap();
     let all_delivered = || async {
-        let all: Vec<Value> = http
-            .get(format!("{sandbox_url}/_sandbox/shops/{shop}/deliveries"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let all = deliveries().await?;
         all.iter()
             .all(|d| d["status"] == "delivered")
             .then_some(all)
