@@ -261,7 +261,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Raises the soft limit on open descriptors to the hard limit. The soft limit is often far
 /// below it (1,024 by default), and every webhook, database connection and API call holds one.
-pub fn raise_descriptor_limit() {
+fn raise_descriptor_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),

@@ -125,6 +125,14 @@ where
         .unwrap_or_else(|| panic!("timed out after {secs} s waiting for {what}"))
 }
 
+/// Waits until the `SELECT COUNT(*)` query `sql` counts nothing.
+async fn wait_for_none(db: &Db, secs: u64, what: &str, sql: &str) {
+    wait_for(secs, what, || async {
+        (count_where(db, sql).await == 0).then_some(())
+    })
+    .await
+}
+
 /// The app's mirror, digested as the sandbox digests the shop.
 async fn our_digest(db: &Db, shop_id: i64) -> Digest {
     let mut customers = Accumulator::default();
@@ -341,10 +349,7 @@ async fn whole_loop(backend: Backend) {
     let pending = format!(
         "SELECT COUNT(*) FROM webhook_inbox WHERE state IN ('queued', 'running') AND shop_id = {shop_id}"
     );
-    wait_for(patience, "the inbox to drain", || async {
-        (count_where(&conn, &pending).await == 0).then_some(())
-    })
-    .await;
+    wait_for_none(&conn, patience, "the inbox to drain", &pending).await;
     phases.push(("echo delivered and applied", t.elapsed()));
     let mut latencies: Vec<u32> = echoes
         .iter()
@@ -399,10 +404,11 @@ async fn whole_loop(backend: Backend) {
             .then_some(all)
     };
     wait_for(patience, "live deliveries to settle", all_delivered).await;
-    wait_for(
+    wait_for_none(
+        &conn,
         patience,
         "the inbox to drain after live traffic",
-        || async { (count_where(&conn, &pending).await == 0).then_some(()) },
+        &pending,
     )
     .await;
     phases.push(("live traffic", t.elapsed()));
@@ -431,10 +437,7 @@ async fn whole_loop(backend: Backend) {
     let queued_jobs = format!(
         "SELECT COUNT(*) FROM jobs WHERE shop_id = {shop_id} AND state IN ('queued', 'running') AND kind <> 'shopify.reconcile'"
     );
-    wait_for(patience, "the shop's jobs to finish", || async {
-        (count_where(&conn, &queued_jobs).await == 0).then_some(())
-    })
-    .await;
+    wait_for_none(&conn, patience, "the shop's jobs to finish", &queued_jobs).await;
 
     // The ends: data equal to the platform's, every delivery stored once and applied.
     let theirs: Digest = http
