@@ -44,10 +44,10 @@ async fn main() -> anyhow::Result<()> {
         index: 0,
     };
     let t = Instant::now();
-    let (shop, _, generated) = build_shop(&spec)?;
+    let (shop, _, _) = build_shop(&spec)?;
     let seed_secs = t.elapsed().as_secs_f64();
-    let orders = generated.orders.len();
-    drop((shop, generated));
+    let orders = shop.data.read().orders.len();
+    drop(shop);
     println!(
         "seed: {customers} customers, {orders} orders in {seed_secs:.2} s ({:.0} orders/s)",
         orders as f64 / seed_secs

@@ -2,8 +2,8 @@
 //! resulting webhooks go out, at a steady rate per shop.
 
 use crate::generate::{
-    GenConfig, GenCustomer, GenOrder, GeneratedShop, LIVE_CANCEL_REASON, LiveContext, LiveEvent,
-    LiveGenerator,
+    GenConfig, GenCustomer, GenOrder, LIVE_CANCEL_REASON, LiveContext, LiveEvent, LiveGenerator,
+    LiveSeed,
 };
 use crate::seed;
 use crate::state::{Shop, State};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Refunds and cancellations only target recent orders, so only those are mirrored.
-const RECENT_ORDERS: usize = 1000;
+const RECENT_ORDERS: usize = LiveSeed::RECENT_ORDERS;
 
 /// What the generator needs to see of the shop: every customer and the latest orders.
 pub struct LiveMirror {
@@ -45,23 +45,22 @@ impl LiveContext for View<'_> {
 }
 
 impl LiveMirror {
-    pub fn new(seed: u64, config: &GenConfig, shop: GeneratedShop) -> Self {
-        let generator = LiveGenerator::for_shop(seed, config, &shop);
-        let GeneratedShop {
-            customers, orders, ..
-        } = shop;
-        let skip = orders.len().saturating_sub(RECENT_ORDERS);
-        let recent = orders.into_iter().skip(skip).collect();
+    pub fn new(seed: u64, config: &GenConfig, from: LiveSeed) -> Self {
+        let LiveSeed {
+            next,
+            customers,
+            recent,
+        } = from;
         let customer_pos = customers
             .iter()
             .enumerate()
             .map(|(i, c)| (c.id, i))
             .collect();
         LiveMirror {
-            generator,
+            generator: LiveGenerator::new(seed, config, next),
             customers,
             customer_pos,
-            recent,
+            recent: recent.into(),
         }
     }
 
@@ -91,7 +90,7 @@ impl LiveMirror {
                 Ok(changes)
             }
             LiveEvent::NewOrder(o) => {
-                let changes = data.insert_order(info, seed::order(&o), now)?;
+                let changes = data.insert_order(info, seed::order(o.clone()), now)?;
                 if self.recent.len() == RECENT_ORDERS {
                     self.recent.pop_front();
                 }
@@ -155,7 +154,7 @@ impl LiveMirror {
                 data.update_customer(info, customer_id, patch, now)
             }
             LiveEvent::Checkout(k) => {
-                Ok(data.upsert_checkout(info, seed::checkout(&k, &info.currency)))
+                Ok(data.upsert_checkout(info, seed::checkout(k, &info.currency)))
             }
         }
     }

@@ -2,13 +2,15 @@
 
 use crate::generate::{
     self, CustomerState as GenState, GenCheckout, GenConfig, GenCustomer, GenLineItem, GenOrder,
-    GeneratedShop,
+    GeneratedShop, LiveSeed,
 };
 use crate::state::Shop;
 use crate::store::model::*;
 use crate::store::{Plan, ShopData, ShopInfo};
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 /// Ids minted by the sandbox itself start here, above every generator id range.
 const OWN_ID_BASE: u64 = 40_000_000_000_000;
@@ -51,11 +53,25 @@ pub fn customer(c: &GenCustomer) -> Customer {
     }
 }
 
-fn line_item(l: &GenLineItem) -> LineItem {
+/// `SBX-{product id}`, borrowed from a table built once for the catalogue's products.
+fn sku(product_id: u64) -> Cow<'static, str> {
+    static CATALOGUE: OnceLock<Vec<String>> = OnceLock::new();
+    let skus = CATALOGUE.get_or_init(|| {
+        (0..generate::PRODUCT_COUNT as u64)
+            .map(|i| format!("SBX-{}", generate::PRODUCT_ID_BASE + i))
+            .collect()
+    });
+    product_id
+        .checked_sub(generate::PRODUCT_ID_BASE)
+        .and_then(|i| skus.get(i as usize))
+        .map_or_else(|| format!("SBX-{product_id}").into(), |s| s.as_str().into())
+}
+
+fn line_item(l: GenLineItem) -> LineItem {
     LineItem {
         id: l.id,
-        title: l.title.clone(),
-        sku: format!("SBX-{}", l.product_id),
+        title: l.title,
+        sku: sku(l.product_id),
         product_id: l.product_id,
         variant_id: l.product_id * 10 + 1,
         quantity: l.quantity,
@@ -63,53 +79,55 @@ fn line_item(l: &GenLineItem) -> LineItem {
     }
 }
 
-pub fn refund(r: &generate::GenRefund) -> Refund {
+pub fn refund(r: generate::GenRefund) -> Refund {
     Refund {
         id: r.id,
         created_at: r.created_at,
         amount_minor: r.amount_minor,
-        note: Some(r.note.clone()),
+        note: Some(r.note),
         transaction_id: r.id + TRANSACTION_OFFSET,
     }
 }
 
-pub fn order(o: &GenOrder) -> Order {
+/// Takes the record by value: a seeded shop's strings move into the store instead of being
+/// copied, which halves the peak of seeding a large shop.
+pub fn order(o: GenOrder) -> Order {
     Order {
         id: o.id,
         number: o.number,
         customer_id: o.customer_id,
-        email: Some(o.email.clone()),
+        email: Some(o.email),
         created_at: o.created_at,
         updated_at: o.updated_at,
         processed_at: o.processed_at,
         cancelled_at: o.cancelled_at,
-        cancel_reason: o.cancel_reason.clone(),
+        cancel_reason: o.cancel_reason,
         closed_at: o.cancelled_at,
         test: o.test,
-        presentment_currency: o.presentment_currency.clone(),
+        presentment_currency: o.presentment_currency,
         presentment_rate: o.exchange_rate,
-        line_items: o.line_items.iter().map(line_item).collect(),
-        discount_codes: o.discount_codes.clone(),
+        line_items: o.line_items.into_iter().map(line_item).collect(),
+        discount_codes: o.discount_codes,
         total_discounts_minor: o.total_discounts_minor,
         total_tax_minor: o.total_tax_minor,
-        refunds: o.refunds.iter().map(refund).collect(),
+        refunds: o.refunds.into_iter().map(refund).collect(),
         token: format!("{:032x}", u128::from(o.id) * 0x9e37_79b9_7f4a_7c15),
-        checkout_token: o.checkout_token.clone(),
+        checkout_token: o.checkout_token,
     }
 }
 
-pub fn checkout(k: &GenCheckout, shop_currency: &str) -> Checkout {
+pub fn checkout(k: GenCheckout, shop_currency: &str) -> Checkout {
     Checkout {
         id: k.id,
-        token: k.token.clone(),
+        token: k.token,
         customer_id: k.customer_id,
-        email: Some(k.email.clone()),
+        email: Some(k.email),
         created_at: k.created_at,
         updated_at: k.updated_at,
         completed_at: k.completed_at,
         // Amounts are kept in the shop currency.
         currency: shop_currency.to_string(),
-        line_items: k.line_items.iter().map(line_item).collect(),
+        line_items: k.line_items.into_iter().map(line_item).collect(),
     }
 }
 
@@ -155,8 +173,9 @@ pub fn gen_config(spec: &ShopSpec) -> GenConfig {
     }
 }
 
-/// Generates and loads a shop. CPU-heavy for large shops: run it on a blocking thread.
-pub fn build_shop(spec: &ShopSpec) -> Result<(Shop, GenConfig, GeneratedShop), SeedError> {
+/// Generates and loads a shop, and returns with it what live mode continues from. CPU-heavy
+/// for large shops: run it on a blocking thread.
+pub fn build_shop(spec: &ShopSpec) -> Result<(Shop, GenConfig, LiveSeed), SeedError> {
     if !valid_shop_name(&spec.name) {
         return Err(SeedError::BadName(spec.name.clone()));
     }
@@ -172,18 +191,27 @@ pub fn build_shop(spec: &ShopSpec) -> Result<(Shop, GenConfig, GeneratedShop), S
         plan: spec.plan,
         created_at: config.start(),
     };
+    let live = LiveSeed::of(&generated, &config.shop_name);
+    let GeneratedShop {
+        customers: gen_customers,
+        orders,
+        checkouts,
+        truth,
+    } = generated;
     let mut data = ShopData::new(OWN_ID_BASE + spec.index * OWN_ID_STRIDE);
     data.load(
-        generated.customers.iter().map(customer).collect(),
-        generated.orders.iter().map(order).collect(),
-        generated
-            .checkouts
-            .iter()
-            .map(|k| checkout(k, &config.shop_currency))
-            .collect(),
+        gen_customers.iter().map(customer),
+        orders.into_iter().map(order),
+        checkouts
+            .into_iter()
+            .map(|k| checkout(k, &config.shop_currency)),
     );
-    let truth = serde_json::to_value(generated.truth).ok();
-    Ok((Shop::new(info, data, truth), config, generated))
+    let truth = serde_json::to_value(truth).ok();
+    Ok((
+        Shop::new(info, data, truth),
+        config,
+        live.with_customers(gen_customers),
+    ))
 }
 
 fn generate_shop_id(name: &str) -> u64 {
@@ -217,7 +245,8 @@ mod tests {
             end: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap(),
             index: 0,
         };
-        let (shop, _, generated) = build_shop(&spec).unwrap();
+        let (shop, _, _) = build_shop(&spec).unwrap();
+        let generated = generate::generate(&gen_config(&spec)).unwrap();
         let data = shop.data.read();
         assert_eq!(data.customers.len(), generated.customers.len());
         assert_eq!(data.orders.len(), generated.orders.len());

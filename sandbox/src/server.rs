@@ -113,16 +113,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Registers a freshly built shop and keeps the generator state for live traffic.
 pub fn sandbox_shop(
     state: &State,
-    built: (
-        Shop,
-        crate::generate::GenConfig,
-        crate::generate::GeneratedShop,
-    ),
+    built: (Shop, crate::generate::GenConfig, crate::generate::LiveSeed),
 ) -> Arc<Shop> {
-    let (shop, config, generated) = built;
+    let (shop, config, from) = built;
     // A seed per shop so live traffic differs between shops.
     let live_seed = config.seed.wrapping_add(0x5eed);
-    *shop.live_mirror.lock() = Some(live::LiveMirror::new(live_seed, &config, generated));
+    *shop.live_mirror.lock() = Some(live::LiveMirror::new(live_seed, &config, from));
     let shop = Arc::new(shop);
     state
         .shops

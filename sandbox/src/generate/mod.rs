@@ -40,6 +40,10 @@ pub use model::{
 };
 pub use params::TrueParams;
 
+/// Line items name products of one catalogue: ids `PRODUCT_ID_BASE..PRODUCT_ID_BASE + PRODUCT_COUNT`.
+pub use names::PRODUCT_ID_BASE;
+pub const PRODUCT_COUNT: usize = names::PRODUCTS.len();
+
 /// The generated data. Every vector is sorted by creation time, and ids increase with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratedShop {
@@ -69,6 +73,35 @@ pub fn generate(config: &GenConfig) -> Result<GeneratedShop, GenError> {
 /// [`generate`], also returning counts about the run.
 pub fn generate_with_stats(config: &GenConfig) -> Result<(GeneratedShop, GenStats), GenError> {
     history::generate(config)
+}
+
+/// What live mode continues from once the history has gone into a store: the ids after it,
+/// every customer and the latest orders (refunds and cancellations target only those).
+#[derive(Debug, Clone)]
+pub struct LiveSeed {
+    pub next: NextIds,
+    pub customers: Vec<GenCustomer>,
+    pub recent: Vec<GenOrder>,
+}
+
+impl LiveSeed {
+    /// Orders kept for live mode.
+    pub const RECENT_ORDERS: usize = 1000;
+
+    /// The ids and latest orders of `shop`; customers are added by [`LiveSeed::with_customers`]
+    /// so they can be moved rather than copied.
+    pub fn of(shop: &GeneratedShop, shop_name: &str) -> LiveSeed {
+        let skip = shop.orders.len().saturating_sub(Self::RECENT_ORDERS);
+        LiveSeed {
+            next: shop.next_ids(shop_name),
+            customers: Vec::new(),
+            recent: shop.orders[skip..].to_vec(),
+        }
+    }
+
+    pub fn with_customers(self, customers: Vec<GenCustomer>) -> LiveSeed {
+        LiveSeed { customers, ..self }
+    }
 }
 
 impl GeneratedShop {

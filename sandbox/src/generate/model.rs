@@ -2,6 +2,7 @@
 //! the shop currency; an order in the second currency also records its presentment currency and
 //! exchange rate, so the server can render Shopify's `*_set` (shop + presentment) amounts.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -74,7 +75,8 @@ pub struct GenCustomer {
 pub struct GenLineItem {
     pub id: u64,
     pub product_id: u64,
-    pub title: String,
+    /// The catalogue's title (borrowed: a large shop has millions of line items).
+    pub title: Cow<'static, str>,
     pub quantity: u32,
     /// Unit price in shop-currency minor units.
     pub price_minor: i64,

@@ -277,7 +277,7 @@ pub(crate) const PRODUCTS: &[&str] = &[
 ];
 
 /// Base of the catalogue's product ids.
-pub(crate) const PRODUCT_ID_BASE: u64 = 8_100_000_000_000;
+pub const PRODUCT_ID_BASE: u64 = 8_100_000_000_000;
 
 /// Picks a locale by weight.
 pub(crate) fn pick_locale(rng: &mut impl Rng) -> &'static Locale {

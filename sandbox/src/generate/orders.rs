@@ -203,7 +203,7 @@ fn line_items(rng: &mut impl Rng, subtotal: i64) -> Vec<GenLineItem> {
         items.push(GenLineItem {
             id: 0,
             product_id: PRODUCT_ID_BASE + product as u64,
-            title: PRODUCTS[product].to_string(),
+            title: PRODUCTS[product].into(),
             quantity,
             price_minor: price,
         });

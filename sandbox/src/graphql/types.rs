@@ -485,9 +485,9 @@ impl OrderNode {
                 paging::encode_cursor((0, i as u64)),
                 LineItemNode {
                     id: ID(gid("LineItem", l.id)),
-                    title: l.title.clone(),
-                    name: l.title.clone(),
-                    sku: (!l.sku.is_empty()).then(|| l.sku.clone()),
+                    title: l.title.to_string(),
+                    name: l.title.to_string(),
+                    sku: (!l.sku.is_empty()).then(|| l.sku.to_string()),
                     quantity: l.quantity as i32,
                     original_unit_price_set: self.bag(cur, l.price_minor),
                 },

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,8 +75,9 @@ impl Customer {
 #[derive(Debug, Clone, Serialize)]
 pub struct LineItem {
     pub id: u64,
-    pub title: String,
-    pub sku: String,
+    /// Borrowed from the catalogue for seeded and generated items: a large shop holds millions.
+    pub title: Cow<'static, str>,
+    pub sku: Cow<'static, str>,
     pub product_id: u64,
     pub variant_id: u64,
     pub quantity: u32,

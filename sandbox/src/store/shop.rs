@@ -196,21 +196,25 @@ impl ShopData {
         n
     }
 
-    /// Bulk load (seeding): rows keep their ids; aggregates are computed once at the end.
-    pub fn load(&mut self, customers: Vec<Customer>, orders: Vec<Order>, checkouts: Vec<Checkout>) {
-        for c in customers {
-            self.customers.upsert(c);
-        }
-        for o in orders {
-            self.next_order_number = self.next_order_number.max(o.number + 1);
+    /// Bulk load (seeding) into an empty shop: rows keep their ids; aggregates are computed
+    /// once at the end. Rows are taken one at a time, so a caller converting its own records
+    /// never holds two whole copies.
+    pub fn load(
+        &mut self,
+        customers: impl IntoIterator<Item = Customer>,
+        orders: impl IntoIterator<Item = Order>,
+        checkouts: impl IntoIterator<Item = Checkout>,
+    ) {
+        self.customers.load(customers);
+        let (by_customer, next_number) =
+            (&mut self.orders_by_customer, &mut self.next_order_number);
+        self.orders.load(orders.into_iter().inspect(|o| {
+            *next_number = (*next_number).max(o.number + 1);
             if let Some(c) = o.customer_id {
-                self.orders_by_customer.entry(c).or_default().push(o.id);
+                by_customer.entry(c).or_default().push(o.id);
             }
-            self.orders.upsert(o);
-        }
-        for k in checkouts {
-            self.checkouts.upsert(k);
-        }
+        }));
+        self.checkouts.load(checkouts);
         let ids: Vec<u64> = self.orders_by_customer.keys().copied().collect();
         for id in ids {
             self.refresh_aggregates(id, None);

@@ -133,7 +133,8 @@ pub struct Page<'a, T> {
 
 #[derive(Debug, Clone)]
 pub struct Table<T> {
-    rows: BTreeMap<u64, T>,
+    /// Boxed: a node holds 16-byte entries, so a half-full node wastes little.
+    rows: BTreeMap<u64, Box<T>>,
     by_updated: BTreeSet<Key>,
     by_created: BTreeSet<Key>,
 }
@@ -156,10 +157,32 @@ impl<T: Row> Table<T> {
         self.rows.is_empty()
     }
     pub fn get(&self, id: u64) -> Option<&T> {
-        self.rows.get(&id)
+        self.rows.get(&id).map(|r| &**r)
     }
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &T> {
-        self.rows.values()
+        self.rows.values().map(|r| &**r)
+    }
+
+    /// Fills an empty table from rows in any order (a later duplicate id replaces an earlier
+    /// one, as with `upsert`). The map and both indexes are built from sorted runs, which
+    /// packs their nodes full; rows are boxed, so sorting moves pointers, not records.
+    pub fn load(&mut self, rows: impl IntoIterator<Item = T>) {
+        debug_assert!(self.rows.is_empty(), "load fills an empty table");
+        let mut rows: Vec<(u64, Box<T>)> =
+            rows.into_iter().map(|r| (r.id(), Box::new(r))).collect();
+        rows.sort_by_key(|(id, _)| *id);
+        self.rows = rows.into_iter().collect();
+        let index = |key: fn(&T) -> DateTime<Utc>| {
+            let mut keys: Vec<Key> = self
+                .rows
+                .values()
+                .map(|r| (micros(key(r)), r.id()))
+                .collect();
+            keys.sort_unstable();
+            keys.into_iter().collect::<BTreeSet<Key>>()
+        };
+        self.by_updated = index(T::updated_at);
+        self.by_created = index(T::created_at);
     }
 
     /// Inserts or replaces a row, keeping the indexes in step.
@@ -171,7 +194,7 @@ impl<T: Row> Table<T> {
         }
         self.by_updated.insert((micros(row.updated_at()), id));
         self.by_created.insert((micros(row.created_at()), id));
-        self.rows.insert(id, row);
+        self.rows.insert(id, Box::new(row));
     }
 
     /// Changes a row in place; the closure may move its timestamps.
@@ -195,7 +218,7 @@ impl<T: Row> Table<T> {
         let row = self.rows.remove(&id)?;
         self.by_updated.remove(&(micros(row.updated_at()), id));
         self.by_created.remove(&(micros(row.created_at()), id));
-        Some(row)
+        Some(*row)
     }
 
     pub fn key_of(&self, row: &T, sort: SortKey) -> Key {
@@ -298,7 +321,7 @@ impl<T: Row> Table<T> {
             Some((col, col_range)) => {
                 let mut cands: Vec<(Key, &T)> = self
                     .index_keys(col, col_range, true)
-                    .filter_map(|(_, id)| self.rows.get(&id))
+                    .filter_map(|(_, id)| self.get(id))
                     .map(|row| (self.key_of(row, req.sort), row))
                     .filter(|(k, row)| range.contains(*k) && matches(row))
                     .collect();
