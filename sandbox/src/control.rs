@@ -473,6 +473,11 @@ pub async fn deliveries(state: St, path: web::Path<String>) -> Res {
     Ok(HttpResponse::Ok().json(shop.deliveries.snapshot()))
 }
 
+pub async fn delivery_summary(state: St, path: web::Path<String>) -> Res {
+    let shop = shop_of(&state, &path)?;
+    Ok(HttpResponse::Ok().json(shop.deliveries.summary()))
+}
+
 pub async fn requests(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
     let log = shop.requests.lock().clone();

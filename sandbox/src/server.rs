@@ -44,6 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/shops/{shop}/deliveries",
                 web::get().to(control::deliveries),
             )
+            .route(
+                "/shops/{shop}/deliveries/summary",
+                web::get().to(control::delivery_summary),
+            )
             .route("/shops/{shop}/requests", web::get().to(control::requests))
             .route(
                 "/shops/{shop}/customers",

@@ -9,6 +9,7 @@ use crate::state::Shop;
 use chrono::{DateTime, SecondsFormat, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,25 @@ impl DeliveryLog {
     pub fn snapshot(&self) -> Vec<DeliveryEntry> {
         self.entries.lock().clone()
     }
+
+    /// Counts per topic, for pollers that only need to know whether a flood has settled
+    /// (the whole log of a million-customer echo is hundreds of megabytes of JSON).
+    pub fn summary(&self) -> BTreeMap<String, TopicSummary> {
+        let mut out: BTreeMap<String, TopicSummary> = BTreeMap::new();
+        for e in self.entries.lock().iter() {
+            let t = out.entry(e.topic.clone()).or_default();
+            t.total += 1;
+            t.delivered += u64::from(e.status == "delivered");
+        }
+        out
+    }
+}
+
+/// One topic's deliveries: all of them, and those answered 2xx.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TopicSummary {
+    pub total: u64,
+    pub delivered: u64,
 }
 
 #[derive(Clone)]
