@@ -21,6 +21,11 @@
 //!   in-process by the sandbox (`graphql::price`, no bucket) and its actual cost summed; hours
 //!   of throttled paging are not needed to know what they would cost.
 //!
+//! The bulk run is also held against a bare floor measured in the same run: the very JSONL
+//! files the sandbox exported, parsed to their keys and inserted into a fresh SQLite table
+//! in one transaction (`jsonl_floor`). The export's own time (the platform's, not ours) is
+//! printed beside it.
+//!
 //! Memory: the peak resident set (VmHWM) of this process, which holds the sandbox, the app and
 //! SQLite, is reset (via /proc/self/clear_refs) after setup, so the backfill's own peak is
 //! reported beside the resident set it started from and the size of the JSONL it streamed.
@@ -68,6 +73,10 @@ struct Measured {
     bulk_results: Vec<(u64, u64)>,
     /// Actual cost of the paged path over the same shop, when priced.
     paged_cost: Option<u64>,
+    /// Longest time the sandbox took to produce one export (created to completed).
+    export: Duration,
+    /// The bare floor on the same JSONL, when measured: (objects, time).
+    jsonl_floor: Option<(u64, Duration)>,
 }
 
 impl Measured {
@@ -190,6 +199,51 @@ fn is_throttled(r: &Value) -> bool {
     r["throttled"].as_bool().unwrap_or(false) || r["status"].as_u64() == Some(429)
 }
 
+/// One object of a bulk result, as little of it as a store needs to key it.
+#[derive(serde::Deserialize)]
+struct BareObject<'a> {
+    #[serde(borrow)]
+    id: Option<&'a str>,
+    #[serde(rename = "__parentId", borrow)]
+    parent: Option<&'a str>,
+    #[serde(rename = "updatedAt", borrow)]
+    updated_at: Option<&'a str>,
+}
+
+/// The floor the bulk path is held against: read the same JSONL files, parse each line into
+/// its keys and insert (id, parent, updatedAt, line) into a fresh SQLite table, one prepared
+/// statement in one transaction, with the app's journal settings. No mapping, no upsert rule,
+/// no checkpoints: what a backfill could not go below on this disk.
+fn jsonl_floor(
+    files: &[std::path::PathBuf],
+    db: &std::path::Path,
+) -> anyhow::Result<(u64, Duration)> {
+    use std::io::BufRead;
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute(
+        "CREATE TABLE bare (id TEXT, parent TEXT, updated_at TEXT, line TEXT NOT NULL)",
+        [],
+    )?;
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    let mut n = 0u64;
+    {
+        let mut insert = tx.prepare("INSERT INTO bare VALUES (?1, ?2, ?3, ?4)")?;
+        for file in files {
+            for line in std::io::BufReader::new(std::fs::File::open(file)?).lines() {
+                let line = line?;
+                let o: BareObject = serde_json::from_str(&line)?;
+                insert.execute(rusqlite::params![o.id, o.parent, o.updated_at, line])?;
+                n += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok((n, started.elapsed()))
+}
+
 /// Starts a sandbox shop of `customers` and the app, installs, and times one backfill.
 async fn backfill(
     customers: usize,
@@ -268,17 +322,36 @@ async fn backfill(
     let report = sync::run(&state, shop_row.id, Mode::Backfill, &|_, _| {}).await?;
     let elapsed = started.elapsed();
     let rss_peak = if peak_reset { peak_rss_mib() } else { None };
-    let bulk_results: Vec<(u64, u64)> = sandbox
+    let ops = sandbox
         .state()
         .shop(&shop)
-        .map(|s| {
-            s.bulk
-                .lock()
-                .iter()
-                .map(|o| (o.object_count, o.file_size.unwrap_or(0)))
-                .collect()
-        })
+        .map(|s| s.bulk.lock().clone())
         .unwrap_or_default();
+    let bulk_results: Vec<(u64, u64)> = ops
+        .iter()
+        .map(|o| (o.object_count, o.file_size.unwrap_or(0)))
+        .collect();
+    let export = ops
+        .iter()
+        .filter_map(|o| {
+            Some(
+                (o.completed_at? - o.created_at)
+                    .to_std()
+                    .unwrap_or_default(),
+            )
+        })
+        .max()
+        .unwrap_or_default();
+    let files: Vec<std::path::PathBuf> = ops
+        .iter()
+        .filter_map(|o| Some(o.result.as_ref()?.path().to_path_buf()))
+        .collect();
+    let jsonl_floor = if files.is_empty() {
+        None
+    } else {
+        let path = dir.path().join("floor.db");
+        Some(tokio::task::spawn_blocking(move || jsonl_floor(&files, &path)).await??)
+    };
     let log = requests(&http, &sandbox, &shop).await?;
     let new = log.get(log_before..).unwrap_or_default();
     let answered = new
@@ -304,6 +377,8 @@ async fn backfill(
         setup_peak,
         bulk_results,
         paged_cost: None,
+        export,
+        jsonl_floor,
     };
     let measured = if price_paged {
         let priced = Instant::now();
@@ -391,6 +466,25 @@ fn main() -> anyhow::Result<()> {
                 m.bulk_results.len(),
                 bytes as f64 / (1024.0 * 1024.0)
             );
+            println!(
+                "  the platform's export (longest of the concurrent operations): {:.2} s; backfill after it: {:.2} s",
+                m.export.as_secs_f64(),
+                m.elapsed.saturating_sub(m.export).as_secs_f64()
+            );
+            if let Some((n, t)) = m.jsonl_floor {
+                let floor_rate = n as f64 / t.as_secs_f64().max(1e-9);
+                println!(
+                    "  bare JSONL parse + insert of the same files (SQLite, one transaction): {n} objects in {:.2} s = {floor_rate:.0} records/s",
+                    t.as_secs_f64()
+                );
+                println!(
+                    "  backfill records/s / bare floor: {:.3}   (excluding the export: {:.3})",
+                    m.records_per_sec() / floor_rate,
+                    m.fetched as f64
+                        / m.elapsed.saturating_sub(m.export).as_secs_f64().max(1e-9)
+                        / floor_rate
+                );
+            }
             match m.paged_cost {
                 Some(cost) => {
                     let paged_floor = floor(cost as f64, m.bucket, m.restore);
