@@ -226,7 +226,8 @@ pub async fn start_with_state(
 
     let (stop, stop_rx) = watch::channel(false);
     let mut worker_tasks = worker::spawn(state.clone(), workers, stop_rx.clone());
-    worker_tasks.extend(store::spawn_checkpointer(state.db.clone(), stop_rx));
+    worker_tasks.extend(store::spawn_checkpointer(state.db.clone(), stop_rx.clone()));
+    worker_tasks.extend(store::maintenance::spawn(state.db.clone(), stop_rx));
     let scheduler = if schedules.is_empty() {
         None
     } else {
