@@ -139,7 +139,9 @@ pub(super) struct Builder {
     extras: Vec<CustomerExtras>,
     refunded_at: HashMap<String, DateTime<Utc>>,
     currencies: Vec<(String, usize)>,
-    orders: Vec<(u32, DateTime<Utc>, i64, i64, bool, bool)>,
+    /// Amounts are still minor units (exact in an f64 below 2^53) until `finish` knows the
+    /// shop's currency and converts them in place: no second vector of ten million orders.
+    orders: Vec<OrderFact>,
     used_codes: HashSet<String>,
     checkouts: Vec<CheckoutFact>,
 }
@@ -210,14 +212,14 @@ impl Builder {
             let when = o.cancelled_at.into_iter().chain(refunded_at).max();
             e.last_refund_or_cancellation = e.last_refund_or_cancellation.max(when);
         }
-        self.orders.push((
-            ci,
-            o.created_at,
-            o.total,
-            o.refunded,
-            o.cancelled_at.is_some(),
+        self.orders.push(OrderFact {
+            customer: ci,
+            at: o.created_at,
+            amount: o.total.max(0) as f64,
+            refunded: o.refunded.max(0) as f64,
+            cancelled: o.cancelled_at.is_some(),
             discounted,
-        ));
+        });
     }
 
     pub fn checkout(&mut self, customer: &str, at: DateTime<Utc>) {
@@ -238,20 +240,11 @@ impl Builder {
             .map(|(c, _)| c)
             .unwrap_or_else(|| "USD".to_string());
         let exp = money::exponent(&currency);
-        let mut orders: Vec<OrderFact> = self
-            .orders
-            .into_iter()
-            .map(
-                |(customer, at, total, refunded, cancelled, discounted)| OrderFact {
-                    customer,
-                    at,
-                    amount: money::to_major(total.max(0), exp),
-                    refunded: money::to_major(refunded.max(0), exp),
-                    cancelled,
-                    discounted,
-                },
-            )
-            .collect();
+        let mut orders = self.orders;
+        for o in &mut orders {
+            o.amount = money::to_major(o.amount as i64, exp);
+            o.refunded = money::to_major(o.refunded as i64, exp);
+        }
         orders.sort_by_key(|o| (o.customer, o.at));
         let mut checkouts = self.checkouts;
         checkouts.sort_by_key(|c| (c.customer, c.at));
