@@ -77,19 +77,14 @@ pub async fn run_once(db: &Db) -> Result<Vec<(String, Needs)>, DbErr> {
 /// The server's background maintenance on PostgreSQL; `None` on SQLite.
 pub fn spawn(
     db: Db,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return None;
     }
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECK_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
+    Some(super::spawn_every(CHECK_EVERY, stop, move || {
+        let db = db.clone();
+        async move {
             match run_once(&db).await {
                 Ok(done) => {
                     for (table, need) in done {

@@ -123,19 +123,14 @@ const AUTO_CHECKPOINT_PAGES: &str = "20000";
 /// webhooks). A passive checkpoint from another connection does not block writers.
 pub fn spawn_checkpointer(
     db: Db,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if db.get_database_backend() != DatabaseBackend::Sqlite {
         return None;
     }
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
+    Some(spawn_every(CHECKPOINT_EVERY, stop, move || {
+        let db = db.clone();
+        async move {
             if let Err(e) = db
                 .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
                 .await
@@ -144,6 +139,29 @@ pub fn spawn_checkpointer(
             }
         }
     }))
+}
+
+/// Runs `pass` every `period` (a late tick is delayed, never doubled) until `stop` changes.
+pub(crate) fn spawn_every<F, Fut>(
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut pass: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            pass().await;
+        }
+    })
 }
 
 fn sqlx_sqlite_journal_wal() -> sea_orm::sqlx::sqlite::SqliteJournalMode {
