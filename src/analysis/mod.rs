@@ -31,8 +31,27 @@ pub struct Analysed {
     pub load_time: std::time::Duration,
     pub compute_time: std::time::Duration,
     /// This analysis's place among those the process holds at once (see [`SLOTS`]); freed when
-    /// the analysis is dropped.
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// the analysis is dropped. Declared last, so it is dropped after the data it guards.
+    _slot: Slot,
+}
+
+/// A place among the analyses held at once. On release, the heap the analysis freed goes back
+/// to the OS: glibc keeps freed memory in the arena of the thread that allocated it, so runs
+/// landing on different runtime threads each left a whole shop's worth resident (measured at
+/// 1,000,000 customers: 2.4 GiB held between runs, and a second run's peak 3.9 GiB where the
+/// first's was 2.9 GiB).
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only hands glibc's free pages back to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +107,7 @@ pub async fn analyse(
         context,
         load_time,
         compute_time: started.elapsed() - load_time,
-        _slot: slot,
+        _slot: Slot { _permit: slot },
     })
 }
 
