@@ -191,13 +191,14 @@ pub fn build_shop(spec: &ShopSpec) -> Result<(Shop, GenConfig, LiveSeed), SeedEr
         plan: spec.plan,
         created_at: config.start(),
     };
-    let live = LiveSeed::of(&generated, &config.shop_name);
+    let next = generated.next_ids(&config.shop_name);
     let GeneratedShop {
         customers: gen_customers,
         orders,
         checkouts,
         truth,
     } = generated;
+    let recent = orders[orders.len().saturating_sub(LiveSeed::RECENT_ORDERS)..].to_vec();
     let mut data = ShopData::new(OWN_ID_BASE + spec.index * OWN_ID_STRIDE);
     data.load(
         gen_customers.iter().map(customer),
@@ -210,7 +211,11 @@ pub fn build_shop(spec: &ShopSpec) -> Result<(Shop, GenConfig, LiveSeed), SeedEr
     Ok((
         Shop::new(info, data, truth),
         config,
-        live.with_customers(gen_customers),
+        LiveSeed {
+            next,
+            customers: gen_customers,
+            recent,
+        },
     ))
 }
 

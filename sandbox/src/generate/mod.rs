@@ -87,21 +87,6 @@ pub struct LiveSeed {
 impl LiveSeed {
     /// Orders kept for live mode.
     pub const RECENT_ORDERS: usize = 1000;
-
-    /// The ids and latest orders of `shop`; customers are added by [`LiveSeed::with_customers`]
-    /// so they can be moved rather than copied.
-    pub fn of(shop: &GeneratedShop, shop_name: &str) -> LiveSeed {
-        let skip = shop.orders.len().saturating_sub(Self::RECENT_ORDERS);
-        LiveSeed {
-            next: shop.next_ids(shop_name),
-            customers: Vec::new(),
-            recent: shop.orders[skip..].to_vec(),
-        }
-    }
-
-    pub fn with_customers(self, customers: Vec<GenCustomer>) -> LiveSeed {
-        LiveSeed { customers, ..self }
-    }
 }
 
 impl GeneratedShop {
