@@ -11,12 +11,11 @@ use tokio::task::JoinHandle;
 use tokio_cron_scheduler::JobScheduler;
 use tracing_actix_web::TracingLogger;
 
+use crate::app::build_state;
 use crate::config::Config;
-use crate::jobs::worker::{self, WorkerOptions};
-use crate::jobs::{Registry, Schedule, scheduler};
-use crate::metrics::Metrics;
-use crate::secrets::{Cipher, random_secret};
-use crate::state::{AppState, Inner, ShopifyApp};
+use crate::queue::worker::{self, WorkerOptions};
+use crate::queue::{Registry, Schedule, scheduler};
+use crate::state::AppState;
 use crate::{routes, store};
 
 /// Everything needed to start an instance; tests adjust the parts they exercise.
@@ -24,7 +23,7 @@ pub struct Launch {
     pub config: Config,
     pub workers: WorkerOptions,
     pub schedules: Vec<Schedule>,
-    pub registry: Registry,
+    pub registry: Registry<AppState>,
 }
 
 impl Launch {
@@ -33,12 +32,12 @@ impl Launch {
             workers: config.workers,
             ..Default::default()
         };
-        let schedules = crate::jobs::default_schedules(&config);
+        let schedules = crate::app::schedules(&config);
         Launch {
             config,
             workers,
             schedules,
-            registry: crate::jobs::default_registry(),
+            registry: crate::app::registry(),
         }
     }
 }
@@ -114,67 +113,6 @@ impl Running {
     }
 }
 
-/// Connects, migrates and builds the shared state.
-pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
-    let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-    }
-    let db = store::connect(&url).await.map_err(|e| {
-        anyhow::anyhow!("cannot connect to the database ({}): {e}", redact_url(&url))
-    })?;
-    store::migrate(&db)
-        .await
-        .context("database migration failed")?;
-
-    let key = match &config.encryption_key {
-        Some(k) => k.clone(),
-        None => {
-            tracing::warn!(
-                "LIFECYCLE_ENCRYPTION_KEY is not set: generated a key for this process only; stored tokens will not decrypt after a restart"
-            );
-            Cipher::generate_key()
-        }
-    };
-    let cipher = Cipher::from_config(&key).context("LIFECYCLE_ENCRYPTION_KEY is invalid")?;
-    let secret = match &config.shopify_client_secret {
-        Some(s) => s.clone(),
-        None => {
-            tracing::warn!(
-                "LIFECYCLE_SHOPIFY_CLIENT_SECRET is not set: generated one for this process; Shopify signatures will not verify"
-            );
-            random_secret(32)
-        }
-    };
-    let mut secrets = vec![secret];
-    secrets.extend(config.shopify_previous_client_secret.clone());
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .user_agent(concat!("lifecycle/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot build the HTTP client")?;
-    Ok(AppState::new(Inner {
-        shopify: ShopifyApp {
-            client_id: config.shopify_client_id.clone(),
-            secrets,
-        },
-        config,
-        db,
-        cipher,
-        http,
-        registry,
-        metrics: Metrics::default(),
-        instance_id: format!("{}-{}", std::process::id(), &random_secret(3)),
-        buckets: Default::default(),
-        refresh_locks: Default::default(),
-        manifest: crate::platforms::shopify::manifest::Manifest::load(),
-        intake: Default::default(),
-    }))
-}
-
 /// Starts an instance.
 pub async fn start(launch: Launch) -> anyhow::Result<Running> {
     let state = build_state(launch.config.clone(), launch.registry).await?;
@@ -231,7 +169,14 @@ pub async fn start_with_state(
     let scheduler = if schedules.is_empty() {
         None
     } else {
-        Some(scheduler::start(state.clone(), schedules).await?)
+        Some(
+            scheduler::start(
+                state.db.clone(),
+                state.config.schedule_spread_secs,
+                schedules,
+            )
+            .await?,
+        )
     };
     tracing::info!(%addr, "lifecycle is listening");
     Ok(Running {
@@ -266,16 +211,5 @@ fn raise_descriptor_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
-    }
-}
-
-/// The URL without its password, for error messages.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }

@@ -5,8 +5,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::jobs::Registry;
 use crate::metrics::Metrics;
+use crate::queue::{Host, Registry};
 use crate::secrets::Cipher;
 use crate::store::Db;
 
@@ -19,7 +19,7 @@ pub struct Inner {
     pub cipher: Cipher,
     pub shopify: ShopifyApp,
     pub http: reqwest::Client,
-    pub registry: Registry,
+    pub registry: Registry<AppState>,
     pub metrics: Metrics,
     /// Names this instance's workers in lease columns.
     pub instance_id: String,
@@ -57,5 +57,17 @@ impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+impl Host for AppState {
+    fn db(&self) -> &crate::store::Db {
+        &self.db
+    }
+    fn registry(&self) -> &Registry<AppState> {
+        &self.registry
+    }
+    fn instance_id(&self) -> &str {
+        &self.instance_id
     }
 }

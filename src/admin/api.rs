@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::auth::AdminSession;
 use super::data::{self, PlanView};
-use crate::analysis::settings::LoyaltySettings;
 use crate::core::segments::{CustomSegmentDef, Segment};
 use crate::routes::ApiError;
+use crate::settings::LoyaltySettings;
 use crate::state::AppState;
 use crate::store::shops;
 use crate::writeback::WritebackError;

@@ -12,12 +12,12 @@ use utoipa::ToSchema;
 use crate::analysis::load::{load_customer, load_shop};
 use crate::analysis::money;
 use crate::analysis::results::load_analysis;
-use crate::analysis::settings::LoyaltySettings;
 use crate::core::analytics::{
     ClvCacHealth, Maturity, MaturityStage, MonthlyPoint, ShopMetrics, compute_features,
     customer_features, score_customer,
 };
 use crate::core::segments::{CustomerFacts, SegmentCatalog, SegmentId};
+use crate::settings::LoyaltySettings;
 use crate::store::{Db, stmt};
 
 pub(crate) async fn rows(

@@ -1,6 +1,6 @@
 //! The app side of the analytics: loading a shop's mirrored data into the pure core's inputs
-//! ([`load`]), turning the core's output into segment facts ([`facts`]), the shop's loyalty
-//! settings ([`settings`]), and storing what an analysis found ([`results`]).
+//! ([`load`]), turning the core's output into segment facts ([`facts`]), and storing what an
+//! analysis found ([`results`]). The shop's loyalty settings are `crate::settings`.
 //!
 //! [`analyse`] runs the whole pipeline for one shop in memory; the segment job then plans and
 //! pushes from its output (see `writeback`).
@@ -10,7 +10,6 @@ pub mod load;
 mod load_sqlite;
 pub mod money;
 pub mod results;
-pub mod settings;
 
 use chrono::{DateTime, Utc};
 

@@ -11,9 +11,9 @@ use sea_orm::ConnectionTrait;
 
 use super::progress_bar;
 use crate::config::Config;
-use crate::jobs::kinds;
 use crate::server::{self, Launch};
 use crate::store::{self, shops};
+use crate::triggers::kinds;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

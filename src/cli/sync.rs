@@ -3,9 +3,9 @@
 use clap::{Args, ValueEnum};
 
 use super::progress_bar;
+use crate::app::build_state;
 use crate::config::Config;
 use crate::platforms::shopify::PLATFORM;
-use crate::server::build_state;
 use crate::store::shops;
 use crate::sync::{self, Mode};
 
@@ -28,7 +28,7 @@ pub struct SyncArgs {
 }
 
 pub async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
-    let state = build_state(args.config, crate::jobs::default_registry()).await?;
+    let state = build_state(args.config, crate::app::registry()).await?;
     let shop = shops::find(&state.db, PLATFORM, &args.shop)
         .await?
         .ok_or_else(|| anyhow::anyhow!("shop {} is not installed here", args.shop))?;
@@ -77,7 +77,7 @@ pub struct SegmentArgs {
 }
 
 pub async fn run_segment(args: SegmentArgs) -> anyhow::Result<()> {
-    let state = build_state(args.config, crate::jobs::default_registry()).await?;
+    let state = build_state(args.config, crate::app::registry()).await?;
     let summary = crate::writeback::segment::run_segment(&state, &args.shop, args.dry_run).await?;
     println!("{summary}");
     Ok(())

@@ -11,10 +11,10 @@
 use chrono::Utc;
 use sea_orm::{DatabaseTransaction, DbErr};
 
-use crate::jobs::worker::{WorkerOptions, backoff};
-use crate::jobs::{JobError, JobResult};
 use crate::model::Event;
 use crate::platforms::shopify;
+use crate::queue::worker::{WorkerOptions, backoff};
+use crate::queue::{JobError, JobResult};
 use crate::store::entities::{inbox, shop};
 use crate::store::jobs::{self as q, Queue};
 use crate::store::{self, Db, privacy, shops};
@@ -203,17 +203,16 @@ pub async fn apply_events(
         }
     }
     if !data.is_empty() {
-        use crate::writeback::rescore;
         // The shop's own tags are told apart by its prefix; unreadable settings fail the
         // segment run loudly, here the default prefix only makes fewer updates count as echoes.
-        let prefix = crate::analysis::settings::LoyaltySettings::from_shop_json(&shop.settings)
+        let prefix = crate::settings::LoyaltySettings::from_shop_json(&shop.settings)
             .map(|s| s.tag_prefix)
             .unwrap_or_default();
-        let unchanged = rescore::unchanged_customers(tx, shop.id, &prefix, &data).await?;
+        let unchanged = super::echo::unchanged_customers(tx, shop.id, &prefix, &data).await?;
         super::apply::apply(tx, shop.id, &data).await?;
         // Near-real-time re-scoring of the customers these events touch (issue 7); echoes of
         // our own writes change nothing it reads and enqueue nothing.
-        rescore::enqueue_for_events(tx, shop.id, &data, &unchanged, Utc::now()).await?;
+        crate::triggers::after_events(tx, shop.id, &data, &unchanged, Utc::now()).await?;
     }
     Ok(())
 }

@@ -2,5 +2,6 @@
 //! customers, orders, refunds and checkouts.
 
 pub mod apply;
+pub mod echo;
 pub mod inbox;
 pub mod intake;

@@ -9,10 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::ingest::apply::{Applied, apply};
-use crate::jobs::{JobError, JobResult};
 use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
 use crate::platforms::shopify::client::{ClientError, ShopClient};
 use crate::platforms::shopify::resources::{Resource, updated_since};
+use crate::queue::{JobError, JobResult};
 use crate::state::AppState;
 use crate::store::entities::job;
 use crate::store::sync_state::{self, Checkpoint};
@@ -78,19 +78,6 @@ pub struct Report {
 /// Progress callback: (records done, records expected).
 pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
 
-pub fn register(registry: &mut crate::jobs::Registry) {
-    use crate::jobs::kinds;
-    registry.register(kinds::BACKFILL, |state, job| async move {
-        run_job(state, job, Mode::Backfill).await
-    });
-    registry.register(kinds::INCREMENTAL, |state, job| async move {
-        run_job(state, job, Mode::Incremental).await
-    });
-    registry.register(kinds::RECONCILE, |state, job| async move {
-        run_job(state, job, Mode::Reconcile).await
-    });
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Backfill,
@@ -108,7 +95,8 @@ impl Mode {
     }
 }
 
-async fn run_job(state: AppState, job: job::Model, mode: Mode) -> JobResult {
+/// The handler of the three sync job kinds (see `triggers::kinds`).
+pub async fn job(state: AppState, job: job::Model, mode: Mode) -> JobResult {
     let shop_id = job
         .shop_id
         .ok_or_else(|| JobError::permanent("sync job without a shop"))?;
@@ -129,7 +117,7 @@ async fn run_job(state: AppState, job: job::Model, mode: Mode) -> JobResult {
         "sync done"
     );
     if mode != Mode::Reconcile || report.changed.total() > 0 {
-        crate::jobs::after_sync(&state, shop_id).await?;
+        crate::triggers::after_sync(&state.db, shop_id).await?;
     }
     Ok(())
 }

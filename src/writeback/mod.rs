@@ -13,10 +13,10 @@ pub mod store;
 pub mod tags;
 
 use crate::analysis::AnalyseError;
-use crate::analysis::settings::SettingsError;
-use crate::jobs::JobError;
 use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
 use crate::platforms::shopify::client::{ClientError, ShopClient};
+use crate::queue::JobError;
+use crate::settings::SettingsError;
 use crate::state::AppState;
 
 pub use segment::{Summary, run_segment};

@@ -14,12 +14,12 @@ use super::store::{self, Audit};
 use super::tags::{self, TagStats, TagWork};
 use super::{Stop, WritebackError};
 use crate::analysis::results::{self, ScoreRow};
-use crate::analysis::settings::LoyaltySettings;
 use crate::analysis::{self, Analysed};
 use crate::core::loyalty::{CodeSeed, OfferPlanner, PlannedCode, TagPlanner};
 use crate::core::segments::SegmentCatalog;
-use crate::jobs::{JobError, JobResult};
 use crate::platforms::shopify::PLATFORM;
+use crate::queue::{JobError, JobResult};
+use crate::settings::LoyaltySettings;
 use crate::state::AppState;
 use crate::store::entities::job;
 use crate::store::{self as db_store, shops};
@@ -125,16 +125,15 @@ pub async fn run_segment(
 }
 
 /// The job handler (kind `segment`); payload `{"dry_run": true}` forces a dry run.
-pub async fn job(state: AppState, job: job::Model) -> JobResult {
+pub async fn job(
+    state: AppState,
+    job: job::Model,
+    payload: crate::triggers::SegmentPayload,
+) -> JobResult {
     let Some(shop_id) = job.shop_id else {
         return Err(JobError::permanent("segment job without a shop"));
     };
-    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
-    let dry_run = payload
-        .get("dry_run")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    match run_for_shop(&state, shop_id, "job", dry_run).await {
+    match run_for_shop(&state, shop_id, "job", payload.dry_run).await {
         Ok(summary) => {
             tracing::info!(shop_id, summary = %summary.to_string().replace('\n', ";"), "segment run");
             Ok(())
@@ -353,7 +352,7 @@ async fn plan_codes(
     now: DateTime<Utc>,
 ) -> Result<Vec<PlannedCode>, WritebackError> {
     let offers = OfferPlanner::new(&settings.offers, catalog)
-        .map_err(|e| crate::analysis::settings::SettingsError(e.to_string()))?;
+        .map_err(|e| crate::settings::SettingsError(e.to_string()))?;
     let history = store::issued_codes(&state.db, shop_id, &a.data.used_codes).await?;
     let secret = store::code_secret(&state.db, &state.cipher, shop_id, domain).await?;
     let seed = CodeSeed {

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use lifecycle::config::Config;
-use lifecycle::jobs::Registry;
-use lifecycle::jobs::worker::WorkerOptions;
+use lifecycle::queue::Registry;
+use lifecycle::queue::worker::WorkerOptions;
 use lifecycle::server::{self, Launch, Running};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -117,9 +117,9 @@ where
         + Send
         + Sync
         + 'static,
-    Fut: std::future::Future<Output = lifecycle::jobs::JobResult> + Send + 'static,
+    Fut: std::future::Future<Output = lifecycle::queue::JobResult> + Send + 'static,
 {
-    let mut registry: Registry = std::mem::take(&mut launch.registry);
+    let mut registry: Registry<lifecycle::state::AppState> = std::mem::take(&mut launch.registry);
     registry.register(kind, f);
     launch.registry = registry;
     launch

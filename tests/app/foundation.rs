@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lifecycle::jobs::{JobError, Schedule};
+use lifecycle::queue::{JobError, Schedule};
 use lifecycle::store::entities::job;
 use lifecycle::store::jobs::{NewJob, enqueue};
 use lifecycle::store::{self, shops};
@@ -140,7 +140,7 @@ both_backends!(scheduled_job_runs_once_per_tick_across_instances);
 /// time instead, once per tick whichever instance fires; uninstalled shops are never enqueued.
 async fn shop_schedule_overrides_the_app_schedule(backend: Backend) {
     use chrono::{TimeDelta, TimeZone, Utc};
-    use lifecycle::jobs::scheduler::{enqueue_shop_schedules, enqueue_tick, parse_cron};
+    use lifecycle::queue::scheduler::{enqueue_shop_schedules, enqueue_tick, parse_cron};
     let Some(db) = fresh_db(backend).await else {
         return;
     };
@@ -186,32 +186,38 @@ async fn shop_schedule_overrides_the_app_schedule(backend: Backend) {
     let half_four = Utc.with_ymd_and_hms(2026, 11, 23, 4, 30, 0).unwrap();
     let ms = TimeDelta::milliseconds;
     assert_eq!(
-        enqueue_tick(state, &entry, &app_cron, three + ms(200))
-            .await
-            .unwrap(),
+        enqueue_tick(
+            &state.db,
+            state.config.schedule_spread_secs,
+            &entry,
+            &app_cron,
+            three + ms(200)
+        )
+        .await
+        .unwrap(),
         1
     );
     assert_eq!(
-        enqueue_shop_schedules(state, &entry, three + ms(200))
+        enqueue_shop_schedules(&state.db, &entry, three + ms(200))
             .await
             .unwrap(),
         0
     );
     // Two instances fire the dispatcher at 04:30; one job.
     assert_eq!(
-        enqueue_shop_schedules(state, &entry, half_four + ms(300))
+        enqueue_shop_schedules(&state.db, &entry, half_four + ms(300))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        enqueue_shop_schedules(state, &entry, half_four + ms(900))
+        enqueue_shop_schedules(&state.db, &entry, half_four + ms(900))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        enqueue_shop_schedules(state, &entry, half_four + TimeDelta::minutes(1))
+        enqueue_shop_schedules(&state.db, &entry, half_four + TimeDelta::minutes(1))
             .await
             .unwrap(),
         0,
@@ -328,6 +334,62 @@ async fn always_failing_job_ends_dead_with_its_error(backend: Backend) {
     app.shutdown().await;
 }
 both_backends!(always_failing_job_ends_dead_with_its_error);
+
+async fn a_job_whose_payload_does_not_parse_fails_and_does_nothing(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let app = spawn_app(&db).await;
+    let state = &app.state;
+    let grant = shops::TokenGrant {
+        access_token: state.cipher.encrypt("unused", "typed.myshopify.com"),
+        refresh_token: None,
+        expires_at: None,
+        scopes: "read_customers".into(),
+    };
+    let shop = shops::upsert_installed(&state.db, "shopify", "typed.myshopify.com", grant)
+        .await
+        .unwrap();
+    // `"true"` is not a boolean: read as its default it would push for real.
+    let id = enqueue(
+        &state.db,
+        NewJob::new(lifecycle::triggers::kinds::SEGMENT)
+            .shop(shop.id)
+            .payload(serde_json::json!({"dry_run": "true"})),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let dead = eventually(20, || async {
+        let j = store::jobs::get(&state.db, id).await.ok()??;
+        (j.state == "dead").then_some(j)
+    })
+    .await
+    .expect("the job is parked as dead");
+    assert_eq!(dead.attempts, 1, "a malformed payload is not retried");
+    let error = dead.last_error.unwrap_or_default();
+    assert!(
+        error.contains("payload") && error.contains("segment"),
+        "{error}"
+    );
+    let runs = state
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            state.db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = {}",
+                shop.id
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(runs, 0, "no run started");
+    app.shutdown().await;
+}
+both_backends!(a_job_whose_payload_does_not_parse_fails_and_does_nothing);
 
 #[test]
 fn serve_against_an_unreachable_database_exits_with_one_line() {

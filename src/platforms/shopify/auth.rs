@@ -21,7 +21,6 @@ use super::manifest::scopes_cover;
 use super::{PLATFORM, normalize_shop, shop_base_url, signature};
 use crate::state::AppState;
 use crate::store::entities::shop;
-use crate::store::jobs::{NewJob, enqueue};
 use crate::store::{self, shops, stmt};
 
 /// How far a signed query's timestamp may be from our clock (shopify-api-js uses 90 s).
@@ -290,13 +289,7 @@ async fn finish_install(
     let grant = grant_of(state, shop, token);
     let tx = store::write_tx(&state.db).await?;
     let model = shops::upsert_installed(&tx, PLATFORM, shop, grant).await?;
-    enqueue(
-        &tx,
-        NewJob::new(crate::jobs::kinds::BACKFILL)
-            .shop(model.id)
-            .dedupe(format!("backfill:{}:{}", model.id, Utc::now().timestamp())),
-    )
-    .await?;
+    crate::triggers::installed(&tx, model.id).await?;
     tx.commit().await?;
     register_webhooks(state, shop, &plain).await?;
     tracing::info!(%shop, "installed");

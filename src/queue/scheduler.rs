@@ -15,9 +15,8 @@ use croner::parser::{CronParser, Seconds};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::Schedule;
-use crate::state::AppState;
 use crate::store::jobs::{NewJob, enqueue};
-use crate::store::shops;
+use crate::store::{Db, shops};
 
 /// Parses a six-field cron (seconds first) exactly as tokio-cron-scheduler does.
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
@@ -80,7 +79,8 @@ pub fn dedupe_key(kind: &str, shop_id: Option<i64>, tick: DateTime<Utc>) -> Stri
 
 /// Enqueues one tick of an entry: for every installed shop, or once.
 pub async fn enqueue_tick(
-    state: &AppState,
+    db: &Db,
+    spread_secs: u32,
     entry: &Schedule,
     cron: &Cron,
     fired_at: DateTime<Utc>,
@@ -88,16 +88,16 @@ pub async fn enqueue_tick(
     let tick = tick_of(cron, fired_at);
     let mut created = 0;
     if entry.per_shop {
-        for (id, settings) in shops::installed_settings(&state.db).await? {
+        for (id, settings) in shops::installed_settings(db).await? {
             if shop_cron(entry, id, &settings).is_some() {
                 continue;
             }
-            let at = tick + spread_offset(id, state.config.schedule_spread_secs);
-            created += enqueue_for_shop(state, entry, id, tick, at).await?;
+            let at = tick + spread_offset(id, spread_secs);
+            created += enqueue_for_shop(db, entry, id, tick, at).await?;
         }
     } else {
         let job = NewJob::new(&entry.kind).dedupe(dedupe_key(&entry.kind, None, tick));
-        created += enqueue(&state.db, job).await?.is_some() as usize;
+        created += enqueue(db, job).await?.is_some() as usize;
     }
     Ok(created)
 }
@@ -105,19 +105,19 @@ pub async fn enqueue_tick(
 /// One firing of the dispatcher: enqueues the entry for every shop whose own schedule had an
 /// occurrence in the minute that `fired_at` belongs to.
 pub async fn enqueue_shop_schedules(
-    state: &AppState,
+    db: &Db,
     entry: &Schedule,
     fired_at: DateTime<Utc>,
 ) -> Result<usize, sea_orm::DbErr> {
     let mut created = 0;
-    for (id, settings) in shops::installed_settings(&state.db).await? {
+    for (id, settings) in shops::installed_settings(db).await? {
         let Some(cron) = shop_cron(entry, id, &settings) else {
             continue;
         };
         let tick = tick_of(&cron, fired_at);
         if fired_at - tick < TimeDelta::minutes(1) {
             // The merchant chose this minute: no spread.
-            created += enqueue_for_shop(state, entry, id, tick, tick).await?;
+            created += enqueue_for_shop(db, entry, id, tick, tick).await?;
         }
     }
     Ok(created)
@@ -136,7 +136,7 @@ pub fn spread_offset(shop_id: i64, spread_secs: u32) -> TimeDelta {
 
 /// Enqueues one tick's job for a shop, due at `at`; the dedupe key names the tick.
 async fn enqueue_for_shop(
-    state: &AppState,
+    db: &Db,
     entry: &Schedule,
     shop_id: i64,
     tick: DateTime<Utc>,
@@ -146,11 +146,16 @@ async fn enqueue_for_shop(
         .shop(shop_id)
         .dedupe(dedupe_key(&entry.kind, Some(shop_id), tick))
         .run_at(at);
-    Ok(enqueue(&state.db, job).await?.is_some() as usize)
+    Ok(enqueue(db, job).await?.is_some() as usize)
 }
 
-/// Starts the cron scheduler with the given entries.
-pub async fn start(state: AppState, entries: Vec<Schedule>) -> anyhow::Result<JobScheduler> {
+/// Starts the cron scheduler with the given entries; per-shop runs of one tick are spread over
+/// `spread_secs`.
+pub async fn start(
+    db: Db,
+    spread_secs: u32,
+    entries: Vec<Schedule>,
+) -> anyhow::Result<JobScheduler> {
     let sched = JobScheduler::new().await?;
     for entry in entries {
         let parsed = parse_cron(&entry.cron).map_err(|e| anyhow::anyhow!(e))?;
@@ -158,11 +163,11 @@ pub async fn start(state: AppState, entries: Vec<Schedule>) -> anyhow::Result<Jo
         sched
             .add(firing(
                 &cron,
-                state.clone(),
+                db.clone(),
                 entry.clone(),
-                move |state, entry| {
+                move |db, entry| {
                     let parsed = parsed.clone();
-                    async move { enqueue_tick(&state, &entry, &parsed, Utc::now()).await }
+                    async move { enqueue_tick(&db, spread_secs, &entry, &parsed, Utc::now()).await }
                 },
             )?)
             .await?;
@@ -170,11 +175,9 @@ pub async fn start(state: AppState, entries: Vec<Schedule>) -> anyhow::Result<Jo
             sched
                 .add(firing(
                     SHOP_DISPATCH_CRON,
-                    state.clone(),
+                    db.clone(),
                     entry,
-                    |state, entry| async move {
-                        enqueue_shop_schedules(&state, &entry, Utc::now()).await
-                    },
+                    |db, entry| async move { enqueue_shop_schedules(&db, &entry, Utc::now()).await },
                 )?)
                 .await?;
         }
@@ -185,13 +188,13 @@ pub async fn start(state: AppState, entries: Vec<Schedule>) -> anyhow::Result<Jo
 
 /// A scheduler job that runs `enqueue` at every firing of `expr`; a failure is logged (the
 /// next firing tries again).
-fn firing<F, Fut>(expr: &str, state: AppState, entry: Schedule, enqueue: F) -> anyhow::Result<Job>
+fn firing<F, Fut>(expr: &str, db: Db, entry: Schedule, enqueue: F) -> anyhow::Result<Job>
 where
-    F: Fn(AppState, Schedule) -> Fut + Send + Sync + 'static,
+    F: Fn(Db, Schedule) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<usize, sea_orm::DbErr>> + Send + 'static,
 {
     Job::new_async(expr, move |_id, _lock| {
-        let work = enqueue(state.clone(), entry.clone());
+        let work = enqueue(db.clone(), entry.clone());
         let kind = entry.kind.clone();
         Box::pin(async move {
             if let Err(e) = work.await {

@@ -52,7 +52,7 @@ impl LoyaltySettings {
             SegmentCatalog::new(&self.segments).map_err(|e| SettingsError(e.to_string()))?;
         OfferPlanner::new(&self.offers, &catalog).map_err(|e| SettingsError(e.to_string()))?;
         if let Some(expr) = self.schedule.as_deref().filter(|s| !s.trim().is_empty()) {
-            crate::jobs::scheduler::parse_shop_cron(expr.trim()).map_err(SettingsError)?;
+            crate::queue::scheduler::parse_shop_cron(expr.trim()).map_err(SettingsError)?;
         }
         Ok(catalog)
     }

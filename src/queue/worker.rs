@@ -1,5 +1,5 @@
-//! The worker pool: each worker applies stored webhooks first, so they take effect promptly,
-//! then claims a job, keeps its lease alive with a heartbeat while the handler runs, and
+//! The worker pool: each worker does the registry's first step (the app applies stored
+//! webhooks there, so they take effect promptly), then claims a job, keeps its lease alive with a heartbeat while the handler runs, and
 //! records the outcome.
 //! Failures are retried with exponential backoff and jitter, then parked as `dead`.
 
@@ -11,8 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::JobError;
-use crate::state::AppState;
+use super::{Host, JobError};
 use crate::store::entities::job;
 use crate::store::jobs::{self as q, Queue};
 
@@ -50,21 +49,21 @@ pub fn backoff(attempt: i32, base: Duration, cap: Duration) -> Duration {
 }
 
 /// Starts the pool; workers stop taking work when `stop` turns true and finish what they hold.
-pub fn spawn(
-    state: AppState,
+pub fn spawn<S: Host>(
+    state: S,
     opts: WorkerOptions,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     (0..opts.workers)
         .map(|n| {
-            let name = format!("{}-{n}", state.instance_id);
+            let name = format!("{}-{n}", state.instance_id());
             tokio::spawn(run_worker(state.clone(), opts.clone(), name, stop.clone()))
         })
         .collect()
 }
 
-async fn run_worker(
-    state: AppState,
+async fn run_worker<S: Host>(
+    state: S,
     opts: WorkerOptions,
     name: String,
     mut stop: watch::Receiver<bool>,
@@ -89,22 +88,25 @@ async fn run_worker(
     }
 }
 
-/// Applies a batch of inbox rows (see `ingest::inbox`) or, when none is due, claims and runs
-/// one job. Returns whether there was anything to do.
-pub async fn work_once(
-    state: &AppState,
+/// Does the registry's first step or, when it had nothing to do, claims and runs one job.
+/// Returns whether there was anything to do.
+pub async fn work_once<S: Host>(
+    state: &S,
     opts: &WorkerOptions,
     name: &str,
 ) -> Result<bool, sea_orm::DbErr> {
-    if crate::ingest::inbox::drain(&state.db, opts, name).await? > 0 {
+    if let Some(first) = state.registry().first().cloned()
+        && first(state.clone(), opts.clone(), name.to_string()).await? > 0
+    {
         return Ok(true);
     }
     let now = Utc::now();
-    if let Some(job) = q::claim::<job::Model>(&state.db, Queue::Jobs, name, opts.lease, now).await?
+    if let Some(job) =
+        q::claim::<job::Model>(state.db(), Queue::Jobs, name, opts.lease, now).await?
     {
         let (id, attempts, max) = (job.id, job.attempts, job.max_attempts);
         let kind = job.kind.clone();
-        let outcome = match state.registry.get(&kind).cloned() {
+        let outcome = match state.registry().get(&kind).cloned() {
             Some(handler) => {
                 let span = tracing::info_span!("job", id, kind = %kind, shop_id = job.shop_id);
                 let work = handler(state.clone(), job).instrument(span);
@@ -125,8 +127,8 @@ pub async fn work_once(
 /// own transaction may hold, and the work has to keep running to release it. When the lease is
 /// found lost (the row expired and may already run elsewhere), the work is dropped: its open
 /// transaction rolls back and the row's new holder does the job.
-async fn with_heartbeat<F>(
-    state: &AppState,
+async fn with_heartbeat<S: Host, F>(
+    state: &S,
     opts: &WorkerOptions,
     queue: Queue,
     id: i64,
@@ -139,7 +141,7 @@ where
     let every = (opts.lease / 3)
         .to_std()
         .unwrap_or(StdDuration::from_secs(10));
-    let (db, lease, name) = (state.db.clone(), opts.lease, name.to_string());
+    let (db, lease, name) = (state.db().clone(), opts.lease, name.to_string());
     let (lost_tx, lost) = tokio::sync::oneshot::channel::<()>();
     let beat = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -178,8 +180,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// Records a job's outcome: done, retried with backoff while attempts remain, or dead.
-async fn settle(
-    state: &AppState,
+async fn settle<S: Host>(
+    state: &S,
     opts: &WorkerOptions,
     id: i64,
     name: &str,
@@ -187,7 +189,7 @@ async fn settle(
     max_attempts: i32,
     outcome: Result<(), JobError>,
 ) -> Result<(), sea_orm::DbErr> {
-    let (db, queue) = (&state.db, Queue::Jobs);
+    let (db, queue) = (state.db(), Queue::Jobs);
     match outcome {
         Ok(()) => {
             q::finish(db, queue, id, name, q::DONE, None).await?;

@@ -1,0 +1,125 @@
+//! The composition root: builds the shared state, and wires each feature's jobs and schedules
+//! to the queue. The only module that knows every feature; `triggers` names the kinds.
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::queue::{Registry, Schedule};
+use crate::secrets::{Cipher, random_secret};
+use crate::state::{AppState, Inner, ShopifyApp};
+use crate::store;
+use crate::sync::{self, Mode};
+use crate::triggers::{NoPayload, kinds};
+use crate::writeback::{rescore, segment};
+
+/// The app's job kinds and their handlers, and the inbox drain every worker does first.
+pub fn registry() -> Registry<AppState> {
+    let mut r = Registry::default();
+    for (kind, mode) in [
+        (kinds::BACKFILL, Mode::Backfill),
+        (kinds::INCREMENTAL, Mode::Incremental),
+        (kinds::RECONCILE, Mode::Reconcile),
+    ] {
+        r.register_typed(kind, move |state, job, _: NoPayload| {
+            sync::job(state, job, mode)
+        });
+    }
+    r.register_typed(kinds::SEGMENT, segment::job);
+    r.register_typed(kinds::RESCORE, rescore::job);
+    r.first_step(|state: AppState, opts, name| async move {
+        crate::ingest::inbox::drain(&state.db, &opts, &name).await
+    });
+    r
+}
+
+/// The app's schedules, from configuration.
+pub fn schedules(config: &Config) -> Vec<Schedule> {
+    vec![
+        Schedule {
+            cron: config.reconcile_schedule.clone(),
+            kind: kinds::RECONCILE.into(),
+            per_shop: true,
+            shop_setting: None,
+        },
+        // The nightly analyse → segments → plan → push, per installed shop.
+        Schedule {
+            cron: config.segment_schedule.clone(),
+            kind: kinds::SEGMENT.into(),
+            per_shop: true,
+            shop_setting: Some(crate::settings::SCHEDULE_KEY),
+        },
+    ]
+}
+
+/// Connects, migrates and builds the shared state.
+pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow::Result<AppState> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
+    let db = store::connect(&url).await.map_err(|e| {
+        anyhow::anyhow!("cannot connect to the database ({}): {e}", redact_url(&url))
+    })?;
+    store::migrate(&db)
+        .await
+        .context("database migration failed")?;
+
+    let key = match &config.encryption_key {
+        Some(k) => k.clone(),
+        None => {
+            tracing::warn!(
+                "LIFECYCLE_ENCRYPTION_KEY is not set: generated a key for this process only; stored tokens will not decrypt after a restart"
+            );
+            Cipher::generate_key()
+        }
+    };
+    let cipher = Cipher::from_config(&key).context("LIFECYCLE_ENCRYPTION_KEY is invalid")?;
+    let secret = match &config.shopify_client_secret {
+        Some(s) => s.clone(),
+        None => {
+            tracing::warn!(
+                "LIFECYCLE_SHOPIFY_CLIENT_SECRET is not set: generated one for this process; Shopify signatures will not verify"
+            );
+            random_secret(32)
+        }
+    };
+    let mut secrets = vec![secret];
+    secrets.extend(config.shopify_previous_client_secret.clone());
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .user_agent(concat!("lifecycle/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")?;
+    Ok(AppState::new(Inner {
+        shopify: ShopifyApp {
+            client_id: config.shopify_client_id.clone(),
+            secrets,
+        },
+        config,
+        db,
+        cipher,
+        http,
+        registry,
+        metrics: Metrics::default(),
+        instance_id: format!("{}-{}", std::process::id(), &random_secret(3)),
+        buckets: Default::default(),
+        refresh_locks: Default::default(),
+        manifest: crate::platforms::shopify::manifest::Manifest::load(),
+        intake: Default::default(),
+    }))
+}
+
+/// The URL without its password, for error messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,177 @@
+//! The only place one stage enqueues the next: install → backfill, a sync that changed data →
+//! a segment run, applied webhooks → re-scoring the customers they touch. Features call these
+//! functions and never name each other's jobs; the composition root (`app`) registers the
+//! handlers under the same kind names.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Event;
+use crate::store::jobs::{NewJob, enqueue};
+use crate::store::stmt;
+
+/// Job kind names. The sync kinds keep their first names: queued rows of existing databases
+/// carry them.
+pub mod kinds {
+    pub const BACKFILL: &str = "shopify.backfill";
+    pub const INCREMENTAL: &str = "shopify.incremental";
+    pub const RECONCILE: &str = "shopify.reconcile";
+    pub const SEGMENT: &str = "segment";
+    /// One customer re-scored and re-tagged after a webhook.
+    pub const RESCORE: &str = "rescore";
+}
+
+/// The payload of a job kind that takes none: `{}`; anything else is refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoPayload {}
+
+/// The payload of a segment run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentPayload {
+    /// Plan and audit without writing to the shop.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The payload of a re-scoring job: the customer's platform id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RescorePayload {
+    pub customer: String,
+}
+
+/// Events within this window collapse into one job (per customer for re-scoring, per shop for
+/// the segment run after syncs).
+pub const DEBOUNCE_SECS: i64 = 10;
+
+/// The window's end: when its job runs, and the key that collapses its events.
+pub fn window_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = now.timestamp().div_euclid(DEBOUNCE_SECS) * DEBOUNCE_SECS + DEBOUNCE_SECS;
+    DateTime::from_timestamp(secs, 0).unwrap_or(now)
+}
+
+/// A shop was installed (or re-installed): its backfill. Called in the transaction that
+/// stores the shop, so the shop exists exactly when its backfill does.
+pub async fn installed(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), DbErr> {
+    let job = NewJob::new(kinds::BACKFILL)
+        .shop(shop_id)
+        .dedupe(format!("backfill:{shop_id}:{}", Utc::now().timestamp()));
+    enqueue(db, job).await?;
+    Ok(())
+}
+
+/// A sync changed the shop's data: a segment run, debounced. Every sync in the same window
+/// shares one job (the dedupe key), which runs when the window closes, so a burst of syncs
+/// costs one run and none of their changes is left out.
+pub async fn after_sync(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), DbErr> {
+    let end = window_end(Utc::now());
+    let job = NewJob::new(kinds::SEGMENT)
+        .shop(shop_id)
+        .dedupe(format!("segment:after-sync:{shop_id}:{}", end.timestamp()))
+        .run_at(end);
+    enqueue(db, job).await?;
+    Ok(())
+}
+
+/// The re-scoring job of `customer` for the window ending at `end`; one per window.
+fn rescore_job(shop_id: i64, customer: &str, end: DateTime<Utc>) -> NewJob {
+    let payload = RescorePayload {
+        customer: customer.to_string(),
+    };
+    NewJob::new(kinds::RESCORE)
+        .shop(shop_id)
+        .payload(serde_json::to_value(payload).unwrap_or_default())
+        .dedupe(format!("rescore:{shop_id}:{customer}:{}", end.timestamp()))
+        .run_at(end)
+        .max_attempts(5)
+}
+
+/// Re-scores `customer` a window after `now` (a full run is under way; see `rescore`).
+pub async fn rescore_later(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    customer: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let end = window_end(now + chrono::Duration::seconds(DEBOUNCE_SECS));
+    enqueue(db, rescore_job(shop_id, customer, end)).await?;
+    Ok(())
+}
+
+/// Enqueues a debounced re-scoring job for every customer the events touch. Called in the
+/// transaction that applies them, so the job exists exactly when the data does.
+/// `unchanged` names customers whose update changes nothing re-scoring reads (the platform's
+/// echo of our own writes, see `ingest::echo`): their update alone enqueues nothing.
+pub async fn after_events(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    events: &[Event],
+    unchanged: &std::collections::HashSet<String>,
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let mut customers: Vec<String> = Vec::new();
+    for e in events {
+        match e {
+            Event::CustomerUpserted(c) if unchanged.contains(&c.platform_id) => {}
+            Event::CustomerUpserted(c) => customers.push(c.platform_id.clone()),
+            Event::OrderUpserted(o) => customers.extend(o.customer_platform_id.clone()),
+            Event::CheckoutUpserted(c) => customers.extend(c.customer_platform_id.clone()),
+            Event::RefundCreated(r) => {
+                let row = db
+                    .query_one_raw(stmt(
+                        db.get_database_backend(),
+                        "SELECT customer_platform_id FROM orders WHERE shop_id = ? AND platform_id = ?",
+                        vec![shop_id.into(), r.order_platform_id.clone().into()],
+                    ))
+                    .await?;
+                if let Some(row) = row {
+                    customers.extend(row.try_get::<Option<String>>("", "customer_platform_id")?);
+                }
+            }
+            _ => {}
+        }
+    }
+    customers.sort();
+    customers.dedup();
+    let end = window_end(now);
+    let mut created = 0;
+    for c in customers {
+        created += enqueue(db, rescore_job(shop_id, &c, end)).await?.is_some() as usize;
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn events_in_one_window_share_its_end() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 1).unwrap();
+        let b = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 9).unwrap();
+        let c = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 10).unwrap();
+        assert_eq!(window_end(a), window_end(b));
+        assert_eq!(window_end(a), c);
+        assert!(window_end(c) > c);
+    }
+
+    #[test]
+    fn payloads_refuse_what_they_do_not_know() {
+        let ok: SegmentPayload = serde_json::from_str(r#"{"dry_run": true}"#).unwrap();
+        assert!(ok.dry_run);
+        assert!(
+            !serde_json::from_str::<SegmentPayload>("{}")
+                .unwrap()
+                .dry_run
+        );
+        // A mistyped value or key is an error, never a real push.
+        assert!(serde_json::from_str::<SegmentPayload>(r#"{"dry_run": "true"}"#).is_err());
+        assert!(serde_json::from_str::<SegmentPayload>(r#"{"dryrun": true}"#).is_err());
+        assert!(serde_json::from_str::<RescorePayload>("{}").is_err());
+        assert!(serde_json::from_str::<NoPayload>(r#"{"x": 1}"#).is_err());
+    }
+}
