@@ -162,9 +162,9 @@ fn main() -> anyhow::Result<()> {
         config.app_url = Some(format!("http://127.0.0.1:{port}"));
         config.database_url = Some(format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
         config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
-        config.shopify_client_id = CLIENT_ID.into();
-        config.shopify_client_secret = Some(CLIENT_SECRET.into());
-        config.shopify_api_origin = Some(sandbox.base_url());
+        config.platforms.shopify.client_id = CLIENT_ID.into();
+        config.platforms.shopify.client_secret = Some(CLIENT_SECRET.into());
+        config.platforms.shopify.api_origin = Some(sandbox.base_url());
         config.log = "error".into();
         lifecycle::telemetry::init(&config.log, config.log_format);
         let mut launch = Launch::new(config);
@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
         ] {
             let targets = &customers[..if mode == Mode::Bulk { m } else { n }.min(customers.len())];
             // Start from a full bucket, so every run has the same head start.
-            let (max, _, rate) = state.buckets.get(&shop).snapshot();
+            let (max, _, rate) = state.platforms.find::<lifecycle::platforms::shopify::Shopify>().expect("shopify is registered").buckets.get(&shop).snapshot();
             tokio::time::sleep(Duration::from_secs_f64(max / rate + 1.0)).await;
             let tag = format!("lifecycle:bench-{}", runs.len());
             let work = works(targets, &tag);
@@ -254,7 +254,7 @@ fn main() -> anyhow::Result<()> {
                 bail!("{label}: {tagged} of {} customers carry {tag}", targets.len());
             }
         }
-        let (max, _, rate) = state.buckets.get(&shop).snapshot();
+        let (max, _, rate) = state.platforms.find::<lifecycle::platforms::shopify::Shopify>().expect("shopify is registered").buckets.get(&shop).snapshot();
         println!("push throughput: tagsAdd writes (10 points each when aliased), bucket {max:.0} points, restore {rate:.0} points/s");
         println!(
             "{:<28} {:>7} {:>9} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}",

@@ -40,7 +40,7 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
     let mut config = Config::local(dir.path().to_path_buf());
     config.database_url = Some(url.to_string());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
-    config.shopify_client_secret = Some("bench-secret".into());
+    config.platforms.shopify.client_secret = Some("bench-secret".into());
     let state = lifecycle::app::build_state(config, Default::default()).await?;
     let t = Instant::now();
     let (shop_id, orders) = shop::write(&state.db, "bench-shop", n, 7).await?;

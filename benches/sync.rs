@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lifecycle::config::Config;
+use lifecycle::platforms::shopify::resources::Gql;
 use lifecycle::server::{self, Launch};
 use lifecycle::sync::{self, Mode};
 use lifecycle_sandbox::{Plan, Sandbox, SandboxConfig};
@@ -48,9 +49,6 @@ use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "bench-client-id";
 const CLIENT_SECRET: &str = "bench-client-secret";
-/// The standard plan's bucket, used when the app has not yet seen a `throttleStatus`.
-const STANDARD_BUCKET: f64 = 2000.0;
-const STANDARD_RESTORE: f64 = 100.0;
 
 /// What one backfill measured.
 struct Measured {
@@ -279,9 +277,9 @@ async fn backfill(
         dir.path().join("bench.db").display()
     ));
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
-    config.shopify_client_id = CLIENT_ID.into();
-    config.shopify_client_secret = Some(CLIENT_SECRET.into());
-    config.shopify_api_origin = Some(sandbox.base_url());
+    config.platforms.shopify.client_id = CLIENT_ID.into();
+    config.platforms.shopify.client_secret = Some(CLIENT_SECRET.into());
+    config.platforms.shopify.api_origin = Some(sandbox.base_url());
     config.log = "off".into();
     config.bulk_threshold = bulk_threshold;
     let mut launch = Launch::new(config);
@@ -305,13 +303,8 @@ async fn backfill(
         .context("the shop is installed")?;
     let setup = setup_started.elapsed();
 
-    // Start from a full bucket, so the head start is the whole bucket.
-    let (max, _, rate) = state.buckets.get(&shop).snapshot();
-    let (bucket, restore) = if max > 0.0 && rate > 0.0 {
-        (max, rate)
-    } else {
-        (STANDARD_BUCKET, STANDARD_RESTORE)
-    };
+    // Start from a full bucket, so the head start is the whole bucket: the sandbox shop's plan.
+    let (bucket, restore) = (Plan::Standard.bucket_size(), Plan::Standard.restore_rate());
     tokio::time::sleep(Duration::from_secs_f64(bucket / restore + 1.0)).await;
 
     let log_before = requests(&http, &sandbox, &shop).await?.len();

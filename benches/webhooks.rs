@@ -423,8 +423,8 @@ async fn measure(
     config.bind = "127.0.0.1:0".parse()?;
     config.database_url = Some(db.url.clone());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
-    config.shopify_client_secret = Some(SECRET.into());
-    config.shopify_previous_client_secret = None;
+    config.platforms.shopify.client_secret = Some(SECRET.into());
+    config.platforms.shopify.previous_client_secret = None;
     config.log = "off".into();
     config.workers = workers;
     let mut launch = Launch::new(config);

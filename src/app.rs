@@ -1,13 +1,17 @@
 //! The composition root: builds the shared state, and wires each feature's jobs and schedules
 //! to the queue. The only module that knows every feature; `triggers` names the kinds.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::platforms::shopify::Shopify;
+use crate::platforms::{Env, Platforms};
 use crate::queue::{Registry, Schedule};
 use crate::secrets::{Cipher, random_secret};
-use crate::state::{AppState, Inner, ShopifyApp};
+use crate::state::{AppState, Inner};
 use crate::store;
 use crate::sync::{self, Mode};
 use crate::triggers::{NoPayload, kinds};
@@ -25,10 +29,11 @@ pub fn registry() -> Registry<AppState> {
             sync::job(state, job, mode)
         });
     }
+    r.register_typed(kinds::FETCH, sync::fetch_job);
     r.register_typed(kinds::SEGMENT, segment::job);
     r.register_typed(kinds::RESCORE, rescore::job);
     r.first_step(|state: AppState, opts, name| async move {
-        crate::ingest::inbox::drain(&state.db, &opts, &name).await
+        crate::ingest::inbox::drain(&state.db, &state.platforms, &opts, &name).await
     });
     r
 }
@@ -77,40 +82,39 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
         }
     };
     let cipher = Cipher::from_config(&key).context("LIFECYCLE_ENCRYPTION_KEY is invalid")?;
-    let secret = match &config.shopify_client_secret {
-        Some(s) => s.clone(),
-        None => {
-            tracing::warn!(
-                "LIFECYCLE_SHOPIFY_CLIENT_SECRET is not set: generated one for this process; Shopify signatures will not verify"
-            );
-            random_secret(32)
-        }
-    };
-    let mut secrets = vec![secret];
-    secrets.extend(config.shopify_previous_client_secret.clone());
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .connect_timeout(std::time::Duration::from_secs(5))
         .user_agent(concat!("lifecycle/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot build the HTTP client")?;
-    Ok(AppState::new(Inner {
-        shopify: ShopifyApp {
-            client_id: config.shopify_client_id.clone(),
-            secrets,
-        },
-        config,
+    let env = Env {
         db,
         cipher,
         http,
+        app_url: config.app_url(),
+    };
+    let platforms = platforms(&env, &config);
+    Ok(AppState::new(Inner {
+        config,
+        env,
+        platforms,
         registry,
         metrics: Metrics::default(),
         instance_id: format!("{}-{}", std::process::id(), &random_secret(3)),
-        buckets: Default::default(),
-        refresh_locks: Default::default(),
-        manifest: crate::platforms::shopify::manifest::Manifest::load(),
         intake: Default::default(),
     }))
+}
+
+/// The platforms Lifecycle installs into, one line each; the first is the default of the
+/// commands that name a shop.
+pub fn platforms(env: &Env, config: &Config) -> Platforms {
+    let mut p = Platforms::default();
+    p.register(Arc::new(Shopify::new(
+        env.clone(),
+        config.platforms.shopify.clone(),
+    )));
+    p
 }
 
 /// The URL without its password, for error messages.

@@ -30,34 +30,9 @@ pub struct Config {
     #[arg(long, env = "LIFECYCLE_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
 
-    /// Shopify app client id (API key).
-    #[arg(
-        long,
-        env = "LIFECYCLE_SHOPIFY_CLIENT_ID",
-        default_value = "lifecycle-local"
-    )]
-    pub shopify_client_id: String,
-
-    /// Shopify app client secret. Generated per process when unset.
-    #[arg(long, env = "LIFECYCLE_SHOPIFY_CLIENT_SECRET", hide_env_values = true)]
-    pub shopify_client_secret: Option<String>,
-
-    /// The previous client secret, still accepted for webhooks and session tokens after a rotation.
-    #[arg(
-        long,
-        env = "LIFECYCLE_SHOPIFY_PREVIOUS_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    pub shopify_previous_client_secret: Option<String>,
-
-    /// Where Shopify shop URLs point. Unset: the real `https://{shop}`. Set (e.g. to the sandbox,
-    /// `http://127.0.0.1:9000`): the same requests go to `{origin}/{shop}/...`.
-    #[arg(long, env = "LIFECYCLE_SHOPIFY_API_ORIGIN")]
-    pub shopify_api_origin: Option<String>,
-
-    /// Shopify Admin API version used for requests and webhook subscriptions.
-    #[arg(long, env = "LIFECYCLE_SHOPIFY_API_VERSION", default_value = "2026-07")]
-    pub shopify_api_version: String,
+    /// Each platform's own settings.
+    #[command(flatten)]
+    pub platforms: crate::platforms::PlatformsConfig,
 
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "LIFECYCLE_LOG", default_value = "info")]

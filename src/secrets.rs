@@ -27,8 +27,10 @@ struct Key {
     cipher: Aes256Gcm,
 }
 
+/// Cheap to clone: the keys are shared.
+#[derive(Clone)]
 pub struct Cipher {
-    keys: Vec<Key>,
+    keys: std::sync::Arc<Vec<Key>>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -53,7 +55,9 @@ impl Cipher {
         if keys.is_empty() {
             return Err(SecretsError::BadKey);
         }
-        Ok(Cipher { keys })
+        Ok(Cipher {
+            keys: std::sync::Arc::new(keys),
+        })
     }
 
     /// A fresh random key, for local use when none is configured.
@@ -143,15 +147,15 @@ mod tests {
     #[test]
     fn round_trips_and_binds_owner() {
         let c = Cipher::from_config(&Cipher::generate_key()).unwrap();
-        let s = c.encrypt("token-value", "a.myshopify.com");
+        let s = c.encrypt("token-value", "a.example.com");
         assert!(!s.contains("token-value"));
-        assert_eq!(c.decrypt(&s, "a.myshopify.com").unwrap(), "token-value");
+        assert_eq!(c.decrypt(&s, "a.example.com").unwrap(), "token-value");
         assert!(matches!(
-            c.decrypt(&s, "b.myshopify.com"),
+            c.decrypt(&s, "b.example.com"),
             Err(SecretsError::Inauthentic)
         ));
         // Two encryptions differ (random nonce).
-        assert_ne!(s, c.encrypt("token-value", "a.myshopify.com"));
+        assert_ne!(s, c.encrypt("token-value", "a.example.com"));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_cron_scheduler::JobScheduler;
 use tracing_actix_web::TracingLogger;
 
 use crate::app::build_state;
@@ -50,7 +49,7 @@ pub struct Running {
     server_task: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
-    scheduler: Option<JobScheduler>,
+    scheduler: Option<scheduler::Scheduler>,
     /// The inbox writer; stopped after the server, so in-flight webhooks are still committed.
     intake: Option<crate::ingest::intake::Writer>,
 }
@@ -62,8 +61,8 @@ impl Running {
 
     /// Graceful stop: no new requests or claims; running jobs finish; then the server stops.
     pub async fn shutdown(mut self) {
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
+        if let Some(s) = self.scheduler.take() {
+            s.shutdown().await;
         }
         let _ = self.stop.send(true);
         for w in self.workers.drain(..) {
@@ -78,8 +77,8 @@ impl Running {
 
     /// Abrupt stop, as if the process died: workers are dropped mid-job and keep their leases.
     pub async fn kill(mut self) {
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
+        if let Some(s) = self.scheduler.take() {
+            s.shutdown().await;
         }
         for w in self.workers.drain(..) {
             w.abort();
@@ -100,8 +99,8 @@ impl Running {
 
     async fn shutdown_rest(mut self) {
         tracing::info!("stopping workers");
-        if let Some(mut s) = self.scheduler.take() {
-            let _ = s.shutdown().await;
+        if let Some(s) = self.scheduler.take() {
+            s.shutdown().await;
         }
         let _ = self.stop.send(true);
         for w in self.workers.drain(..) {
@@ -136,7 +135,9 @@ pub async fn start_with_state(
     // (the kernel's backlog holds the rest), so a flood costs waiting, not descriptors.
     let http_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let max_connections = state.config.max_connections.div_ceil(http_workers).max(1);
+    let routes_state = state.clone();
     let server = HttpServer::new(move || {
+        let routes_state = routes_state.clone();
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
@@ -152,7 +153,7 @@ pub async fn start_with_state(
                 }
             })
             .wrap(TracingLogger::default())
-            .configure(routes::configure)
+            .configure(move |cfg| routes::configure(cfg, &routes_state))
     })
     .workers(http_workers)
     .max_connections(max_connections)

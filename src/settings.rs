@@ -2,7 +2,8 @@
 //!
 //! ```json
 //! { "segments": { ... SegmentSettings ... }, "offers": { ... OfferSettings ... },
-//!   "tag_prefix": "lifecycle:", "dry_run": false, "schedule": "30 4 * * *" }
+//!   "tag_prefix": "lifecycle:", "dry_run": false, "schedule": "30 4 * * *",
+//!   "group_label": "tier" }
 //! ```
 //!
 //! Every key is optional (defaults: the built-in segments, every offer off, prefix
@@ -26,6 +27,37 @@ pub struct LoyaltySettings {
     pub dry_run: bool,
     /// The shop's own segment schedule (five-field cron, UTC); none means the app's default.
     pub schedule: Option<String>,
+    /// On platforms that hold one label per customer (a customer group): which of
+    /// Lifecycle's labels it is.
+    pub group_label: GroupLabel,
+}
+
+/// The label that becomes a customer's group where a customer has only one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupLabel {
+    /// The loyalty tier (bronze, silver, gold, platinum).
+    #[default]
+    Tier,
+    /// The lifecycle stage (new, active, at risk, ...).
+    Stage,
+}
+
+impl GroupLabel {
+    /// Whether a segment is one of this label's.
+    pub fn drives(self, id: crate::core::segments::SegmentId) -> bool {
+        use crate::core::segments::{BuiltinSegment, SegmentId};
+        matches!(
+            (self, id),
+            (
+                GroupLabel::Tier,
+                SegmentId::Builtin(BuiltinSegment::Tier(_))
+            ) | (
+                GroupLabel::Stage,
+                SegmentId::Builtin(BuiltinSegment::Stage(_))
+            )
+        )
+    }
 }
 
 /// The settings key of the shop's own segment schedule.

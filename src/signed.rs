@@ -56,15 +56,10 @@ mod tests {
     fn signed_values() {
         let now = Utc::now();
         let secrets = vec!["k".to_string()];
-        let v = sign_expiring(
-            "k",
-            "session",
-            "a.myshopify.com",
-            now + Duration::seconds(60),
-        );
+        let v = sign_expiring("k", "session", "a.example.com", now + Duration::seconds(60));
         assert_eq!(
             verify_expiring(&secrets, "session", &v, now).as_deref(),
-            Some("a.myshopify.com")
+            Some("a.example.com")
         );
         assert_eq!(
             verify_expiring(&secrets, "oauth-state", &v, now),
@@ -76,7 +71,7 @@ mod tests {
             None,
             "expired"
         );
-        let tampered = v.replacen("a.myshopify", "b.myshopify", 1);
+        let tampered = v.replacen("a.example", "b.example", 1);
         assert_eq!(verify_expiring(&secrets, "session", &tampered, now), None);
         assert_eq!(
             verify_expiring(&["other".to_string()], "session", &v, now),

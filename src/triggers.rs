@@ -11,15 +11,16 @@ use crate::model::Event;
 use crate::store::jobs::{NewJob, enqueue};
 use crate::store::stmt;
 
-/// Job kind names. The sync kinds keep their first names: queued rows of existing databases
-/// carry them.
+/// Job kind names (migration m0006 renamed the sync kinds of existing databases).
 pub mod kinds {
-    pub const BACKFILL: &str = "shopify.backfill";
-    pub const INCREMENTAL: &str = "shopify.incremental";
-    pub const RECONCILE: &str = "shopify.reconcile";
+    pub const BACKFILL: &str = "sync.backfill";
+    pub const INCREMENTAL: &str = "sync.incremental";
+    pub const RECONCILE: &str = "sync.reconcile";
     pub const SEGMENT: &str = "segment";
     /// One customer re-scored and re-tagged after a webhook.
     pub const RESCORE: &str = "rescore";
+    /// One record read through the platform's API, for a webhook that named it only.
+    pub const FETCH: &str = "sync.fetch";
 }
 
 /// The payload of a job kind that takes none: `{}`; anything else is refused.
@@ -34,6 +35,14 @@ pub struct SegmentPayload {
     /// Plan and audit without writing to the shop.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// The payload of a fetch job: which record to read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchPayload {
+    pub resource: crate::model::Resource,
+    pub platform_id: String,
 }
 
 /// The payload of a re-scoring job: the customer's platform id.
@@ -71,6 +80,34 @@ pub async fn after_sync(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), D
     let job = NewJob::new(kinds::SEGMENT)
         .shop(shop_id)
         .dedupe(format!("segment:after-sync:{shop_id}:{}", end.timestamp()))
+        .run_at(end);
+    enqueue(db, job).await?;
+    Ok(())
+}
+
+/// A webhook named a record without carrying it: read it through the platform's API. Every
+/// notice of one record in the same window shares one job, which reads the record as it is
+/// when the window closes. Called in the transaction that applies the webhook.
+pub async fn fetch(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    resource: crate::model::Resource,
+    platform_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let end = window_end(now);
+    let payload = FetchPayload {
+        resource,
+        platform_id: platform_id.to_string(),
+    };
+    let job = NewJob::new(kinds::FETCH)
+        .shop(shop_id)
+        .payload(serde_json::to_value(payload).unwrap_or_default())
+        .dedupe(format!(
+            "fetch:{shop_id}:{}:{platform_id}:{}",
+            resource.name(),
+            end.timestamp()
+        ))
         .run_at(end);
     enqueue(db, job).await?;
     Ok(())

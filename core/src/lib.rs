@@ -3,5 +3,6 @@
 
 pub mod analytics;
 pub mod loyalty;
+pub mod money;
 pub mod segments;
 pub mod types;

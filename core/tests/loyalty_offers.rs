@@ -105,11 +105,11 @@ fn second_purchase_respects_the_day_window_and_carries_shopify_fields() {
     assert_eq!(p.starts_at, now());
     assert_eq!(p.ends_at, now() + Duration::days(30));
     assert_eq!(p.value, OfferValue::Percentage { percent: 10 });
-    assert_eq!(p.value.shopify_percentage(), Some(0.1));
+    assert_eq!(p.value.fraction(), Some(0.1));
     assert_eq!(p.usage_limit, 1);
     assert_eq!(p.reason_segment, "first_time_buyer");
     let mf: Vec<(&str, &str, &str)> = p
-        .metafields
+        .fields
         .iter()
         .map(|m| (m.namespace.as_str(), m.key.as_str(), m.value.as_str()))
         .collect();

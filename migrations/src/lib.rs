@@ -8,6 +8,7 @@ mod m0002_refunds_privacy;
 mod m0003_sync;
 mod m0004_loyalty;
 mod m0005_scale;
+mod m0006_job_kinds;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_sync::Migration),
             Box::new(m0004_loyalty::Migration),
             Box::new(m0005_scale::Migration),
+            Box::new(m0006_job_kinds::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! Who is asking: the shop of an App Bridge session token (embedded admin) or of the signed
-//! session cookie set after install (outside the admin). The shop always comes from the
+//! Who is asking: the shop of a platform session token (an embedded admin) or of the signed
+//! session cookie set after install (outside the platform's admin). The shop always comes from the
 //! session, never from the request: a `?shop=` naming another shop is refused with 403.
 
 use std::future::Future;
@@ -9,9 +9,8 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
 
-use crate::platforms::shopify::{PLATFORM, normalize_shop, session_token};
+use crate::platforms::{SESSION_COOKIE, read_session};
 use crate::routes::ApiError;
-use crate::routes::auth::{SESSION_COOKIE, SESSION_LABEL};
 use crate::state::AppState;
 use crate::store::shops;
 
@@ -26,6 +25,7 @@ pub enum Via {
 #[derive(Debug, Clone)]
 pub struct AdminSession {
     pub shop_id: i64,
+    pub platform: String,
     pub domain: String,
     pub via: Via,
 }
@@ -36,9 +36,13 @@ fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The shop a request's credentials name, before looking the shop up. A session token in
-/// `Authorization: Bearer` wins; a page load inside the admin carries it as `id_token`.
-pub fn session_shop(req: &HttpRequest, state: &AppState) -> Result<(String, Via), ApiError> {
+/// The (platform, shop) a request's credentials name, before looking the shop up. A session
+/// token in `Authorization: Bearer` wins; a page load inside the admin carries it as
+/// `id_token`.
+pub fn session_shop(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(String, String, Via), ApiError> {
     let header = req
         .headers()
         .get("Authorization")
@@ -54,46 +58,55 @@ pub fn session_shop(req: &HttpRequest, state: &AppState) -> Result<(String, Via)
         None => query_value(req, "id_token"),
     };
     if let Some(token) = token {
-        let session =
-            session_token::verify(&token, &state.shopify.client_id, &state.shopify.secrets)
-                .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        return Ok((session.shop, Via::SessionToken));
+        // Each platform that issues session tokens verifies its own; the first that accepts
+        // the token names the shop.
+        let mut refusal = "no platform issues session tokens".to_string();
+        for platform in state.platforms.all() {
+            match platform.session_token_shop(&token) {
+                Some(Ok(shop)) => {
+                    return Ok((platform.name().to_string(), shop, Via::SessionToken));
+                }
+                Some(Err(e)) => refusal = e,
+                None => {}
+            }
+        }
+        return Err(ApiError::Unauthorized(refusal));
     }
     let cookie = req.cookie(SESSION_COOKIE).ok_or_else(|| {
         ApiError::Unauthorized(
             "not signed in: open Lifecycle from the shop admin, or install it again".into(),
         )
     })?;
-    let shop = crate::signed::verify_expiring(
-        &state.shopify.secrets,
-        SESSION_LABEL,
-        cookie.value(),
-        Utc::now(),
-    )
-    .ok_or_else(|| ApiError::Unauthorized("the session has expired or is invalid".into()))?;
-    Ok((shop, Via::Cookie))
+    let (platform, shop) = read_session(&state.platforms, cookie.value(), Utc::now())
+        .ok_or_else(|| ApiError::Unauthorized("the session has expired or is invalid".into()))?;
+    Ok((platform, shop, Via::Cookie))
 }
 
 /// Authenticates a request and resolves its shop.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ApiError> {
-    let (domain, via) = session_shop(req, state)?;
+    let (platform_name, domain, via) = session_shop(req, state)?;
     if via == Via::Cookie {
         cross_site_guard(req)?;
     }
+    let platform = state
+        .platforms
+        .get(&platform_name)
+        .ok_or_else(|| ApiError::Unauthorized(format!("no platform `{platform_name}`")))?;
     if let Some(asked) = query_value(req, "shop") {
-        // Compare normalised domains so `Shop.myshopify.com` is the same shop.
-        if normalize_shop(&asked).as_deref() != Some(domain.as_str()) {
+        // Compare normalised keys so `Shop.myshopify.com` is the same shop.
+        if platform.normalize_shop(&asked).as_deref() != Some(domain.as_str()) {
             return Err(ApiError::Forbidden(
                 "this session belongs to another shop".into(),
             ));
         }
     }
-    let shop = shops::find(&state.db, PLATFORM, &domain)
+    let shop = shops::find(&state.db, &platform_name, &domain)
         .await?
         .filter(|s| shops::is_installed(&s.status))
         .ok_or_else(|| ApiError::Unauthorized(format!("{domain} has not installed Lifecycle")))?;
     Ok(AdminSession {
         shop_id: shop.id,
+        platform: platform_name,
         domain: shop.domain,
         via,
     })

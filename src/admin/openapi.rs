@@ -23,7 +23,7 @@ impl Modify for Security {
         components.add_security_scheme(
             "session_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                crate::routes::auth::SESSION_COOKIE,
+                crate::platforms::SESSION_COOKIE,
             ))),
         );
     }

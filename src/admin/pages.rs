@@ -47,8 +47,8 @@ async fn js() -> HttpResponse {
 /// What every page needs to know about the request.
 struct Ctx {
     session: AdminSession,
-    embedded: bool,
-    client_id: String,
+    /// The platform's head markup when the page runs inside the platform's own admin.
+    embedding: Option<Markup>,
     /// `shop`, `host` and `embedded` carried over to links, so navigation stays embedded.
     keep: String,
 }
@@ -80,15 +80,18 @@ impl Ctx {
     }
 }
 
-/// Authenticates a page request. An embedded load without a token gets a page that asks App
-/// Bridge for one and reloads with it (Shopify's "bounce"), everything else an error page.
+/// Authenticates a page request. An embedded load without a token gets a page that asks the
+/// platform's admin for one and reloads with it (a "bounce"), everything else an error page.
 async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpResponse> {
     let embedded = is_embedded(req);
     match auth::authenticate(req, state).await {
         Ok(session) => Ok(Ctx {
+            embedding: embedded
+                .then(|| state.platforms.get(&session.platform))
+                .flatten()
+                .and_then(|p| p.embedding())
+                .map(|e| e.head),
             session,
-            embedded,
-            client_id: state.shopify.client_id.clone(),
             keep: kept_query(req),
         }),
         Err(ApiError::Unauthorized(_))
@@ -96,10 +99,13 @@ async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpRespon
                 && !url::form_urlencoded::parse(req.query_string().as_bytes())
                     .any(|(k, _)| k == "id_token") =>
         {
-            Err(html_response(
-                StatusCode::OK,
-                bounce(&state.shopify.client_id),
-            ))
+            // Only an embedding platform sends an embedded load.
+            match state.platforms.all().iter().find_map(|p| p.embedding()) {
+                Some(embedding) => Err(html_response(StatusCode::OK, bounce(embedding.head))),
+                None => Err(error_page(&ApiError::Unauthorized(
+                    "not signed in: open Lifecycle from the shop admin".into(),
+                ))),
+            }
         }
         Err(e) => Err(error_page(&e)),
     }
@@ -112,26 +118,19 @@ fn html_response(status: StatusCode, m: Markup) -> HttpResponse {
         .body(m.into_string())
 }
 
-fn app_bridge(client_id: &str) -> Markup {
-    html! {
-        meta name="shopify-api-key" content=(client_id);
-        script src="https://cdn.shopify.com/shopifyapp-bridge/app-bridge.js" {}
-    }
-}
-
-fn bounce(client_id: &str) -> Markup {
+fn bounce(head: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { "Lifecycle" }
-                (app_bridge(client_id))
+                (head)
             }
             body {
                 p { "Loading Lifecycle…" }
                 script {
-                    (PreEscaped("shopify.idToken().then(function (t) { var u = new URL(location.href); u.searchParams.set('id_token', t); location.replace(u.toString()); });"))
+                    (PreEscaped("window.lifecycleToken().then(function (t) { var u = new URL(location.href); u.searchParams.set('id_token', t); location.replace(u.toString()); });"))
                 }
             }
         }
@@ -157,9 +156,9 @@ fn error_page(e: &ApiError) -> HttpResponse {
     html_response(status, document(&title, None, false, body))
 }
 
-/// A styled page: the head every page shares (App Bridge when embedded, the admin script when
-/// the page has controls) around `body`.
-fn document(title: &str, app_bridge_for: Option<&str>, script: bool, body: Markup) -> Markup {
+/// A styled page: the head every page shares (the platform's when embedded, the admin script
+/// when the page has controls) around `body`.
+fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -167,7 +166,7 @@ fn document(title: &str, app_bridge_for: Option<&str>, script: bool, body: Marku
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                @if let Some(client_id) = app_bridge_for { (app_bridge(client_id)) }
+                @if let Some(head) = embedding { (head) }
                 link rel="stylesheet" href="/admin/static/admin.css";
                 @if script { script src="/admin/static/admin.js" defer {} }
             }
@@ -186,7 +185,7 @@ const NAV: [(&str, &str); 5] = [
 
 fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
     let page = html! {
-        @if ctx.embedded {
+        @if ctx.embedding.is_some() {
             ui-nav-menu {
                 @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (label) } }
             }
@@ -206,10 +205,14 @@ fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
             (body)
         }
     };
-    let bridge = ctx.embedded.then_some(ctx.client_id.as_str());
     html_response(
         StatusCode::OK,
-        document(&format!("{title} · Lifecycle"), bridge, true, page),
+        document(
+            &format!("{title} · Lifecycle"),
+            ctx.embedding.as_ref(),
+            true,
+            page,
+        ),
     )
 }
 
@@ -452,6 +455,15 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
         .unwrap_or_else(|| "USD".into());
     let exp = crate::analysis::money::exponent(&currency);
     let tiers = &eff["segments"]["thresholds"]["tiers"];
+    // The platform's words: tags or a customer group, and how narrowly a code is restricted.
+    let caps = state
+        .platforms
+        .get(&ctx.session.platform)
+        .map(|p| p.capabilities().clone());
+    let label_word = caps.as_ref().map_or("tag", |c| c.label_word);
+    let one_group = caps
+        .as_ref()
+        .is_some_and(|c| c.labels == crate::platforms::Labelling::OneGroup);
     let body = html! {
         @if let Some(e) = &view.error { div class="banner bad" { "Stored settings are invalid: " (e) } }
         script type="application/json" id="settings-data" { (PreEscaped(eff.to_string().replace("</", "<\\/"))) }
@@ -459,6 +471,7 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
             section class="card" {
                 h2 { "Offers" }
                 p class="muted small" { "Personal, single-use discount codes for the customers of the chosen segments. Each offer has its own value, expiry, cooldown and budget per run." }
+                @if let Some(c) = &caps { p class="muted small" id="code-note" { (c.code_note) } }
                 div class="offers" {
                     @for kind in OfferKind::ALL {
                         @let o = &eff["offers"][kind.key()];
@@ -496,8 +509,11 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
             }
             div class="grid2" {
                 section class="card" {
-                    h2 { "Tags and schedule" }
-                    div class="field" { label { "Tag prefix" input type="text" name="tag_prefix" id="tag-prefix" value=(eff["tag_prefix"].as_str().unwrap_or("")); } }
+                    h2 { (capitalise(label_word)) "s and schedule" }
+                    @if one_group {
+                        p class="muted small" id="label-note" { "Each customer is in one " (label_word) ": Lifecycle puts them in the group of their loyalty tier (or lifecycle stage), named with the prefix below, and leaves customers in your own groups alone." }
+                    }
+                    div class="field" { label { (capitalise(label_word)) " prefix" input type="text" name="tag_prefix" id="tag-prefix" value=(eff["tag_prefix"].as_str().unwrap_or("")); } }
                     div class="field" {
                         label { "Schedule (cron: minute hour day month weekday)"
                             input type="text" name="schedule" id="schedule" class="mono" placeholder="0 3 * * *" value=(eff["schedule"].as_str().unwrap_or(""));

@@ -95,10 +95,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let (sandbox, platform) = match &args.sandbox {
         Some(url) => {
-            let secret = config.shopify_client_secret.clone().context(
+            let secret = config.platforms.shopify.client_secret.clone().context(
                 "--sandbox needs LIFECYCLE_SHOPIFY_CLIENT_SECRET, the same the sandbox was started with",
             )?;
-            config.shopify_client_secret = Some(secret);
+            config.platforms.shopify.client_secret = Some(secret);
             let platform = url.trim_end_matches('/').to_string();
             reqwest::Client::new()
                 .post(format!("{platform}/_sandbox/app"))
@@ -111,7 +111,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         None => {
             let client_secret = crate::secrets::random_secret(16);
-            config.shopify_client_secret = Some(client_secret.clone());
+            config.platforms.shopify.client_secret = Some(client_secret.clone());
             println!(
                 "Starting a sandbox shop with {} customers...",
                 args.customers
@@ -119,7 +119,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
                 customers: args.customers,
                 seed: args.seed,
-                client_id: config.shopify_client_id.clone(),
+                client_id: config.platforms.shopify.client_id.clone(),
                 client_secret,
                 app_url: config.app_url.clone(),
                 live_rate: (args.live > 0.0).then_some(args.live),
@@ -136,7 +136,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => first_shop(&platform).await?,
     }
     .context("the sandbox has no shop")?;
-    config.shopify_api_origin = Some(platform.clone());
+    config.platforms.shopify.api_origin = Some(platform.clone());
 
     let app = server::start(Launch::new(config)).await?;
     let state = app.state.clone();
@@ -183,7 +183,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish();
 
     report(&state, shop_row.id).await?;
-    let summary = crate::writeback::segment::run_segment(&state, &shop, true).await?;
+    let summary = crate::writeback::segment::run_segment(&state, "shopify", &shop, true).await?;
     println!("\nSegment run (dry run, nothing pushed yet):\n{summary}");
     println!("\nOpen:");
     println!("  app            {}", app.url());

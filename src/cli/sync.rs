@@ -5,7 +5,6 @@ use clap::{Args, ValueEnum};
 use super::progress_bar;
 use crate::app::build_state;
 use crate::config::Config;
-use crate::platforms::shopify::PLATFORM;
 use crate::store::shops;
 use crate::sync::{self, Mode};
 
@@ -18,9 +17,12 @@ pub enum SyncMode {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// The shop's domain, e.g. demo-1.myshopify.com.
+    /// The shop's key on its platform, e.g. demo-1.myshopify.com.
     #[arg(long)]
     shop: String,
+    /// The shop's platform; the first registered one when unset.
+    #[arg(long)]
+    platform: Option<String>,
     #[arg(long, value_enum, default_value = "incremental")]
     mode: SyncMode,
     #[command(flatten)]
@@ -29,13 +31,17 @@ pub struct SyncArgs {
 
 pub async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
     let state = build_state(args.config, crate::app::registry()).await?;
-    let shop = shops::find(&state.db, PLATFORM, &args.shop)
+    let platform = args
+        .platform
+        .as_deref()
+        .unwrap_or(state.platforms.default_name());
+    let shop = shops::find(&state.db, platform, &args.shop)
         .await?
         .ok_or_else(|| anyhow::anyhow!("shop {} is not installed here", args.shop))?;
     let mode = match args.mode {
         SyncMode::Backfill => {
             // A new backfill starts from the beginning of every resource.
-            for r in crate::platforms::shopify::resources::Resource::ALL {
+            for r in crate::platforms::Resource::ALL {
                 crate::store::sync_state::save(&state.db, shop.id, r.name(), &Default::default())
                     .await?;
             }
@@ -69,6 +75,9 @@ pub async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
 pub struct SegmentArgs {
     #[arg(long)]
     shop: String,
+    /// The shop's platform; the first registered one when unset.
+    #[arg(long)]
+    platform: Option<String>,
     /// Compute and record the plan, send nothing.
     #[arg(long)]
     dry_run: bool,
@@ -78,7 +87,12 @@ pub struct SegmentArgs {
 
 pub async fn run_segment(args: SegmentArgs) -> anyhow::Result<()> {
     let state = build_state(args.config, crate::app::registry()).await?;
-    let summary = crate::writeback::segment::run_segment(&state, &args.shop, args.dry_run).await?;
+    let platform = args
+        .platform
+        .as_deref()
+        .unwrap_or(state.platforms.default_name());
+    let summary =
+        crate::writeback::segment::run_segment(&state, platform, &args.shop, args.dry_run).await?;
     println!("{summary}");
     Ok(())
 }

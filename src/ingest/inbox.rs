@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::model::Event;
-use crate::platforms::shopify;
+use crate::platforms::Platforms;
 use crate::queue::worker::{WorkerOptions, backoff};
 use crate::queue::{JobError, JobResult};
 use crate::store::entities::{inbox, shop};
@@ -29,15 +29,20 @@ const MAX_ATTEMPTS: i32 = 8;
 
 /// Applies up to `BATCH` due inbox rows; returns how many rows it settled (applied, failed or
 /// put back for a retry), 0 when none was due.
-pub async fn drain(db: &Db, opts: &WorkerOptions, worker: &str) -> Result<usize, DbErr> {
-    let claimed = apply_batch(db, opts, worker, BATCH).await?;
+pub async fn drain(
+    db: &Db,
+    platforms: &Platforms,
+    opts: &WorkerOptions,
+    worker: &str,
+) -> Result<usize, DbErr> {
+    let claimed = apply_batch(db, platforms, opts, worker, BATCH).await?;
     if !claimed.rolled_back {
         return Ok(claimed.rows);
     }
     // One row could not be applied. One row per transaction now, so that row alone is retried.
     let mut settled = 0;
     for _ in 0..claimed.rows {
-        settled += apply_batch(db, opts, worker, 1).await?.rows;
+        settled += apply_batch(db, platforms, opts, worker, 1).await?.rows;
     }
     Ok(settled)
 }
@@ -50,6 +55,7 @@ struct Claimed {
 
 async fn apply_batch(
     db: &Db,
+    platforms: &Platforms,
     opts: &WorkerOptions,
     worker: &str,
     limit: u32,
@@ -68,7 +74,7 @@ async fn apply_batch(
             rolled_back: false,
         });
     }
-    match apply_rows(&tx, worker, &rows).await {
+    match apply_rows(&tx, platforms, worker, &rows).await {
         Ok(()) => {
             tx.commit().await?;
             Ok(Claimed {
@@ -97,10 +103,15 @@ async fn apply_batch(
 /// Applies claimed rows and marks them done, in `tx`. A row that cannot be decoded, or whose
 /// shop is unknown, is marked failed before anything of it is written; any other error is
 /// returned and the caller rolls the transaction back.
-async fn apply_rows(tx: &DatabaseTransaction, worker: &str, rows: &[inbox::Model]) -> JobResult {
+async fn apply_rows(
+    tx: &DatabaseTransaction,
+    platforms: &Platforms,
+    worker: &str,
+    rows: &[inbox::Model],
+) -> JobResult {
     let mut done = Vec::with_capacity(rows.len());
     for row in rows {
-        match prepare(tx, row).await {
+        match prepare(tx, platforms, row).await {
             Ok((shop, events)) => {
                 apply_events(tx, &shop, events).await?;
                 done.push(row.id);
@@ -144,18 +155,15 @@ async fn settle_failure(
 /// Decodes a row and finds its shop; writes nothing.
 async fn prepare(
     tx: &DatabaseTransaction,
+    platforms: &Platforms,
     row: &inbox::Model,
 ) -> Result<(shop::Model, Vec<Event>), JobError> {
-    let events = match row.platform.as_str() {
-        shopify::PLATFORM => {
-            shopify::events::decode(&row.topic, &row.body).map_err(JobError::permanent)?
-        }
-        other => {
-            return Err(JobError::Permanent(format!(
-                "no decoder for platform `{other}`"
-            )));
-        }
-    };
+    let platform = platforms.get(&row.platform).ok_or_else(|| {
+        JobError::Permanent(format!("no platform `{}` is registered", row.platform))
+    })?;
+    let events = platform
+        .decode(&row.topic, &row.body)
+        .map_err(JobError::permanent)?;
     let shop = match row.shop_id {
         Some(id) => shops::get(tx, id).await?,
         None => None,
@@ -197,6 +205,12 @@ pub async fn apply_events(
                 status,
             } => {
                 tracing::info!(shop = %shop.domain, %operation_id, %status, "bulk operation finished");
+            }
+            Event::FetchRequested {
+                resource,
+                platform_id,
+            } if installed => {
+                crate::triggers::fetch(tx, shop.id, resource, &platform_id, Utc::now()).await?;
             }
             other if installed => data.push(other),
             _ => tracing::info!(shop = %shop.domain, "shop is not installed: data event ignored"),
@@ -254,11 +268,24 @@ mod tests {
         .into_bytes()
     }
 
+    /// The app's platforms over this database, as the composition root registers them.
+    fn test_platforms(db: &Db) -> Platforms {
+        let env = crate::platforms::Env {
+            db: db.clone(),
+            cipher: crate::secrets::Cipher::from_config(&crate::secrets::Cipher::generate_key())
+                .unwrap(),
+            http: reqwest::Client::new(),
+            app_url: "http://127.0.0.1:1".into(),
+        };
+        let config = crate::config::Config::local(std::env::temp_dir());
+        crate::app::platforms(&env, &config)
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_batch_applies_its_rows_fails_the_undecodable_and_retries_only_the_refused() {
         for t in TestDb::all().await {
             let db = &t.db;
-            install_shop(db, "a.myshopify.com").await;
+            install_shop(db, crate::platforms::shopify::PLATFORM, "a.myshopify.com").await;
             refuse_email(db, "refused@example.com").await;
             let bodies = [
                 customer(1, "one@example.com"),
@@ -270,7 +297,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, body)| Delivery {
-                    platform: shopify::PLATFORM,
+                    platform: crate::platforms::shopify::PLATFORM,
                     shop_domain: "a.myshopify.com".into(),
                     topic: "customers/update".into(),
                     webhook_id: format!("w-{i}"),
@@ -284,7 +311,12 @@ mod tests {
             insert_many(db, &rows, Utc::now()).await.unwrap();
 
             let opts = WorkerOptions::default();
-            assert_eq!(drain(db, &opts, "w").await.unwrap(), 4, "every row settled");
+            let platforms = test_platforms(db);
+            assert_eq!(
+                drain(db, &platforms, &opts, "w").await.unwrap(),
+                4,
+                "every row settled"
+            );
 
             let mut states: Vec<(String, String, i32, Option<String>)> =
                 crate::store::entities::inbox::Entity::find()
@@ -330,7 +362,7 @@ mod tests {
                 "the good rows were applied despite the rolled-back batch"
             );
             // Not due yet (backoff): nothing more to do now.
-            assert_eq!(drain(db, &opts, "w").await.unwrap(), 0);
+            assert_eq!(drain(db, &platforms, &opts, "w").await.unwrap(), 0);
             t.remove().await;
         }
     }

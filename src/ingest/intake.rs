@@ -292,12 +292,12 @@ async fn write(db: &Db, submissions: &[&Submission]) -> Result<Vec<Outcome>, DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testdb::{TestDb, install_shop as install};
+    use crate::store::testdb::{TestDb, install_shop};
 
     fn sub(domain: &str, id: &str) -> Submission {
         Submission {
             delivery: Delivery {
-                platform: "shopify",
+                platform: "test",
                 shop_domain: domain.into(),
                 topic: "customers/update".into(),
                 webhook_id: id.into(),
@@ -330,17 +330,17 @@ mod tests {
     async fn a_batch_stores_what_its_shops_accept() {
         for t in TestDb::all().await {
             let db = t.db.clone();
-            let a = install(&db, "a.myshopify.com").await;
-            let b = install(&db, "b.myshopify.com").await;
+            let a = install_shop(&db, "test", "a.example").await;
+            let b = install_shop(&db, "test", "b.example").await;
             shops::mark_uninstalled(&db, b).await.unwrap();
-            let mut privacy = sub("b.myshopify.com", "b-redact");
+            let mut privacy = sub("b.example", "b-redact");
             privacy.applies_when_uninstalled = true;
             let batch = vec![
-                sub("a.myshopify.com", "a-1"),
-                sub("nobody.myshopify.com", "x-1"),
-                sub("b.myshopify.com", "b-1"),
+                sub("a.example", "a-1"),
+                sub("nobody.example", "x-1"),
+                sub("b.example", "b-1"),
                 privacy,
-                sub("a.myshopify.com", "a-1"),
+                sub("a.example", "a-1"),
             ];
             let outcomes = write(&db, &refs(&batch)).await.unwrap();
             assert_eq!(
@@ -353,9 +353,7 @@ mod tests {
                     Outcome::Stored { duplicate: true },
                 ]
             );
-            let again = write(&db, &refs(&[sub("a.myshopify.com", "a-1")]))
-                .await
-                .unwrap();
+            let again = write(&db, &refs(&[sub("a.example", "a-1")])).await.unwrap();
             assert_eq!(again, vec![Outcome::Stored { duplicate: true }]);
             assert_eq!(
                 inbox_rows(&db).await,
@@ -372,11 +370,11 @@ mod tests {
     async fn a_batch_larger_than_one_statement_is_stored_whole() {
         for t in TestDb::all().await {
             let db = t.db.clone();
-            install(&db, "a.myshopify.com").await;
+            install_shop(&db, "test", "a.example").await;
             // 300 rows: beyond SQLite's 999 parameters per statement (83 rows) and PostgreSQL's
             // byte budget per statement.
             let batch: Vec<Submission> = (0..300)
-                .map(|i| sub("a.myshopify.com", &format!("w-{i}")))
+                .map(|i| sub("a.example", &format!("w-{i}")))
                 .collect();
             let outcomes = write(&db, &refs(&batch)).await.unwrap();
             assert!(
@@ -396,18 +394,16 @@ mod tests {
     async fn the_writer_answers_every_handler_and_refuses_after_stopping() {
         for t in TestDb::all().await {
             let db = t.db.clone();
-            install(&db, "a.myshopify.com").await;
+            install_shop(&db, "test", "a.example").await;
             let intake = std::sync::Arc::new(Intake::new());
             let writer = intake.start(db.clone()).expect("first start");
             assert!(intake.start(db.clone()).is_none(), "one writer per intake");
             let handlers: Vec<_> = (0..200)
                 .map(|i| {
                     let intake = intake.clone();
-                    tokio::spawn(async move {
-                        intake
-                            .submit(sub("a.myshopify.com", &format!("c-{i}")))
-                            .await
-                    })
+                    tokio::spawn(
+                        async move { intake.submit(sub("a.example", &format!("c-{i}"))).await },
+                    )
                 })
                 .collect();
             for h in handlers {
@@ -419,7 +415,7 @@ mod tests {
             // Every answered delivery is already committed.
             assert_eq!(inbox_rows(&db).await.len(), 200);
             writer.stop().await;
-            let late = intake.submit(sub("a.myshopify.com", "late")).await;
+            let late = intake.submit(sub("a.example", "late")).await;
             assert!(matches!(late, Err(IntakeError::Stopped)), "{late:?}");
             assert_eq!(inbox_rows(&db).await.len(), 200);
             t.remove().await;
@@ -430,10 +426,10 @@ mod tests {
     async fn installs_and_uninstalls_count_from_the_next_batch() {
         for t in TestDb::all().await {
             let db = t.db.clone();
-            let w = |id: &str| sub("c.myshopify.com", id);
+            let w = |id: &str| sub("c.example", id);
             let ignored = vec![Outcome::Ignored];
             assert_eq!(write(&db, &refs(&[w("1")])).await.unwrap(), ignored);
-            let id = install(&db, "c.myshopify.com").await;
+            let id = install_shop(&db, "test", "c.example").await;
             assert_eq!(
                 write(&db, &refs(&[w("2")])).await.unwrap(),
                 vec![Outcome::Stored { duplicate: false }]
@@ -447,7 +443,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_writer_submissions_are_refused_not_left_waiting() {
         let intake = Intake::new();
-        let r = intake.submit(sub("a.myshopify.com", "w")).await;
+        let r = intake.submit(sub("a.example", "w")).await;
         assert!(matches!(r, Err(IntakeError::Stopped)), "{r:?}");
     }
 
@@ -459,13 +455,13 @@ mod tests {
             return;
         };
         let db = t.db.clone();
-        install(&db, "a.myshopify.com").await;
-        let mut bad = sub("a.myshopify.com", "bad");
+        install_shop(&db, "test", "a.example").await;
+        let mut bad = sub("a.example", "bad");
         bad.delivery.topic = "customers/\0update".into();
         let mut batch = vec![
-            Pending::new(sub("a.myshopify.com", "good-1")),
+            Pending::new(sub("a.example", "good-1")),
             Pending::new(bad),
-            Pending::new(sub("a.myshopify.com", "good-2")),
+            Pending::new(sub("a.example", "good-2")),
         ];
         let answers: Vec<_> = batch.iter_mut().map(|p| p.1.take().unwrap()).collect();
         let mut pending: Vec<Pending> = batch.into_iter().map(|p| p.0).collect();

@@ -69,6 +69,27 @@ pub struct PrivacyRequest {
     pub request_id: Option<String>,
 }
 
+/// The kinds of records Lifecycle mirrors; the names key the sync checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Customers,
+    Orders,
+    Checkouts,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 3] = [Resource::Customers, Resource::Orders, Resource::Checkouts];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Customers => "customers",
+            Resource::Orders => "orders",
+            Resource::Checkouts => "checkouts",
+        }
+    }
+}
+
 /// Everything that can happen to a shop's data, whatever the platform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
@@ -86,6 +107,12 @@ pub enum Event {
     CustomerDataRequested(PrivacyRequest),
     CustomerRedactRequested(PrivacyRequest),
     ShopRedactRequested,
+    /// A record changed, and the webhook names it without carrying it (Ecwid): a queued step
+    /// reads it through the platform's API.
+    FetchRequested {
+        resource: Resource,
+        platform_id: String,
+    },
     /// A bulk operation finished; the sync that started it picks up the result.
     BulkOperationFinished {
         operation_id: String,

@@ -1,4 +1,445 @@
-//! Shop platforms. Each turns its own auth, webhooks and API into Lifecycle's canonical model;
-//! Shopify is the first.
+//! Shop platforms: the seam between Lifecycle and each platform it installs into.
+//!
+//! A platform ([`Platform`]) owns its install routes, verifies and decodes its webhooks, and
+//! hands out a client of one shop's API ([`ShopApi`]): paged and incremental reads, an optional
+//! bulk export, label write-back and personal discount codes. What differs between platforms
+//! and matters to the rest of the app is said by [`Capabilities`]. Everything else about a
+//! platform lives in its own folder; the composition root registers each one in a line.
 
 pub mod shopify;
+mod tokens;
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::core::loyalty::{CustomerField, OfferValue};
+use crate::model::Event;
+use crate::secrets::Cipher;
+use crate::store::Db;
+
+pub use tokens::{TokenError, mark_needs_reauth, usable_token};
+
+/// What every platform's code shares with the app: the database, the token cipher, the HTTP
+/// client for platform APIs and this app's public URL.
+#[derive(Clone)]
+pub struct Env {
+    pub db: Db,
+    pub cipher: Cipher,
+    pub http: reqwest::Client,
+    /// Where platforms reach this app (OAuth redirects, webhooks), without a trailing slash.
+    pub app_url: String,
+}
+
+/// How a platform can hold Lifecycle's labels on a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Labelling {
+    /// Any number of tags per customer (Shopify).
+    Tags,
+    /// One group per customer (Ecwid, BigCommerce).
+    OneGroup,
+    /// Key-value metadata on the customer (WooCommerce).
+    Metadata,
+}
+
+/// How narrowly a personal discount code can be restricted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeScope {
+    /// Only the one customer can redeem it.
+    OneCustomer,
+    /// Anyone holding it can redeem it once: its secrecy carries the restriction.
+    SingleUseOnly,
+}
+
+/// Whether webhooks carry the record or only its id (then a queued step fetches it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookData {
+    Full,
+    IdsOnly,
+}
+
+/// How the platform limits API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimit {
+    /// A leaky bucket of query cost points (Shopify's GraphQL).
+    CostBucket,
+    /// A number of requests per minute per token.
+    RequestsPerMinute(u32),
+}
+
+/// What differs between platforms, for the parts of the app that must care.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capabilities {
+    pub labels: Labelling,
+    pub codes: CodeScope,
+    pub webhooks: WebhookData,
+    pub bulk_export: bool,
+    /// Reads can be filtered by "updated since".
+    pub incremental: bool,
+    pub rate_limit: RateLimit,
+    /// The merchant's words for a label and for a code restriction, for the admin.
+    pub label_word: &'static str,
+    pub code_note: &'static str,
+}
+
+pub use crate::model::Resource;
+
+/// One page of a paged read: its records as canonical events, and where the next page starts.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// None on the last page.
+    pub next: Option<String>,
+}
+
+/// Why a call to a shop's API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the shop refused our access token (401)")]
+    Unauthorized,
+    #[error("the shop forbids this request (403): {0}")]
+    Forbidden(String),
+    /// The shop's plan does not include the feature (Ecwid answers 402).
+    #[error("the shop's plan does not include this: {0}")]
+    PlanLimit(String),
+    #[error("the platform reported errors: {0}")]
+    Remote(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+impl CallError {
+    /// Whether the job that hit this error should be retried later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CallError::Exhausted { .. })
+    }
+}
+
+/// One label write: add or remove these labels on one customer.
+#[derive(Debug, Clone)]
+pub struct LabelOp {
+    pub customer: String,
+    pub add: bool,
+    pub labels: Vec<String>,
+}
+
+/// A personal discount code to create.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub title: &'a str,
+    pub code: &'a str,
+    pub customer: &'a str,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub value: &'a OfferValue,
+}
+
+/// What creating a discount code came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created {
+        platform_id: String,
+    },
+    /// The code already exists: our earlier attempt made it (codes are derived per customer,
+    /// offer and period, and unguessable), so it counts as created.
+    Taken,
+    Rejected(String),
+}
+
+/// The verdict of each write of a bulk call: `Ok` applied, `Err` refused with the platform's
+/// message, `None` when the result does not mention it.
+pub type Verdicts = Vec<Option<Result<(), String>>>;
+
+/// Why a bulk call failed as a whole: nothing it did is confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A bulk export of a whole resource (Shopify's bulk operations).
+#[async_trait::async_trait]
+pub trait BulkExport: Send + Sync {
+    /// Starts the export; returns its id.
+    async fn start_export(&self, resource: Resource) -> Result<String, BulkError>;
+    /// Waits for the export; returns its result's URL (None when it matched nothing).
+    async fn wait_export(&self, id: &str) -> Result<Option<String>, BulkError>;
+    /// Opens a result file for streaming.
+    async fn download(&self, url: &str) -> Result<reqwest::Response, BulkError>;
+    /// One line of a result file: the record as an event, or None for a line that is not one.
+    fn export_line(
+        &self,
+        resource: Resource,
+        line: &serde_json::Value,
+    ) -> Result<Option<Event>, String>;
+}
+
+/// Label writes as bulk calls, for large pushes.
+#[async_trait::async_trait]
+pub trait BulkLabels: Send + Sync {
+    /// Pushes from this many writes on go as bulk calls.
+    fn min_writes(&self) -> usize;
+    /// The largest upload one bulk call takes, in bytes.
+    fn upload_limit(&self) -> usize;
+    /// A write as one line of a bulk upload.
+    fn line(&self, op: &LabelOp) -> String;
+    /// Runs one bulk call of lines that all add (or all remove); counts its requests.
+    async fn run(
+        &self,
+        add: bool,
+        lines: &[&str],
+        requests: &mut usize,
+    ) -> Result<Verdicts, BulkError>;
+}
+
+/// A client of one installed shop's API, with a valid credential.
+#[async_trait::async_trait]
+pub trait ShopApi: Send + Sync {
+    /// The credential the calls are made with, to tell a revoked one from a replaced one.
+    fn token(&self) -> &str;
+    /// How many records the shop has, when the platform says.
+    async fn count(&self, resource: Resource) -> Result<Option<u64>, CallError>;
+    /// One page of records, updated at or after `since` when given, from `cursor`.
+    async fn page(
+        &self,
+        resource: Resource,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<&str>,
+    ) -> Result<Page, CallError>;
+    fn bulk_export(&self) -> Option<&dyn BulkExport> {
+        None
+    }
+    /// One record by its id, for webhooks that name records without carrying them; None when
+    /// the platform no longer has it.
+    async fn fetch(
+        &self,
+        resource: Resource,
+        _platform_id: &str,
+    ) -> Result<Option<Event>, CallError> {
+        Err(CallError::Protocol(format!(
+            "this platform's webhooks carry their {}",
+            resource.name()
+        )))
+    }
+    /// Label writes per call of [`ShopApi::labels`].
+    fn labels_per_call(&self) -> usize;
+    /// Applies label writes; per write, `None` when applied or the platform's refusal. Labels
+    /// that start with `prefix` are Lifecycle's; anything else on the customer is the
+    /// merchant's and is left alone.
+    async fn labels(&self, ops: &[LabelOp], prefix: &str)
+    -> Result<Vec<Option<String>>, CallError>;
+    fn bulk_labels(&self) -> Option<&dyn BulkLabels> {
+        None
+    }
+    /// Creates a personal discount code, restricted as narrowly as the platform allows.
+    async fn create_code(&self, code: &NewCode<'_>) -> Result<CreateOutcome, CallError>;
+    /// Sets fields on the customer (the code and its expiry, for the shop's own emails);
+    /// `Some(message)` when the platform refused them.
+    async fn set_customer_fields(
+        &self,
+        customer: &str,
+        fields: &[CustomerField],
+    ) -> Result<Option<String>, CallError>;
+}
+
+/// A verified webhook delivery, ready for the inbox.
+#[derive(Debug)]
+pub struct Verified {
+    pub shop_key: String,
+    pub topic: String,
+    /// The platform's delivery id: the inbox's deduplication key.
+    pub delivery_id: String,
+    pub event_id: Option<String>,
+    pub api_version: Option<String>,
+    pub triggered_at: Option<DateTime<Utc>>,
+    /// Privacy requests still apply to a shop that has uninstalled.
+    pub applies_when_uninstalled: bool,
+}
+
+/// Why a webhook was refused before anything was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong signature: 401.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Missing header or malformed value: 400.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// A stored delivery that cannot become events (it will not be retried).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// The admin's view of an embedded platform admin.
+pub struct Embedding {
+    /// Markup for the page head that lets a page ask the platform for a session token
+    /// (`window.lifecycleToken()` returns a promise of one).
+    pub head: maud::Markup,
+}
+
+/// One shop platform.
+#[async_trait::async_trait]
+pub trait Platform: Send + Sync + 'static {
+    /// The name in URLs (`/auth/{name}/...`, `/webhooks/{name}`), shop rows and inbox rows.
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    /// The shop key as the platform names shops, normalised; None for anything else.
+    fn normalize_shop(&self, raw: &str) -> Option<String>;
+    /// Registers the platform's install routes.
+    fn routes(self: Arc<Self>, cfg: &mut web::ServiceConfig);
+    /// Verifies a webhook on its raw bytes.
+    fn verify_webhook(&self, req: &HttpRequest, body: &[u8]) -> Result<Verified, WebhookError>;
+    /// Turns a stored delivery into canonical events.
+    fn decode(&self, topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError>;
+    /// A client of an installed shop's API.
+    async fn api<'a>(&'a self, shop_id: i64) -> Result<Box<dyn ShopApi + 'a>, TokenError>;
+    /// Secrets that sign this platform's admin session cookies (current first).
+    fn session_secrets(&self) -> &[String];
+    /// The shop key a platform session token names, when the platform issues them.
+    fn session_token_shop(&self, _token: &str) -> Option<Result<String, String>> {
+        None
+    }
+    /// How the admin runs inside the platform's own admin, when it does.
+    fn embedding(&self) -> Option<Embedding> {
+        None
+    }
+    /// The platform as its own type, for code that knows which platform it holds (its own
+    /// tests and tools).
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// The registered platforms.
+#[derive(Clone, Default)]
+pub struct Platforms(Vec<Arc<dyn Platform>>);
+
+impl Platforms {
+    pub fn register(&mut self, platform: Arc<dyn Platform>) {
+        self.0.push(platform);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Platform>> {
+        self.0.iter().find(|p| p.name() == name)
+    }
+
+    /// The registered platform of type `P`.
+    pub fn find<P: Platform>(&self) -> Option<&P> {
+        self.0.iter().find_map(|p| p.as_any().downcast_ref::<P>())
+    }
+
+    pub fn all(&self) -> &[Arc<dyn Platform>] {
+        &self.0
+    }
+
+    /// The first registered platform: the default of commands that name a shop.
+    pub fn default_name(&self) -> &'static str {
+        self.0.first().map_or("", |p| p.name())
+    }
+
+    /// A client of the shop's API, through its platform.
+    pub async fn api<'a>(
+        &'a self,
+        db: &Db,
+        shop_id: i64,
+    ) -> Result<Box<dyn ShopApi + 'a>, TokenError> {
+        let shop = crate::store::shops::get(db, shop_id)
+            .await?
+            .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+        let platform = self
+            .get(&shop.platform)
+            .ok_or_else(|| TokenError::UnknownPlatform(shop.platform.clone()))?;
+        platform.api(shop_id).await
+    }
+}
+
+/// Where the app reaches a platform: the real origin, or a configured one (the sandbox) to
+/// which the same requests go.
+pub fn origin_or(configured: Option<&str>, real: &str) -> String {
+    configured.unwrap_or(real).trim_end_matches('/').to_string()
+}
+
+/// A request's query string as pairs.
+pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A request header's trimmed, non-empty text.
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether this app's public URL is HTTPS (cookies are then `Secure`).
+pub fn secure(env: &Env) -> bool {
+    env.app_url.starts_with("https://")
+}
+
+/// The admin's session cookie (outside the platform's own admin: sandbox, local use).
+pub const SESSION_COOKIE: &str = "lifecycle_session";
+const SESSION_LABEL: &str = "session";
+pub const SESSION_TTL_HOURS: i64 = 12;
+
+/// The signed session cookie for a merchant of `shop` on `platform`, set after an install.
+pub fn session_cookie(
+    env: &Env,
+    platform: &dyn Platform,
+    shop: &str,
+) -> actix_web::cookie::Cookie<'static> {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+    let secret = platform
+        .session_secrets()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let value = crate::signed::sign_expiring(
+        &secret,
+        SESSION_LABEL,
+        &format!("{}/{shop}", platform.name()),
+        Utc::now() + chrono::Duration::hours(SESSION_TTL_HOURS),
+    );
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure(env))
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::hours(SESSION_TTL_HOURS))
+        .finish()
+}
+
+/// The (platform, shop) of a valid session cookie: the platform named in the value picks the
+/// secrets, and the signature covers that name too.
+pub fn read_session(
+    platforms: &Platforms,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Option<(String, String)> {
+    let (name, _) = value.split_once('/')?;
+    let platform = platforms.get(name)?;
+    let payload =
+        crate::signed::verify_expiring(platform.session_secrets(), SESSION_LABEL, value, now)?;
+    let (name, shop) = payload.split_once('/')?;
+    Some((name.to_string(), shop.to_string()))
+}
+
+/// Every platform's settings, each defined in its own folder.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlatformsConfig {
+    #[command(flatten)]
+    pub shopify: shopify::config::ShopifyConfig,
+}

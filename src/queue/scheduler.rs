@@ -9,6 +9,9 @@
 //! dispatcher that fires at the top of every minute and enqueues the shops whose cron had an
 //! occurrence in the minute just begun, with the same (kind, shop, tick) dedupe key.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -149,20 +152,46 @@ async fn enqueue_for_shop(
     Ok(enqueue(db, job).await?.is_some() as usize)
 }
 
+/// Firings in flight, and whether the scheduler has stopped. tokio-cron-scheduler's shutdown
+/// does not wait for a firing already spawned, so without this a tick could be enqueued after
+/// the instance stopped (seen under load, seconds later).
+#[derive(Default)]
+struct Gate {
+    stopped: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// The running scheduler of an instance.
+pub struct Scheduler {
+    inner: JobScheduler,
+    gate: Arc<Gate>,
+}
+
+impl Scheduler {
+    /// Stops firing, and waits (up to 10 s) for firings under way to finish their enqueue.
+    pub async fn shutdown(mut self) {
+        self.gate.stopped.store(true, Ordering::SeqCst);
+        let _ = self.inner.shutdown().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.gate.in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Starts the cron scheduler with the given entries; per-shop runs of one tick are spread over
 /// `spread_secs`.
-pub async fn start(
-    db: Db,
-    spread_secs: u32,
-    entries: Vec<Schedule>,
-) -> anyhow::Result<JobScheduler> {
+pub async fn start(db: Db, spread_secs: u32, entries: Vec<Schedule>) -> anyhow::Result<Scheduler> {
     let sched = JobScheduler::new().await?;
+    let gate = Arc::new(Gate::default());
     for entry in entries {
         let parsed = parse_cron(&entry.cron).map_err(|e| anyhow::anyhow!(e))?;
         let cron = entry.cron.clone();
         sched
             .add(firing(
                 &cron,
+                gate.clone(),
                 db.clone(),
                 entry.clone(),
                 move |db, entry| {
@@ -175,6 +204,7 @@ pub async fn start(
             sched
                 .add(firing(
                     SHOP_DISPATCH_CRON,
+                    gate.clone(),
                     db.clone(),
                     entry,
                     |db, entry| async move { enqueue_shop_schedules(&db, &entry, Utc::now()).await },
@@ -183,23 +213,36 @@ pub async fn start(
         }
     }
     sched.start().await?;
-    Ok(sched)
+    Ok(Scheduler { inner: sched, gate })
 }
 
 /// A scheduler job that runs `enqueue` at every firing of `expr`; a failure is logged (the
 /// next firing tries again).
-fn firing<F, Fut>(expr: &str, db: Db, entry: Schedule, enqueue: F) -> anyhow::Result<Job>
+fn firing<F, Fut>(
+    expr: &str,
+    gate: Arc<Gate>,
+    db: Db,
+    entry: Schedule,
+    enqueue: F,
+) -> anyhow::Result<Job>
 where
     F: Fn(Db, Schedule) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<usize, sea_orm::DbErr>> + Send + 'static,
 {
     Job::new_async(expr, move |_id, _lock| {
-        let work = enqueue(db.clone(), entry.clone());
+        // Counted before the check, so a shutdown either sees this firing or stops it.
+        gate.in_flight.fetch_add(1, Ordering::SeqCst);
+        let gate = gate.clone();
+        let work =
+            (!gate.stopped.load(Ordering::SeqCst)).then(|| enqueue(db.clone(), entry.clone()));
         let kind = entry.kind.clone();
         Box::pin(async move {
-            if let Err(e) = work.await {
+            if let Some(work) = work
+                && let Err(e) = work.await
+            {
                 tracing::warn!(kind = %kind, error = %e, "scheduled enqueue failed");
             }
+            gate.in_flight.fetch_sub(1, Ordering::SeqCst);
         })
     })
     .map_err(|e| anyhow::anyhow!("bad cron `{expr}`: {e}"))

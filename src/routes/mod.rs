@@ -1,15 +1,20 @@
 //! HTTP routes and the one mapping from errors to HTTP responses.
 
-pub mod auth;
 pub mod health;
 pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+use crate::state::AppState;
+
+/// Health, every platform's install routes (`/auth/{platform}/...`), the webhooks of every
+/// platform (`/webhooks/{platform}`) and the admin.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     health::configure(cfg);
-    auth::configure(cfg);
+    for platform in state.platforms.all() {
+        platform.clone().routes(cfg);
+    }
     webhooks::configure(cfg);
     crate::admin::configure(cfg);
 }

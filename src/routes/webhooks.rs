@@ -1,14 +1,15 @@
-//! `POST /webhooks/shopify`. The handler verifies the signature on the raw bytes, hands the
-//! delivery to the inbox writer (`ingest::intake`, which commits it in a batch) and answers; it
-//! does nothing else, so it answers in milliseconds and a 200 always means the delivery is
-//! durable.
+//! `POST /webhooks/{platform}`. The platform verifies the delivery on its raw bytes; the
+//! handler hands it to the inbox writer (`ingest::intake`, which commits it in a batch) and
+//! answers. It does nothing else, so it answers in milliseconds and a 200 always means the
+//! delivery is durable.
+
+use std::sync::atomic::Ordering;
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::{DateTime, Utc};
 
 use super::ApiError;
 use crate::ingest::intake::{Outcome, Submission};
-use crate::platforms::shopify::{self, events::COMPLIANCE_TOPICS, normalize_shop, signature};
+use crate::platforms::WebhookError;
 use crate::state::AppState;
 use crate::store::inbox;
 
@@ -16,20 +17,22 @@ use crate::store::inbox;
 const RETRY_AFTER_SECS: u32 = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(shopify_webhook);
+    cfg.service(webhook);
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Unauthenticated(m) => ApiError::Unauthorized(m),
+            WebhookError::Malformed(m) => ApiError::BadRequest(m),
+        }
+    }
 }
 
-#[post("/webhooks/shopify")]
-async fn shopify_webhook(
+#[post("/webhooks/{platform}")]
+async fn webhook(
     req: HttpRequest,
+    path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -37,68 +40,52 @@ async fn shopify_webhook(
         state
             .metrics
             .webhooks_rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
         e
     };
-    // Unsigned or wrongly signed: 401 on every topic, compliance topics included.
-    let hmac = header(&req, "X-Shopify-Hmac-Sha256").ok_or_else(|| {
-        reject(ApiError::Unauthorized(
-            "X-Shopify-Hmac-Sha256 header is missing".into(),
-        ))
-    })?;
-    if !signature::verify_body(&state.shopify.secrets, &body, hmac) {
-        return Err(reject(ApiError::Unauthorized(
-            "webhook signature is not valid".into(),
-        )));
-    }
-    let missing = |name: &str| reject(ApiError::BadRequest(format!("{name} header is missing")));
-    let topic = header(&req, "X-Shopify-Topic").ok_or_else(|| missing("X-Shopify-Topic"))?;
-    let domain =
-        header(&req, "X-Shopify-Shop-Domain").ok_or_else(|| missing("X-Shopify-Shop-Domain"))?;
-    let webhook_id =
-        header(&req, "X-Shopify-Webhook-Id").ok_or_else(|| missing("X-Shopify-Webhook-Id"))?;
-    let shop_domain = normalize_shop(domain).ok_or_else(|| {
-        reject(ApiError::BadRequest(
-            "X-Shopify-Shop-Domain is not a shop domain".into(),
-        ))
-    })?;
-
-    let triggered_at = header(&req, "X-Shopify-Triggered-At")
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let platform = state
+        .platforms
+        .get(&path)
+        .ok_or_else(|| reject(ApiError::NotFound(format!("no platform `{path}`"))))?;
+    let v = platform
+        .verify_webhook(&req, &body)
+        .map_err(|e| reject(e.into()))?;
     let submission = Submission {
         delivery: inbox::Delivery {
-            platform: shopify::PLATFORM,
-            shop_domain,
-            topic: topic.to_string(),
-            webhook_id: webhook_id.to_string(),
-            event_id: header(&req, "X-Shopify-Event-Id").map(str::to_string),
-            api_version: header(&req, "X-Shopify-API-Version").map(str::to_string),
-            triggered_at,
+            platform: platform.name(),
+            shop_domain: v.shop_key,
+            topic: v.topic,
+            webhook_id: v.delivery_id,
+            event_id: v.event_id,
+            api_version: v.api_version,
+            triggered_at: v.triggered_at,
             body: body.into(),
         },
-        // Privacy requests still apply to a shop that has uninstalled.
-        applies_when_uninstalled: COMPLIANCE_TOPICS.contains(&topic),
+        applies_when_uninstalled: v.applies_when_uninstalled,
     };
+    let (shop, topic) = (
+        submission.delivery.shop_domain.clone(),
+        submission.delivery.topic.clone(),
+    );
     // The shop is checked when the row is written; see `ingest::intake`.
     match state.intake.submit(submission).await {
         Ok(Outcome::Stored { duplicate }) => {
             state
                 .metrics
                 .webhooks_accepted
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(%topic, %webhook_id, duplicate, "webhook stored");
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%topic, duplicate, "webhook stored");
         }
-        // Unknown or uninstalled shops get a 200 (otherwise Shopify retries for hours) and
-        // nothing is stored.
+        // Unknown or uninstalled shops get a 200 (otherwise the platform retries for hours)
+        // and nothing is stored.
         Ok(Outcome::Ignored) => {
-            tracing::info!(shop = %domain, %topic, "webhook for an unknown or uninstalled shop: acknowledged, not applied");
+            tracing::info!(%shop, %topic, "webhook for an unknown or uninstalled shop: acknowledged, not applied");
         }
         Err(e) => {
             state
                 .metrics
                 .webhooks_deferred
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Busy {
                 message: format!("{e}; please retry"),
                 retry_after: RETRY_AFTER_SECS,

@@ -194,11 +194,11 @@ mod tests {
     async fn a_refreshed_token_lifts_needs_reauth_but_not_an_uninstall() {
         for t in TestDb::all().await {
             let db = &t.db;
-            let a = upsert_installed(db, "shopify", "a.myshopify.com", grant("old"))
+            let a = upsert_installed(db, "test", "a.example", grant("old"))
                 .await
                 .unwrap()
                 .id;
-            let b = upsert_installed(db, "shopify", "b.myshopify.com", grant("old"))
+            let b = upsert_installed(db, "test", "b.example", grant("old"))
                 .await
                 .unwrap()
                 .id;

@@ -5,11 +5,11 @@ use sea_orm::ConnectionTrait;
 
 use super::Db;
 
-/// Records `domain` as an installed Shopify shop; returns its id.
-pub async fn install_shop(db: &Db, domain: &str) -> i64 {
+/// Records `domain` as an installed shop of `platform`; returns its id.
+pub async fn install_shop(db: &Db, platform: &str, domain: &str) -> i64 {
     super::shops::upsert_installed(
         db,
-        "shopify",
+        platform,
         domain,
         super::shops::TokenGrant {
             access_token: "x".into(),

@@ -1,18 +1,15 @@
-//! The bulk path for large shops: one `bulkOperationRunQuery` per resource, polled until it
-//! completes, and its JSONL result streamed line by line (never loaded whole), applied in
-//! batches. The checkpoint records the result URL and the lines applied, so a killed backfill
+//! The bulk path for large shops, where the platform exports (`BulkExport`): one export per
+//! resource, waited for, and its JSONL result streamed line by line (never loaded whole),
+//! applied in batches. The checkpoint records the result URL and the lines applied, so a killed backfill
 //! resumes in the same file.
-
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Report, SyncError, add};
 use crate::ingest::apply::apply;
-use crate::platforms::shopify::client::ShopClient;
-use crate::platforms::shopify::resources::Resource;
+use crate::platforms::{BulkExport, Resource};
 use crate::state::AppState;
 use crate::store;
 use crate::store::sync_state::{self, Checkpoint};
@@ -37,7 +34,7 @@ pub enum Export {
 /// The platform runs several exports of a shop at once (Shopify: five since 2026-01), so the
 /// backfill starts every resource's before reading any.
 pub async fn start(
-    client: &ShopClient<'_>,
+    client: &dyn BulkExport,
     resource: Resource,
     cp: &Checkpoint,
 ) -> Result<Export, SyncError> {
@@ -50,14 +47,14 @@ pub async fn start(
             url: c.url,
             lines: c.lines,
         },
-        None => Export::Started(start_query(client, resource).await?),
+        None => Export::Started(client.start_export(resource).await?),
     })
 }
 
 /// Waits for the export and applies its result, line by line, in batches with their checkpoint.
 pub async fn run(
     state: &AppState,
-    client: &ShopClient<'_>,
+    client: &dyn BulkExport,
     shop_id: i64,
     resource: Resource,
     export: Export,
@@ -66,26 +63,15 @@ pub async fn run(
 ) -> Result<Report, SyncError> {
     let (url, skip) = match export {
         Export::Resumed { url, lines } => (url, lines),
-        Export::Started(id) => match wait(client, &id).await? {
+        Export::Started(id) => match client.wait_export(&id).await? {
             Some(url) => (url, 0),
             None => return Ok(Report::default()),
         },
     };
-    let resp = state
-        .http
-        .get(&url)
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await
-        .map_err(|e| SyncError::Data(format!("bulk result download failed: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(SyncError::Data(format!(
-            "bulk result download answered {}",
-            resp.status()
-        )));
-    }
+    let resp = client.download(&url).await?;
     let mut reader = Reader {
         state,
+        client,
         shop_id,
         resource,
         cp,
@@ -117,6 +103,7 @@ pub async fn run(
 /// Reads the result file line by line, applying batches with their checkpoint.
 struct Reader<'a> {
     state: &'a AppState,
+    client: &'a dyn BulkExport,
     shop_id: i64,
     resource: Resource,
     cp: &'a mut Checkpoint,
@@ -140,14 +127,11 @@ impl Reader<'_> {
         let n = self.line_no;
         let v: Value = serde_json::from_slice(line)
             .map_err(|e| SyncError::Data(format!("bulk line {n}: {e}")))?;
-        // Children of nested connections carry `__parentId`; our queries have none.
-        if v.get("__parentId").is_none() {
-            self.batch.push(
-                self.resource
-                    .to_event(&v)
-                    .map_err(|e| SyncError::Data(format!("bulk line {n}: {e}")))?,
-            );
-        }
+        let event = self
+            .client
+            .export_line(self.resource, &v)
+            .map_err(|e| SyncError::Data(format!("bulk line {n}: {e}")))?;
+        self.batch.extend(event);
         if self.batch.len() >= BATCH {
             self.commit().await?;
         }
@@ -179,63 +163,5 @@ impl Reader<'_> {
         self.batch.clear();
         (self.progress)(self.cp.fetched as u64);
         Ok(())
-    }
-}
-
-/// Starts the bulk query; returns the operation's id.
-async fn start_query(client: &ShopClient<'_>, resource: Resource) -> Result<String, SyncError> {
-    let r = client
-        .run(
-            "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { field message } } }",
-            json!({ "q": resource.bulk_query() }),
-            10.0,
-        )
-        .await?;
-    let errors = r
-        .data
-        .pointer("/bulkOperationRunQuery/userErrors")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if !errors.is_empty() {
-        return Err(SyncError::Data(format!(
-            "bulk operation refused: {}",
-            Value::Array(errors)
-        )));
-    }
-    Ok(r.data
-        .pointer("/bulkOperationRunQuery/bulkOperation/id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SyncError::Data("bulk operation without id".into()))?
-        .to_string())
-}
-
-/// Polls the operation by id (with several running, `currentBulkOperation` names only the
-/// latest) until it completes; returns the result URL (None when the query matched nothing).
-async fn wait(client: &ShopClient<'_>, id: &str) -> Result<Option<String>, SyncError> {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(5));
-        let r = client
-            .run(
-                "query($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount url } }",
-                json!({ "id": id }),
-                1.0,
-            )
-            .await?;
-        let op = r.data.get("bulkOperation").cloned().unwrap_or(Value::Null);
-        match op.get("status").and_then(Value::as_str).unwrap_or("") {
-            "COMPLETED" => {
-                return Ok(op.get("url").and_then(Value::as_str).map(str::to_string));
-            }
-            "FAILED" | "CANCELED" | "EXPIRED" => {
-                return Err(SyncError::Data(format!("bulk operation {id} ended {op}")));
-            }
-            "" if op.is_null() => {
-                return Err(SyncError::Data(format!("bulk operation {id} is unknown")));
-            }
-            _ => {}
-        }
     }
 }

@@ -1,17 +1,15 @@
-//! Keeping the shop's customers, orders and abandoned checkouts current through the Admin API:
-//! the backfill on install (paged, or through a bulk operation for large shops), incremental
-//! syncs by `updated_at`, and the nightly reconciliation that repairs what webhooks missed.
-//! Everything fetched becomes canonical events written by `ingest::apply`.
+//! Keeping the shop's customers, orders and abandoned checkouts current through its platform's
+//! API (`platforms::ShopApi`): the backfill on install (paged, or through a bulk export for
+//! large shops where the platform has one), incremental syncs by update time, and the nightly
+//! reconciliation that repairs what webhooks missed. Everything fetched becomes canonical
+//! events written by `ingest::apply`.
 
 pub mod bulk;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
 
 use crate::ingest::apply::{Applied, apply};
-use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
-use crate::platforms::shopify::client::{ClientError, ShopClient};
-use crate::platforms::shopify::resources::{Resource, updated_since};
+use crate::platforms::{BulkError, CallError, Resource, ShopApi, TokenError, mark_needs_reauth};
 use crate::queue::{JobError, JobResult};
 use crate::state::AppState;
 use crate::store::entities::job;
@@ -29,7 +27,9 @@ pub enum SyncError {
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(#[from] CallError),
+    #[error(transparent)]
+    Bulk(#[from] BulkError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -42,7 +42,9 @@ pub enum SyncError {
 impl From<SyncError> for JobError {
     fn from(e: SyncError) -> Self {
         match &e {
-            SyncError::Client(c) if c.is_transient() => JobError::retry(e),
+            SyncError::Client(c) | SyncError::Bulk(BulkError::Call(c)) if c.is_transient() => {
+                JobError::retry(e)
+            }
             SyncError::Db(_)
             | SyncError::Token(TokenError::Refresh(_))
             | SyncError::TokenReplaced => JobError::retry(e),
@@ -122,6 +124,50 @@ pub async fn job(state: AppState, job: job::Model, mode: Mode) -> JobResult {
     Ok(())
 }
 
+/// The handler of `sync.fetch`: reads one record a webhook named, and applies it as the webhook
+/// would have (echo recognition and re-scoring included). A record the platform no longer has
+/// is applied as deleted.
+pub async fn fetch_job(
+    state: AppState,
+    job: job::Model,
+    payload: crate::triggers::FetchPayload,
+) -> JobResult {
+    use crate::model::Event;
+    let shop_id = job
+        .shop_id
+        .ok_or_else(|| JobError::permanent("fetch job without a shop"))?;
+    let client = match state.platforms.api(&state.db, shop_id).await {
+        Ok(c) => c,
+        // Uninstalled since the webhook: nothing to read, nothing to do.
+        Err(TokenError::NotInstalled(_) | TokenError::NeedsReauth(_)) => return Ok(()),
+        Err(e) => return Err(SyncError::from(e).into()),
+    };
+    let (resource, id) = (payload.resource, payload.platform_id);
+    let fetched = match client.fetch(resource, &id).await {
+        Err(CallError::Unauthorized)
+            if !mark_needs_reauth(&state.env, shop_id, client.token())
+                .await
+                .map_err(SyncError::from)? =>
+        {
+            return Err(SyncError::TokenReplaced.into());
+        }
+        other => other.map_err(SyncError::from)?,
+    };
+    let event = match (fetched, resource) {
+        (Some(event), _) => event,
+        (None, Resource::Customers) => Event::CustomerDeleted { platform_id: id },
+        (None, Resource::Orders) => Event::OrderDeleted { platform_id: id },
+        (None, Resource::Checkouts) => return Ok(()),
+    };
+    let Some(shop) = store::shops::get(&state.db, shop_id).await? else {
+        return Ok(());
+    };
+    let tx = store::write_tx(&state.db).await?;
+    crate::ingest::inbox::apply_events(&tx, &shop, vec![event]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Runs one sync of a shop, recording it in `sync_runs`.
 pub async fn run(
     state: &AppState,
@@ -129,30 +175,33 @@ pub async fn run(
     mode: Mode,
     progress: Progress<'_>,
 ) -> Result<Report, SyncError> {
-    let client = match client_for(state, shop_id).await {
-        Ok(c) => c,
-        Err(e) => return Err(e.into()),
-    };
+    let client = state.platforms.api(&state.db, shop_id).await?;
+    let client = client.as_ref();
     let path = match mode {
-        Mode::Backfill => choose_path(&client, state.config.bulk_threshold).await?,
+        Mode::Backfill => choose_path(client, state.config.bulk_threshold).await?,
         _ => Path::Paged,
     };
     let run_id = sync_state::start_run(&state.db, shop_id, mode.name(), path.name()).await?;
     let started = Utc::now();
     let result = match mode {
-        Mode::Backfill => backfill(state, &client, shop_id, path, started, progress).await,
+        Mode::Backfill => backfill(state, client, shop_id, path, started, progress).await,
         Mode::Incremental => {
             let since = incremental_since(state, shop_id).await?;
-            window(state, &client, shop_id, since, started, progress).await
+            window(state, client, shop_id, since, started, progress).await
         }
         Mode::Reconcile => {
             let since = reconcile_since(state, shop_id).await?;
-            window(state, &client, shop_id, since, started, progress).await
+            window(state, client, shop_id, since, started, progress).await
         }
     };
+    let unauthorized = matches!(
+        result,
+        Err(SyncError::Client(CallError::Unauthorized))
+            | Err(SyncError::Bulk(BulkError::Call(CallError::Unauthorized)))
+    );
     let result = match result {
-        Err(SyncError::Client(ClientError::Unauthorized))
-            if !mark_needs_reauth(state, shop_id, &client.token).await? =>
+        Err(_)
+            if unauthorized && !mark_needs_reauth(&state.env, shop_id, client.token()).await? =>
         {
             Err(SyncError::TokenReplaced)
         }
@@ -177,30 +226,29 @@ pub async fn run(
     result
 }
 
-async fn choose_path(client: &ShopClient<'_>, threshold: i64) -> Result<Path, SyncError> {
-    let r = client
-        .run(&Resource::Orders.count_query(), json!({}), 1.0)
-        .await?;
-    let orders = Resource::Orders.count_of(&r.data).unwrap_or(0);
-    Ok(if orders >= threshold {
+async fn choose_path(client: &dyn ShopApi, threshold: i64) -> Result<Path, SyncError> {
+    if client.bulk_export().is_none() {
+        return Ok(Path::Paged);
+    }
+    let orders = client.count(Resource::Orders).await?.unwrap_or(0);
+    Ok(if orders >= threshold.max(0) as u64 {
         Path::Bulk
     } else {
         Path::Paged
     })
 }
 
-async fn totals(client: &ShopClient<'_>) -> Result<u64, SyncError> {
+async fn totals(client: &dyn ShopApi) -> Result<u64, SyncError> {
     let mut total = 0;
     for r in Resource::ALL {
-        let resp = client.run(&r.count_query(), json!({}), 1.0).await?;
-        total += r.count_of(&resp.data).unwrap_or(0).max(0) as u64;
+        total += client.count(r).await?.unwrap_or(0);
     }
     Ok(total)
 }
 
 async fn backfill(
     state: &AppState,
-    client: &ShopClient<'_>,
+    client: &dyn ShopApi,
     shop_id: i64,
     path: Path,
     started: DateTime<Utc>,
@@ -246,17 +294,21 @@ async fn backfill(
                 out
             }
             Path::Bulk => {
+                let export = client
+                    .bulk_export()
+                    .ok_or_else(|| SyncError::Data("the platform has no bulk export".into()))?;
                 // Every export starts before any is read: the platform prepares them side by side.
                 let mut exports = Vec::new();
                 for (resource, cp) in &todo {
-                    exports.push(bulk::start(client, *resource, cp).await?);
+                    exports.push(bulk::start(export, *resource, cp).await?);
                 }
+                let exporter = export;
                 let runs = todo.iter_mut().zip(exports).enumerate().map(
                     |(i, ((resource, cp), export))| {
                         let report_progress = &report_progress;
                         async move {
                             let step = move |n: u64| report_progress(i, n);
-                            bulk::run(state, client, shop_id, *resource, export, cp, &step).await
+                            bulk::run(state, exporter, shop_id, *resource, export, cp, &step).await
                         }
                     },
                 );
@@ -310,7 +362,7 @@ async fn reconcile_since(state: &AppState, shop_id: i64) -> Result<DateTime<Utc>
 
 async fn window(
     state: &AppState,
-    client: &ShopClient<'_>,
+    client: &dyn ShopApi,
     shop_id: i64,
     since: DateTime<Utc>,
     started: DateTime<Utc>,
@@ -347,51 +399,30 @@ async fn window(
 /// committed together.
 async fn pages(
     state: &AppState,
-    client: &ShopClient<'_>,
+    client: &dyn ShopApi,
     shop_id: i64,
     resource: Resource,
     since: Option<DateTime<Utc>>,
     cp: &mut Checkpoint,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Report, SyncError> {
-    let query = resource.page_query();
-    let filter = since.map(updated_since);
     let mut report = Report::default();
     loop {
-        let resp = client
-            .run(
-                &query,
-                json!({ "after": cp.cursor, "query": filter }),
-                resource.page_cost(),
-            )
-            .await?;
-        let page = resource
-            .page_of(&resp.data)
-            .ok_or_else(|| SyncError::Data(format!("no `{}` in response", resource.name())))?;
-        let nodes = page
-            .get("nodes")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let events = nodes
-            .iter()
-            .map(|n| resource.to_event(n))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(SyncError::Data)?;
-        let has_next = page
-            .pointer("/pageInfo/hasNextPage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let end = page
-            .pointer("/pageInfo/endCursor")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        tracing::debug!(shop_id, resource = resource.name(), nodes = nodes.len(), has_next, cursor = ?end, "page");
+        let page = client.page(resource, since, cp.cursor.as_deref()).await?;
+        let events = page.events;
+        let has_next = page.next.is_some();
+        tracing::debug!(
+            shop_id,
+            resource = resource.name(),
+            records = events.len(),
+            has_next,
+            "page"
+        );
         let tx = store::write_tx(&state.db).await?;
         let applied = apply(&tx, shop_id, &events).await?;
         cp.fetched += events.len() as i64;
         if has_next {
-            cp.cursor = end;
+            cp.cursor = page.next;
         }
         sync_state::save(&tx, shop_id, resource.name(), cp).await?;
         tx.commit().await?;

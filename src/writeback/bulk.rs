@@ -1,41 +1,17 @@
-//! The bulk path for a large tag push: the `tagsAdd` lines and the `tagsRemove` lines each go
-//! as one bulk mutation (JSONL of variables, staged, run, polled, result streamed back line by
-//! line), one after the other since a shop runs one bulk mutation at a time. A customer is
-//! confirmed only by result lines without errors for all of its writes, through the same
-//! record step as the aliased path; a line with errors is recorded as rejected. An operation
-//! that fails as a whole confirms nothing and fails the push so the job retries: `tagsAdd` and
-//! `tagsRemove` are idempotent and the retry re-plans from the confirmed state, so a crash
-//! between a run and its confirmation converges too.
-
-use std::time::Duration;
+//! The bulk path for a large label push, where the platform has one (`BulkLabels`): the adding
+//! lines and the removing lines each go as bulk calls, one after the other (a shop may run
+//! one at a time), each no larger than the platform's upload limit. A customer is confirmed
+//! only by verdicts without errors for all of its writes, through the same record step as the
+//! ordinary path; a refused line is recorded as rejected. A call that fails as a whole
+//! confirms nothing and fails the push so the job retries: label writes are idempotent and the
+//! retry re-plans from the confirmed state, so a crash between a call and its confirmation
+//! converges too.
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
-use serde_json::{Value, json};
 
-use super::shopify::{MUTATION_COST, user_errors};
 use super::tags::{TagStats, TagWork, ops_of, record};
 use super::{Stop, WritebackError, client_or_stop};
-use crate::platforms::shopify::client::{ClientError, ShopClient, StagedTarget};
 use crate::state::AppState;
-
-/// Tag writes from which a push goes as bulk mutations. The aliased path spends 10 points a
-/// write: 250 writes are 2,500 points, which a standard 2,000-point bucket restoring 100/s
-/// absorbs in about 5 s of refills, so below this the aliased requests finish within a few
-/// refills. Above it each write costs the bucket more time (10,000 writes: ~100 s at the floor)
-/// while a bulk mutation costs ~10 points per operation plus a few polls, whatever its size.
-pub const BULK_MIN_WRITES: usize = 250;
-
-/// Variables per operation, under Shopify's 100 MB upload limit with room to spare; a larger
-/// push runs as several operations in turn.
-const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
-
-/// How often a run waits for a bulk mutation left running by someone else (or by a crashed
-/// earlier attempt of this push) before giving the job back to retry.
-const BUSY_RETRIES: u32 = 20;
-
-const ADD: &str = "mutation call($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { userErrors { field message } } }";
-const REMOVE: &str = "mutation call($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) { userErrors { field message } } }";
 
 fn bulk_error(e: impl std::fmt::Display) -> WritebackError {
     WritebackError::Bulk(e.to_string())
@@ -55,24 +31,36 @@ pub async fn push(
     let mut outstanding: Vec<usize> = works.iter().map(|w| ops_of(w).len()).collect();
     let mut refused: Vec<Option<String>> = vec![None; works.len()];
     for add in [true, false] {
+        let client = match client_or_stop(state, shop_id).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok((stats, Some(stop))),
+        };
+        let Some(bulk) = client.bulk_labels() else {
+            return Err(bulk_error("the platform has no bulk label writes"));
+        };
         let mut lines: Vec<(usize, String)> = Vec::new();
         for (i, w) in works.iter().enumerate() {
             for op in ops_of(w).into_iter().filter(|op| op.add == add) {
-                lines.push((i, json!({ "id": op.customer, "tags": op.tags }).to_string()));
+                lines.push((i, bulk.line(&op)));
             }
         }
-        for chunk in chunks(&lines, MAX_UPLOAD_BYTES) {
+        let limit = bulk.upload_limit();
+        drop(client);
+        for chunk in chunks(&lines, limit) {
             let client = match client_or_stop(state, shop_id).await? {
                 Ok(c) => c,
                 Err(stop) => return Ok((stats, Some(stop))),
             };
-            let mutation = if add { ADD } else { REMOVE };
-            let results = run(&client, mutation, chunk, &mut stats)
+            let Some(bulk) = client.bulk_labels() else {
+                return Err(bulk_error("the platform has no bulk label writes"));
+            };
+            let texts: Vec<&str> = chunk.iter().map(|(_, l)| l.as_str()).collect();
+            let results = bulk
+                .run(add, &texts, &mut stats.requests)
                 .await
-                .map_err(|e| match e {
-                    Failure::Client(e) => WritebackError::from_client(e, shop_id, &client),
-                    Failure::Bulk(msg) => bulk_error(msg),
-                })?;
+                .map_err(|e| WritebackError::from_bulk(e, shop_id, client.as_ref()))?;
+            stats.bulk_operations += 1;
+            stats.writes += chunk.len();
             let mut done = Vec::new();
             let mut missing = 0;
             for (pos, (i, _)) in chunk.iter().enumerate() {
@@ -120,255 +108,6 @@ fn chunks(lines: &[(usize, String)], limit: usize) -> Vec<&[(usize, String)]> {
         out.push(&lines[start..]);
     }
     out
-}
-
-enum Failure {
-    Client(ClientError),
-    Bulk(String),
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        Failure::Client(e)
-    }
-}
-
-/// A result line's verdict: `Ok` applied, `Err` refused with the platform's message. `None`
-/// for lines the result does not mention.
-type Outcomes = Vec<Option<Result<(), String>>>;
-
-/// Stages, runs and waits for one bulk mutation, and reads its result.
-async fn run(
-    client: &ShopClient<'_>,
-    mutation: &str,
-    lines: &[(usize, String)],
-    stats: &mut TagStats,
-) -> Result<Outcomes, Failure> {
-    let mut body = Vec::with_capacity(lines.iter().map(|(_, l)| l.len() + 1).sum());
-    for (_, line) in lines {
-        body.extend_from_slice(line.as_bytes());
-        body.push(b'\n');
-    }
-    let r = client
-        .run(
-            "mutation { stagedUploadsCreate(input: [{resource: BULK_MUTATION_VARIABLES, filename: \"tags.jsonl\", mimeType: \"text/jsonl\", httpMethod: POST}]) { stagedTargets { url parameters { name value } } userErrors { field message } } }",
-            json!({}),
-            MUTATION_COST,
-        )
-        .await?;
-    stats.requests += 1;
-    let staged = r
-        .data
-        .get("stagedUploadsCreate")
-        .cloned()
-        .unwrap_or(Value::Null);
-    if let Some(msg) = user_errors(&staged) {
-        return Err(Failure::Bulk(format!("stagedUploadsCreate refused: {msg}")));
-    }
-    let target = staged
-        .pointer("/stagedTargets/0")
-        .and_then(|t| {
-            Some(StagedTarget {
-                url: t.get("url")?.as_str()?.to_string(),
-                parameters: t
-                    .get("parameters")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            p.get("name")?.as_str()?.to_string(),
-                            p.get("value")?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect(),
-            })
-        })
-        .ok_or_else(|| Failure::Bulk("stagedUploadsCreate returned no target".into()))?;
-    let key = target
-        .parameters
-        .iter()
-        .find(|(n, _)| n == "key")
-        .map(|(_, v)| v.clone())
-        .ok_or_else(|| Failure::Bulk("the staged target has no key parameter".into()))?;
-    client
-        .upload_staged(&target, "tags.jsonl", "text/jsonl", &body)
-        .await
-        .map_err(|e| Failure::Bulk(e.to_string()))?;
-    drop(body);
-
-    let id = start(client, mutation, &key, stats).await?;
-    let op = wait(client, &id, stats).await?;
-    match op.get("status").and_then(Value::as_str) {
-        Some("COMPLETED") => {}
-        _ => return Err(Failure::Bulk(format!("bulk mutation {id} ended {op}"))),
-    }
-    stats.bulk_operations += 1;
-    stats.writes += lines.len();
-    let Some(url) = op.get("url").and_then(Value::as_str) else {
-        return Ok(vec![None; lines.len()]);
-    };
-    let root = if mutation == ADD {
-        "tagsAdd"
-    } else {
-        "tagsRemove"
-    };
-    read_result(client, url, root, lines.len()).await
-}
-
-/// `bulkOperationRunMutation`; waits out a bulk mutation already running for the shop.
-async fn start(
-    client: &ShopClient<'_>,
-    mutation: &str,
-    key: &str,
-    stats: &mut TagStats,
-) -> Result<String, Failure> {
-    for _ in 0..BUSY_RETRIES {
-        let r = client
-            .run(
-                "mutation($m: String!, $p: String!) { bulkOperationRunMutation(mutation: $m, stagedUploadPath: $p) { bulkOperation { id status } userErrors { field message code } } }",
-                json!({ "m": mutation, "p": key }),
-                MUTATION_COST,
-            )
-            .await?;
-        stats.requests += 1;
-        let payload = r
-            .data
-            .get("bulkOperationRunMutation")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let busy = payload
-            .get("userErrors")
-            .and_then(Value::as_array)
-            .is_some_and(|e| {
-                e.iter()
-                    .any(|e| e.get("code").and_then(Value::as_str) == Some("OPERATION_IN_PROGRESS"))
-            });
-        if busy {
-            let current = client
-                .run(
-                    "{ currentBulkOperation(type: MUTATION) { id status } }",
-                    json!({}),
-                    1.0,
-                )
-                .await?;
-            stats.requests += 1;
-            if let Some(id) = current
-                .data
-                .pointer("/currentBulkOperation/id")
-                .and_then(Value::as_str)
-            {
-                wait(client, id, stats).await?;
-            }
-            continue;
-        }
-        if let Some(msg) = user_errors(&payload) {
-            return Err(Failure::Bulk(format!(
-                "bulkOperationRunMutation refused: {msg}"
-            )));
-        }
-        return payload
-            .pointer("/bulkOperation/id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| Failure::Bulk("bulkOperationRunMutation returned no operation".into()));
-    }
-    Err(Failure::Bulk(
-        "another bulk mutation kept the shop busy".into(),
-    ))
-}
-
-/// Polls the operation with backoff until it reaches a terminal status.
-async fn wait(client: &ShopClient<'_>, id: &str, stats: &mut TagStats) -> Result<Value, Failure> {
-    let mut pause = Duration::from_millis(50);
-    loop {
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
-        let r = client
-            .run(
-                "query($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount url } }",
-                json!({ "id": id }),
-                1.0,
-            )
-            .await?;
-        stats.requests += 1;
-        let op = r.data.get("bulkOperation").cloned().unwrap_or(Value::Null);
-        match op.get("status").and_then(Value::as_str) {
-            Some("CREATED" | "RUNNING" | "CANCELING") => {}
-            Some(_) => return Ok(op),
-            None => {
-                return Err(Failure::Bulk(format!(
-                    "bulk operation {id} is unknown: {op}"
-                )));
-            }
-        }
-    }
-}
-
-/// Streams the result JSONL and reads each line's verdict by its `__lineNumber`.
-async fn read_result(
-    client: &ShopClient<'_>,
-    url: &str,
-    root: &str,
-    lines: usize,
-) -> Result<Outcomes, Failure> {
-    let resp = client
-        .download(url)
-        .await
-        .map_err(|e| Failure::Bulk(e.to_string()))?;
-    let mut out: Outcomes = vec![None; lines];
-    let mut verdict = |raw: &[u8]| -> Result<(), Failure> {
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        let v: Value = serde_json::from_slice(raw)
-            .map_err(|e| Failure::Bulk(format!("unreadable result line: {e}")))?;
-        let Some(n) = v.get("__lineNumber").and_then(Value::as_u64) else {
-            return Err(Failure::Bulk(format!(
-                "result line without __lineNumber: {v}"
-            )));
-        };
-        let slot = out
-            .get_mut(n as usize)
-            .ok_or_else(|| Failure::Bulk(format!("result for line {n} of {lines}")))?;
-        let errors = v
-            .get("errors")
-            .and_then(Value::as_array)
-            .filter(|e| !e.is_empty());
-        let payload = v.pointer(&format!("/data/{root}")).filter(|p| !p.is_null());
-        *slot = Some(match (errors, payload) {
-            (Some(errors), _) => Err(errors
-                .iter()
-                .filter_map(|e| e.get("message").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("; ")),
-            (None, Some(p)) => user_errors(p).map_or(Ok(()), Err),
-            (None, None) => Err("no result for this write".to_string()),
-        });
-        Ok(())
-    };
-    let mut stream = resp.bytes_stream();
-    let mut pending: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Failure::Bulk(format!("result download: {e}")))?;
-        pending.extend_from_slice(&chunk);
-        let mut from = 0;
-        for end in memchr_all(&pending) {
-            verdict(&pending[from..end])?;
-            from = end + 1;
-        }
-        pending.drain(..from);
-    }
-    verdict(&pending)?;
-    Ok(out)
-}
-
-/// Positions of the newlines in `buf`.
-fn memchr_all(buf: &[u8]) -> Vec<usize> {
-    buf.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i)
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! Personal discount codes, exactly once. A code's row is written `planned` before the API
-//! call; success or `TAKEN` marks it `created` (the discount exists), and the customer
-//! metafields then mark it `confirmed`. A crash anywhere leaves a row that the next attempt
+//! call; success or `TAKEN` marks it `created` (the discount exists), and the customer's
+//! fields then mark it `confirmed`. A crash anywhere leaves a row that the next attempt
 //! finishes from the stored values: re-sending a created code meets `TAKEN`, never a second
 //! discount, and the code is derived from (shop, customer, offer, period), so re-planning
 //! yields the same code too.
 
 use chrono::{DateTime, Utc};
 
-use super::shopify::{self, CreateOutcome};
 use super::store::{self, Audit, CodeRow};
 use super::{Stop, WritebackError, client_or_stop};
 use crate::core::loyalty::PlannedCode;
+use crate::platforms::{CreateOutcome, NewCode};
 use crate::state::AppState;
 
 /// What a code push did.
@@ -20,7 +20,7 @@ pub struct CodeStats {
     pub created: usize,
     /// Codes that already existed (a retry after a crash) and were confirmed instead.
     pub taken: usize,
-    /// Codes whose metafields were written (fully confirmed).
+    /// Codes whose customer fields were written (fully confirmed).
     pub confirmed: usize,
     pub rejected: usize,
     /// Mutation calls sent.
@@ -99,9 +99,18 @@ async fn advance(
             Ok(c) => c,
             Err(stop) => return Ok(Some(stop)),
         };
-        let outcome = shopify::create_code(&client, &row)
+        let code = NewCode {
+            title: &row.title,
+            code: &row.code,
+            customer: &row.customer_id,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            value: &row.value,
+        };
+        let outcome = client
+            .create_code(&code)
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, client.as_ref()))?;
         stats.writes += 1;
         let (state_name, platform_id, note) = match outcome {
             CreateOutcome::Created { platform_id } => {
@@ -128,18 +137,19 @@ async fn advance(
             Ok(c) => c,
             Err(stop) => return Ok(Some(stop)),
         };
-        let refused = shopify::set_metafields(&client, &row.customer_id, &row.metafields)
+        let refused = client
+            .set_customer_fields(&row.customer_id, &row.fields)
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, client.as_ref()))?;
         stats.writes += 1;
         match refused {
             None => {
                 store::set_code_state(&state.db, shop_id, row.id, store::CONFIRMED, None).await?;
                 stats.confirmed += 1;
             }
-            // The discount exists; the metafield is retried by the next run.
+            // The discount exists; the fields are retried by the next run.
             Some(msg) => {
-                tracing::warn!(shop_id, code = %row.code, error = %msg, "metafields refused");
+                tracing::warn!(shop_id, code = %row.code, error = %msg, "customer fields refused");
             }
         }
     }

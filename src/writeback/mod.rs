@@ -1,6 +1,6 @@
-//! Writing what the analytics found back into the shop: customer tags ([`tags`]) and personal
-//! discount codes with their customer metafields ([`codes`]), through the throttle-aware
-//! client ([`shopify`]), every write audited ([`store`]). [`segment`] is the scheduled job
+//! Writing what the analytics found back into the shop: customer labels ([`tags`]) and
+//! personal discount codes with their customer fields ([`codes`]), through the shop's
+//! platform API (`platforms::ShopApi`), every write audited ([`store`]). [`segment`] is the scheduled job
 //! (analyse → segments → plan → push) and `lifecycle segment`; [`rescore`] the near-real-time
 //! job after a webhook.
 
@@ -8,13 +8,11 @@ pub mod bulk;
 pub mod codes;
 pub mod rescore;
 pub mod segment;
-pub mod shopify;
 pub mod store;
 pub mod tags;
 
 use crate::analysis::AnalyseError;
-use crate::platforms::shopify::auth::{TokenError, client_for, mark_needs_reauth};
-use crate::platforms::shopify::client::{ClientError, ShopClient};
+use crate::platforms::{BulkError, CallError, ShopApi, TokenError, mark_needs_reauth};
 use crate::queue::JobError;
 use crate::settings::SettingsError;
 use crate::state::AppState;
@@ -40,7 +38,7 @@ pub enum WritebackError {
     #[error("shop {shop_id}: {error}")]
     Client {
         shop_id: i64,
-        error: ClientError,
+        error: CallError,
         /// The token the call was made with, to tell a revoked token from a replaced one.
         token: CallToken,
     },
@@ -56,11 +54,18 @@ impl std::fmt::Debug for CallToken {
 }
 
 impl WritebackError {
-    pub fn from_client(error: ClientError, shop_id: i64, client: &ShopClient) -> WritebackError {
+    pub fn from_client(error: CallError, shop_id: i64, client: &dyn ShopApi) -> WritebackError {
         WritebackError::Client {
             shop_id,
             error,
-            token: CallToken(client.token.clone()),
+            token: CallToken(client.token().to_string()),
+        }
+    }
+
+    pub fn from_bulk(error: BulkError, shop_id: i64, client: &dyn ShopApi) -> WritebackError {
+        match error {
+            BulkError::Call(e) => WritebackError::from_client(e, shop_id, client),
+            BulkError::Failed(msg) => WritebackError::Bulk(msg),
         }
     }
 
@@ -70,9 +75,9 @@ impl WritebackError {
         match &self {
             WritebackError::Client {
                 shop_id,
-                error: ClientError::Unauthorized,
+                error: CallError::Unauthorized,
                 token,
-            } => match mark_needs_reauth(state, *shop_id, &token.0).await {
+            } => match mark_needs_reauth(&state.env, *shop_id, &token.0).await {
                 Ok(true) => JobError::permanent(self),
                 Ok(false) => JobError::retry(self),
                 Err(e) => JobError::retry(e),
@@ -84,6 +89,27 @@ impl WritebackError {
             WritebackError::Analyse(AnalyseError::Db(_)) => JobError::retry(self),
             _ => JobError::permanent(self),
         }
+    }
+}
+
+/// The shop's tag plan, as its platform can hold labels: every published segment as a tag, or,
+/// where a customer has one group, only the segments of the label the merchant chose.
+pub(crate) fn tag_planner<'c>(
+    state: &AppState,
+    platform: &str,
+    catalog: &'c crate::core::segments::SegmentCatalog,
+    settings: &crate::settings::LoyaltySettings,
+) -> crate::core::loyalty::TagPlanner<'c> {
+    let planner = crate::core::loyalty::TagPlanner::new(catalog, settings.tag_prefix.clone());
+    let one_group = state
+        .platforms
+        .get(platform)
+        .is_some_and(|p| p.capabilities().labels == crate::platforms::Labelling::OneGroup);
+    if one_group {
+        let label = settings.group_label;
+        planner.only(move |id| label.drives(id))
+    } else {
+        planner
     }
 }
 
@@ -104,13 +130,13 @@ impl std::fmt::Display for Stop {
     }
 }
 
-/// A client for the next batch, or why there must be no next batch. `client_for` reads the
-/// shop's row each time, so an uninstall is seen before the next write.
+/// A client for the next batch, or why there must be no next batch. Each call reads the
+/// shop's row, so an uninstall is seen before the next write.
 pub(crate) async fn client_or_stop(
     state: &AppState,
     shop_id: i64,
-) -> Result<Result<ShopClient<'_>, Stop>, WritebackError> {
-    match client_for(state, shop_id).await {
+) -> Result<Result<Box<dyn ShopApi + '_>, Stop>, WritebackError> {
+    match state.platforms.api(&state.db, shop_id).await {
         Ok(c) => Ok(Ok(c)),
         Err(TokenError::NotInstalled(_)) => Ok(Err(Stop::Uninstalled)),
         Err(TokenError::NeedsReauth(_)) => Ok(Err(Stop::NeedsReauth)),

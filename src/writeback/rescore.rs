@@ -13,7 +13,6 @@ use crate::analysis::facts::customer_facts;
 use crate::analysis::load::load_customer;
 use crate::analysis::results::{self, ScoreRow};
 use crate::core::analytics::{customer_features, score_customer};
-use crate::core::loyalty::TagPlanner;
 use crate::queue::{JobError, JobResult};
 use crate::settings::LoyaltySettings;
 use crate::state::AppState;
@@ -134,7 +133,7 @@ pub async fn rescore(
     )
     .await?;
 
-    let planner = TagPlanner::new(&catalog, settings.tag_prefix.clone());
+    let planner = super::tag_planner(state, &shop.platform, &catalog, &settings);
     let pushed = store::load_pushed(&state.db, shop_id, Some(customer)).await?;
     let Some(work) = tags::plan_customer(
         &planner,

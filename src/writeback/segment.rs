@@ -15,9 +15,8 @@ use super::tags::{self, TagStats, TagWork};
 use super::{Stop, WritebackError};
 use crate::analysis::results::{self, ScoreRow};
 use crate::analysis::{self, Analysed};
-use crate::core::loyalty::{CodeSeed, OfferPlanner, PlannedCode, TagPlanner};
+use crate::core::loyalty::{CodeSeed, OfferPlanner, PlannedCode};
 use crate::core::segments::SegmentCatalog;
-use crate::platforms::shopify::PLATFORM;
 use crate::queue::{JobError, JobResult};
 use crate::settings::LoyaltySettings;
 use crate::state::AppState;
@@ -112,13 +111,14 @@ impl fmt::Display for Summary {
     }
 }
 
-/// `lifecycle segment --shop DOMAIN [--dry-run]`.
+/// `lifecycle segment --shop KEY [--platform NAME] [--dry-run]`.
 pub async fn run_segment(
     state: &AppState,
+    platform: &str,
     shop_domain: &str,
     dry_run: bool,
 ) -> Result<Summary, WritebackError> {
-    let shop = shops::find(&state.db, PLATFORM, shop_domain)
+    let shop = shops::find(&state.db, platform, shop_domain)
         .await?
         .ok_or_else(|| WritebackError::UnknownShop(shop_domain.to_string()))?;
     run_for_shop(state, shop.id, "manual", dry_run).await
@@ -170,6 +170,7 @@ pub async fn run_for_shop(
     let outcome = run_inner(
         state,
         &shop.domain,
+        &shop.platform,
         shop_id,
         run_id,
         &settings,
@@ -201,6 +202,7 @@ pub async fn run_for_shop(
 async fn run_inner(
     state: &AppState,
     domain: &str,
+    platform: &str,
     shop_id: i64,
     run_id: i64,
     settings: &LoyaltySettings,
@@ -245,7 +247,7 @@ async fn run_inner(
     summary.timings.store_ms = ms(phase.elapsed());
     let phase = std::time::Instant::now();
 
-    let planner = TagPlanner::new(catalog, settings.tag_prefix.clone());
+    let planner = super::tag_planner(state, platform, catalog, settings);
     let pushed = store::load_pushed(&state.db, shop_id, None).await?;
     let works: Vec<TagWork> = a
         .facts

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::core::loyalty::{IssuedCode, MetafieldValue, OfferKind, OfferValue, PlannedCode};
+use crate::core::loyalty::{CustomerField, IssuedCode, OfferKind, OfferValue, PlannedCode};
 use crate::store::stmt;
 
 async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
@@ -110,7 +110,7 @@ pub async fn save_pushed(
 pub const PLANNED: &str = "planned";
 /// The discount exists in the shop (created, or `TAKEN` on a retry).
 pub const CREATED: &str = "created";
-/// The discount exists and the customer's metafields name it.
+/// The discount exists and the customer's fields name it.
 pub const CONFIRMED: &str = "confirmed";
 /// The shop refused the discount for good (e.g. the customer no longer exists).
 pub const FAILED: &str = "failed";
@@ -128,7 +128,7 @@ pub struct CodeRow {
     pub reason: String,
     pub state: String,
     pub platform_id: Option<String>,
-    pub metafields: Vec<MetafieldValue>,
+    pub fields: Vec<CustomerField>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -170,7 +170,7 @@ async fn load_codes_where(
             reason: r.try_get("", "reason")?,
             state: r.try_get("", "state")?,
             platform_id: r.try_get("", "platform_id")?,
-            metafields: serde_json::from_str(&metafields).map_err(|_| bad("metafields"))?,
+            fields: serde_json::from_str(&metafields).map_err(|_| bad("metafields"))?,
             starts_at: r.try_get("", "starts_at")?,
             ends_at: r.try_get("", "ends_at")?,
             created_at: r.try_get("", "created_at")?,
@@ -231,7 +231,7 @@ pub async fn insert_planned(
             serde_json::to_string(&p.value).unwrap_or_default().into(),
             p.reason_segment.clone().into(),
             PLANNED.into(),
-            serde_json::to_string(&p.metafields)
+            serde_json::to_string(&p.fields)
                 .unwrap_or_else(|_| "[]".into())
                 .into(),
             p.starts_at.into(),

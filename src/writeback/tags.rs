@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::shopify::{self, FIELDS_PER_REQUEST, TagOp};
 use super::store::{self, Audit, Pushed};
 use super::{Stop, WritebackError, bulk, client_or_stop};
 use crate::core::loyalty::{CustomerTags, TagAction, TagChange, TagPlanner};
 use crate::core::segments::Membership;
+use crate::platforms::LabelOp;
 use crate::state::AppState;
 
 /// One customer's planned change and the state to record once it is confirmed.
@@ -76,20 +76,20 @@ fn confirmed(work: &TagWork) -> Pushed {
     }
 }
 
-pub(super) fn ops_of(work: &TagWork) -> Vec<TagOp> {
+pub(super) fn ops_of(work: &TagWork) -> Vec<LabelOp> {
     let mut ops = Vec::with_capacity(2);
     if !work.change.add.is_empty() {
-        ops.push(TagOp {
+        ops.push(LabelOp {
             customer: work.change.customer_id.clone(),
             add: true,
-            tags: work.change.add.clone(),
+            labels: work.change.add.clone(),
         });
     }
     if !work.change.remove.is_empty() {
-        ops.push(TagOp {
+        ops.push(LabelOp {
             customer: work.change.customer_id.clone(),
             add: false,
-            tags: work.change.remove.clone(),
+            labels: work.change.remove.clone(),
         });
     }
     ops
@@ -132,8 +132,8 @@ pub struct TagStats {
     pub bulk_operations: usize,
 }
 
-/// Sends the changes: as bulk mutations from [`bulk::BULK_MIN_WRITES`] writes on, else as
-/// aliased mutations in batches.
+/// Sends the changes: as bulk calls where the platform has them and the push is large enough
+/// (`BulkLabels::min_writes`), else in batches of ordinary calls.
 pub async fn push(
     state: &AppState,
     shop_id: i64,
@@ -142,11 +142,26 @@ pub async fn push(
     now: DateTime<Utc>,
 ) -> Result<(TagStats, Option<Stop>), WritebackError> {
     let writes: usize = works.iter().map(|w| ops_of(w).len()).sum();
-    if writes >= bulk::BULK_MIN_WRITES {
+    let bulk_from = match client_or_stop(state, shop_id).await? {
+        Ok(client) => client.bulk_labels().map(|b| b.min_writes()),
+        Err(stop) => return Ok((TagStats::default(), Some(stop))),
+    };
+    if bulk_from.is_some_and(|min| writes >= min) {
         bulk::push(state, shop_id, run_id, works, now).await
     } else {
         push_aliased(state, shop_id, run_id, works, now).await
     }
+}
+
+/// The shop's tag prefix: what marks a label as Lifecycle's.
+async fn shop_prefix(
+    state: &AppState,
+    shop_id: i64,
+) -> Result<crate::core::loyalty::TagPrefix, WritebackError> {
+    let shop = crate::store::shops::get(&state.db, shop_id)
+        .await?
+        .ok_or_else(|| WritebackError::UnknownShop(shop_id.to_string()))?;
+    Ok(crate::settings::LoyaltySettings::from_shop_json(&shop.settings)?.tag_prefix)
 }
 
 /// Customers recorded per transaction: a bulk push confirms up to every customer of the shop at
@@ -193,7 +208,7 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// Sends the changes as aliased mutations in batches. Before each batch the shop must still be
+/// Sends the changes in batches of ordinary calls. Before each batch the shop must still be
 /// installed; an uninstall stops the push at once (`Err(Stop)` is not an error, the caller
 /// reports it).
 pub async fn push_aliased(
@@ -204,14 +219,20 @@ pub async fn push_aliased(
     now: DateTime<Utc>,
 ) -> Result<(TagStats, Option<Stop>), WritebackError> {
     let mut stats = TagStats::default();
+    let prefix = shop_prefix(state, shop_id).await?;
     let mut i = 0;
     while i < works.len() {
-        // Whole customers per batch, up to the field budget.
+        let client = match client_or_stop(state, shop_id).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok((stats, Some(stop))),
+        };
+        // Whole customers per batch, up to the platform's writes per call.
+        let per_call = client.labels_per_call().max(1);
         let mut end = i;
         let mut fields = 0;
         while end < works.len() {
             let n = ops_of(&works[end]).len();
-            if fields + n > FIELDS_PER_REQUEST && fields > 0 {
+            if fields + n > per_call && fields > 0 {
                 break;
             }
             fields += n;
@@ -219,10 +240,6 @@ pub async fn push_aliased(
         }
         let batch = &works[i..end];
         i = end;
-        let client = match client_or_stop(state, shop_id).await? {
-            Ok(c) => c,
-            Err(stop) => return Ok((stats, Some(stop))),
-        };
         let mut ops = Vec::with_capacity(fields);
         let mut owner = Vec::with_capacity(fields);
         for (w, work) in batch.iter().enumerate() {
@@ -231,9 +248,10 @@ pub async fn push_aliased(
                 owner.push(w);
             }
         }
-        let results = shopify::tag_batch(&client, &ops)
+        let results = client
+            .labels(&ops, prefix.as_str())
             .await
-            .map_err(|e| WritebackError::from_client(e, shop_id, &client))?;
+            .map_err(|e| WritebackError::from_client(e, shop_id, client.as_ref()))?;
         stats.requests += 1;
         stats.writes += ops.len();
         let mut failures: HashMap<usize, String> = HashMap::new();

@@ -691,7 +691,7 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
     let auth = Auth::Cookie(cookie);
     let shop = env.installed_shop().await;
     let db = env.app.state.db.clone();
-    crate::browser::wait_job_done(&db, shop.id, "shopify.backfill").await;
+    crate::browser::wait_job_done(&db, shop.id, lifecycle::triggers::kinds::BACKFILL).await;
     crate::browser::wait_job_done(&db, shop.id, "segment").await;
 
     let o = admin.json("/api/overview", &auth).await;

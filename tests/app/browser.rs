@@ -181,7 +181,7 @@ async fn merchant_flow_in_chromium(backend: Backend) {
     let db = env.app.state.db.clone();
     // The backfill (sync) and the segment run it triggers (analysis) fill the overview.
     let started = std::time::Instant::now();
-    wait_job_done(&db, shop.id, "shopify.backfill").await;
+    wait_job_done(&db, shop.id, lifecycle::triggers::kinds::BACKFILL).await;
     eprintln!("backfill took {:?}", started.elapsed());
     wait_job_done(&db, shop.id, "segment").await;
     eprintln!("backfill and analysis took {:?}", started.elapsed());

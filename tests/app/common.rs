@@ -77,8 +77,8 @@ pub fn test_config(db: &TestDb) -> Config {
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.database_url = Some(db.url.clone());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
-    config.shopify_client_id = CLIENT_ID.to_string();
-    config.shopify_client_secret = Some(CLIENT_SECRET.to_string());
+    config.platforms.shopify.client_id = CLIENT_ID.to_string();
+    config.platforms.shopify.client_secret = Some(CLIENT_SECRET.to_string());
     config.log = std::env::var("LIFECYCLE_TEST_LOG").unwrap_or_else(|_| "warn".into());
     config
 }
@@ -212,7 +212,7 @@ pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     .await
     .expect("sandbox starts");
     let mut config = test_config(&db);
-    config.shopify_api_origin = Some(sandbox.base_url());
+    config.platforms.shopify.api_origin = Some(sandbox.base_url());
     // The app's public URL must be known before it binds; take a free port first.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

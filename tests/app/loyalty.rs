@@ -197,7 +197,12 @@ async fn installed(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
     )
     .await
     .unwrap();
-    wait_job_done(&env.app.state.db, shop.id, "shopify.backfill").await;
+    wait_job_done(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+    )
+    .await;
     wait_job_done(&env.app.state.db, shop.id, "segment").await;
     (shop.id, before)
 }
@@ -411,7 +416,7 @@ async fn dry_run_records_the_plan_and_sends_nothing(backend: Backend) {
     )
     .await
     .unwrap();
-    wait_job_done(&db, shop.id, "shopify.backfill").await;
+    wait_job_done(&db, shop.id, lifecycle::triggers::kinds::BACKFILL).await;
     wait_idle(&env, &db, shop.id).await;
     let summary = run_for_shop(&env.app.state, shop.id, "test", false)
         .await
@@ -456,7 +461,7 @@ async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
         let db = env.app.state.db.clone();
         // The run after the backfill tags everyone; offers are switched on only afterwards, so
         // the killed run below is the one creating codes.
-        wait_job_done(&db, shop_id, "shopify.backfill").await;
+        wait_job_done(&db, shop_id, lifecycle::triggers::kinds::BACKFILL).await;
         wait_job_done(&db, shop_id, "segment").await;
         wait_idle(&env, &db, shop_id).await;
         store::shops::save_settings(&db, shop_id, &json!({ "offers": offers_on() }))
@@ -777,7 +782,7 @@ async fn installed_idle(
 
 async fn a_large_difference_goes_as_bulk_mutations(backend: Backend) {
     // Every customer is tagged on the first run: more writes than the bulk threshold.
-    let customers = lifecycle::writeback::bulk::BULK_MIN_WRITES + 50;
+    let customers = lifecycle::platforms::shopify::bulk_tags::BULK_MIN_WRITES + 50;
     let Some((env, shop_id, before)) = installed_idle(backend, customers).await else {
         return;
     };
@@ -816,7 +821,7 @@ both_backends!(a_large_difference_goes_as_bulk_mutations);
 
 async fn a_refused_bulk_line_is_recorded_and_the_others_confirmed(backend: Backend) {
     // An add and a remove per customer: enough writes for the bulk path, in two operations.
-    let customers = lifecycle::writeback::bulk::BULK_MIN_WRITES / 2 + 10;
+    let customers = lifecycle::platforms::shopify::bulk_tags::BULK_MIN_WRITES / 2 + 10;
     let Some((env, shop_id, _)) = installed_idle(backend, customers).await else {
         return;
     };

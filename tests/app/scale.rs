@@ -299,7 +299,7 @@ async fn whole_loop(backend: Backend) {
 
     let t = Instant::now();
     let backfill = format!(
-        "SELECT COUNT(*) FROM jobs WHERE shop_id = {shop_id} AND kind = 'shopify.backfill' AND state = 'done'"
+        "SELECT COUNT(*) FROM jobs WHERE shop_id = {shop_id} AND kind = 'sync.backfill' AND state = 'done'"
     );
     wait_for(patience * 2, "the backfill", || async {
         (count_where(&conn, &backfill).await > 0).then_some(())
@@ -453,7 +453,7 @@ async fn whole_loop(backend: Backend) {
     })
     .await;
     let queued_jobs = format!(
-        "SELECT COUNT(*) FROM jobs WHERE shop_id = {shop_id} AND state IN ('queued', 'running') AND kind <> 'shopify.reconcile'"
+        "SELECT COUNT(*) FROM jobs WHERE shop_id = {shop_id} AND state IN ('queued', 'running') AND kind <> 'sync.reconcile'"
     );
     wait_for_none(&conn, patience, "the shop's jobs to finish", &queued_jobs).await;
 

@@ -43,7 +43,7 @@ async fn oauth_install_stores_an_encrypted_token_and_registers_webhooks(backend:
     assert!(shop.scopes.contains("write_customers"));
 
     let subs = subscriptions(&env).await;
-    let topics = env.app.state.manifest.api_topics();
+    let topics = shopify(&env.app.state).manifest.api_topics();
     assert_eq!(
         subs.len(),
         topics.len(),
@@ -420,7 +420,7 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
     let clients = futures_util::future::join_all((0..5).map(|_| {
         let state = state.clone();
         async move {
-            lifecycle::platforms::shopify::auth::client_for(&state, shop.id)
+            lifecycle::platforms::shopify::auth::client_for(shopify(&state), shop.id)
                 .await
                 .map(|c| c.token)
         }
@@ -440,7 +440,7 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
         refreshed.token_expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(30)
     );
     // The new token works against the API.
-    let c = lifecycle::platforms::shopify::auth::client_for(&state, shop.id)
+    let c = lifecycle::platforms::shopify::auth::client_for(shopify(&state), shop.id)
         .await
         .unwrap();
     let r = c.run("{ shop { name } }", json!({}), 1.0).await.unwrap();
@@ -448,3 +448,11 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(expiring_token_is_refreshed_once);
+
+/// The app's Shopify platform.
+fn shopify(state: &lifecycle::state::AppState) -> &lifecycle::platforms::shopify::Shopify {
+    state
+        .platforms
+        .find::<lifecycle::platforms::shopify::Shopify>()
+        .expect("shopify is registered")
+}

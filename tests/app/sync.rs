@@ -206,7 +206,13 @@ async fn backfill_mirrors_the_shop(backend: Backend) {
     };
     env.install().await;
     let shop = env.installed_shop().await;
-    let job = wait_job(&env.app.state.db, shop.id, "shopify.backfill", 120).await;
+    let job = wait_job(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+        120,
+    )
+    .await;
     assert_eq!(job.state, "done", "{:?}", job.last_error);
     assert!(
         job.progress_total.unwrap_or(0) > 0 && job.progress_done >= job.progress_total.unwrap()
@@ -230,7 +236,13 @@ async fn bulk_backfill_mirrors_the_shop(backend: Backend) {
     };
     env.install().await;
     let shop = env.installed_shop().await;
-    let job = wait_job(&env.app.state.db, shop.id, "shopify.backfill", 120).await;
+    let job = wait_job(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+        120,
+    )
+    .await;
     assert_eq!(job.state, "done", "{:?}", job.last_error);
     let requests = env
         .sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
@@ -304,7 +316,13 @@ async fn faults_change_nothing(backend: Backend) {
     assert!(r.status().is_success());
     env.install().await;
     let shop = env.installed_shop().await;
-    let job = wait_job(&env.app.state.db, shop.id, "shopify.backfill", 180).await;
+    let job = wait_job(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+        180,
+    )
+    .await;
     assert_eq!(job.state, "done", "{:?}", job.last_error);
     live_traffic(&env, 12).await;
     wait_deliveries_settled(&env).await;
@@ -334,7 +352,13 @@ async fn reconciliation_restores_dropped_webhooks(backend: Backend) {
     };
     env.install().await;
     let shop = env.installed_shop().await;
-    wait_job(&env.app.state.db, shop.id, "shopify.backfill", 120).await;
+    wait_job(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+        120,
+    )
+    .await;
     let r = env
         .http
         .put(env.sandbox_url("/_sandbox/faults"))
@@ -451,7 +475,13 @@ async fn killed_backfill_resumes_from_its_checkpoint(backend: Backend) {
     let mut second = env.config.clone();
     second.bind = "127.0.0.1:0".parse().unwrap();
     let resumed = spawn_with(launch(second)).await;
-    let job = wait_job(&resumed.state.db, shop.id, "shopify.backfill", 120).await;
+    let job = wait_job(
+        &resumed.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+        120,
+    )
+    .await;
     assert_eq!(job.state, "done", "{:?}", job.last_error);
     assert_eq!(
         job.attempts, 2,
@@ -459,7 +489,9 @@ async fn killed_backfill_resumes_from_its_checkpoint(backend: Backend) {
     );
     let order_pages_after = order_pages(&env.http, &env.sandbox, &env.shop).await;
     let total_orders = our_orders(&resumed.state.db, shop.id).await.len() as u64;
-    let page = lifecycle::platforms::shopify::resources::Resource::Orders.page_size() as u64;
+    let page = lifecycle::platforms::shopify::resources::Gql::page_size(
+        lifecycle::platforms::Resource::Orders,
+    ) as u64;
     let needed = total_orders.div_ceil(page);
     let resumed_pages = order_pages_after - order_pages_before;
     let already = (fetched_at_kill as u64) / page;
@@ -486,14 +518,17 @@ fn spawn_process(config: &lifecycle::config::Config) -> std::process::Child {
             "LIFECYCLE_ENCRYPTION_KEY",
             config.encryption_key.clone().unwrap(),
         )
-        .env("LIFECYCLE_SHOPIFY_CLIENT_ID", &config.shopify_client_id)
+        .env(
+            "LIFECYCLE_SHOPIFY_CLIENT_ID",
+            &config.platforms.shopify.client_id,
+        )
         .env(
             "LIFECYCLE_SHOPIFY_CLIENT_SECRET",
-            config.shopify_client_secret.clone().unwrap(),
+            config.platforms.shopify.client_secret.clone().unwrap(),
         )
         .env(
             "LIFECYCLE_SHOPIFY_API_ORIGIN",
-            config.shopify_api_origin.clone().unwrap(),
+            config.platforms.shopify.api_origin.clone().unwrap(),
         )
         .env("LIFECYCLE_LOG", "warn")
         .stdout(std::process::Stdio::null());

@@ -94,8 +94,8 @@ pub enum OfferValue {
 }
 
 impl OfferValue {
-    /// Shopify's `customerGets.value.percentage` (0.0–1.0), for percentage offers.
-    pub fn shopify_percentage(&self) -> Option<f64> {
+    /// The percentage as a fraction (0.0–1.0), for percentage offers.
+    pub fn fraction(&self) -> Option<f64> {
         match self {
             OfferValue::Percentage { percent } => Some(f64::from(*percent) / 100.0),
             OfferValue::FixedAmount { .. } => None,
@@ -343,17 +343,28 @@ pub struct IssuedCode {
     pub redeemed: bool,
 }
 
-/// A value for a customer metafield, as `metafieldsSet` takes it.
+/// A field set on the customer beside a code (the code, its expiry, the offer), for the shop's
+/// own emails to use; each platform stores it as it can (metafields, notes, attributes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetafieldValue {
+pub struct CustomerField {
     pub namespace: String,
     pub key: String,
-    /// Shopify metafield type, e.g. `single_line_text_field`.
-    pub kind: String,
+    pub kind: FieldKind,
     pub value: String,
 }
 
-/// One code to create, with everything `discountCodeBasicCreate` and the metafields need.
+/// What a [`CustomerField`] holds. The serialised names are those stored since the first
+/// release, so planned codes already in databases still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldKind {
+    #[serde(rename = "single_line_text_field")]
+    Text,
+    /// RFC 3339, UTC.
+    #[serde(rename = "date_time")]
+    DateTime,
+}
+
+/// One code to create, with everything the platform needs to create it and its fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedCode {
     pub customer_id: String,
@@ -369,7 +380,7 @@ pub struct PlannedCode {
     pub applies_once_per_customer: bool,
     /// The segment that made the customer eligible, for the audit table.
     pub reason_segment: String,
-    pub metafields: Vec<MetafieldValue>,
+    pub fields: Vec<CustomerField>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -612,24 +623,20 @@ fn planned(
 ) -> PlannedCode {
     let code = derive_code(seed, &f.customer_id, kind, period);
     let ends_at = now + Duration::days(i64::from(cfg.expiry_days));
-    let field = |key: &str, kind: &str, value: String| MetafieldValue {
+    let field = |key: &str, kind: FieldKind, value: String| CustomerField {
         namespace: "lifecycle".to_string(),
         key: key.to_string(),
-        kind: kind.to_string(),
+        kind,
         value,
     };
-    let metafields = vec![
-        field("offer_code", "single_line_text_field", code.clone()),
+    let fields = vec![
+        field("offer_code", FieldKind::Text, code.clone()),
         field(
             "offer_expires_at",
-            "date_time",
+            FieldKind::DateTime,
             ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ),
-        field(
-            "offer_kind",
-            "single_line_text_field",
-            kind.key().to_string(),
-        ),
+        field("offer_kind", FieldKind::Text, kind.key().to_string()),
     ];
     PlannedCode {
         customer_id: f.customer_id.clone(),
@@ -643,6 +650,6 @@ fn planned(
         usage_limit: 1,
         applies_once_per_customer: true,
         reason_segment: reason.to_string(),
-        metafields,
+        fields,
     }
 }

@@ -27,7 +27,7 @@ pub enum TagPrefixError {
     Empty,
     #[error("the tag prefix must be at most {MAX_PREFIX_LEN} characters")]
     TooLong,
-    #[error("the tag prefix must not contain a comma (Shopify splits tags on commas)")]
+    #[error("the tag prefix must not contain a comma (platforms split tags on commas)")]
     Comma,
     #[error("the tag prefix must not start or end with whitespace")]
     Whitespace,
@@ -153,6 +153,26 @@ impl<'c> TagPlanner<'c> {
             custom_tags,
             by_tag,
         }
+    }
+
+    /// The same plan restricted to the segments `keep` accepts: for platforms that hold one
+    /// label per customer (a customer group), only the segments that drive it, say the
+    /// loyalty tiers, of which a customer is in at most one. Tags of the other segments are
+    /// neither added nor kept.
+    pub fn only(mut self, keep: impl Fn(SegmentId) -> bool) -> TagPlanner<'c> {
+        for id in self.catalog.ids() {
+            if keep(id) {
+                continue;
+            }
+            let slot = match id {
+                SegmentId::Builtin(b) => self.builtin_tags.get_mut(b.index()),
+                SegmentId::Custom(i) => self.custom_tags.get_mut(usize::from(i)),
+            };
+            if let Some(tag) = slot {
+                *tag = None;
+            }
+        }
+        self
     }
 
     pub fn prefix(&self) -> &TagPrefix {

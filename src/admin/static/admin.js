@@ -8,8 +8,8 @@
   async function headers(json) {
     var h = { Accept: 'application/json' };
     if (json) h['Content-Type'] = 'application/json';
-    if (window.shopify && typeof window.shopify.idToken === 'function') {
-      h.Authorization = 'Bearer ' + (await window.shopify.idToken());
+    if (typeof window.lifecycleToken === 'function') {
+      h.Authorization = 'Bearer ' + (await window.lifecycleToken());
     }
     return h;
   }

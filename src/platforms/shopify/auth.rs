@@ -16,10 +16,12 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{ClientError, RetryPolicy, ShopClient};
+use super::client::{RetryPolicy, ShopClient};
 use super::manifest::scopes_cover;
-use super::{PLATFORM, normalize_shop, shop_base_url, signature};
-use crate::state::AppState;
+use super::{PLATFORM, Shopify, normalize_shop, shop_base_url, signature};
+use crate::platforms::CallError;
+use crate::platforms::TokenError;
+use crate::platforms::tokens::mark_if_token_is;
 use crate::store::entities::shop;
 use crate::store::{self, shops, stmt};
 
@@ -39,6 +41,9 @@ pub enum AuthError {
     Forbidden(String),
     #[error("the shop did not accept the request: {0}")]
     Upstream(String),
+    /// The token endpoint answered an error status.
+    #[error("the token request was answered {status}: {detail}")]
+    Refused { status: u16, detail: String },
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -52,7 +57,7 @@ fn param<'a>(q: &'a Query, key: &str) -> Option<&'a str> {
 /// Checks what every signed Shopify query must have: a valid shop, a fresh timestamp and a
 /// valid HMAC. Returns the normalised shop domain.
 pub fn verify_signed_query(
-    state: &AppState,
+    state: &Shopify,
     q: &Query,
     now: DateTime<Utc>,
 ) -> Result<String, AuthError> {
@@ -67,7 +72,7 @@ pub fn verify_signed_query(
             "the request is too old (timestamp outside the allowed window)".into(),
         ));
     }
-    if !signature::verify_query(&state.shopify.secrets, q) {
+    if !signature::verify_query(&state.app.secrets, q) {
         return Err(AuthError::BadRequest(
             "the request's HMAC signature is not valid".into(),
         ));
@@ -101,11 +106,11 @@ pub struct InstallStart {
     pub embedded: bool,
 }
 
-pub fn redirect_uri(state: &AppState) -> String {
-    format!("{}/auth/shopify/callback", state.config.app_url())
+pub fn redirect_uri(state: &Shopify) -> String {
+    format!("{}/auth/shopify/callback", state.app_url())
 }
 
-pub async fn begin_install(state: &AppState, q: &Query) -> Result<InstallStart, AuthError> {
+pub async fn begin_install(state: &Shopify, q: &Query) -> Result<InstallStart, AuthError> {
     let now = Utc::now();
     let shop = verify_signed_query(state, q, now)?;
     let nonce = crate::secrets::random_secret(32);
@@ -118,17 +123,17 @@ pub async fn begin_install(state: &AppState, q: &Query) -> Result<InstallStart, 
             vec![nonce.clone().into(), shop.clone().into(), now.into()],
         ))
         .await?;
-    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), &shop);
+    let base = shop_base_url(state.config.api_origin.as_deref(), &shop);
     let mut url = url::Url::parse(&format!("{base}/admin/oauth/authorize"))
         .map_err(|e| AuthError::BadRequest(e.to_string()))?;
     url.query_pairs_mut()
-        .append_pair("client_id", &state.shopify.client_id)
+        .append_pair("client_id", &state.app.client_id)
         .append_pair("scope", &state.manifest.access_scopes.scopes)
         .append_pair("redirect_uri", &redirect_uri(state))
         .append_pair("state", &nonce);
     let expires = now + Duration::seconds(STATE_TTL_SECS);
     Ok(InstallStart {
-        cookie_value: state_cookie_value(state.shopify.secret(), &nonce, &shop, expires),
+        cookie_value: state_cookie_value(state.app.secret(), &nonce, &shop, expires),
         shop,
         authorize_url: url.to_string(),
         embedded: param(q, "embedded") == Some("1"),
@@ -137,7 +142,7 @@ pub async fn begin_install(state: &AppState, q: &Query) -> Result<InstallStart, 
 
 /// Checks the callback completely, consuming the nonce; returns the shop and the code.
 pub async fn verify_callback(
-    state: &AppState,
+    state: &Shopify,
     q: &Query,
     cookie: Option<&str>,
 ) -> Result<(String, String), AuthError> {
@@ -152,7 +157,7 @@ pub async fn verify_callback(
         AuthError::BadRequest("the OAuth state cookie is missing; start the install again".into())
     })?;
     let (nonce, cookie_shop) =
-        read_state_cookie(&state.shopify.secrets, cookie, now).ok_or_else(|| {
+        read_state_cookie(&state.app.secrets, cookie, now).ok_or_else(|| {
             AuthError::BadRequest("the OAuth state cookie is invalid or expired".into())
         })?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -194,11 +199,11 @@ struct TokenResponse {
 }
 
 async fn token_request(
-    state: &AppState,
+    state: &Shopify,
     shop: &str,
     body: serde_json::Value,
 ) -> Result<TokenResponse, AuthError> {
-    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), shop);
+    let base = shop_base_url(state.config.api_origin.as_deref(), shop);
     let resp = state
         .http
         .post(format!("{base}/admin/oauth/access_token"))
@@ -210,17 +215,17 @@ async fn token_request(
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
-        return Err(AuthError::Upstream(format!(
-            "token request answered {status}: {}",
-            text.chars().take(200).collect::<String>()
-        )));
+        return Err(AuthError::Refused {
+            status: status.as_u16(),
+            detail: text.chars().take(200).collect(),
+        });
     }
     resp.json()
         .await
         .map_err(|e| AuthError::Upstream(format!("token response unreadable: {e}")))
 }
 
-fn grant_of(state: &AppState, shop: &str, t: TokenResponse) -> shops::TokenGrant {
+fn grant_of(state: &Shopify, shop: &str, t: TokenResponse) -> shops::TokenGrant {
     shops::TokenGrant {
         access_token: state.cipher.encrypt(&t.access_token, shop),
         refresh_token: t.refresh_token.map(|r| state.cipher.encrypt(&r, shop)),
@@ -231,7 +236,7 @@ fn grant_of(state: &AppState, shop: &str, t: TokenResponse) -> shops::TokenGrant
 
 /// Exchanges the authorization code and completes the install.
 pub async fn complete_install(
-    state: &AppState,
+    state: &Shopify,
     shop: &str,
     code: &str,
 ) -> Result<shop::Model, AuthError> {
@@ -239,8 +244,8 @@ pub async fn complete_install(
         state,
         shop,
         json!({
-            "client_id": state.shopify.client_id,
-            "client_secret": state.shopify.secret(),
+            "client_id": state.app.client_id,
+            "client_secret": state.app.secret(),
             "code": code,
             "expiring": "1",
         }),
@@ -251,7 +256,7 @@ pub async fn complete_install(
 
 /// Managed install / embedded admin: exchanges a verified session token for an offline token.
 pub async fn token_exchange(
-    state: &AppState,
+    state: &Shopify,
     shop: &str,
     session_token: &str,
 ) -> Result<shop::Model, AuthError> {
@@ -259,8 +264,8 @@ pub async fn token_exchange(
         state,
         shop,
         json!({
-            "client_id": state.shopify.client_id,
-            "client_secret": state.shopify.secret(),
+            "client_id": state.app.client_id,
+            "client_secret": state.app.secret(),
             "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
             "subject_token": session_token,
             "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
@@ -273,7 +278,7 @@ pub async fn token_exchange(
 }
 
 async fn finish_install(
-    state: &AppState,
+    state: &Shopify,
     shop: &str,
     token: TokenResponse,
 ) -> Result<shop::Model, AuthError> {
@@ -298,9 +303,9 @@ async fn finish_install(
 
 /// Registers every manifest topic; an existing subscription for the same topic and address is
 /// left as it is, so a re-install does not duplicate deliveries.
-pub async fn register_webhooks(state: &AppState, shop: &str, token: &str) -> Result<(), AuthError> {
+pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Result<(), AuthError> {
     let client = client_with_token(state, shop, token.to_string());
-    let callback = format!("{}/webhooks/shopify", state.config.app_url());
+    let callback = format!("{}/webhooks/shopify", state.app_url());
     let existing = client
         .run("{ webhookSubscriptions(first: 100) { nodes { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } } } }", json!({}), 102.0)
         .await
@@ -354,11 +359,11 @@ pub async fn register_webhooks(state: &AppState, shop: &str, token: &str) -> Res
     Ok(())
 }
 
-fn client_with_token<'a>(state: &'a AppState, shop: &str, token: String) -> ShopClient<'a> {
-    let base = shop_base_url(state.config.shopify_api_origin.as_deref(), shop);
+fn client_with_token<'a>(state: &'a Shopify, shop: &str, token: String) -> ShopClient<'a> {
+    let base = shop_base_url(state.config.api_origin.as_deref(), shop);
     ShopClient {
         http: &state.http,
-        endpoint: ShopClient::endpoint_for(&base, &state.config.shopify_api_version),
+        endpoint: ShopClient::endpoint_for(&base, &state.config.api_version),
         shop: shop.to_string(),
         token,
         buckets: &state.buckets,
@@ -366,24 +371,10 @@ fn client_with_token<'a>(state: &'a AppState, shop: &str, token: String) -> Shop
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("shop {0} is not installed")]
-    NotInstalled(String),
-    #[error("shop {0} needs to be re-authorised")]
-    NeedsReauth(String),
-    #[error("token refresh failed: {0}")]
-    Refresh(String),
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    #[error("stored token: {0}")]
-    Secrets(#[from] crate::secrets::SecretsError),
-}
-
 /// A client for an installed shop with a valid token, refreshing it first when it is about to
 /// expire. One refresh per shop is in flight at a time; others wait and reuse its result.
 pub async fn client_for<'a>(
-    state: &'a AppState,
+    state: &'a Shopify,
     shop_id: i64,
 ) -> Result<ShopClient<'a>, TokenError> {
     let shop = shops::get(&state.db, shop_id)
@@ -394,16 +385,7 @@ pub async fn client_for<'a>(
     } else {
         shop
     };
-    match shop.status.as_str() {
-        shops::INSTALLED => {}
-        shops::NEEDS_REAUTH => return Err(TokenError::NeedsReauth(shop.domain)),
-        _ => return Err(TokenError::NotInstalled(shop.domain)),
-    }
-    let stored = shop
-        .access_token
-        .as_deref()
-        .ok_or_else(|| TokenError::NotInstalled(shop.domain.clone()))?;
-    let token = state.cipher.decrypt(stored, &shop.domain)?;
+    let token = crate::platforms::usable_token(&state.env, &shop)?;
     Ok(client_with_token(state, &shop.domain, token))
 }
 
@@ -414,7 +396,7 @@ fn needs_refresh(shop: &shop::Model) -> bool {
             .is_some_and(|t| t <= Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS))
 }
 
-async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, TokenError> {
+async fn refresh(state: &Shopify, shop: shop::Model) -> Result<shop::Model, TokenError> {
     let lock = {
         let mut locks = state.refresh_locks.lock().expect("refresh locks");
         locks.entry(shop.id).or_default().clone()
@@ -435,8 +417,8 @@ async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, Tok
         state,
         &current.domain,
         json!({
-            "client_id": state.shopify.client_id,
-            "client_secret": state.shopify.secret(),
+            "client_id": state.app.client_id,
+            "client_secret": state.app.secret(),
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
         }),
@@ -449,7 +431,12 @@ async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, Tok
             tracing::info!(shop = %current.domain, "access token refreshed");
             Ok(shops::get(&state.db, current.id).await?.unwrap_or(current))
         }
-        Err(AuthError::Upstream(msg)) if msg.contains("answered 4") => {
+        Err(
+            e @ AuthError::Refused {
+                status: 400..=499, ..
+            },
+        ) => {
+            let msg = e.to_string();
             if let Some(stored) = current.access_token.as_deref() {
                 mark_if_token_is(&state.db, current.id, stored).await?;
             }
@@ -462,52 +449,8 @@ async fn refresh(state: &AppState, shop: shop::Model) -> Result<shop::Model, Tok
     }
 }
 
-/// A 401 from the API: the token is no longer good; the merchant must open the app again.
-/// Only the token that was refused is condemned: when the stored token has changed since the
-/// call began (another caller refreshed it, a re-install replaced it, an uninstall erased it),
-/// the shop stays as it is and the caller simply retries with what is stored now.
-pub async fn mark_needs_reauth(
-    state: &AppState,
-    shop_id: i64,
-    refused_token: &str,
-) -> Result<bool, TokenError> {
-    let Some(shop) = shops::get(&state.db, shop_id).await? else {
-        return Ok(false);
-    };
-    let Some(stored) = shop.access_token.as_deref() else {
-        return Ok(false);
-    };
-    if state.cipher.decrypt(stored, &shop.domain)? != refused_token {
-        return Ok(false);
-    }
-    Ok(mark_if_token_is(&state.db, shop_id, stored).await?)
-}
-
-/// Marks the shop for re-authorisation if it is installed and still holds this (encrypted)
-/// token; the condition keeps a concurrent refresh or re-install from being overwritten.
-async fn mark_if_token_is(
-    db: &impl ConnectionTrait,
-    shop_id: i64,
-    stored_token: &str,
-) -> Result<bool, DbErr> {
-    let r = db
-        .execute_raw(stmt(
-            db.get_database_backend(),
-            "UPDATE shops SET status = ?, updated_at = ? WHERE id = ? AND status = ? AND access_token = ?",
-            vec![
-                shops::NEEDS_REAUTH.into(),
-                Utc::now().into(),
-                shop_id.into(),
-                shops::INSTALLED.into(),
-                stored_token.into(),
-            ],
-        ))
-        .await?;
-    Ok(r.rows_affected() == 1)
-}
-
-impl From<ClientError> for AuthError {
-    fn from(e: ClientError) -> Self {
+impl From<CallError> for AuthError {
+    fn from(e: CallError) -> Self {
         AuthError::Upstream(e.to_string())
     }
 }

@@ -10,26 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("the shop refused our access token (401)")]
-    Unauthorized,
-    #[error("the shop forbids this request (403): {0}")]
-    Forbidden(String),
-    #[error("GraphQL errors: {0}")]
-    GraphQl(String),
-    #[error("gave up after {attempts} attempts: {last}")]
-    Exhausted { attempts: u32, last: String },
-    #[error("unexpected response: {0}")]
-    Protocol(String),
-}
-
-impl ClientError {
-    /// Whether the job that hit this error should be retried later.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ClientError::Exhausted { .. })
-    }
-}
+use crate::platforms::CallError;
 
 /// The bucket as we believe it is now.
 #[derive(Debug)]
@@ -177,7 +158,7 @@ impl<'a> ShopClient<'a> {
         query: &str,
         variables: Value,
         cost: f64,
-    ) -> Result<Response, ClientError> {
+    ) -> Result<Response, CallError> {
         let bucket = self.buckets.get(&self.shop);
         let mut attempt = 0;
         let mut last = String::new();
@@ -207,7 +188,7 @@ impl<'a> ShopClient<'a> {
                 }
             }
         }
-        Err(ClientError::Exhausted {
+        Err(CallError::Exhausted {
             attempts: attempt,
             last,
         })
@@ -235,11 +216,11 @@ impl<'a> ShopClient<'a> {
         };
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Step::Fail(ClientError::Unauthorized);
+            return Step::Fail(CallError::Unauthorized);
         }
         if status == reqwest::StatusCode::FORBIDDEN {
             let body = resp.text().await.unwrap_or_default();
-            return Step::Fail(ClientError::Forbidden(body.chars().take(200).collect()));
+            return Step::Fail(CallError::Forbidden(body.chars().take(200).collect()));
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             bucket.refund(cost);
@@ -290,9 +271,7 @@ impl<'a> ShopClient<'a> {
                 return Step::RetryAfter(Duration::from_secs_f64(wait), "THROTTLED".into());
             }
             if body.get("data").is_none_or(Value::is_null) {
-                return Step::Fail(ClientError::GraphQl(
-                    Value::Array(errors.clone()).to_string(),
-                ));
+                return Step::Fail(CallError::Remote(Value::Array(errors.clone()).to_string()));
             }
         }
         Step::Done(Response {
@@ -320,7 +299,7 @@ impl ShopClient<'_> {
         filename: &str,
         mime_type: &str,
         body: &[u8],
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), CallError> {
         self.storage("staged upload", || {
             let mut form = reqwest::multipart::Form::new();
             for (name, value) in &target.parameters {
@@ -340,7 +319,7 @@ impl ShopClient<'_> {
 
     /// Opens a file the platform links to (a bulk operation's result), for streaming. Storage
     /// again: no access token.
-    pub async fn download(&self, url: &str) -> Result<reqwest::Response, ClientError> {
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, CallError> {
         self.storage("download", || {
             self.http.get(url).timeout(Duration::from_secs(3600))
         })
@@ -352,7 +331,7 @@ impl ShopClient<'_> {
         &self,
         what: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ClientError> {
+    ) -> Result<reqwest::Response, CallError> {
         let mut last = String::new();
         for attempt in 1..=self.retry.max_attempts {
             match request().send().await {
@@ -360,7 +339,7 @@ impl ShopClient<'_> {
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status();
                     let body = r.text().await.unwrap_or_default();
-                    return Err(ClientError::Protocol(format!(
+                    return Err(CallError::Protocol(format!(
                         "{what} refused ({status}): {}",
                         body.chars().take(300).collect::<String>()
                     )));
@@ -372,7 +351,7 @@ impl ShopClient<'_> {
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
         }
-        Err(ClientError::Exhausted {
+        Err(CallError::Exhausted {
             attempts: self.retry.max_attempts,
             last,
         })
@@ -381,7 +360,7 @@ impl ShopClient<'_> {
 
 enum Step {
     Done(Response),
-    Fail(ClientError),
+    Fail(CallError),
     RetryAfter(Duration, String),
 }
 

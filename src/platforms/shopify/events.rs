@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::core::money::{exponent as currency_exponent, parse_minor};
 use crate::model::{Checkout, Customer, Event, Minor, Order, PrivacyRequest, Refund};
 
 /// Every topic the app handles; the manifest must declare exactly these (tested).
@@ -129,49 +130,6 @@ fn time_field(v: &Value, key: &'static str) -> Result<Option<DateTime<Utc>>, Dec
 
 fn required_time(v: &Value, key: &'static str) -> Result<DateTime<Utc>, DecodeError> {
     time_field(v, key)?.ok_or(DecodeError::Missing(key))
-}
-
-/// Decimal places of a currency's minor unit (ISO 4217), for the currencies that differ from 2.
-pub fn currency_exponent(code: &str) -> u32 {
-    match code {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
-}
-
-/// Parses a decimal amount exactly (no float arithmetic) into minor units.
-pub fn parse_minor(text: &str, exponent: u32) -> Option<i64> {
-    let text = text.trim();
-    let (neg, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let exp = exponent as usize;
-    // Extra digits beyond the minor unit must be zeros (e.g. "10.500" for USD), else refuse.
-    if frac.len() > exp && frac[exp..].bytes().any(|b| b != b'0') {
-        return None;
-    }
-    let mut frac_digits: String = frac.chars().take(exp).collect();
-    while frac_digits.len() < exp {
-        frac_digits.push('0');
-    }
-    let whole: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let part: i64 = if frac_digits.is_empty() {
-        0
-    } else {
-        frac_digits.parse().ok()?
-    };
-    let value = whole.checked_mul(10i64.pow(exponent))?.checked_add(part)?;
-    Some(if neg { -value } else { value })
 }
 
 /// Money given as a string ("12.30") or a JSON number (12.3).

@@ -1,14 +1,173 @@
-//! Shopify: install (OAuth and session tokens), webhooks, the Admin GraphQL client.
+//! Shopify: install (OAuth and session tokens), webhooks, the Admin GraphQL client, and the
+//! writes (tags, discount codes, metafields), behind the platform seam.
 
+mod api;
 pub mod auth;
+pub mod bulk_tags;
 pub mod client;
+pub mod config;
 pub mod events;
+mod export;
 pub mod manifest;
 pub mod resources;
+mod routes;
 pub mod session_token;
 pub mod signature;
+mod webhook;
+pub mod writes;
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use super::{
+    Capabilities, CodeScope, DecodeError, Embedding, Env, Labelling, Platform, RateLimit, ShopApi,
+    TokenError, Verified, WebhookData, WebhookError,
+};
+use crate::model::Event;
+use config::ShopifyConfig;
 
 pub const PLATFORM: &str = "shopify";
+
+/// The app's Shopify credentials, resolved at start-up.
+pub struct ShopifyApp {
+    pub client_id: String,
+    /// Current secret first, then the previous one during a rotation.
+    pub secrets: Vec<String>,
+}
+
+impl ShopifyApp {
+    pub fn secret(&self) -> &str {
+        &self.secrets[0]
+    }
+}
+
+/// Shopify as this process knows it: credentials, settings, the manifest, and each shop's
+/// rate-limit bucket and token-refresh lock.
+pub struct Shopify {
+    pub env: Env,
+    pub config: ShopifyConfig,
+    pub app: ShopifyApp,
+    /// Each shop's rate-limit bucket as this process models it.
+    pub buckets: client::Buckets,
+    /// One token refresh in flight per shop.
+    pub refresh_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The app manifest (topics, scopes).
+    pub manifest: manifest::Manifest,
+    capabilities: Capabilities,
+}
+
+impl Deref for Shopify {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl Shopify {
+    /// Shopify with these settings; a missing client secret is generated for this process,
+    /// loudly (signatures then cannot verify).
+    pub fn new(env: Env, config: ShopifyConfig) -> Shopify {
+        let secret = match &config.client_secret {
+            Some(s) => s.clone(),
+            None => {
+                tracing::warn!(
+                    "LIFECYCLE_SHOPIFY_CLIENT_SECRET is not set: generated one for this process; Shopify signatures will not verify"
+                );
+                crate::secrets::random_secret(32)
+            }
+        };
+        let mut secrets = vec![secret];
+        secrets.extend(config.previous_client_secret.clone());
+        Shopify {
+            app: ShopifyApp {
+                client_id: config.client_id.clone(),
+                secrets,
+            },
+            env,
+            config,
+            buckets: Default::default(),
+            refresh_locks: Default::default(),
+            manifest: manifest::Manifest::load(),
+            capabilities: Capabilities {
+                labels: Labelling::Tags,
+                codes: CodeScope::OneCustomer,
+                webhooks: WebhookData::Full,
+                bulk_export: true,
+                incremental: true,
+                rate_limit: RateLimit::CostBucket,
+                label_word: "tag",
+                code_note: "Each code works only for its customer, once.",
+            },
+        }
+    }
+
+    pub fn app_url(&self) -> &str {
+        &self.env.app_url
+    }
+}
+
+#[async_trait::async_trait]
+impl Platform for Shopify {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn normalize_shop(&self, raw: &str) -> Option<String> {
+        normalize_shop(raw)
+    }
+
+    fn routes(self: Arc<Self>, cfg: &mut actix_web::web::ServiceConfig) {
+        routes::configure(self, cfg);
+    }
+
+    fn verify_webhook(
+        &self,
+        req: &actix_web::HttpRequest,
+        body: &[u8],
+    ) -> Result<Verified, WebhookError> {
+        webhook::verify(&self.app.secrets, req, body)
+    }
+
+    fn decode(&self, topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+        events::decode(topic, body).map_err(|e| DecodeError(e.to_string()))
+    }
+
+    async fn api<'a>(&'a self, shop_id: i64) -> Result<Box<dyn ShopApi + 'a>, TokenError> {
+        let client = auth::client_for(self, shop_id).await?;
+        Ok(Box::new(api::ShopifyApi { client }))
+    }
+
+    fn session_secrets(&self) -> &[String] {
+        &self.app.secrets
+    }
+
+    fn session_token_shop(&self, token: &str) -> Option<Result<String, String>> {
+        Some(
+            session_token::verify(token, &self.app.client_id, &self.app.secrets)
+                .map(|s| s.shop)
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn embedding(&self) -> Option<Embedding> {
+        Some(Embedding {
+            head: maud::html! {
+                meta name="shopify-api-key" content=(self.app.client_id);
+                script src="https://cdn.shopify.com/shopifyapp-bridge/app-bridge.js" {}
+                script { (maud::PreEscaped("window.lifecycleToken = function () { return shopify.idToken(); };")) }
+            },
+        })
+    }
+}
 
 /// Validates and normalises a shop domain: `^[a-z0-9][a-z0-9-]*\.myshopify\.com$` after
 /// lowercasing. Anything else (another host, a port, a path, userinfo, a leading dash) is refused.

@@ -4,27 +4,27 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::events::{currency_exponent, parse_minor};
+use crate::core::money::{exponent as currency_exponent, parse_minor};
 use crate::model::{Checkout, Customer, Event, Minor, Order};
+pub use crate::platforms::Resource;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    Customers,
-    Orders,
-    Checkouts,
+/// How each resource is read through the Admin GraphQL API.
+pub trait Gql: Copy {
+    fn connection(self) -> &'static str;
+    fn count_field(self) -> &'static str;
+    fn fields(self) -> &'static str;
+    fn node_cost(self) -> u32;
+    fn page_size(self) -> u32;
+    fn page_cost(self) -> f64;
+    fn page_query(self) -> String;
+    fn count_query(self) -> String;
+    fn bulk_query(self) -> String;
+    fn page_of(self, data: &Value) -> Option<&Value>;
+    fn count_of(self, data: &Value) -> Option<i64>;
+    fn to_event(self, node: &Value) -> Result<Event, String>;
 }
 
-impl Resource {
-    pub const ALL: [Resource; 3] = [Resource::Customers, Resource::Orders, Resource::Checkouts];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Resource::Customers => "customers",
-            Resource::Orders => "orders",
-            Resource::Checkouts => "checkouts",
-        }
-    }
-
+impl Gql for Resource {
     fn connection(self) -> &'static str {
         match self {
             Resource::Customers => "customers",
@@ -70,18 +70,18 @@ impl Resource {
 
     /// The largest page that keeps a query under Shopify's 1000-point single-query limit,
     /// at most 250 (the platform's page maximum).
-    pub fn page_size(self) -> u32 {
+    fn page_size(self) -> u32 {
         ((998 / self.node_cost()) - 1).min(250)
     }
 
     /// Requested cost of one page query.
-    pub fn page_cost(self) -> f64 {
+    fn page_cost(self) -> f64 {
         (2 + self.page_size() * self.node_cost()) as f64
     }
 
     /// Paged query; `$query` filters by `updated_at` for incremental syncs. Abandoned checkouts
     /// cannot be sorted by update time (Shopify has no such sort key), so they page by id.
-    pub fn page_query(self) -> String {
+    fn page_query(self) -> String {
         let sort = match self {
             Resource::Checkouts => "",
             _ => ", sortKey: UPDATED_AT",
@@ -94,14 +94,14 @@ impl Resource {
         )
     }
 
-    pub fn count_query(self) -> String {
+    fn count_query(self) -> String {
         format!(
             "{{ {}(limit: null) {{ count precision }} }}",
             self.count_field()
         )
     }
 
-    pub fn bulk_query(self) -> String {
+    fn bulk_query(self) -> String {
         format!(
             "{{ {conn} {{ edges {{ node {{ {fields} }} }} }} }}",
             conn = self.connection(),
@@ -110,17 +110,17 @@ impl Resource {
     }
 
     /// The connection's object in a page response.
-    pub fn page_of(self, data: &Value) -> Option<&Value> {
+    fn page_of(self, data: &Value) -> Option<&Value> {
         data.get(self.connection())
     }
 
-    pub fn count_of(self, data: &Value) -> Option<i64> {
+    fn count_of(self, data: &Value) -> Option<i64> {
         data.get(self.count_field())
             .and_then(|c| c.get("count"))
             .and_then(Value::as_i64)
     }
 
-    pub fn to_event(self, node: &Value) -> Result<Event, String> {
+    fn to_event(self, node: &Value) -> Result<Event, String> {
         match self {
             Resource::Customers => customer(node).map(Event::CustomerUpserted),
             Resource::Orders => order(node).map(Event::OrderUpserted),

@@ -5,10 +5,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::store::CodeRow;
-use crate::analysis::money;
-use crate::core::loyalty::{MetafieldValue, OfferValue, minor_units_to_decimal};
-use crate::platforms::shopify::client::{ClientError, ShopClient};
+use super::client::ShopClient;
+use crate::core::loyalty::{CustomerField, FieldKind, OfferValue, minor_units_to_decimal};
+use crate::core::money as currency;
+use crate::platforms::CallError;
+use crate::platforms::{CreateOutcome, LabelOp, NewCode};
 
 /// Shopify's price of one mutation field.
 pub const MUTATION_COST: f64 = 10.0;
@@ -16,20 +17,12 @@ pub const MUTATION_COST: f64 = 10.0;
 /// and small enough that a retried request repeats little.
 pub const FIELDS_PER_REQUEST: usize = 25;
 
-/// One tag write.
-#[derive(Debug, Clone)]
-pub struct TagOp {
-    pub customer: String,
-    pub add: bool,
-    pub tags: Vec<String>,
-}
-
 /// Sends up to [`FIELDS_PER_REQUEST`] tag writes in one request. Per op: `None` when applied,
 /// `Some(message)` when the shop refused it.
 pub async fn tag_batch(
     client: &ShopClient<'_>,
-    ops: &[TagOp],
-) -> Result<Vec<Option<String>>, ClientError> {
+    ops: &[LabelOp],
+) -> Result<Vec<Option<String>>, CallError> {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -43,7 +36,7 @@ pub async fn tag_batch(
             " m{i}: {root}(id: $id{i}, tags: $t{i}) {{ userErrors {{ field message }} }}"
         ));
         vars.insert(format!("id{i}"), json!(op.customer));
-        vars.insert(format!("t{i}"), json!(op.tags));
+        vars.insert(format!("t{i}"), json!(op.labels));
     }
     let query = format!("mutation Tags({}) {{{fields} }}", params.join(", "));
     let resp = client
@@ -75,18 +68,6 @@ pub(super) fn user_errors(payload: &Value) -> Option<String> {
     )
 }
 
-/// What creating a discount code came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateOutcome {
-    Created {
-        platform_id: String,
-    },
-    /// The code already exists: our earlier attempt made it (codes are derived per customer,
-    /// offer and period, and unguessable), so it counts as created.
-    Taken,
-    Rejected(String),
-}
-
 fn value_input(value: &OfferValue) -> Value {
     match value {
         OfferValue::Percentage { percent } => json!({ "percentage": f64::from(*percent) / 100.0 }),
@@ -95,7 +76,7 @@ fn value_input(value: &OfferValue) -> Value {
             currency,
         } => json!({
             "discountAmount": {
-                "amount": minor_units_to_decimal(*amount_minor, money::exponent(currency)),
+                "amount": minor_units_to_decimal(*amount_minor, currency::exponent(currency)),
                 "appliesOnEachItem": false,
             }
         }),
@@ -105,8 +86,8 @@ fn value_input(value: &OfferValue) -> Value {
 /// `discountCodeBasicCreate` for one personal code: only that customer, one use, an expiry.
 pub async fn create_code(
     client: &ShopClient<'_>,
-    code: &CodeRow,
-) -> Result<CreateOutcome, ClientError> {
+    code: &NewCode<'_>,
+) -> Result<CreateOutcome, CallError> {
     const QUERY: &str = "mutation Create($input: DiscountCodeBasicInput!) { \
         discountCodeBasicCreate(basicCodeDiscount: $input) { \
           codeDiscountNode { id } userErrors { field message code } } }";
@@ -115,8 +96,8 @@ pub async fn create_code(
         "code": code.code,
         "startsAt": code.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "endsAt": code.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "context": { "customers": { "add": [code.customer_id] } },
-        "customerGets": { "value": value_input(&code.value), "items": { "all": true } },
+        "context": { "customers": { "add": [code.customer] } },
+        "customerGets": { "value": value_input(code.value), "items": { "all": true } },
         "usageLimit": 1,
         "appliesOncePerCustomer": true,
     });
@@ -149,7 +130,7 @@ pub async fn create_code(
         Some(id) => Ok(CreateOutcome::Created {
             platform_id: id.to_string(),
         }),
-        None => Err(ClientError::Protocol(
+        None => Err(CallError::Protocol(
             "discountCodeBasicCreate returned neither a discount nor an error".into(),
         )),
     }
@@ -159,8 +140,8 @@ pub async fn create_code(
 pub async fn set_metafields(
     client: &ShopClient<'_>,
     customer: &str,
-    fields: &[MetafieldValue],
-) -> Result<Option<String>, ClientError> {
+    fields: &[CustomerField],
+) -> Result<Option<String>, CallError> {
     const QUERY: &str = "mutation Set($metafields: [MetafieldsSetInput!]!) { \
         metafieldsSet(metafields: $metafields) { metafields { id } userErrors { field message code } } }";
     let input: Vec<Value> = fields
@@ -170,7 +151,7 @@ pub async fn set_metafields(
                 "ownerId": customer,
                 "namespace": f.namespace,
                 "key": f.key,
-                "type": f.kind,
+                "type": metafield_type(f.kind),
                 "value": f.value,
             })
         })
@@ -184,4 +165,12 @@ pub async fn set_metafields(
         .cloned()
         .unwrap_or(Value::Null);
     Ok(user_errors(&payload))
+}
+
+/// The metafield type that holds a field of this kind.
+fn metafield_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "single_line_text_field",
+        FieldKind::DateTime => "date_time",
+    }
 }
