@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::platforms::ecwid::Ecwid;
 use crate::platforms::shopify::Shopify;
 use crate::platforms::{Env, Platforms};
 use crate::queue::{Registry, Schedule};
@@ -113,6 +114,10 @@ pub fn platforms(env: &Env, config: &Config) -> Platforms {
     p.register(Arc::new(Shopify::new(
         env.clone(),
         config.platforms.shopify.clone(),
+    )));
+    p.register(Arc::new(Ecwid::new(
+        env.clone(),
+        config.platforms.ecwid.clone(),
     )));
     p
 }

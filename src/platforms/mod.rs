@@ -6,6 +6,7 @@
 //! and matters to the rest of the app is said by [`Capabilities`]. Everything else about a
 //! platform lives in its own folder; the composition root registers each one in a line.
 
+pub mod ecwid;
 pub mod shopify;
 mod tokens;
 
@@ -442,4 +443,6 @@ pub fn read_session(
 pub struct PlatformsConfig {
     #[command(flatten)]
     pub shopify: shopify::config::ShopifyConfig,
+    #[command(flatten)]
+    pub ecwid: ecwid::config::EcwidConfig,
 }
