@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod cli;
 mod common;
+mod ecwid_webhooks;
 mod foundation;
 mod loyalty;
 mod scale;
