@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Event;
+use crate::model::DataEvent;
 use crate::store::jobs::{NewJob, enqueue};
 use crate::store::stmt;
 
@@ -145,18 +145,18 @@ pub async fn rescore_later(
 pub async fn after_events(
     db: &impl ConnectionTrait,
     shop_id: i64,
-    events: &[Event],
+    events: &[DataEvent],
     unchanged: &std::collections::HashSet<String>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
     let mut customers: Vec<String> = Vec::new();
     for e in events {
         match e {
-            Event::CustomerUpserted(c) if unchanged.contains(&c.platform_id) => {}
-            Event::CustomerUpserted(c) => customers.push(c.platform_id.clone()),
-            Event::OrderUpserted(o) => customers.extend(o.customer_platform_id.clone()),
-            Event::CheckoutUpserted(c) => customers.extend(c.customer_platform_id.clone()),
-            Event::RefundCreated(r) => {
+            DataEvent::CustomerUpserted(c) if unchanged.contains(&c.platform_id) => {}
+            DataEvent::CustomerUpserted(c) => customers.push(c.platform_id.clone()),
+            DataEvent::OrderUpserted(o) => customers.extend(o.customer_platform_id.clone()),
+            DataEvent::CheckoutUpserted(c) => customers.extend(c.customer_platform_id.clone()),
+            DataEvent::RefundCreated(r) => {
                 let row = db
                     .query_one_raw(stmt(
                         db.get_database_backend(),

@@ -5,7 +5,7 @@
 //! 100,000 customers), so a larger shop is generated in slices of 100,000 customers, each with
 //! its own seed and id range, written one after the other into the one shop.
 
-use lifecycle::model::{Checkout, Customer, Event, Minor, Order, Refund};
+use lifecycle::model::{Checkout, Customer, DataEvent, Minor, Order, Refund};
 use lifecycle::store::{self, Db, shops};
 use lifecycle_sandbox::seed::{ShopSpec, build_shop};
 
@@ -67,7 +67,7 @@ async fn write_slice(
     let data = generated.data.into_inner();
     let mut batch = Vec::with_capacity(6_000);
     let flushed = std::cell::Cell::new(0usize);
-    let flush = async |batch: &mut Vec<Event>| -> anyhow::Result<()> {
+    let flush = async |batch: &mut Vec<DataEvent>| -> anyhow::Result<()> {
         let tx = store::write_tx(db).await?;
         lifecycle::ingest::apply::apply(&tx, shop_id, batch).await?;
         tx.commit().await?;
@@ -80,7 +80,7 @@ async fn write_slice(
         Ok(())
     };
     for c in data.customers.values() {
-        batch.push(Event::CustomerUpserted(Customer {
+        batch.push(DataEvent::CustomerUpserted(Customer {
             platform_id: gid("Customer", c.id),
             email: c.email.clone(),
             first_name: c.first_name.clone(),
@@ -97,14 +97,14 @@ async fn write_slice(
     for o in data.orders.values() {
         let id = gid("Order", o.id);
         for r in &o.refunds {
-            batch.push(Event::RefundCreated(Refund {
+            batch.push(DataEvent::RefundCreated(Refund {
                 platform_id: gid("Refund", r.id),
                 order_platform_id: id.clone(),
                 amount: Minor(r.amount_minor),
                 created_at: r.created_at,
             }));
         }
-        batch.push(Event::OrderUpserted(Order {
+        batch.push(DataEvent::OrderUpserted(Order {
             platform_id: id,
             customer_platform_id: o.customer_id.map(|c| gid("Customer", c)),
             name: Some(o.name()),
@@ -125,7 +125,7 @@ async fn write_slice(
         }
     }
     for k in data.checkouts.values() {
-        batch.push(Event::CheckoutUpserted(Checkout {
+        batch.push(DataEvent::CheckoutUpserted(Checkout {
             platform_id: gid("Checkout", k.id),
             customer_platform_id: k.customer_id.map(|c| gid("Customer", c)),
             email: k.email.clone(),

@@ -7,7 +7,7 @@
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
-use crate::model::{Checkout, Customer, Event, Order, Refund};
+use crate::model::{Checkout, Customer, DataEvent, Order, Refund};
 use crate::store::stmt;
 
 /// Rows per multi-row statement: well under SQLite's parameter limit.
@@ -34,7 +34,7 @@ impl Applied {
 pub async fn apply(
     db: &impl ConnectionTrait,
     shop_id: i64,
-    events: &[Event],
+    events: &[DataEvent],
 ) -> Result<Applied, DbErr> {
     let mut customers = Vec::new();
     let mut orders = Vec::new();
@@ -43,20 +43,15 @@ pub async fn apply(
     let mut applied = Applied::default();
     for e in events {
         match e {
-            Event::CustomerUpserted(c) => customers.push(c),
-            Event::OrderUpserted(o) => orders.push(o),
-            Event::RefundCreated(r) => refunds.push(r),
-            Event::CheckoutUpserted(c) => checkouts.push(c),
-            Event::CustomerDeleted { platform_id } => {
+            DataEvent::CustomerUpserted(c) => customers.push(c),
+            DataEvent::OrderUpserted(o) => orders.push(o),
+            DataEvent::RefundCreated(r) => refunds.push(r),
+            DataEvent::CheckoutUpserted(c) => checkouts.push(c),
+            DataEvent::CustomerDeleted { platform_id } => {
                 applied.deleted += mark_deleted(db, "customers", shop_id, platform_id).await?;
             }
-            Event::OrderDeleted { platform_id } => {
+            DataEvent::OrderDeleted { platform_id } => {
                 applied.deleted += mark_deleted(db, "orders", shop_id, platform_id).await?;
-            }
-            other => {
-                return Err(DbErr::Custom(format!(
-                    "apply() got a non-data event: {other:?}"
-                )));
             }
         }
     }

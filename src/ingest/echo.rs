@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::core::loyalty::TagPrefix;
-use crate::model::{Customer, Event};
+use crate::model::{Customer, DataEvent};
 use crate::store::stmt;
 
 /// Customer updates in `events` that change nothing re-scoring reads of a customer (e-mail,
@@ -18,12 +18,12 @@ pub async fn unchanged_customers(
     db: &impl ConnectionTrait,
     shop_id: i64,
     prefix: &TagPrefix,
-    events: &[Event],
+    events: &[DataEvent],
 ) -> Result<HashSet<String>, DbErr> {
     let incoming: HashMap<&str, &Customer> = events
         .iter()
         .filter_map(|e| match e {
-            Event::CustomerUpserted(c) => Some((c.platform_id.as_str(), c)),
+            DataEvent::CustomerUpserted(c) => Some((c.platform_id.as_str(), c)),
             _ => None,
         })
         .collect();

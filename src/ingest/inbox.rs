@@ -11,7 +11,7 @@
 use chrono::Utc;
 use sea_orm::{DatabaseTransaction, DbErr};
 
-use crate::model::Event;
+use crate::model::{Event, ShopEvent};
 use crate::platforms::Platforms;
 use crate::queue::worker::{WorkerOptions, backoff};
 use crate::queue::{JobError, JobResult};
@@ -187,33 +187,45 @@ pub async fn apply_events(
     let installed = shops::is_installed(&shop.status);
     let mut data = Vec::new();
     for event in events {
-        match event {
-            Event::AppUninstalled => {
+        let shop_event = match event {
+            Event::Data(d) if installed => {
+                data.push(d);
+                continue;
+            }
+            Event::Data(_) => {
+                tracing::info!(shop = %shop.domain, "shop is not installed: data event ignored");
+                continue;
+            }
+            Event::Shop(e) => e,
+        };
+        match shop_event {
+            ShopEvent::AppUninstalled => {
                 shops::mark_uninstalled(tx, shop.id).await?;
                 let cancelled = q::cancel_for_shop(tx, shop.id).await?;
                 tracing::info!(shop = %shop.domain, cancelled, "app uninstalled: token erased, jobs cancelled");
             }
-            Event::CustomerDataRequested(req) => {
+            ShopEvent::CustomerDataRequested(req) => {
                 privacy::export_customer(tx, shop.id, &req).await?
             }
-            Event::CustomerRedactRequested(req) => {
+            ShopEvent::CustomerRedactRequested(req) => {
                 privacy::redact_customer(tx, shop.id, &req).await?
             }
-            Event::ShopRedactRequested => privacy::redact_shop(tx, shop.id).await?,
-            Event::BulkOperationFinished {
+            ShopEvent::ShopRedactRequested => privacy::redact_shop(tx, shop.id).await?,
+            ShopEvent::BulkOperationFinished {
                 operation_id,
                 status,
             } => {
                 tracing::info!(shop = %shop.domain, %operation_id, %status, "bulk operation finished");
             }
-            Event::FetchRequested {
+            ShopEvent::FetchRequested {
                 resource,
                 platform_id,
             } if installed => {
                 crate::triggers::fetch(tx, shop.id, resource, &platform_id, Utc::now()).await?;
             }
-            other if installed => data.push(other),
-            _ => tracing::info!(shop = %shop.domain, "shop is not installed: data event ignored"),
+            ShopEvent::FetchRequested { .. } => {
+                tracing::info!(shop = %shop.domain, "shop is not installed: fetch ignored");
+            }
         }
     }
     if !data.is_empty() {

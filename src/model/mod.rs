@@ -1,5 +1,6 @@
-//! Canonical types. Every platform's webhooks and API responses become these `Event`s, and
-//! `ingest::apply` is the only code that writes them to the store.
+//! Canonical types. Every platform's webhooks and API responses become these events: data
+//! events, which `ingest::apply` alone writes to the store, and shop events (uninstalls,
+//! privacy requests, notices to fetch a record).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,19 +91,21 @@ impl Resource {
     }
 }
 
-/// Everything that can happen to a shop's data, whatever the platform.
+/// A change to a shop's data, whatever the platform: what `ingest::apply`, the one write path,
+/// takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Event {
+pub enum DataEvent {
     CustomerUpserted(Customer),
-    CustomerDeleted {
-        platform_id: String,
-    },
+    CustomerDeleted { platform_id: String },
     OrderUpserted(Order),
-    OrderDeleted {
-        platform_id: String,
-    },
+    OrderDeleted { platform_id: String },
     RefundCreated(Refund),
     CheckoutUpserted(Checkout),
+}
+
+/// Something that happened to the shop itself, or a notice that data changed elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ShopEvent {
     AppUninstalled,
     CustomerDataRequested(PrivacyRequest),
     CustomerRedactRequested(PrivacyRequest),
@@ -118,4 +121,23 @@ pub enum Event {
         operation_id: String,
         status: String,
     },
+}
+
+/// What a platform's webhook says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    Data(DataEvent),
+    Shop(ShopEvent),
+}
+
+impl From<DataEvent> for Event {
+    fn from(e: DataEvent) -> Event {
+        Event::Data(e)
+    }
+}
+
+impl From<ShopEvent> for Event {
+    fn from(e: ShopEvent) -> Event {
+        Event::Shop(e)
+    }
 }

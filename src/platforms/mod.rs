@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::loyalty::{CustomerField, OfferValue};
-use crate::model::Event;
+use crate::model::{DataEvent, Event};
 use crate::secrets::Cipher;
 use crate::store::Db;
 
@@ -94,7 +94,7 @@ pub use crate::model::Resource;
 /// One page of a paged read: its records as canonical events, and where the next page starts.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub events: Vec<Event>,
+    pub events: Vec<DataEvent>,
     /// None on the last page.
     pub next: Option<String>,
 }
@@ -182,7 +182,7 @@ pub trait BulkExport: Send + Sync {
         &self,
         resource: Resource,
         line: &serde_json::Value,
-    ) -> Result<Option<Event>, String>;
+    ) -> Result<Option<DataEvent>, String>;
 }
 
 /// Label writes as bulk calls, for large pushes.
@@ -226,7 +226,7 @@ pub trait ShopApi: Send + Sync {
         &self,
         resource: Resource,
         _platform_id: &str,
-    ) -> Result<Option<Event>, CallError> {
+    ) -> Result<Option<DataEvent>, CallError> {
         Err(CallError::Protocol(format!(
             "this platform's webhooks carry their {}",
             resource.name()

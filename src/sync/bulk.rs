@@ -110,7 +110,7 @@ struct Reader<'a> {
     url: &'a str,
     skip: u64,
     line_no: u64,
-    batch: Vec<crate::model::Event>,
+    batch: Vec<crate::model::DataEvent>,
     report: Report,
     progress: &'a (dyn Fn(u64) + Send + Sync),
 }

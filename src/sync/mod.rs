@@ -132,7 +132,7 @@ pub async fn fetch_job(
     job: job::Model,
     payload: crate::triggers::FetchPayload,
 ) -> JobResult {
-    use crate::model::Event;
+    use crate::model::{DataEvent, Event};
     let shop_id = job
         .shop_id
         .ok_or_else(|| JobError::permanent("fetch job without a shop"))?;
@@ -155,15 +155,15 @@ pub async fn fetch_job(
     };
     let event = match (fetched, resource) {
         (Some(event), _) => event,
-        (None, Resource::Customers) => Event::CustomerDeleted { platform_id: id },
-        (None, Resource::Orders) => Event::OrderDeleted { platform_id: id },
+        (None, Resource::Customers) => DataEvent::CustomerDeleted { platform_id: id },
+        (None, Resource::Orders) => DataEvent::OrderDeleted { platform_id: id },
         (None, Resource::Checkouts) => return Ok(()),
     };
     let Some(shop) = store::shops::get(&state.db, shop_id).await? else {
         return Ok(());
     };
     let tx = store::write_tx(&state.db).await?;
-    crate::ingest::inbox::apply_events(&tx, &shop, vec![event]).await?;
+    crate::ingest::inbox::apply_events(&tx, &shop, vec![Event::Data(event)]).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::Ecwid;
 use super::client::{PAGE_LIMIT, StoreClient};
 use super::resources::{path, to_event};
 use crate::core::loyalty::{CustomerField, OfferValue};
-use crate::model::Event;
+use crate::model::DataEvent;
 use crate::platforms::{CallError, CreateOutcome, LabelOp, NewCode, Page, Resource, ShopApi};
 
 pub struct EcwidApi<'a> {
@@ -223,7 +223,7 @@ impl ShopApi for EcwidApi<'_> {
         &self,
         resource: Resource,
         platform_id: &str,
-    ) -> Result<Option<Event>, CallError> {
+    ) -> Result<Option<DataEvent>, CallError> {
         if platform_id.is_empty() || !platform_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(CallError::Protocol(format!("`{platform_id}` is not an id")));
         }

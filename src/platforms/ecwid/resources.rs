@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::core::money::{exponent, parse_minor};
-use crate::model::{Checkout, Customer, Event, Minor, Order, Resource};
+use crate::model::{Checkout, Customer, DataEvent, Minor, Order, Resource};
 
 /// The REST path of a resource's collection.
 pub fn path(resource: Resource) -> &'static str {
@@ -18,11 +18,11 @@ pub fn path(resource: Resource) -> &'static str {
 }
 
 /// A record of `resource` as its event.
-pub fn to_event(resource: Resource, v: &Value, currency: &str) -> Result<Event, String> {
+pub fn to_event(resource: Resource, v: &Value, currency: &str) -> Result<DataEvent, String> {
     match resource {
-        Resource::Customers => customer(v).map(Event::CustomerUpserted),
-        Resource::Orders => order(v, currency).map(Event::OrderUpserted),
-        Resource::Checkouts => cart(v, currency).map(Event::CheckoutUpserted),
+        Resource::Customers => customer(v).map(DataEvent::CustomerUpserted),
+        Resource::Orders => order(v, currency).map(DataEvent::OrderUpserted),
+        Resource::Checkouts => cart(v, currency).map(DataEvent::CheckoutUpserted),
     }
 }
 
@@ -154,7 +154,7 @@ mod tests {
             "discountCoupon": {"code": "LC-ABC"},
             "createDate": "2024-05-01 05:26:28 +0000", "updateTimestamp": 1714541200
         });
-        let Event::OrderUpserted(o) = to_event(Resource::Orders, &v, "EUR").unwrap() else {
+        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, "EUR").unwrap() else {
             panic!("an order");
         };
         assert_eq!(o.platform_id, "EBJFT");
@@ -173,7 +173,7 @@ mod tests {
             "JPY",
         )
         .unwrap();
-        let Event::OrderUpserted(o) = jpy else {
+        let DataEvent::OrderUpserted(o) = jpy else {
             panic!()
         };
         assert_eq!(o.total, Minor(1200));
@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn a_guest_is_no_customer() {
         let v = json!({"id": "G1", "customerId": 0, "total": 1, "createTimestamp": 1});
-        let Event::OrderUpserted(o) = to_event(Resource::Orders, &v, "USD").unwrap() else {
+        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, "USD").unwrap() else {
             panic!()
         };
         assert_eq!(o.customer_platform_id, None);

@@ -1,7 +1,7 @@
 //! Ecwid webhooks. The signature (`X-Ecwid-Webhook-Signature`) is base64 HMAC-SHA256 of
 //! `"{eventCreated}.{eventId}"` with the app's client secret: the body itself is not signed, so
 //! nothing in it but those two fields is trusted. A delivery only names what changed; the
-//! record is read through the API (`Event::FetchRequested`).
+//! record is read through the API (`ShopEvent::FetchRequested`).
 
 use actix_web::HttpRequest;
 use base64::Engine;
@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::model::{Event, PrivacyRequest, Resource};
+use crate::model::{DataEvent, Event, PrivacyRequest, Resource, ShopEvent};
 use crate::platforms::{DecodeError, Verified, WebhookError, header};
 
 pub const SIGNATURE_HEADER: &str = "X-Ecwid-Webhook-Signature";
@@ -127,10 +127,13 @@ pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
         named(&v, pointer).ok_or_else(|| DecodeError(format!("`{topic}` without `{pointer}`")))
     };
     let fetch = |resource, platform_id| {
-        Ok(vec![Event::FetchRequested {
-            resource,
-            platform_id,
-        }])
+        Ok(vec![
+            ShopEvent::FetchRequested {
+                resource,
+                platform_id,
+            }
+            .into(),
+        ])
     };
     let privacy = |v: &Value| -> Result<PrivacyRequest, DecodeError> {
         Ok(PrivacyRequest {
@@ -152,21 +155,24 @@ pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
         "order.deleted" => {
             let platform_id =
                 order_id().ok_or_else(|| DecodeError("an order event without an id".into()))?;
-            Ok(vec![Event::OrderDeleted { platform_id }])
+            Ok(vec![DataEvent::OrderDeleted { platform_id }.into()])
         }
         "unfinished_order.created" | "unfinished_order.updated" => {
             fetch(Resource::Checkouts, need("/data/cartId")?)
         }
         "customer.created" | "customer.updated" => fetch(Resource::Customers, need("/entityId")?),
-        "customer.deleted" => Ok(vec![Event::CustomerDeleted {
-            platform_id: need("/entityId")?,
-        }]),
-        "application.uninstalled" => Ok(vec![Event::AppUninstalled]),
-        "customer.personalDataRemovalRequest" => {
-            Ok(vec![Event::CustomerRedactRequested(privacy(&v)?)])
-        }
+        "customer.deleted" => Ok(vec![
+            DataEvent::CustomerDeleted {
+                platform_id: need("/entityId")?,
+            }
+            .into(),
+        ]),
+        "application.uninstalled" => Ok(vec![ShopEvent::AppUninstalled.into()]),
+        "customer.personalDataRemovalRequest" => Ok(vec![
+            ShopEvent::CustomerRedactRequested(privacy(&v)?).into(),
+        ]),
         "customer.personalDataExportRequest" => {
-            Ok(vec![Event::CustomerDataRequested(privacy(&v)?)])
+            Ok(vec![ShopEvent::CustomerDataRequested(privacy(&v)?).into()])
         }
         // A deleted cart leaves nothing to change; other events are not Lifecycle's business.
         _ => Ok(Vec::new()),
@@ -196,23 +202,23 @@ mod tests {
             "eventType":"order.updated","data":{"orderId":"EBJFT","newPaymentStatus":"PAID"}}"#;
         assert_eq!(
             decode("order.updated", body).unwrap(),
-            vec![Event::FetchRequested {
+            vec![Event::Shop(ShopEvent::FetchRequested {
                 resource: Resource::Orders,
                 platform_id: "EBJFT".into()
-            }]
+            })]
         );
         let customer =
             br#"{"eventId":"e2","entityId":77,"data":{"customerEmail":"x@example.com"}}"#;
         assert_eq!(
             decode("customer.updated", customer).unwrap(),
-            vec![Event::FetchRequested {
+            vec![Event::Shop(ShopEvent::FetchRequested {
                 resource: Resource::Customers,
                 platform_id: "77".into()
-            }]
+            })]
         );
         assert_eq!(
             decode("application.uninstalled", b"{}").unwrap(),
-            vec![Event::AppUninstalled]
+            vec![Event::Shop(ShopEvent::AppUninstalled)]
         );
         assert!(decode("product.updated", b"{}").unwrap().is_empty());
         assert!(decode("customer.updated", b"{}").is_err());

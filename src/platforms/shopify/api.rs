@@ -8,7 +8,7 @@ use super::client::ShopClient;
 use super::resources::{Gql, updated_since};
 use super::{bulk_tags, export, writes};
 use crate::core::loyalty::CustomerField;
-use crate::model::Event;
+use crate::model::DataEvent;
 use crate::platforms::{
     BulkError, BulkExport, BulkLabels, CallError, CreateOutcome, LabelOp, NewCode, Page, Resource,
     ShopApi, Verdicts,
@@ -115,7 +115,7 @@ impl BulkExport for ShopifyApi<'_> {
         Ok(self.client.download(url).await?)
     }
 
-    fn export_line(&self, resource: Resource, line: &Value) -> Result<Option<Event>, String> {
+    fn export_line(&self, resource: Resource, line: &Value) -> Result<Option<DataEvent>, String> {
         // Children of nested connections carry `__parentId`; our queries have none.
         if line.get("__parentId").is_some() {
             return Ok(None);

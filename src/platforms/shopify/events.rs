@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::core::money::{exponent as currency_exponent, parse_minor};
-use crate::model::{Checkout, Customer, Event, Minor, Order, PrivacyRequest, Refund};
+use crate::model::{
+    Checkout, Customer, DataEvent, Event, Minor, Order, PrivacyRequest, Refund, ShopEvent,
+};
 
 /// Every topic the app handles; the manifest must declare exactly these (tested).
 pub const HANDLED_TOPICS: &[&str] = &[
@@ -49,36 +51,42 @@ pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
     if !v.is_object() {
         return Err(DecodeError::NotJson("expected a JSON object".into()));
     }
-    Ok(match topic {
-        "customers/create" | "customers/update" => vec![Event::CustomerUpserted(customer(&v)?)],
-        "customers/delete" => vec![Event::CustomerDeleted {
-            platform_id: gid(&v, "Customer")?,
-        }],
-        "orders/create" | "orders/updated" | "orders/paid" | "orders/cancelled" => {
-            vec![Event::OrderUpserted(order(&v)?)]
+    let event: Event = match topic {
+        "customers/create" | "customers/update" => {
+            DataEvent::CustomerUpserted(customer(&v)?).into()
         }
-        "orders/delete" => vec![Event::OrderDeleted {
+        "customers/delete" => DataEvent::CustomerDeleted {
+            platform_id: gid(&v, "Customer")?,
+        }
+        .into(),
+        "orders/create" | "orders/updated" | "orders/paid" | "orders/cancelled" => {
+            DataEvent::OrderUpserted(order(&v)?).into()
+        }
+        "orders/delete" => DataEvent::OrderDeleted {
             platform_id: gid(&v, "Order")?,
-        }],
-        "refunds/create" => vec![Event::RefundCreated(refund(&v)?)],
-        "checkouts/create" | "checkouts/update" => vec![Event::CheckoutUpserted(checkout(&v)?)],
-        "app/uninstalled" => vec![Event::AppUninstalled],
-        "bulk_operations/finish" => vec![Event::BulkOperationFinished {
+        }
+        .into(),
+        "refunds/create" => DataEvent::RefundCreated(refund(&v)?).into(),
+        "checkouts/create" | "checkouts/update" => {
+            DataEvent::CheckoutUpserted(checkout(&v)?).into()
+        }
+        "app/uninstalled" => ShopEvent::AppUninstalled.into(),
+        "bulk_operations/finish" => ShopEvent::BulkOperationFinished {
             operation_id: str_field(&v, "admin_graphql_api_id")
                 .ok_or(DecodeError::Missing("admin_graphql_api_id"))?,
             status: str_field(&v, "status").unwrap_or_default(),
-        }],
-        "customers/data_request" => vec![Event::CustomerDataRequested(privacy(
-            &v,
-            "orders_requested",
-        )?)],
-        "customers/redact" => vec![Event::CustomerRedactRequested(privacy(
-            &v,
-            "orders_to_redact",
-        )?)],
-        "shop/redact" => vec![Event::ShopRedactRequested],
+        }
+        .into(),
+        "customers/data_request" => {
+            ShopEvent::CustomerDataRequested(privacy(&v, "orders_requested")?).into()
+        }
+        "customers/redact" => {
+            ShopEvent::CustomerRedactRequested(privacy(&v, "orders_to_redact")?).into()
+        }
+        "shop/redact" => ShopEvent::ShopRedactRequested.into(),
         other => return Err(DecodeError::UnknownTopic(other.to_string())),
-    })
+    };
+    Ok(vec![event])
 }
 
 /// The resource's GID: `admin_graphql_api_id` when present, else built from the numeric `id`.
@@ -412,7 +420,7 @@ mod tests {
           "financial_status":"partially_refunded","cancelled_at":null,"something_new":{"x":1},
           "customer":{"id":706405506930370084,"email":"bob@example.com"}}"#;
         let events = decode("orders/updated", body).unwrap();
-        let Event::OrderUpserted(o) = &events[0] else {
+        let Event::Data(DataEvent::OrderUpserted(o)) = &events[0] else {
             panic!("{events:?}")
         };
         assert_eq!(o.total, Minor(19900));
@@ -461,13 +469,17 @@ mod tests {
     #[test]
     fn customer_without_tags_keeps_tags_unknown() {
         let body = br#"{"id":5,"email":"a@example.com","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z"}"#;
-        let Event::CustomerUpserted(c) = &decode("customers/create", body).unwrap()[0] else {
+        let Event::Data(DataEvent::CustomerUpserted(c)) =
+            &decode("customers/create", body).unwrap()[0]
+        else {
             panic!()
         };
         assert_eq!(c.tags, None);
         let body =
             br#"{"id":5,"tags":"vip, lifecycle:champions ,","updated_at":"2026-01-02T00:00:00Z"}"#;
-        let Event::CustomerUpserted(c) = &decode("customers/update", body).unwrap()[0] else {
+        let Event::Data(DataEvent::CustomerUpserted(c)) =
+            &decode("customers/update", body).unwrap()[0]
+        else {
             panic!()
         };
         assert_eq!(
@@ -482,7 +494,8 @@ mod tests {
           "refund_line_items":[{"subtotal":89.99,"total_tax":0.0}],
           "transactions":[{"kind":"refund","status":"success","amount":"10.00","currency":"USD"},
                           {"kind":"refund","status":"failure","amount":"5.00","currency":"USD"}]}"#;
-        let Event::RefundCreated(r) = &decode("refunds/create", body).unwrap()[0] else {
+        let Event::Data(DataEvent::RefundCreated(r)) = &decode("refunds/create", body).unwrap()[0]
+        else {
             panic!()
         };
         assert_eq!(r.amount, Minor(1000));

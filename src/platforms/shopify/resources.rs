@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::core::money::{exponent as currency_exponent, parse_minor};
-use crate::model::{Checkout, Customer, Event, Minor, Order};
+use crate::model::{Checkout, Customer, DataEvent, Minor, Order};
 pub use crate::platforms::Resource;
 
 /// How each resource is read through the Admin GraphQL API.
@@ -21,7 +21,7 @@ pub trait Gql: Copy {
     fn bulk_query(self) -> String;
     fn page_of(self, data: &Value) -> Option<&Value>;
     fn count_of(self, data: &Value) -> Option<i64>;
-    fn to_event(self, node: &Value) -> Result<Event, String>;
+    fn to_event(self, node: &Value) -> Result<DataEvent, String>;
 }
 
 impl Gql for Resource {
@@ -120,11 +120,11 @@ impl Gql for Resource {
             .and_then(Value::as_i64)
     }
 
-    fn to_event(self, node: &Value) -> Result<Event, String> {
+    fn to_event(self, node: &Value) -> Result<DataEvent, String> {
         match self {
-            Resource::Customers => customer(node).map(Event::CustomerUpserted),
-            Resource::Orders => order(node).map(Event::OrderUpserted),
-            Resource::Checkouts => checkout(node).map(Event::CheckoutUpserted),
+            Resource::Customers => customer(node).map(DataEvent::CustomerUpserted),
+            Resource::Orders => order(node).map(DataEvent::OrderUpserted),
+            Resource::Checkouts => checkout(node).map(DataEvent::CheckoutUpserted),
         }
     }
 }
@@ -280,7 +280,7 @@ mod tests {
             "totalRefundedSet":{"shopMoney":{"amount":"0.0"}}}"#,
         )
         .unwrap();
-        let Event::OrderUpserted(o) = Resource::Orders.to_event(&v).unwrap() else {
+        let DataEvent::OrderUpserted(o) = Resource::Orders.to_event(&v).unwrap() else {
             panic!()
         };
         assert_eq!(
