@@ -25,6 +25,8 @@ pub struct TestDb {
 /// Obviously fake credentials for tests.
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const ECWID_CLIENT_ID: &str = "test-ecwid-client-id";
+pub const ECWID_CLIENT_SECRET: &str = "test-ecwid-client-secret";
 
 pub fn postgres_server() -> Option<String> {
     std::env::var("LIFECYCLE_TEST_POSTGRES")
@@ -79,6 +81,8 @@ pub fn test_config(db: &TestDb) -> Config {
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.platforms.shopify.client_id = CLIENT_ID.to_string();
     config.platforms.shopify.client_secret = Some(CLIENT_SECRET.to_string());
+    config.platforms.ecwid.client_id = ECWID_CLIENT_ID.to_string();
+    config.platforms.ecwid.client_secret = Some(ECWID_CLIENT_SECRET.to_string());
     config.log = std::env::var("LIFECYCLE_TEST_LOG").unwrap_or_else(|_| "warn".into());
     config
 }

@@ -12,7 +12,7 @@ use sha2::Sha256;
 use crate::both_backends;
 use crate::common::*;
 
-const SECRET: &str = "ecwid-test-secret";
+const SECRET: &str = ECWID_CLIENT_SECRET;
 const STORE: &str = "1003";
 
 /// Ecwid's signature, computed here from the documented recipe (not with the app's code).
@@ -57,7 +57,6 @@ async fn hostile_and_valid_deliveries(backend: Backend) {
         return;
     };
     let mut config = test_config(&db);
-    config.platforms.ecwid.client_secret = Some(SECRET.into());
     // Nothing listens here: the fetch the webhook asks for is queued, not answered.
     config.platforms.ecwid.api_origin = Some("http://127.0.0.1:9".into());
     let mut l = launch(config);
