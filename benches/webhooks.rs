@@ -1,7 +1,9 @@
-//! Webhook ingest throughput.
+//! Webhook ingest throughput, per platform.
 //!
-//! Starts the real server in this process (port 0, fresh database), sends signed Shopify
-//! `customers/update` webhooks over HTTP with many concurrent keep-alive connections, and
+//! Starts the real server in this process (port 0, fresh database), sends signed webhooks over
+//! HTTP with many concurrent keep-alive connections (Shopify: `customers/update` with the
+//! record, about 1 KB, signed over the body; Ecwid: `customer.updated` naming the record,
+//! signed over `eventCreated.eventId`, each applied as a queued fetch), and
 //! measures `GET /healthz` on the same server with the same client and concurrency as the
 //! ceiling, alternating the two in five rounds. Each backend runs twice: with no job workers (pure ingest) and with the default
 //! workers draining the inbox while webhooks arrive. After each run the inbox must hold exactly
@@ -10,7 +12,8 @@
 //! Environment: `LIFECYCLE_BENCH_WEBHOOKS` (default 20000), `LIFECYCLE_BENCH_CONCURRENCY`
 //! (default 64), `LIFECYCLE_BENCH_WARMUP` (default 1000 per endpoint),
 //! `LIFECYCLE_BENCH_WORKERS` (worker counts to run, e.g. `0,4`; default 0 and the default),
-//! `LIFECYCLE_BENCH_BACKENDS` (`sqlite`, `postgres` or both, the default), and
+//! `LIFECYCLE_BENCH_BACKENDS` (`sqlite`, `postgres` or both, the default),
+//! `LIFECYCLE_BENCH_PLATFORMS` (`shopify`, `ecwid` or both, the default), and
 //! `LIFECYCLE_TEST_POSTGRES` (a PostgreSQL server URL; its backend is skipped when unset).
 
 use std::sync::Arc;
@@ -27,6 +30,31 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
 const SHOP: &str = "bench.myshopify.com";
 const SECRET: &str = "bench-client-secret";
+const ECWID_STORE: u64 = 1001;
+const ECWID_SECRET: &str = "bench-ecwid-client-secret";
+
+/// Which platform's webhooks a run sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Shopify,
+    Ecwid,
+}
+
+impl Flavor {
+    fn label(self) -> &'static str {
+        match self {
+            Flavor::Shopify => "shopify",
+            Flavor::Ecwid => "ecwid",
+        }
+    }
+
+    fn shop_key(self) -> String {
+        match self {
+            Flavor::Shopify => SHOP.to_string(),
+            Flavor::Ecwid => ECWID_STORE.to_string(),
+        }
+    }
+}
 const TOPIC: &str = "customers/update";
 /// Distinct customers the webhooks cycle through, so applied updates hit existing rows.
 const CUSTOMERS: usize = 5_000;
@@ -40,6 +68,8 @@ struct Settings {
     workers: Option<Vec<usize>>,
     /// Backends to run, by label; default: both.
     backends: Option<String>,
+    /// Platforms to run, by label; default: both.
+    platforms: Option<String>,
 }
 
 impl Settings {
@@ -49,11 +79,18 @@ impl Settings {
             .is_none_or(|list| list.split(',').any(|b| b.trim() == backend))
     }
 
+    fn runs_platform(&self, flavor: Flavor) -> bool {
+        self.platforms
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|p| p.trim() == flavor.label()))
+    }
+
     fn from_env() -> anyhow::Result<Settings> {
         let settings = Settings {
             webhooks: env_count("LIFECYCLE_BENCH_WEBHOOKS", 20_000)?,
             concurrency: env_count("LIFECYCLE_BENCH_CONCURRENCY", 64)?,
             warmup: env_count("LIFECYCLE_BENCH_WARMUP", 1_000)?,
+            platforms: std::env::var("LIFECYCLE_BENCH_PLATFORMS").ok(),
             postgres: std::env::var("LIFECYCLE_TEST_POSTGRES")
                 .ok()
                 .filter(|s| !s.trim().is_empty()),
@@ -177,6 +214,7 @@ enum Target {
     },
     Webhook {
         url: String,
+        flavor: Flavor,
         deliveries: Arc<Vec<Delivery>>,
     },
 }
@@ -195,7 +233,10 @@ struct Delivery {
 impl Delivery {
     /// The `seq`-th delivery: a unique id (else it is deduplicated), a body that varies like
     /// real traffic, and a signature over exactly the bytes sent.
-    fn new(seq: usize) -> Delivery {
+    fn new(seq: usize, flavor: Flavor) -> Delivery {
+        if flavor == Flavor::Ecwid {
+            return Delivery::ecwid(seq);
+        }
         let body = customer_update_body(seq);
         Delivery {
             hmac: sign_body(SECRET, body.as_bytes()),
@@ -207,12 +248,54 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// An Ecwid `customer.updated`: ids only, signed over `eventCreated.eventId`.
+    fn ecwid(seq: usize) -> Delivery {
+        use base64::Engine;
+        use hmac::{Hmac, KeyInit, Mac};
+        let event_id = uuid::Uuid::new_v4().hyphenated().to_string();
+        let created = Utc::now().timestamp();
+        let body = serde_json::json!({
+            "eventId": event_id,
+            "eventCreated": created,
+            "storeId": ECWID_STORE,
+            "entityId": 70_000 + seq % CUSTOMERS,
+            "eventType": "customer.updated",
+            "data": {"customerEmail": format!("bob.{}@biller.example", seq % CUSTOMERS)},
+        })
+        .to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(ECWID_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{created}.{event_id}").as_bytes());
+        Delivery {
+            hmac: base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+            body: actix_web::web::Bytes::from(body),
+            webhook_id: event_id.clone(),
+            event_id,
+            triggered_at: String::new(),
+        }
+    }
+}
+
 impl Target {
     /// The `seq`-th request.
     fn request(&self, client: &reqwest::Client, seq: usize) -> reqwest::RequestBuilder {
         match self {
             Target::Healthz { url } => client.get(url),
-            Target::Webhook { url, deliveries } => {
+            Target::Webhook {
+                url,
+                flavor: Flavor::Ecwid,
+                deliveries,
+            } => {
+                let d = &deliveries[seq];
+                client
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .header("X-Ecwid-Webhook-Signature", &d.hmac)
+                    .body(d.body.clone())
+            }
+            Target::Webhook {
+                url, deliveries, ..
+            } => {
                 let d = &deliveries[seq];
                 client
                     .post(url)
@@ -393,6 +476,7 @@ async fn drive(
 /// One server run: a fresh database, a ceiling and a webhook measurement, a durability check.
 struct Run {
     backend: Backend,
+    flavor: Flavor,
     workers: usize,
     ceiling: Sample,
     webhooks: Sample,
@@ -404,9 +488,14 @@ struct Run {
     drained: i64,
 }
 
-async fn run(settings: &Settings, backend: Backend, workers: usize) -> anyhow::Result<Run> {
+async fn run(
+    settings: &Settings,
+    backend: Backend,
+    flavor: Flavor,
+    workers: usize,
+) -> anyhow::Result<Run> {
     let db = BenchDb::create(backend, settings.postgres.as_deref()).await?;
-    let result = measure(settings, backend, workers, &db).await;
+    let result = measure(settings, backend, flavor, workers, &db).await;
     let removed = db.remove().await;
     let run = result?;
     removed?;
@@ -416,6 +505,7 @@ async fn run(settings: &Settings, backend: Backend, workers: usize) -> anyhow::R
 async fn measure(
     settings: &Settings,
     backend: Backend,
+    flavor: Flavor,
     workers: usize,
     db: &BenchDb,
 ) -> anyhow::Result<Run> {
@@ -425,6 +515,10 @@ async fn measure(
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.platforms.shopify.client_secret = Some(SECRET.into());
     config.platforms.shopify.previous_client_secret = None;
+    config.platforms.ecwid.client_secret = Some(ECWID_SECRET.into());
+    // Ecwid's deliveries become fetches through the API; nothing listens here, so the fetch
+    // jobs fail and retry later, after the measurement.
+    config.platforms.ecwid.api_origin = Some("http://127.0.0.1:9".into());
     config.log = "off".into();
     config.workers = workers;
     let mut launch = Launch::new(config);
@@ -435,12 +529,13 @@ async fn measure(
         .await
         .context("the app did not start")?;
     let state = running.state.clone();
+    let key = flavor.shop_key();
     shops::upsert_installed(
         &state.db,
-        "shopify",
-        SHOP,
+        flavor.label(),
+        &key,
         TokenGrant {
-            access_token: state.cipher.encrypt("x", SHOP),
+            access_token: state.cipher.encrypt("x", &key),
             refresh_token: None,
             expires_at: None,
             scopes: "read_customers".into(),
@@ -458,10 +553,11 @@ async fn measure(
         url: format!("{}/healthz", running.url()),
     };
     let webhook = Target::Webhook {
-        url: format!("{}/webhooks/shopify", running.url()),
+        url: format!("{}/webhooks/{}", running.url(), flavor.label()),
+        flavor,
         deliveries: Arc::new(
             (0..settings.warmup + settings.webhooks)
-                .map(Delivery::new)
+                .map(|seq| Delivery::new(seq, flavor))
                 .collect(),
         ),
     };
@@ -506,6 +602,7 @@ async fn measure(
     pool.close().await.ok();
     Ok(Run {
         backend,
+        flavor,
         workers,
         ceiling,
         webhooks,
@@ -556,11 +653,15 @@ fn print_report(settings: &Settings, runs: &[Run]) {
     println!(
         "|----------|---------|------------------------|----------|---------|---------|----------|--------|--------|--------|--------|-----------|"
     );
-    for r in runs {
+    let endpoints: Vec<String> = runs
+        .iter()
+        .map(|r| format!("POST /webhooks/{}", r.flavor.label()))
+        .collect();
+    for (r, endpoint) in runs.iter().zip(&endpoints) {
         let ratio = format!("{:.2}", r.webhooks.per_second() / r.ceiling.per_second());
         for (sample, target, ratio) in [
             (&r.ceiling, "GET /healthz", "ceiling".to_string()),
-            (&r.webhooks, "POST /webhooks/shopify", ratio),
+            (&r.webhooks, endpoint.as_str(), ratio),
         ] {
             println!(
                 "| {:<8} | {:>7} | {:<22} | {:>8} | {:>7} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>6.2} | {:>6.1} | {:>9} |",
@@ -591,14 +692,16 @@ fn print_report(settings: &Settings, runs: &[Run]) {
         };
         let ratios: Vec<String> = r.round_ratios.iter().map(|x| format!("{x:.2}")).collect();
         println!(
-            "{} / {} workers: ÷ ceiling per round (sorted) {}, median {:.2}",
+            "{} {} / {} workers: ÷ ceiling per round (sorted) {}, median {:.2}",
+            r.flavor.label(),
             r.backend.label(),
             r.workers,
             ratios.join(" "),
             r.round_ratios[r.round_ratios.len() / 2],
         );
         println!(
-            "{} / {} workers: peak RSS {rss} (server and client in one process); webhook_inbox rows {} vs 200s answered {} (warm-up included): {verdict}; applied by workers during the run: {}; non-200: {} status, {} transport errors",
+            "{} {} / {} workers: peak RSS {rss} (server and client in one process); webhook_inbox rows {} vs 200s answered {} (warm-up included): {verdict}; applied by workers during the run: {}; non-200: {} status, {} transport errors",
+            r.flavor.label(),
             r.backend.label(),
             r.workers,
             r.inbox_rows,
@@ -628,17 +731,34 @@ fn main() -> anyhow::Result<()> {
         }
         let default_workers = Config::local(std::env::temp_dir()).workers.max(1);
         let mut runs = Vec::new();
+        let flavors: Vec<Flavor> = [Flavor::Shopify, Flavor::Ecwid]
+            .into_iter()
+            .filter(|f| settings.runs_platform(*f))
+            .collect();
         for backend in backends {
-            for &workers in settings.workers.as_deref().unwrap_or(&[0, default_workers]) {
-                eprintln!("running {} with {workers} workers ...", backend.label());
-                runs.push(run(&settings, backend, workers).await?);
+            for &flavor in &flavors {
+                for &workers in settings.workers.as_deref().unwrap_or(&[0, default_workers]) {
+                    eprintln!(
+                        "running {} {} with {workers} workers ...",
+                        flavor.label(),
+                        backend.label()
+                    );
+                    runs.push(run(&settings, backend, flavor, workers).await?);
+                }
             }
         }
         print_report(&settings, &runs);
         let lost: Vec<_> = runs
             .iter()
             .filter(|r| r.inbox_rows != r.accepted as i64)
-            .map(|r| format!("{} / {} workers", r.backend.label(), r.workers))
+            .map(|r| {
+                format!(
+                    "{} {} / {} workers",
+                    r.flavor.label(),
+                    r.backend.label(),
+                    r.workers
+                )
+            })
             .collect();
         if !lost.is_empty() {
             bail!(
