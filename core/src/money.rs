@@ -1,6 +1,89 @@
 //! Money as integer minor units of an ISO 4217 currency: the one table of minor-unit digits
 //! every part of Lifecycle uses, and exact conversions between decimal text and minor units.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An ISO 4217 currency code: three ASCII letters, kept upper case. Copy, so an amount can
+/// carry its currency without an allocation per order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// `None` unless `code` is three ASCII letters (any case).
+    pub fn parse(code: &str) -> Option<Currency> {
+        let b = code.trim().as_bytes();
+        (b.len() == 3 && b.iter().all(u8::is_ascii_alphabetic))
+            .then(|| Currency([b[0], b[1], b[2]].map(|c| c.to_ascii_uppercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII letters")
+    }
+
+    /// Minor-unit digits.
+    pub fn exponent(self) -> u32 {
+        exponent(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Currency::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a currency code")))
+    }
+}
+
+/// An amount: integer minor units of a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+
+    pub fn zero(currency: Currency) -> Money {
+        Money::new(0, currency)
+    }
+
+    /// Decimal text in `currency`, exactly (see [`parse_minor`]).
+    pub fn parse(text: &str, currency: Currency) -> Option<Money> {
+        parse_minor(text, currency.exponent()).map(|minor| Money::new(minor, currency))
+    }
+
+    /// Major units, for the analytics.
+    pub fn major(self) -> f64 {
+        to_major(self.minor, self.currency.exponent())
+    }
+
+    /// The nearest amount to `major` units; `None` for non-finite values.
+    pub fn from_major(major: f64, currency: Currency) -> Option<Money> {
+        to_minor(major, currency.exponent()).map(|minor| Money::new(minor, currency))
+    }
+}
+
 /// Minor-unit digits of an ISO 4217 currency code (case-insensitive): 2 unless listed.
 pub fn exponent(currency: &str) -> u32 {
     match currency.trim().to_ascii_uppercase().as_str() {
@@ -71,9 +154,36 @@ mod tests {
         assert_eq!(parse_minor("10.505", 2), None, "no silent rounding");
         assert_eq!(parse_minor("1e3", 2), None);
         assert_eq!(parse_minor("", 2), None);
+        assert_eq!(parse_minor("12.3", 2), Some(1230));
+        assert_eq!(parse_minor("1.234", 3), Some(1234));
+        assert_eq!(parse_minor("99999999999999999999", 2), None, "overflow");
         assert_eq!(to_major(1050, 2), 10.5);
         assert_eq!(to_minor(10.5, 2), Some(1050));
         assert_eq!(to_minor(1234.0, 0), Some(1234));
         assert_eq!(to_minor(f64::NAN, 2), None);
+    }
+
+    #[test]
+    fn an_amount_keeps_its_currency_and_its_digits() {
+        let jpy = Currency::parse("jpy").unwrap();
+        assert_eq!(jpy.as_str(), "JPY");
+        assert_eq!(Money::parse("1200", jpy), Some(Money::new(1200, jpy)));
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::parse("1.5", kwd).unwrap().minor, 1500);
+        assert_eq!(
+            Money::new(1050, Currency::parse("EUR").unwrap()).major(),
+            10.5
+        );
+        for bad in ["", "EU", "EURO", "E1R", "€€€"] {
+            assert_eq!(Currency::parse(bad), None, "{bad}");
+        }
+        let eur = Currency::parse("EUR").unwrap();
+        let json = serde_json::to_string(&Money::new(5, eur)).unwrap();
+        assert_eq!(json, r#"{"minor":5,"currency":"EUR"}"#);
+        assert_eq!(
+            serde_json::from_str::<Money>(&json).unwrap(),
+            Money::new(5, eur)
+        );
+        assert!(serde_json::from_str::<Currency>(r#""12""#).is_err());
     }
 }

@@ -36,9 +36,10 @@ pub struct DemoArgs {
     config: Config,
 }
 
-/// The app-store install, as a merchant's browser does it: the signed install URL from the
-/// platform, the app's redirect to the authorize page, the platform's redirect back to the
-/// callback. Returns the callback's response (a redirect into the admin).
+/// The app-store install, as a merchant's browser does it on any platform: from the install
+/// URL the platform gives, redirects are followed while they lead to the platform or to the
+/// app's `/auth/` routes (the authorize page, the callback). Returns the last response: the
+/// callback's redirect into the admin, or whatever refused the install.
 pub async fn install_via_app_store(
     platform: &str,
     shop: &str,
@@ -54,16 +55,22 @@ pub async fn install_via_app_store(
         .error_for_status()?
         .json()
         .await?;
-    let install_url = kickoff["install_url"]
+    let mut url: url::Url = kickoff["install_url"]
         .as_str()
-        .context("the platform gave no install URL")?;
-    let to_authorize = browser.get(install_url).send().await?;
-    let authorize =
-        redirect_target(&to_authorize).context("the app did not redirect to the authorize page")?;
-    let to_callback = browser.get(authorize).send().await?;
-    let callback =
-        redirect_target(&to_callback).context("the platform did not redirect back to the app")?;
-    Ok(browser.get(callback).send().await?)
+        .context("the platform gave no install URL")?
+        .parse()?;
+    let platform_origin = url::Url::parse(platform)?.origin();
+    for _ in 0..8 {
+        let response = browser.get(url.clone()).send().await?;
+        let Some(next) = redirect_target(&response).and_then(|to| url.join(&to).ok()) else {
+            return Ok(response);
+        };
+        if next.origin() != platform_origin && !next.path().starts_with("/auth/") {
+            return Ok(response);
+        }
+        url = next;
+    }
+    bail!("the install went round in redirects")
 }
 
 fn redirect_target(r: &reqwest::Response) -> Option<String> {

@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Money as integer minor units plus an ISO currency code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Minor(pub i64);
+pub use crate::core::money::{Currency, Money};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
@@ -28,12 +26,11 @@ pub struct Order {
     pub customer_platform_id: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
-    /// The shop's currency: all amounts below are in it.
-    pub currency: String,
-    pub subtotal: Minor,
-    pub total: Minor,
-    pub discounts: Minor,
-    pub refunded: Minor,
+    /// Amounts in the shop's currency (the parsers give all of an order's amounts one currency).
+    pub subtotal: Money,
+    pub total: Money,
+    pub discounts: Money,
+    pub refunded: Money,
     pub discount_codes: Vec<String>,
     pub financial_status: Option<String>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -45,7 +42,7 @@ pub struct Order {
 pub struct Refund {
     pub platform_id: String,
     pub order_platform_id: String,
-    pub amount: Minor,
+    pub amount: Money,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,8 +51,7 @@ pub struct Checkout {
     pub platform_id: String,
     pub customer_platform_id: Option<String>,
     pub email: Option<String>,
-    pub currency: String,
-    pub total: Minor,
+    pub total: Money,
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

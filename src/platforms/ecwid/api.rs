@@ -10,7 +10,7 @@ use super::Ecwid;
 use super::client::{PAGE_LIMIT, StoreClient};
 use super::resources::{path, to_event};
 use crate::core::loyalty::{CustomerField, OfferValue};
-use crate::model::DataEvent;
+use crate::model::{Currency, DataEvent};
 use crate::platforms::{CallError, CreateOutcome, LabelOp, NewCode, Page, Resource, ShopApi};
 
 pub struct EcwidApi<'a> {
@@ -26,22 +26,21 @@ fn ecwid_date(t: DateTime<Utc>) -> String {
 
 impl EcwidApi<'_> {
     /// The store's currency, from its profile (read once per process).
-    async fn currency(&self) -> Result<String, CallError> {
+    async fn currency(&self) -> Result<Currency, CallError> {
         if let Some(c) = self.ecwid.currencies.lock().expect("lock").get(&self.store) {
-            return Ok(c.clone());
+            return Ok(*c);
         }
         let profile = self.client.get("/profile", &[]).await?;
         let currency = profile
             .pointer("/formatsAndUnits/currency")
             .and_then(Value::as_str)
-            .filter(|c| c.len() == 3)
-            .ok_or_else(|| CallError::Protocol("the store profile names no currency".into()))?
-            .to_ascii_uppercase();
+            .and_then(Currency::parse)
+            .ok_or_else(|| CallError::Protocol("the store profile names no currency".into()))?;
         self.ecwid
             .currencies
             .lock()
             .expect("lock")
-            .insert(self.store.clone(), currency.clone());
+            .insert(self.store.clone(), currency);
         Ok(currency)
     }
 
@@ -210,7 +209,7 @@ impl ShopApi for EcwidApi<'_> {
             .ok_or_else(|| CallError::Protocol(format!("no `items` in {}", path(resource))))?;
         let events = items
             .iter()
-            .map(|v| to_event(resource, v, &currency))
+            .map(|v| to_event(resource, v, currency))
             .collect::<Result<Vec<_>, _>>()
             .map_err(CallError::Protocol)?;
         let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
@@ -233,7 +232,7 @@ impl ShopApi for EcwidApi<'_> {
             .get_opt(&format!("{}/{platform_id}", path(resource)))
             .await?;
         record
-            .map(|v| to_event(resource, &v, &currency))
+            .map(|v| to_event(resource, &v, currency))
             .transpose()
             .map_err(CallError::Protocol)
     }

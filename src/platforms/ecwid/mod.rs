@@ -32,7 +32,7 @@ pub struct Ecwid {
     secrets: Vec<String>,
     pacer: Arc<client::Pacer>,
     /// Each store's currency (its profile's), read once per process.
-    currencies: Mutex<HashMap<String, String>>,
+    currencies: Mutex<HashMap<String, crate::model::Currency>>,
     /// Each store's customer groups by name, as last read or created.
     groups: Mutex<HashMap<String, HashMap<String, u64>>>,
     capabilities: Capabilities,

@@ -5,8 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::core::money::{exponent, parse_minor};
-use crate::model::{Checkout, Customer, DataEvent, Minor, Order, Resource};
+use crate::model::{Checkout, Currency, Customer, DataEvent, Money, Order, Resource};
 
 /// The REST path of a resource's collection.
 pub fn path(resource: Resource) -> &'static str {
@@ -18,7 +17,7 @@ pub fn path(resource: Resource) -> &'static str {
 }
 
 /// A record of `resource` as its event.
-pub fn to_event(resource: Resource, v: &Value, currency: &str) -> Result<DataEvent, String> {
+pub fn to_event(resource: Resource, v: &Value, currency: Currency) -> Result<DataEvent, String> {
     match resource {
         Resource::Customers => customer(v).map(DataEvent::CustomerUpserted),
         Resource::Orders => order(v, currency).map(DataEvent::OrderUpserted),
@@ -55,15 +54,14 @@ fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     }
 }
 
-fn money(v: &Value, key: &str, exp: u32) -> Result<Minor, String> {
+fn money(v: &Value, key: &str, currency: Currency) -> Result<Money, String> {
     match v.get(key) {
-        None | Some(Value::Null) => Ok(Minor(0)),
-        Some(Value::Number(n)) => parse_minor(&n.to_string(), exp)
-            .map(Minor)
+        None | Some(Value::Null) => Ok(Money::zero(currency)),
+        Some(Value::Number(n)) => Money::parse(&n.to_string(), currency)
             .ok_or_else(|| format!("`{key}` {n} is not an amount")),
-        Some(Value::String(s)) => parse_minor(s, exp)
-            .map(Minor)
-            .ok_or_else(|| format!("`{key}` `{s}` is not an amount")),
+        Some(Value::String(s)) => {
+            Money::parse(s, currency).ok_or_else(|| format!("`{key}` `{s}` is not an amount"))
+        }
         Some(other) => Err(format!("`{key}` {other} is not an amount")),
     }
 }
@@ -87,9 +85,8 @@ fn customer(v: &Value) -> Result<Customer, String> {
     })
 }
 
-fn order(v: &Value, currency: &str) -> Result<Order, String> {
+fn order(v: &Value, currency: Currency) -> Result<Order, String> {
     let platform_id = id(v, "id").ok_or("an order without `id`")?;
-    let exp = exponent(currency);
     let created_at = time(v, "createTimestamp")
         .or_else(|| time(v, "createDate"))
         .ok_or("an order without `createDate`")?;
@@ -97,7 +94,10 @@ fn order(v: &Value, currency: &str) -> Result<Order, String> {
         .or_else(|| time(v, "updateDate"))
         .unwrap_or(created_at);
     let status = text(v, "paymentStatus");
-    let discounts = Minor(money(v, "couponDiscount", exp)?.0 + money(v, "discount", exp)?.0);
+    let discounts = Money::new(
+        money(v, "couponDiscount", currency)?.minor + money(v, "discount", currency)?.minor,
+        currency,
+    );
     let discount_codes = v
         .pointer("/discountCoupon/code")
         .and_then(Value::as_str)
@@ -108,11 +108,10 @@ fn order(v: &Value, currency: &str) -> Result<Order, String> {
         customer_platform_id: id(v, "customerId"),
         name: id(v, "orderNumber").map(|n| format!("#{n}")),
         email: text(v, "email"),
-        currency: currency.to_string(),
-        subtotal: money(v, "subtotal", exp)?,
-        total: money(v, "total", exp)?,
+        subtotal: money(v, "subtotal", currency)?,
+        total: money(v, "total", currency)?,
         discounts,
-        refunded: money(v, "refundedAmount", exp)?,
+        refunded: money(v, "refundedAmount", currency)?,
         discount_codes,
         cancelled_at: (status.as_deref() == Some("CANCELLED")).then_some(updated_at),
         financial_status: status.map(|s| s.to_ascii_lowercase()),
@@ -121,7 +120,7 @@ fn order(v: &Value, currency: &str) -> Result<Order, String> {
     })
 }
 
-fn cart(v: &Value, currency: &str) -> Result<Checkout, String> {
+fn cart(v: &Value, currency: Currency) -> Result<Checkout, String> {
     let platform_id = id(v, "cartId").ok_or("a cart without `cartId`")?;
     let created_at = time(v, "createTimestamp")
         .or_else(|| time(v, "createDate"))
@@ -130,8 +129,7 @@ fn cart(v: &Value, currency: &str) -> Result<Checkout, String> {
         platform_id,
         customer_platform_id: id(v, "customerId"),
         email: text(v, "email"),
-        currency: currency.to_string(),
-        total: money(v, "total", exponent(currency))?,
+        total: money(v, "total", currency)?,
         completed_at: None,
         created_at,
         updated_at: time(v, "updateTimestamp")
@@ -154,14 +152,15 @@ mod tests {
             "discountCoupon": {"code": "LC-ABC"},
             "createDate": "2024-05-01 05:26:28 +0000", "updateTimestamp": 1714541200
         });
-        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, "EUR").unwrap() else {
+        let eur = Currency::parse("EUR").unwrap();
+        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, eur).unwrap() else {
             panic!("an order");
         };
         assert_eq!(o.platform_id, "EBJFT");
         assert_eq!(o.customer_platform_id.as_deref(), Some("77"));
         assert_eq!(
-            (o.total, o.subtotal, o.discounts),
-            (Minor(4150), Minor(5000), Minor(850))
+            (o.total.minor, o.subtotal.minor, o.discounts.minor),
+            (4150, 5000, 850)
         );
         assert_eq!(o.discount_codes, ["LC-ABC"]);
         assert_eq!(o.created_at.to_rfc3339(), "2024-05-01T05:26:28+00:00");
@@ -170,19 +169,19 @@ mod tests {
         let jpy = to_event(
             Resource::Orders,
             &json!({"id": "X", "total": 1200, "createTimestamp": 1}),
-            "JPY",
+            Currency::parse("JPY").unwrap(),
         )
         .unwrap();
         let DataEvent::OrderUpserted(o) = jpy else {
             panic!()
         };
-        assert_eq!(o.total, Minor(1200));
-        assert!(to_event(Resource::Orders, &json!({"total": 1}), "EUR").is_err());
+        assert_eq!(o.total.minor, 1200);
+        assert!(to_event(Resource::Orders, &json!({"total": 1}), eur).is_err());
         assert!(
             to_event(
                 Resource::Orders,
                 &json!({"id": "X", "total": "ten", "createTimestamp": 1}),
-                "EUR"
+                eur
             )
             .is_err()
         );
@@ -191,7 +190,8 @@ mod tests {
     #[test]
     fn a_guest_is_no_customer() {
         let v = json!({"id": "G1", "customerId": 0, "total": 1, "createTimestamp": 1});
-        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, "USD").unwrap() else {
+        let usd = Currency::parse("USD").unwrap();
+        let DataEvent::OrderUpserted(o) = to_event(Resource::Orders, &v, usd).unwrap() else {
             panic!()
         };
         assert_eq!(o.customer_platform_id, None);

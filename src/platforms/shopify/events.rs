@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::core::money::{exponent as currency_exponent, parse_minor};
 use crate::model::{
-    Checkout, Customer, DataEvent, Event, Minor, Order, PrivacyRequest, Refund, ShopEvent,
+    Checkout, Currency, Customer, DataEvent, Event, Money, Order, PrivacyRequest, Refund, ShopEvent,
 };
 
 /// Every topic the app handles; the manifest must declare exactly these (tested).
@@ -144,8 +143,8 @@ fn required_time(v: &Value, key: &'static str) -> Result<DateTime<Utc>, DecodeEr
 fn money_value(
     v: &Value,
     field: &'static str,
-    exponent: u32,
-) -> Result<Option<Minor>, DecodeError> {
+    currency: Currency,
+) -> Result<Option<Money>, DecodeError> {
     let text = match v {
         Value::Null => return Ok(None),
         Value::String(s) => s.clone(),
@@ -157,8 +156,8 @@ fn money_value(
             });
         }
     };
-    parse_minor(&text, exponent)
-        .map(|m| Some(Minor(m)))
+    Money::parse(&text, currency)
+        .map(Some)
         .ok_or_else(|| DecodeError::Invalid {
             field,
             reason: format!("`{text}` is not an amount"),
@@ -170,17 +169,17 @@ fn shop_money(
     v: &Value,
     field: &'static str,
     set_field: &'static str,
-    exponent: u32,
-) -> Result<Option<Minor>, DecodeError> {
+    currency: Currency,
+) -> Result<Option<Money>, DecodeError> {
     if let Some(amount) = v
         .get(set_field)
         .and_then(|s| s.get("shop_money"))
         .and_then(|m| m.get("amount"))
     {
-        return money_value(amount, set_field, exponent);
+        return money_value(amount, set_field, currency);
     }
     match v.get(field) {
-        Some(x) => money_value(x, field, exponent),
+        Some(x) => money_value(x, field, currency),
         None => Ok(None),
     }
 }
@@ -222,14 +221,19 @@ pub fn split_tags(s: &str) -> Vec<String> {
 }
 
 fn order(v: &Value) -> Result<Order, DecodeError> {
-    let currency = str_field(v, "currency").ok_or(DecodeError::Missing("currency"))?;
-    let exp = currency_exponent(&currency);
-    let total = shop_money(v, "total_price", "total_price_set", exp)?
+    let currency = currency_field(v, "currency")?.ok_or(DecodeError::Missing("currency"))?;
+    let zero = Money::zero(currency);
+    let total = shop_money(v, "total_price", "total_price_set", currency)?
         .ok_or(DecodeError::Missing("total_price"))?;
-    let current = shop_money(v, "current_total_price", "current_total_price_set", exp)?;
+    let current = shop_money(
+        v,
+        "current_total_price",
+        "current_total_price_set",
+        currency,
+    )?;
     let refunded = current
-        .map(|c| Minor((total.0 - c.0).max(0)))
-        .unwrap_or_default();
+        .map(|c| Money::new((total.minor - c.minor).max(0), currency))
+        .unwrap_or(zero);
     let customer_id = match v.get("customer") {
         Some(c) if c.is_object() => Some(gid(c, "Customer")?),
         _ => None,
@@ -251,18 +255,37 @@ fn order(v: &Value) -> Result<Order, DecodeError> {
         customer_platform_id: customer_id,
         name: str_field(v, "name"),
         email: str_field(v, "email"),
-        subtotal: shop_money(v, "subtotal_price", "subtotal_price_set", exp)?.unwrap_or_default(),
+        subtotal: shop_money(v, "subtotal_price", "subtotal_price_set", currency)?.unwrap_or(zero),
         total,
-        discounts: shop_money(v, "total_discounts", "total_discounts_set", exp)?
-            .unwrap_or_default(),
+        discounts: shop_money(v, "total_discounts", "total_discounts_set", currency)?
+            .unwrap_or(zero),
         refunded,
         discount_codes,
         financial_status: str_field(v, "financial_status"),
         cancelled_at: time_field(v, "cancelled_at")?,
         created_at,
         updated_at: time_field(v, "updated_at")?.unwrap_or(created_at),
-        currency,
     })
+}
+
+/// A currency code field; `Ok(None)` when absent, an error when it is not a code.
+fn currency_field(v: &Value, key: &'static str) -> Result<Option<Currency>, DecodeError> {
+    match str_field(v, key) {
+        None => Ok(None),
+        Some(code) => Currency::parse(&code)
+            .map(Some)
+            .ok_or_else(|| DecodeError::Invalid {
+                field: key,
+                reason: format!("`{code}` is not a currency code"),
+            }),
+    }
+}
+
+/// Shopify's examples and most shops: the currency of a payload that names none.
+const FALLBACK_CURRENCY: &str = "USD";
+
+fn fallback_currency() -> Currency {
+    Currency::parse(FALLBACK_CURRENCY).expect("a code")
 }
 
 fn refund(v: &Value) -> Result<Refund, DecodeError> {
@@ -280,6 +303,8 @@ fn refund(v: &Value) -> Result<Refund, DecodeError> {
         None => return Err(DecodeError::Missing("order_id")),
     };
     // The money that went back: successful refund transactions; without any, the line items.
+    // A refund names its currency only on its transactions.
+    let mut currency = None;
     let mut amount = 0i64;
     let mut from_transactions = false;
     for t in v
@@ -291,13 +316,14 @@ fn refund(v: &Value) -> Result<Refund, DecodeError> {
         let kind = t.get("kind").and_then(Value::as_str).unwrap_or("refund");
         let status = t.get("status").and_then(Value::as_str).unwrap_or("success");
         if kind == "refund" && status == "success" {
-            let exp = currency_exponent(t.get("currency").and_then(Value::as_str).unwrap_or("USD"));
+            let c = currency_field(t, "currency")?.unwrap_or_else(fallback_currency);
+            currency.get_or_insert(c);
             if let Some(m) = money_value(
                 t.get("amount").unwrap_or(&Value::Null),
                 "transactions.amount",
-                exp,
+                c,
             )? {
-                amount += m.0;
+                amount += m.minor;
                 from_transactions = true;
             }
         }
@@ -313,9 +339,9 @@ fn refund(v: &Value) -> Result<Refund, DecodeError> {
                 if let Some(m) = money_value(
                     li.get(field).unwrap_or(&Value::Null),
                     "refund_line_items",
-                    2,
+                    *currency.get_or_insert_with(fallback_currency),
                 )? {
-                    amount += m.0;
+                    amount += m.minor;
                 }
             }
         }
@@ -323,7 +349,7 @@ fn refund(v: &Value) -> Result<Refund, DecodeError> {
     Ok(Refund {
         platform_id: gid(v, "Refund")?,
         order_platform_id: order_id,
-        amount: Minor(amount),
+        amount: Money::new(amount, currency.unwrap_or_else(fallback_currency)),
         created_at: time_field(v, "created_at")?
             .or(time_field(v, "processed_at")?)
             .ok_or(DecodeError::Missing("created_at"))?,
@@ -339,10 +365,10 @@ fn checkout(v: &Value) -> Result<Checkout, DecodeError> {
             str_field(v, "token").ok_or(DecodeError::Missing("id"))?
         )
     };
-    let currency = str_field(v, "currency")
-        .or_else(|| str_field(v, "presentment_currency"))
-        .unwrap_or_else(|| "USD".into());
-    let exp = currency_exponent(&currency);
+    let currency = match currency_field(v, "currency")? {
+        Some(c) => c,
+        None => currency_field(v, "presentment_currency")?.unwrap_or_else(fallback_currency),
+    };
     let customer_id = match v.get("customer") {
         Some(c) if c.is_object() => Some(gid(c, "Customer")?),
         _ => None,
@@ -352,11 +378,11 @@ fn checkout(v: &Value) -> Result<Checkout, DecodeError> {
         platform_id,
         customer_platform_id: customer_id,
         email: str_field(v, "email"),
-        total: shop_money(v, "total_price", "total_price_set", exp)?.unwrap_or_default(),
+        total: shop_money(v, "total_price", "total_price_set", currency)?
+            .unwrap_or(Money::zero(currency)),
         completed_at: time_field(v, "completed_at")?,
         created_at,
         updated_at: time_field(v, "updated_at")?.unwrap_or(created_at),
-        currency,
     })
 }
 
@@ -395,23 +421,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amounts_parse_exactly() {
-        assert_eq!(parse_minor("12.30", 2), Some(1230));
-        assert_eq!(parse_minor("12.3", 2), Some(1230));
-        assert_eq!(parse_minor("12", 2), Some(1200));
-        assert_eq!(parse_minor("0.07", 2), Some(7));
-        assert_eq!(parse_minor("-1.50", 2), Some(-150));
-        assert_eq!(parse_minor("1500", 0), Some(1500));
-        assert_eq!(parse_minor("1.234", 3), Some(1234));
-        assert_eq!(parse_minor("10.500", 2), Some(1050));
-        assert_eq!(parse_minor("10.501", 2), None);
-        assert_eq!(parse_minor("abc", 2), None);
-        assert_eq!(parse_minor("1e3", 2), None);
-        assert_eq!(parse_minor("", 2), None);
-        assert_eq!(parse_minor("99999999999999999999", 2), None);
-    }
-
-    #[test]
     fn order_payload_with_strings_numbers_and_unknown_fields() {
         let body = br#"{"id":820982911946154508,"admin_graphql_api_id":"gid://shopify/Order/820982911946154508",
           "created_at":"2026-01-10T10:00:00-05:00","updated_at":"2026-01-10T11:00:00-05:00","currency":"USD",
@@ -423,8 +432,8 @@ mod tests {
         let Event::Data(DataEvent::OrderUpserted(o)) = &events[0] else {
             panic!("{events:?}")
         };
-        assert_eq!(o.total, Minor(19900));
-        assert_eq!(o.refunded, Minor(1000));
+        assert_eq!((o.total.minor, o.total.currency.as_str()), (19900, "USD"));
+        assert_eq!(o.refunded.minor, 1000);
         assert_eq!(o.discount_codes, vec!["SAVE10"]);
         assert_eq!(
             o.customer_platform_id.as_deref(),
@@ -498,7 +507,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(r.amount, Minor(1000));
+        assert_eq!((r.amount.minor, r.amount.currency.as_str()), (1000, "USD"));
         assert_eq!(
             r.order_platform_id,
             "gid://shopify/Order/820982911946154508"

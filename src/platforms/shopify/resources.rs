@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::core::money::{exponent as currency_exponent, parse_minor};
-use crate::model::{Checkout, Customer, DataEvent, Minor, Order};
+use crate::model::{Checkout, Currency, Customer, DataEvent, Money, Order};
 pub use crate::platforms::Resource;
 
 /// How each resource is read through the Admin GraphQL API.
@@ -160,15 +159,15 @@ fn time(v: &Value, k: &str) -> Result<Option<DateTime<Utc>>, String> {
     }
 }
 
-fn money(v: &Value, field: &str, exponent: u32) -> Result<Minor, String> {
+fn money(v: &Value, field: &str, currency: Currency) -> Result<Money, String> {
     match v.get(field).and_then(|m| m.pointer("/shopMoney/amount")) {
-        None | Some(Value::Null) => Ok(Minor(0)),
-        Some(Value::String(a)) => parse_minor(a, exponent)
-            .map(Minor)
-            .ok_or_else(|| format!("{field}: `{a}` is not an amount")),
-        Some(Value::Number(n)) => parse_minor(&n.to_string(), exponent)
-            .map(Minor)
-            .ok_or_else(|| format!("{field}: {n}")),
+        None | Some(Value::Null) => Ok(Money::zero(currency)),
+        Some(Value::String(a)) => {
+            Money::parse(a, currency).ok_or_else(|| format!("{field}: `{a}` is not an amount"))
+        }
+        Some(Value::Number(n)) => {
+            Money::parse(&n.to_string(), currency).ok_or_else(|| format!("{field}: {n}"))
+        }
         Some(other) => Err(format!("{field}: {other}")),
     }
 }
@@ -201,7 +200,8 @@ fn order(v: &Value) -> Result<Order, String> {
         .map(str::to_string)
         .or_else(|| s(v, "currencyCode"))
         .ok_or("order without currency")?;
-    let exp = currency_exponent(&currency);
+    let currency =
+        Currency::parse(&currency).ok_or_else(|| format!("`{currency}` is not a currency"))?;
     let created = time(v, "createdAt")?.ok_or("order without createdAt")?;
     Ok(Order {
         platform_id: id(v)?,
@@ -212,10 +212,10 @@ fn order(v: &Value) -> Result<Order, String> {
             .transpose()?,
         name: s(v, "name"),
         email: s(v, "email"),
-        subtotal: money(v, "subtotalPriceSet", exp)?,
-        total: money(v, "totalPriceSet", exp)?,
-        discounts: money(v, "totalDiscountsSet", exp)?,
-        refunded: money(v, "totalRefundedSet", exp)?,
+        subtotal: money(v, "subtotalPriceSet", currency)?,
+        total: money(v, "totalPriceSet", currency)?,
+        discounts: money(v, "totalDiscountsSet", currency)?,
+        refunded: money(v, "totalRefundedSet", currency)?,
         discount_codes: v
             .get("discountCodes")
             .and_then(Value::as_array)
@@ -230,7 +230,6 @@ fn order(v: &Value) -> Result<Order, String> {
         cancelled_at: time(v, "cancelledAt")?,
         updated_at: time(v, "updatedAt")?.unwrap_or(created),
         created_at: created,
-        currency,
     })
 }
 
@@ -238,8 +237,9 @@ fn checkout(v: &Value) -> Result<Checkout, String> {
     let currency = v
         .pointer("/totalPriceSet/shopMoney/currencyCode")
         .and_then(Value::as_str)
-        .unwrap_or("USD")
-        .to_string();
+        .unwrap_or("USD");
+    let currency =
+        Currency::parse(currency).ok_or_else(|| format!("`{currency}` is not a currency"))?;
     let created = time(v, "createdAt")?.ok_or("checkout without createdAt")?;
     Ok(Checkout {
         platform_id: id(v)?,
@@ -249,11 +249,10 @@ fn checkout(v: &Value) -> Result<Checkout, String> {
             .map(id)
             .transpose()?,
         email: None,
-        total: money(v, "totalPriceSet", currency_exponent(&currency))?,
+        total: money(v, "totalPriceSet", currency)?,
         completed_at: time(v, "completedAt")?,
         updated_at: time(v, "updatedAt")?.unwrap_or(created),
         created_at: created,
-        currency,
     })
 }
 
@@ -284,8 +283,12 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (o.total, o.currency.as_str(), o.discount_codes.len()),
-            (Minor(1250), "USD", 1)
+            (
+                o.total.minor,
+                o.total.currency.as_str(),
+                o.discount_codes.len()
+            ),
+            (1250, "USD", 1)
         );
         assert!(
             Resource::Orders
