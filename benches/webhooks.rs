@@ -535,8 +535,7 @@ async fn measure(
         flavor.label(),
         &key,
         TokenGrant {
-            access_token: state.cipher.encrypt("x", &key),
-            refresh_token: None,
+            credentials: lifecycle::platforms::Credentials::token("x").seal(&state.cipher, &key),
             expires_at: None,
             scopes: "read_customers".into(),
         },

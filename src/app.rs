@@ -89,6 +89,9 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
         .user_agent(concat!("lifecycle/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot build the HTTP client")?;
+    crate::platforms::seal_legacy(&db, &cipher)
+        .await
+        .context("sealing stored credentials")?;
     let env = Env {
         db,
         cipher,

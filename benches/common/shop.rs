@@ -5,7 +5,8 @@
 //! 100,000 customers), so a larger shop is generated in slices of 100,000 customers, each with
 //! its own seed and id range, written one after the other into the one shop.
 
-use lifecycle::model::{Checkout, Customer, DataEvent, Minor, Order, Refund};
+use anyhow::Context;
+use lifecycle::model::{Checkout, Currency, Customer, DataEvent, Money, Order, Refund};
 use lifecycle::store::{self, Db, shops};
 use lifecycle_sandbox::seed::{ShopSpec, build_shop};
 
@@ -24,8 +25,7 @@ pub async fn write(
         "shopify",
         &format!("{name}.myshopify.com"),
         shops::TokenGrant {
-            access_token: "bench".into(),
-            refresh_token: None,
+            credentials: "bench".into(),
             expires_at: None,
             scopes: String::new(),
         },
@@ -63,7 +63,8 @@ async fn write_slice(
         end: lifecycle_sandbox::default_history_end(),
         index: 0,
     })?;
-    let currency = generated.info.currency.clone();
+    let currency = Currency::parse(&generated.info.currency).context("the shop's currency")?;
+    let money = |minor: i64| Money::new(minor, currency);
     let data = generated.data.into_inner();
     let mut batch = Vec::with_capacity(6_000);
     let flushed = std::cell::Cell::new(0usize);
@@ -100,7 +101,7 @@ async fn write_slice(
             batch.push(DataEvent::RefundCreated(Refund {
                 platform_id: gid("Refund", r.id),
                 order_platform_id: id.clone(),
-                amount: Minor(r.amount_minor),
+                amount: money(r.amount_minor),
                 created_at: r.created_at,
             }));
         }
@@ -109,11 +110,10 @@ async fn write_slice(
             customer_platform_id: o.customer_id.map(|c| gid("Customer", c)),
             name: Some(o.name()),
             email: o.email.clone(),
-            currency: currency.clone(),
-            subtotal: Minor(o.subtotal_minor()),
-            total: Minor(o.total_minor()),
-            discounts: Minor(o.total_discounts_minor),
-            refunded: Minor(o.refunded_minor()),
+            subtotal: money(o.subtotal_minor()),
+            total: money(o.total_minor()),
+            discounts: money(o.total_discounts_minor),
+            refunded: money(o.refunded_minor()),
             discount_codes: o.discount_codes.clone(),
             financial_status: Some(o.financial_status().to_string()),
             cancelled_at: o.cancelled_at,
@@ -129,8 +129,10 @@ async fn write_slice(
             platform_id: gid("Checkout", k.id),
             customer_platform_id: k.customer_id.map(|c| gid("Customer", c)),
             email: k.email.clone(),
-            currency: k.currency.clone(),
-            total: Minor(k.total_minor()),
+            total: Money::new(
+                k.total_minor(),
+                Currency::parse(&k.currency).context("a checkout's currency")?,
+            ),
             completed_at: k.completed_at,
             created_at: k.created_at,
             updated_at: k.updated_at,

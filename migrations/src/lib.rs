@@ -9,6 +9,7 @@ mod m0003_sync;
 mod m0004_loyalty;
 mod m0005_scale;
 mod m0006_job_kinds;
+mod m0007_credentials;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_loyalty::Migration),
             Box::new(m0005_scale::Migration),
             Box::new(m0006_job_kinds::Migration),
+            Box::new(m0007_credentials::Migration),
         ]
     }
 }

@@ -21,7 +21,9 @@ use crate::model::{DataEvent, Event};
 use crate::secrets::Cipher;
 use crate::store::Db;
 
-pub use tokens::{TokenError, mark_needs_reauth, usable_token};
+pub use tokens::{
+    Credentials, TokenError, mark_needs_reauth, seal_legacy, usable_credentials, usable_token,
+};
 
 /// What every platform's code shares with the app: the database, the token cipher, the HTTP
 /// client for platform APIs and this app's public URL.

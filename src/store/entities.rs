@@ -12,9 +12,9 @@ pub mod shop {
         pub updated_at: DateTimeUtc,
         pub platform: String,
         pub domain: String,
-        /// Encrypted (see `secrets`); never the plain token.
-        pub access_token: Option<String>,
-        pub refresh_token: Option<String>,
+        /// The platform's credentials, sealed as one value (`platforms::Credentials`); never
+        /// plain. (The older `access_token` and `refresh_token` columns stay empty.)
+        pub credentials: Option<String>,
         pub token_expires_at: Option<DateTimeUtc>,
         pub scopes: String,
         pub status: String,

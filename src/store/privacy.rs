@@ -209,7 +209,7 @@ pub async fn redact_shop(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), 
     }
     exec(
         db,
-        "UPDATE shops SET access_token = NULL, refresh_token = NULL, settings = '{}', status = 'redacted', updated_at = ? WHERE id = ?",
+        "UPDATE shops SET credentials = NULL, access_token = NULL, refresh_token = NULL, settings = '{}', status = 'redacted', updated_at = ? WHERE id = ?",
         vec![Utc::now().into(), shop_id.into()],
     )
     .await?;

@@ -61,10 +61,10 @@ pub async fn installed_settings(db: &Db) -> Result<Vec<(i64, String)>, DbErr> {
         .await
 }
 
-/// The token as the platform issued it, already encrypted by the caller.
+/// What the platform granted: its credentials already sealed by the caller, their expiry and
+/// the scopes.
 pub struct TokenGrant {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
+    pub credentials: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: String,
 }
@@ -80,8 +80,7 @@ pub async fn upsert_installed(
     match find(db, platform, domain).await? {
         Some(existing) => {
             let mut m: shop::ActiveModel = existing.into();
-            m.access_token = Set(Some(grant.access_token));
-            m.refresh_token = Set(grant.refresh_token);
+            m.credentials = Set(Some(grant.credentials));
             m.token_expires_at = Set(grant.expires_at);
             m.scopes = Set(grant.scopes);
             m.status = Set(INSTALLED.to_string());
@@ -96,8 +95,7 @@ pub async fn upsert_installed(
                 updated_at: Set(now),
                 platform: Set(platform.to_string()),
                 domain: Set(domain.to_string()),
-                access_token: Set(Some(grant.access_token)),
-                refresh_token: Set(grant.refresh_token),
+                credentials: Set(Some(grant.credentials)),
                 token_expires_at: Set(grant.expires_at),
                 scopes: Set(grant.scopes),
                 status: Set(INSTALLED.to_string()),
@@ -126,14 +124,13 @@ pub async fn update_token(
     db.execute_raw(super::stmt(
         db.get_database_backend(),
         &format!(
-            "UPDATE shops SET access_token = ?, refresh_token = ?, token_expires_at = ?, \
+            "UPDATE shops SET credentials = ?, token_expires_at = ?, \
              scopes = ?, updated_at = ?, \
              status = CASE WHEN status = '{NEEDS_REAUTH}' THEN '{INSTALLED}' ELSE status END \
              WHERE id = ? AND status <> '{UNINSTALLED}'"
         ),
         vec![
-            grant.access_token.into(),
-            grant.refresh_token.into(),
+            grant.credentials.into(),
             grant.expires_at.into(),
             grant.scopes.into(),
             Utc::now().into(),
@@ -152,8 +149,7 @@ pub async fn mark_uninstalled(db: &impl ConnectionTrait, shop_id: i64) -> Result
     let now = Utc::now();
     let mut m: shop::ActiveModel = existing.into();
     m.status = Set(UNINSTALLED.to_string());
-    m.access_token = Set(None);
-    m.refresh_token = Set(None);
+    m.credentials = Set(None);
     m.token_expires_at = Set(None);
     m.uninstalled_at = Set(Some(now));
     m.updated_at = Set(now);
@@ -183,8 +179,7 @@ mod tests {
 
     fn grant(token: &str) -> TokenGrant {
         TokenGrant {
-            access_token: token.into(),
-            refresh_token: Some("r".into()),
+            credentials: token.into(),
             expires_at: Some(Utc::now()),
             scopes: "read_customers".into(),
         }
@@ -215,10 +210,10 @@ mod tests {
             update_token(db, b, grant("new")).await.unwrap();
             let a = get(db, a).await.unwrap().unwrap();
             assert_eq!(a.status, INSTALLED);
-            assert_eq!(a.access_token.as_deref(), Some("new"));
+            assert_eq!(a.credentials.as_deref(), Some("new"));
             let b = get(db, b).await.unwrap().unwrap();
             assert_eq!(b.status, UNINSTALLED);
-            assert_eq!(b.access_token, None, "an uninstalled shop keeps no token");
+            assert_eq!(b.credentials, None, "an uninstalled shop keeps no token");
             t.remove().await;
         }
     }

@@ -12,8 +12,7 @@ pub async fn install_shop(db: &Db, platform: &str, domain: &str) -> i64 {
         platform,
         domain,
         super::shops::TokenGrant {
-            access_token: "x".into(),
-            refresh_token: None,
+            credentials: "x".into(),
             expires_at: None,
             scopes: String::new(),
         },

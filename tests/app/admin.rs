@@ -164,8 +164,8 @@ async fn other_shop(env: &Env) -> (i64, i64) {
         "shopify",
         OTHER_SHOP,
         shops::TokenGrant {
-            access_token: env.app.state.cipher.encrypt("other-token", OTHER_SHOP),
-            refresh_token: None,
+            credentials: lifecycle::platforms::Credentials::token("other-token")
+                .seal(&env.app.state.cipher, OTHER_SHOP),
             expires_at: None,
             scopes: "read_customers".into(),
         },

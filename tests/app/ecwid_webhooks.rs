@@ -64,8 +64,8 @@ async fn hostile_and_valid_deliveries(backend: Backend) {
     let app = spawn_with(l).await;
     let state = app.state.clone();
     let grant = shops::TokenGrant {
-        access_token: state.cipher.encrypt("secure_token", STORE),
-        refresh_token: None,
+        credentials: lifecycle::platforms::Credentials::token("secure_token")
+            .seal(&state.cipher, STORE),
         expires_at: None,
         scopes: lifecycle::platforms::ecwid::auth::SCOPES.into(),
     };

@@ -148,8 +148,8 @@ async fn shop_schedule_overrides_the_app_schedule(backend: Backend) {
     let state = &app.state;
     let install = |domain: &'static str| async move {
         let grant = shops::TokenGrant {
-            access_token: state.cipher.encrypt("unused", domain),
-            refresh_token: None,
+            credentials: lifecycle::platforms::Credentials::token("unused")
+                .seal(&state.cipher, domain),
             expires_at: None,
             scopes: "read_customers".into(),
         };
@@ -342,8 +342,8 @@ async fn a_job_whose_payload_does_not_parse_fails_and_does_nothing(backend: Back
     let app = spawn_app(&db).await;
     let state = &app.state;
     let grant = shops::TokenGrant {
-        access_token: state.cipher.encrypt("unused", "typed.myshopify.com"),
-        refresh_token: None,
+        credentials: lifecycle::platforms::Credentials::token("unused")
+            .seal(&state.cipher, "typed.myshopify.com"),
         expires_at: None,
         scopes: "read_customers".into(),
     };
@@ -423,20 +423,23 @@ async fn stored_tokens_are_not_readable_in_the_database_file() {
     let app = spawn_app(&db).await;
     let token = "plain-access-token-4f1c2a9e";
     let grant = shops::TokenGrant {
-        access_token: app.state.cipher.encrypt(token, "token-test.myshopify.com"),
-        refresh_token: None,
+        credentials: lifecycle::platforms::Credentials::token(token)
+            .seal(&app.state.cipher, "token-test.myshopify.com"),
         expires_at: None,
         scopes: "read_customers".into(),
     };
     let shop = shops::upsert_installed(&app.state.db, "shopify", "token-test.myshopify.com", grant)
         .await
         .unwrap();
-    let stored = shop.access_token.unwrap();
+    let stored = shop.credentials.unwrap();
     assert_eq!(
-        app.state
-            .cipher
-            .decrypt(&stored, "token-test.myshopify.com")
-            .unwrap(),
+        lifecycle::platforms::Credentials::open(
+            &app.state.cipher,
+            &stored,
+            "token-test.myshopify.com"
+        )
+        .unwrap()
+        .access_token,
         token
     );
     app.shutdown().await;

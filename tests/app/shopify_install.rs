@@ -1,6 +1,7 @@
 //! Installing into the sandbox shop: the OAuth flow, re-install, uninstall, managed install by
 //! token exchange, token refresh, and the install requests that must be refused.
 
+use lifecycle::platforms::Credentials;
 use lifecycle::platforms::shopify::signature::sign_query;
 use lifecycle::store::jobs::NewJob;
 use sea_orm::ConnectionTrait;
@@ -33,11 +34,12 @@ async fn oauth_install_stores_an_encrypted_token_and_registers_webhooks(backend:
 
     let shop = env.installed_shop().await;
     assert_eq!(shop.status, "installed");
-    let stored = shop.access_token.clone().unwrap();
-    let token = env.app.state.cipher.decrypt(&stored, &env.shop).unwrap();
+    let stored = shop.credentials.clone().unwrap();
+    let credentials = Credentials::open(&env.app.state.cipher, &stored, &env.shop).unwrap();
+    let token = credentials.access_token;
     assert!(!stored.contains(&token), "stored encrypted");
     assert!(
-        shop.refresh_token.is_some() && shop.token_expires_at.is_some(),
+        credentials.refresh_token.is_some() && shop.token_expires_at.is_some(),
         "expiring offline token"
     );
     assert!(shop.scopes.contains("write_customers"));
@@ -57,12 +59,7 @@ async fn oauth_install_stores_an_encrypted_token_and_registers_webhooks(backend:
     assert_eq!(again.status(), 302);
     let shop2 = env.installed_shop().await;
     assert_eq!(shop2.id, shop.id);
-    let token2 = env
-        .app
-        .state
-        .cipher
-        .decrypt(shop2.access_token.as_deref().unwrap(), &env.shop)
-        .unwrap();
+    let token2 = stored_token(&env, &shop2);
     assert_ne!(token, token2);
     assert_eq!(subscriptions(&env).await.len(), topics.len());
     env.shutdown().await;
@@ -93,10 +90,7 @@ async fn uninstall_erases_the_token_cancels_jobs_and_reinstall_works(backend: Ba
     })
     .await
     .expect("app/uninstalled is applied");
-    assert!(
-        gone.access_token.is_none() && gone.refresh_token.is_none(),
-        "token erased"
-    );
+    assert!(gone.credentials.is_none(), "token erased");
     let db = &env.app.state.db;
     let queued = db
         .query_one_raw(lifecycle::store::stmt(
@@ -115,7 +109,7 @@ async fn uninstall_erases_the_token_cancels_jobs_and_reinstall_works(backend: Ba
     assert_eq!(r.status(), 302);
     let back = env.installed_shop().await;
     assert_eq!(back.status, "installed");
-    assert!(back.access_token.is_some());
+    assert!(back.credentials.is_some());
     env.shutdown().await;
 }
 both_backends!(uninstall_erases_the_token_cancels_jobs_and_reinstall_works);
@@ -330,13 +324,7 @@ async fn managed_install_by_token_exchange_and_session_token_checks(backend: Bac
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let shop = env.installed_shop().await;
     assert_eq!(shop.status, "installed");
-    assert!(
-        env.app
-            .state
-            .cipher
-            .decrypt(shop.access_token.as_deref().unwrap(), &env.shop)
-            .is_ok()
-    );
+    assert!(!stored_token(&env, &shop).is_empty());
 
     let r = env.http.post(&url).send().await.unwrap();
     assert_eq!(r.status(), 401, "missing token");
@@ -399,12 +387,7 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
     };
     env.install().await;
     let shop = env.installed_shop().await;
-    let old = env
-        .app
-        .state
-        .cipher
-        .decrypt(shop.access_token.as_deref().unwrap(), &env.shop)
-        .unwrap();
+    let old = stored_token(&env, &shop);
     let db = &env.app.state.db;
     db.execute_raw(lifecycle::store::stmt(
         db.get_database_backend(),
@@ -455,4 +438,15 @@ fn shopify(state: &lifecycle::state::AppState) -> &lifecycle::platforms::shopify
         .platforms
         .find::<lifecycle::platforms::shopify::Shopify>()
         .expect("shopify is registered")
+}
+
+/// The access token the app keeps for the shop, opened.
+fn stored_token(env: &Env, shop: &lifecycle::store::entities::shop::Model) -> String {
+    Credentials::open(
+        &env.app.state.cipher,
+        shop.credentials.as_deref().expect("credentials"),
+        &shop.domain,
+    )
+    .expect("credentials open")
+    .access_token
 }

@@ -94,8 +94,8 @@ impl Ecwid {
         }
         let key = token.store_id.to_string();
         let grant = shops::TokenGrant {
-            access_token: self.env.cipher.encrypt(&token.access_token, &key),
-            refresh_token: None,
+            credentials: crate::platforms::Credentials::token(token.access_token)
+                .seal(&self.env.cipher, &key),
             expires_at: None,
             scopes: token.scope,
         };

@@ -226,9 +226,12 @@ async fn token_request(
 }
 
 fn grant_of(state: &Shopify, shop: &str, t: TokenResponse) -> shops::TokenGrant {
+    let credentials = crate::platforms::Credentials {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+    };
     shops::TokenGrant {
-        access_token: state.cipher.encrypt(&t.access_token, shop),
-        refresh_token: t.refresh_token.map(|r| state.cipher.encrypt(&r, shop)),
+        credentials: credentials.seal(&state.cipher, shop),
         expires_at: t.expires_in.map(|s| Utc::now() + Duration::seconds(s)),
         scopes: t.scope,
     }
@@ -389,8 +392,9 @@ pub async fn client_for<'a>(
     Ok(client_with_token(state, &shop.domain, token))
 }
 
+/// Only an expiring grant has an expiry (and a refresh token with it).
 fn needs_refresh(shop: &shop::Model) -> bool {
-    shop.refresh_token.is_some()
+    shop.credentials.is_some()
         && shop
             .token_expires_at
             .is_some_and(|t| t <= Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS))
@@ -409,10 +413,10 @@ async fn refresh(state: &Shopify, shop: shop::Model) -> Result<shop::Model, Toke
     if !needs_refresh(&current) {
         return Ok(current);
     }
-    let refresh_token = state.cipher.decrypt(
-        current.refresh_token.as_deref().unwrap_or_default(),
-        &current.domain,
-    )?;
+    let refresh_token = crate::platforms::usable_credentials(&state.env, &current)
+        .ok()
+        .and_then(|c| c.refresh_token)
+        .ok_or_else(|| TokenError::NeedsReauth(format!("{}: no refresh token", current.domain)))?;
     let resp = token_request(
         state,
         &current.domain,
@@ -437,7 +441,7 @@ async fn refresh(state: &Shopify, shop: shop::Model) -> Result<shop::Model, Toke
             },
         ) => {
             let msg = e.to_string();
-            if let Some(stored) = current.access_token.as_deref() {
+            if let Some(stored) = current.credentials.as_deref() {
                 mark_if_token_is(&state.db, current.id, stored).await?;
             }
             Err(TokenError::NeedsReauth(format!(
