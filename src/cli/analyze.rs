@@ -1,5 +1,5 @@
 //! `lifecycle analyze`: the analytics on a file, with no install (a transactions CSV, a summary,
-//! the CDNOW file or Shopify's orders export).
+//! the CDNOW file or a platform's orders export).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -16,8 +16,8 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     input: PathBuf,
     /// transactions (customer_id,date,amount), summary (ID,frequency,recency,T[,monetary_value]),
-    /// cdnow (the CDNOW master file) or shopify-orders (Shopify's orders export).
-    #[arg(long)]
+    /// cdnow (the CDNOW master file) or a platform's orders export (shopify-orders).
+    #[arg(long, value_parser = input_format)]
     format: InputFormat,
     /// End of the observation window (YYYY-MM-DD or an RFC 3339 time); default: the last order.
     #[arg(long, value_parser = parse_end)]
@@ -40,6 +40,23 @@ pub struct AnalyzeArgs {
     /// Shop-level summary JSON.
     #[arg(long)]
     summary: PathBuf,
+}
+
+/// The core's own formats, or a platform's orders export by its name.
+fn input_format(name: &str) -> Result<InputFormat, String> {
+    if let Some((_, columns)) = crate::platforms::ORDER_EXPORTS
+        .iter()
+        .find(|(n, _)| *n == name)
+    {
+        return Ok(InputFormat::OrdersExport(*columns));
+    }
+    name.parse::<InputFormat>().map_err(|e| {
+        let exports: Vec<&str> = crate::platforms::ORDER_EXPORTS
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        format!("{e}, {}", exports.join(", "))
+    })
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {

@@ -25,6 +25,10 @@ pub use tokens::{
     Credentials, TokenError, mark_needs_reauth, seal_legacy, usable_credentials, usable_token,
 };
 
+/// The orders exports `lifecycle analyze` reads, by the `--format` name of each.
+pub const ORDER_EXPORTS: [(&str, crate::core::analytics::readers::ExportColumns); 1] =
+    [("shopify-orders", shopify::ORDERS_EXPORT)];
+
 /// What every platform's code shares with the app: the database, the token cipher, the HTTP
 /// client for platform APIs and this app's public URL.
 #[derive(Clone)]

@@ -91,3 +91,33 @@ fn analyze_rejects_bad_input_with_one_clear_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
+
+#[test]
+fn analyze_reads_a_platform_orders_export_by_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("orders_export.csv");
+    std::fs::write(
+        &input,
+        "Name,Email,Total,Discount Code,Created at,Lineitem name,Cancelled at,Refunded Amount\n\
+         #1001,a@example.com,50.00,WELCOME,2024-01-02 10:00:00 -0500,Mug,,0\n\
+         #1001,a@example.com,,,2024-01-02 10:00:00 -0500,Cup,,\n\
+         #1002,a@example.com,20.00,,2024-03-02 10:00:00 -0500,Mug,,\n\
+         #1003,b@example.com,30.00,,2024-02-04 10:00:00 -0500,Mug,,\n",
+    )
+    .unwrap();
+    let out = analyze(dir.path(), &input, "shopify-orders", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.path().join("customers.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and two customers:\n{csv}");
+    let out = analyze(dir.path(), &input, "woo-orders", &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shopify-orders") && err.contains("cdnow"),
+        "the error names the formats: {err}"
+    );
+}

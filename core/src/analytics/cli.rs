@@ -9,7 +9,7 @@ use super::{AnalysisError, AnalysisOptions, ShopAnalysis, TimeUnit};
 /// Options of `lifecycle analyze` (one field per command-line option).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzeOptions {
-    /// `--format {transactions,summary,cdnow,shopify-orders}`
+    /// `--format {transactions,summary,cdnow}` or a platform's orders export
     pub format: InputFormat,
     /// `--end DATE`: end of observation (see `parse_end`); default the time of the last order.
     /// Orders after it are ignored. Unused by `summary` except as the reference date.

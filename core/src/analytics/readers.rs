@@ -35,8 +35,23 @@ pub enum InputFormat {
     /// (`master_id sample_id yyyymmdd cds dollars`, customers by sample_id) file, optional
     /// header line.
     Cdnow,
-    /// Shopify admin's orders export CSV (one row per line item; customers by email).
-    ShopifyOrders,
+    /// A shop platform's orders export CSV (one row per line item; customers by email), in
+    /// the platform's column names.
+    OrdersExport(ExportColumns),
+}
+
+/// The header names of a platform's orders export. Platforms name their own columns; the
+/// reading is the same for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportColumns {
+    /// The order's name or number, repeated on each of its line-item rows.
+    pub order: &'static str,
+    pub email: &'static str,
+    pub created_at: &'static str,
+    pub total: &'static str,
+    pub cancelled_at: &'static str,
+    pub refunded: &'static str,
+    pub discount_code: &'static str,
 }
 
 impl FromStr for InputFormat {
@@ -46,10 +61,9 @@ impl FromStr for InputFormat {
             "transactions" => Ok(InputFormat::Transactions),
             "summary" => Ok(InputFormat::Summary),
             "cdnow" => Ok(InputFormat::Cdnow),
-            "shopify-orders" => Ok(InputFormat::ShopifyOrders),
             _ => Err(crate::types::UnknownValue {
                 value: s.to_string(),
-                expected: "transactions, summary, cdnow, shopify-orders".to_string(),
+                expected: "transactions, summary, cdnow".to_string(),
             }),
         }
     }
@@ -369,46 +383,53 @@ pub fn read_cdnow(input: impl Read) -> Result<Parsed, ReadError> {
     Ok(orders_from(ids, orders, 0))
 }
 
-/// Shopify's orders export. Needs `Name`, `Email`, `Created at` and `Total`; uses
-/// `Cancelled at`, `Refunded Amount` and `Discount Code` when present. Only the first row of
-/// an order carries its totals; further line-item rows of the same `Name` are skipped. Orders
-/// without an email cannot be tied to a customer and are skipped (counted in `skipped_rows`).
-pub fn read_shopify_orders(input: impl Read) -> Result<Parsed, ReadError> {
+/// A platform's orders export. Needs the order, email, created and total columns; uses the
+/// cancelled, refunded and discount-code columns when present (header names compared without
+/// case). Only the first row of an order carries its totals; further line-item rows of the
+/// same order are skipped. Orders without an email cannot be tied to a customer and are
+/// skipped (counted in `skipped_rows`).
+pub fn read_orders_export(input: impl Read, names: &ExportColumns) -> Result<Parsed, ReadError> {
     let mut rdr = csv_reader(input);
     let columns = Columns::new(&mut rdr)?;
-    let cols = columns.require(&["name", "email", "created at", "total"])?;
-    let cancelled_col = columns.find("cancelled at");
-    let refunded_col = columns.find("refunded amount");
-    let discount_col = columns.find("discount code");
+    let lower = |s: &str| s.to_ascii_lowercase();
+    let cols = columns.require(&[
+        &lower(names.order),
+        &lower(names.email),
+        &lower(names.created_at),
+        &lower(names.total),
+    ])?;
+    let cancelled_col = columns.find(&lower(names.cancelled_at));
+    let refunded_col = columns.find(&lower(names.refunded));
+    let discount_col = columns.find(&lower(names.discount_code));
     let (mut ids, mut orders) = (Ids::default(), Vec::new());
     let mut last_name = String::new();
     let mut skipped = 0u64;
     for r in records(&mut rdr) {
         let (line, rec) = r?;
-        let name = field(&rec, cols[0], "Name", line)?;
+        let name = field(&rec, cols[0], names.order, line)?;
         if name == last_name {
             continue;
         }
         last_name = name.to_string();
-        let total = field(&rec, cols[3], "Total", line)?;
+        let total = field(&rec, cols[3], names.total, line)?;
         if total.is_empty() {
             return err(
                 line,
-                format!("order {name}: empty `Total` on its first row"),
+                format!("order {name}: empty `{}` on its first row", names.total),
             );
         }
-        let amount = parse_amount(total, "Total", line)?;
+        let amount = parse_amount(total, names.total, line)?;
         let at = date_field(
-            field(&rec, cols[2], "Created at", line)?,
-            "Created at",
+            field(&rec, cols[2], names.created_at, line)?,
+            names.created_at,
             line,
         )?;
         let optional = |c: Option<usize>| c.and_then(|i| rec.get(i)).unwrap_or("");
         let refunded = match optional(refunded_col) {
             "" => 0.0,
-            s => parse_amount(s, "Refunded Amount", line)?,
+            s => parse_amount(s, names.refunded, line)?,
         };
-        let email = field(&rec, cols[1], "Email", line)?.to_ascii_lowercase();
+        let email = field(&rec, cols[1], names.email, line)?.to_ascii_lowercase();
         if email.is_empty() {
             skipped += 1;
             continue;
@@ -434,7 +455,7 @@ pub fn read(input: impl Read, format: InputFormat, unit: TimeUnit) -> Result<Par
         InputFormat::Transactions => read_transactions(input),
         InputFormat::Summary => read_summary(input, unit),
         InputFormat::Cdnow => read_cdnow(input),
-        InputFormat::ShopifyOrders => read_shopify_orders(input),
+        InputFormat::OrdersExport(names) => read_orders_export(input, &names),
     }
 }
 
@@ -521,7 +542,16 @@ mod tests {
     }
 
     #[test]
-    fn shopify_export_uses_the_first_row_of_each_order() {
+    fn an_orders_export_uses_the_first_row_of_each_order() {
+        const EXPORT: ExportColumns = ExportColumns {
+            order: "Name",
+            email: "Email",
+            created_at: "Created at",
+            total: "Total",
+            cancelled_at: "Cancelled at",
+            refunded: "Refunded Amount",
+            discount_code: "Discount Code",
+        };
         let csv = "Name,Email,Financial Status,Total,Discount Code,Created at,Lineitem name,Cancelled at,Refunded Amount\n\
 #1001,A@x.com,paid,50.00,WELCOME,2024-01-02 10:00:00 -0500,Mug,,0\n\
 #1001,A@x.com,,,,2024-01-02 10:00:00 -0500,Cup,,\n\
@@ -532,7 +562,7 @@ mod tests {
             ids,
             input,
             skipped_rows,
-        } = read_shopify_orders(csv.as_bytes()).unwrap()
+        } = read_orders_export(csv.as_bytes(), &EXPORT).unwrap()
         else {
             panic!()
         };

@@ -29,6 +29,18 @@ use config::ShopifyConfig;
 
 pub const PLATFORM: &str = "shopify";
 
+/// The admin's orders export (Orders > Export, CSV), for `lifecycle analyze`.
+pub const ORDERS_EXPORT: crate::core::analytics::readers::ExportColumns =
+    crate::core::analytics::readers::ExportColumns {
+        order: "Name",
+        email: "Email",
+        created_at: "Created at",
+        total: "Total",
+        cancelled_at: "Cancelled at",
+        refunded: "Refunded Amount",
+        discount_code: "Discount Code",
+    };
+
 /// The app's Shopify credentials, resolved at start-up.
 pub struct ShopifyApp {
     pub client_id: String,
