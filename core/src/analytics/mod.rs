@@ -10,6 +10,7 @@
 //! documented in the module that applies them (`features`, `rfm`, `model`, `metrics`,
 //! `maturity`).
 
+pub mod backtest;
 pub mod bgnbd;
 pub mod cli;
 pub mod compress;
