@@ -25,6 +25,7 @@ pub mod parallel;
 pub mod readers;
 pub mod rfm;
 pub mod special;
+pub mod uncertainty;
 pub mod writers;
 
 use chrono::{DateTime, Utc};
