@@ -65,6 +65,12 @@ pub struct Accuracy {
 }
 
 pub fn accuracy(predicted: &[f64], actual: &[f64]) -> Accuracy {
+    accuracy_ranked(predicted, actual, &average_ranks(actual))
+}
+
+/// `accuracy` with the actual values' `average_ranks` given (shared by model and baseline:
+/// each ranking is a sort of every customer).
+pub fn accuracy_ranked(predicted: &[f64], actual: &[f64], actual_ranks: &[f64]) -> Accuracy {
     let n = predicted.len().max(1) as f64;
     let (mut abs, mut diff) = (0.0, 0.0);
     for (p, a) in predicted.iter().zip(actual) {
@@ -74,7 +80,7 @@ pub fn accuracy(predicted: &[f64], actual: &[f64]) -> Accuracy {
     Accuracy {
         mae: abs / n,
         bias: diff / n,
-        spearman: spearman(predicted, actual),
+        spearman: pearson(&average_ranks(predicted), actual_ranks),
         predicted_total: predicted.iter().sum(),
         actual_total: actual.iter().sum(),
     }
@@ -103,14 +109,17 @@ pub fn average_ranks(v: &[f64]) -> Vec<f64> {
 
 /// Pearson correlation of the average ranks.
 pub fn spearman(u: &[f64], v: &[f64]) -> Option<f64> {
-    let (ru, rv) = (average_ranks(u), average_ranks(v));
+    pearson(&average_ranks(u), &average_ranks(v))
+}
+
+fn pearson(ru: &[f64], rv: &[f64]) -> Option<f64> {
     let n = ru.len() as f64;
     if ru.len() < 2 {
         return None;
     }
     let (mu, mv) = (ru.iter().sum::<f64>() / n, rv.iter().sum::<f64>() / n);
     let (mut suv, mut suu, mut svv) = (0.0, 0.0, 0.0);
-    for (a, b) in ru.iter().zip(&rv) {
+    for (a, b) in ru.iter().zip(rv) {
         suv += (a - mu) * (b - mv);
         suu += (a - mu) * (a - mu);
         svv += (b - mv) * (b - mv);
@@ -162,14 +171,16 @@ pub fn reliability(predicted: &[f64], happened: &[bool]) -> (Vec<ReliabilityBin>
 /// top being ceil(percent · n / 100) customers in the ranking of `rank_descending` (integer
 /// arithmetic: 0.1 · 30 in floating point is 3.0000000000000004). None when the total is 0.
 pub fn top_share(score: &[f64], actual: &[f64], percent: usize) -> Option<f64> {
+    top_share_ranked(&rank_descending(score), actual, percent)
+}
+
+/// `top_share` with the ranking (`rank_descending` of the scores) given.
+pub fn top_share_ranked(order: &[usize], actual: &[f64], percent: usize) -> Option<f64> {
     let total: f64 = actual.iter().sum();
     if total <= 0.0 {
         return None;
     }
-    let k = (score.len() * percent).div_ceil(100);
-    let top: f64 = rank_descending(score)[..k.min(score.len())]
-        .iter()
-        .map(|&i| actual[i])
-        .sum();
+    let k = (order.len() * percent).div_ceil(100);
+    let top: f64 = order[..k.min(order.len())].iter().map(|&i| actual[i]).sum();
     Some(top / total)
 }

@@ -365,20 +365,24 @@ fn card_with(
     let actual_revenue: Vec<f64> = split.rows.iter().map(|r| r.revenue_holdout).collect();
     let bought: Vec<bool> = split.rows.iter().map(|r| r.frequency_holdout > 0).collect();
     let (p_alive_reliability, brier) = card::reliability(&col(|p| p.p_alive), &bought);
+    // Each ranking is a sort of every customer: computed once and shared.
+    let actual_ranks = card::average_ranks(&actual);
+    let by_model = card::rank_descending(&predicted_revenue);
+    let by_baseline = card::rank_descending(&baseline_revenue);
     let c = ReportCard {
         customers: split.rows.len(),
         repeat_customers_cal: split.rows.iter().filter(|r| r.frequency_cal > 0).count(),
         deciles: card::decile_table(&predicted, &actual, &predicted_revenue, &actual_revenue),
-        model: card::accuracy(&predicted, &actual),
-        baseline: card::accuracy(&col(|p| p.baseline_purchases), &actual),
+        model: card::accuracy_ranked(&predicted, &actual, &actual_ranks),
+        baseline: card::accuracy_ranked(&col(|p| p.baseline_purchases), &actual, &actual_ranks),
         p_alive_reliability,
         brier,
         predicted_revenue: predicted_revenue.iter().sum(),
         actual_revenue: actual_revenue.iter().sum(),
-        top_10_revenue_share: card::top_share(&predicted_revenue, &actual_revenue, 10),
-        top_20_revenue_share: card::top_share(&predicted_revenue, &actual_revenue, 20),
-        baseline_top_10_revenue_share: card::top_share(&baseline_revenue, &actual_revenue, 10),
-        baseline_top_20_revenue_share: card::top_share(&baseline_revenue, &actual_revenue, 20),
+        top_10_revenue_share: card::top_share_ranked(&by_model, &actual_revenue, 10),
+        top_20_revenue_share: card::top_share_ranked(&by_model, &actual_revenue, 20),
+        baseline_top_10_revenue_share: card::top_share_ranked(&by_baseline, &actual_revenue, 10),
+        baseline_top_20_revenue_share: card::top_share_ranked(&by_baseline, &actual_revenue, 20),
     };
     Backtest {
         calibration_end: split.calibration_end,
