@@ -2,6 +2,9 @@
 //! about 10,000,000 orders), time per stage, peak memory, and the same BG/NBD + Gamma-Gamma
 //! fit with Python lifetimes on the same summary, with the ratio.
 //!
+//! Also the backtest (model report card) on the same orders, timed alone and with the
+//! analysis, with the ratio, and the CLV P10-P90 ranges (Laplace, 200 draws).
+//!
 //! cargo bench -p lifecycle-core --bench analytics
 //! Environment: LIFECYCLE_BENCH_CUSTOMERS (default 1000000), LIFECYCLE_BENCH_SEED (default 7),
 //! LIFECYCLE_BENCH_PYTHON=0 to skip the lifetimes comparison.
@@ -21,9 +24,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution, Exp, Gamma};
 
+use lifecycle_core::analytics::backtest::{self, BacktestOptions};
 use lifecycle_core::analytics::compress::Compressed;
 use lifecycle_core::analytics::gamma_gamma::{self, SpendObservation};
 use lifecycle_core::analytics::rfm::RfmCuts;
+use lifecycle_core::analytics::uncertainty::{UncertaintySettings, clv_ranges, parameter_draws};
 use lifecycle_core::analytics::{
     AnalysisOptions, CheckoutFact, OrderFact, ShopInput, analyze_shop, bgnbd, compute_features,
     fit_model, maturity, metrics, score_all,
@@ -223,11 +228,44 @@ fn main() {
         analyze_shop(&input, &opts, now).expect("valid input")
     });
 
+    // The backtest on the same orders: the last 26 weeks held out (the default rule).
+    let bt = st.time("backtest (split + fit + card)", || {
+        backtest::backtest(&input, now, None, &opts, &BacktestOptions::default())
+            .expect("valid input")
+    });
+    let with_backtest = st.time("analyze_shop + backtest", || {
+        let a = analyze_shop(&input, &opts, now).expect("valid input");
+        let b = backtest::backtest(&input, now, None, &opts, &BacktestOptions::default())
+            .expect("valid input");
+        (a, b)
+    });
+    drop(with_backtest);
+    let draws = st.time("Laplace parameter draws (200)", || {
+        parameter_draws(
+            &model,
+            &features,
+            &compressed,
+            &UncertaintySettings::default(),
+        )
+    });
+    let ranges = match &draws {
+        Ok(d) => Some(st.time("CLV P10-P90 ranges (200 draws)", || {
+            clv_ranges(&features, &model, &compressed, d)
+        })),
+        Err(e) => {
+            println!("no CLV ranges: {e}");
+            None
+        }
+    };
+
     println!("\nstage                                       time (ms)   peak RSS after (MiB)");
     for (name, d, mib) in &st.0 {
         println!("{name:<42} {:>10.1} {:>12.0}", d.as_secs_f64() * 1e3, mib);
     }
-    let end_to_end = st.0.last().map(|s| s.1.as_secs_f64()).unwrap_or(f64::NAN);
+    let end_to_end =
+        st.0.iter()
+            .find(|s| s.0 == "analyze_shop end to end")
+            .map_or(f64::NAN, |s| s.1.as_secs_f64());
     println!(
         "\nend to end: {:.2} s for {} customers / {} orders = {:.0} orders/s",
         end_to_end,
@@ -256,6 +294,47 @@ fn main() {
         whole.metrics.average_predicted_clv.unwrap_or(f64::NAN),
         whole.model.fallbacks
     );
+    let stage = |name: &str| {
+        st.0.iter()
+            .find(|s| s.0 == name)
+            .map_or(f64::NAN, |s| s.1.as_secs_f64())
+    };
+    let (alone, both) = (
+        stage("analyze_shop end to end"),
+        stage("analyze_shop + backtest"),
+    );
+    println!(
+        "\nbacktest: analysis {alone:.2} s, analysis + backtest {both:.2} s in the same run: \
+         ratio {:.2} (the backtest adds {:.0} %); verdict {:?}, holdout {:.0} days, {} customers",
+        both / alone,
+        (both / alone - 1.0) * 100.0,
+        bt.verdict,
+        bt.duration_holdout,
+        bt.card.as_ref().map_or(0, |c| c.customers)
+    );
+    if let Some(c) = &bt.card {
+        println!(
+            "card: MAE model {:.4} vs baseline {:.4}, bias {:.4} vs {:.4}, Spearman {:?} vs {:?}, Brier {:?}, top 10/20 % revenue share {:?} / {:?}",
+            c.model.mae,
+            c.baseline.mae,
+            c.model.bias,
+            c.baseline.bias,
+            c.model.spearman,
+            c.baseline.spearman,
+            c.brier,
+            c.top_10_revenue_share,
+            c.top_20_revenue_share
+        );
+    }
+    if let Some(r) = &ranges {
+        let buyers = r.iter().flatten().count();
+        println!(
+            "CLV ranges: {buyers} customers x 200 draws in {:.2} s ({:.2} x the analysis)",
+            stage("CLV P10-P90 ranges (200 draws)") + stage("Laplace parameter draws (200)"),
+            (stage("CLV P10-P90 ranges (200 draws)") + stage("Laplace parameter draws (200)"))
+                / alone
+        );
+    }
     println!("peak memory (VmHWM): {:.0} MiB", peak_mib());
 
     if !python {

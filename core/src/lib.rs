@@ -4,5 +4,7 @@
 pub mod analytics;
 pub mod loyalty;
 pub mod money;
+pub mod random;
 pub mod segments;
+pub mod stats;
 pub mod types;

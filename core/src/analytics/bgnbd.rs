@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::compress::Compressed;
-use super::optimize::{BfgsSettings, Minimum, Settings, bfgs_warm, nelder_mead};
+use super::optimize::{
+    BfgsSettings, Minimum, Settings, bfgs_warm, hessian_from_gradient, nelder_mead,
+};
 use super::parallel::{BLOCK, KeyMap, sum_blocks};
 use super::special::{digamma, ln_beta, ln_gamma, log_add_exp, scaled_hyp2f1};
 
@@ -409,6 +411,26 @@ fn fit_staged(data: &Compressed, coarse_first: bool) -> BgNbdFit {
         unique_rows: data.rows.len(),
         evaluations,
     }
+}
+
+/// Hessian of Σ w ln L with respect to (ln r, ln α, ln a, ln b), the fit's own
+/// parameterisation, at `params` (in the data's time unit: rescaling time only shifts ln α,
+/// so the Hessian is the same as in the fit's scaled units). Row-major 4×4.
+pub fn log_likelihood_hessian(data: &Compressed, params: &BgNbdParams) -> Vec<f64> {
+    let prepared = Prepared::new(data, 1.0);
+    let at = [
+        params.r.ln(),
+        params.alpha.ln(),
+        params.a.ln(),
+        params.b.ln(),
+    ];
+    hessian_from_gradient(
+        |v, g| {
+            prepared.log_likelihood_and_gradient(&BgNbdParams::from_log(v), g);
+        },
+        &at,
+        1e-5,
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::compress::group_keys;
-use super::optimize::{BfgsSettings, Minimum, Settings, bfgs_warm, nelder_mead};
+use super::optimize::{
+    BfgsSettings, Minimum, Settings, bfgs_warm, hessian_from_gradient, nelder_mead,
+};
 use super::parallel::{BLOCK, KeyMap, sum_blocks};
 use super::special::{digamma, ln_gamma};
 
@@ -256,6 +258,24 @@ fn fit_staged(observations: &[SpendObservation], coarse_first: bool) -> GammaGam
         customers: obs.len(),
         evaluations,
     }
+}
+
+/// Hessian of Σ ln f over the `usable` observations with respect to (ln p, ln q, ln γ), the
+/// fit's parameterisation, at `params`. Row-major 3×3.
+pub fn log_likelihood_hessian(
+    observations: &[SpendObservation],
+    params: &GammaGammaParams,
+) -> Vec<f64> {
+    let obs: Vec<SpendObservation> = observations.iter().copied().filter(usable).collect();
+    let grouped = Grouped::new(&obs);
+    let at = [params.p.ln(), params.q.ln(), params.gamma.ln()];
+    hessian_from_gradient(
+        |v, g| {
+            grouped.log_likelihood_and_gradient(&from_log(v), g);
+        },
+        &at,
+        1e-5,
+    )
 }
 
 #[cfg(test)]

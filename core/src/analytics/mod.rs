@@ -10,6 +10,7 @@
 //! documented in the module that applies them (`features`, `rfm`, `model`, `metrics`,
 //! `maturity`).
 
+pub mod backtest;
 pub mod bgnbd;
 pub mod cli;
 pub mod compress;
@@ -24,6 +25,7 @@ pub mod parallel;
 pub mod readers;
 pub mod rfm;
 pub mod special;
+pub mod uncertainty;
 pub mod writers;
 
 use chrono::{DateTime, Utc};

@@ -311,6 +311,39 @@ pub fn bfgs_warm(
     (min, h)
 }
 
+/// Hessian (row-major n×n) of a function whose gradient `grad` is known analytically, by
+/// central differences of that gradient with step `h`, symmetrised. With an exact gradient
+/// the error is O(h²) and needs only 2n gradient evaluations (the Laplace approximation
+/// evaluates it once, at the optimum).
+pub fn hessian_from_gradient(
+    mut grad: impl FnMut(&[f64], &mut [f64]),
+    at: &[f64],
+    h: f64,
+) -> Vec<f64> {
+    let n = at.len();
+    let mut out = vec![0.0; n * n];
+    let (mut up, mut down) = (vec![0.0; n], vec![0.0; n]);
+    let mut x = at.to_vec();
+    for j in 0..n {
+        x[j] = at[j] + h;
+        grad(&x, &mut up);
+        x[j] = at[j] - h;
+        grad(&x, &mut down);
+        x[j] = at[j];
+        for i in 0..n {
+            out[i * n + j] = (up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let m = 0.5 * (out[i * n + j] + out[j * n + i]);
+            out[i * n + j] = m;
+            out[j * n + i] = m;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ pub fn derive_code(seed: CodeSeed<'_>, customer_id: &str, offer: OfferKind, peri
 
 /// The HMAC block-sized key exactly as RFC 2104 forms it (zero-padded, or hashed when longer
 /// than a block), which makes construction infallible.
-fn hmac_key(secret: &[u8]) -> [u8; 64] {
+pub(crate) fn hmac_key(secret: &[u8]) -> [u8; 64] {
     let mut key = [0u8; 64];
     if secret.len() <= key.len() {
         key[..secret.len()].copy_from_slice(secret);

@@ -4,6 +4,7 @@
 //! a built-in segment; they are re-exported here.
 
 pub mod code;
+pub mod experiment;
 pub mod offers;
 pub mod tags;
 
