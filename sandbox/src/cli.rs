@@ -51,6 +51,28 @@ pub struct SandboxArgs {
     /// Show the consent page instead of approving installs straight away.
     #[arg(long)]
     pub no_auto_approve: bool,
+    /// Platform the shops simulate: shopify or ecwid (Ecwid stores get ids 1001, 1002, …).
+    #[arg(long, default_value = "shopify")]
+    pub platform: String,
+    /// Plan of Ecwid stores: business (customer groups), free or venture (none).
+    #[arg(long, default_value = "business")]
+    pub ecwid_plan: String,
+    #[arg(
+        long,
+        env = "LIFECYCLE_ECWID_CLIENT_ID",
+        default_value = "sandbox-ecwid-client-id"
+    )]
+    pub ecwid_client_id: String,
+    #[arg(
+        long,
+        env = "LIFECYCLE_ECWID_CLIENT_SECRET",
+        default_value = "sandbox-ecwid-client-secret",
+        hide_env_values = true
+    )]
+    pub ecwid_client_secret: String,
+    /// Ecwid REST requests per minute and token before 429.
+    #[arg(long, default_value_t = crate::ecwid::REQUESTS_PER_MINUTE)]
+    pub ecwid_requests_per_minute: u32,
 }
 
 impl SandboxArgs {
@@ -68,6 +90,11 @@ impl SandboxArgs {
             delivery_concurrency: self.delivery_concurrency,
             auto_approve: !self.no_auto_approve,
             plan: self.plan.parse::<Plan>().map_err(anyhow::Error::msg)?,
+            platform: self.platform.parse().map_err(anyhow::Error::msg)?,
+            ecwid_plan: self.ecwid_plan.parse().map_err(anyhow::Error::msg)?,
+            ecwid_client_id: self.ecwid_client_id.clone(),
+            ecwid_client_secret: self.ecwid_client_secret.clone(),
+            ecwid_requests_per_minute: self.ecwid_requests_per_minute,
             ..SandboxConfig::default()
         })
     }
@@ -82,7 +109,17 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
         "Sandbox listening on {base} (seeded in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
-    println!("Set LIFECYCLE_SHOPIFY_API_ORIGIN={base} in the app.");
+    if sandbox
+        .state()
+        .shops
+        .read()
+        .values()
+        .any(|s| s.ecwid.is_some())
+    {
+        println!("Set LIFECYCLE_ECWID_API_ORIGIN={base} in the app.");
+    } else {
+        println!("Set LIFECYCLE_SHOPIFY_API_ORIGIN={base} in the app.");
+    }
     for shop in sandbox.state().shops.read().values() {
         let data = shop.data.read();
         println!(
@@ -93,7 +130,12 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
             data.checkouts.len(),
             shop.info.currency
         );
-        match install_url(sandbox.state(), shop) {
+        let url = if shop.ecwid.is_some() {
+            crate::ecwid::oauth::install_url(sandbox.state(), shop)
+        } else {
+            install_url(sandbox.state(), shop)
+        };
+        match url {
             Some(u) => println!("  install: {u}"),
             None => println!("  install: (set --app-url or POST {base}/_sandbox/app)"),
         }

@@ -34,6 +34,16 @@ pub struct SandboxConfig {
     pub history_days: u32,
     /// End of the generated history; default: midnight UTC today, so runs on one day agree.
     pub history_end: Option<DateTime<Utc>>,
+    /// The platform the seeded shops simulate.
+    pub platform: crate::ecwid::Platform,
+    /// Plan of seeded Ecwid shops (business has customer groups; free and venture do not).
+    pub ecwid_plan: crate::ecwid::EcwidPlan,
+    pub ecwid_client_id: String,
+    pub ecwid_client_secret: String,
+    /// Scopes an Ecwid store grants the app (space separated).
+    pub ecwid_scopes: String,
+    /// Ecwid's REST rate limit per token and minute (600 on the platform); tests lower it.
+    pub ecwid_requests_per_minute: u32,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +66,12 @@ impl Default for SandboxConfig {
             plan: Plan::Standard,
             history_days: 730,
             history_end: None,
+            platform: crate::ecwid::Platform::Shopify,
+            ecwid_plan: crate::ecwid::EcwidPlan::Business,
+            ecwid_client_id: "sandbox-ecwid-client-id".into(),
+            ecwid_client_secret: "sandbox-ecwid-client-secret".into(),
+            ecwid_scopes: crate::ecwid::FULL_SCOPES.into(),
+            ecwid_requests_per_minute: crate::ecwid::REQUESTS_PER_MINUTE,
         }
     }
 }
@@ -82,6 +98,10 @@ impl SandboxConfig {
         anyhow::ensure!(
             self.delivery_concurrency > 0,
             "delivery_concurrency must be at least 1"
+        );
+        anyhow::ensure!(
+            self.ecwid_requests_per_minute > 0,
+            "ecwid_requests_per_minute must be at least 1"
         );
         if let Some(r) = self.live_rate {
             anyhow::ensure!(

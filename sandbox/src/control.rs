@@ -73,12 +73,35 @@ fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(b).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
+/// The flavour's install URL: Shopify's signed install link, Ecwid's App Market redirect
+/// (which carries a fresh code).
+fn any_install_url(state: &State, shop: &Shop) -> Option<String> {
+    if shop.ecwid.is_some() {
+        crate::ecwid::oauth::install_url(state, shop)
+    } else {
+        install_url(state, shop)
+    }
+}
+
 fn shop_summary(state: &State, shop: &Shop) -> Value {
+    let mut v = shop_summary_common(state, shop);
+    if let Some(e) = &shop.ecwid {
+        v["platform"] = json!("ecwid");
+        v["store_id"] = json!(e.store_id);
+        v["plan"] = json!(e.plan);
+        v["customer_groups"] = json!(e.plan.has_customer_groups());
+    } else {
+        v["platform"] = json!("shopify");
+    }
+    v
+}
+
+fn shop_summary_common(state: &State, shop: &Shop) -> Value {
     let data = shop.data.read();
     json!({
         "domain": shop.info.domain,
         "name": shop.info.name,
-        "install_url": install_url(state, shop),
+        "install_url": any_install_url(state, shop),
         "customers": data.customers.len(),
         "orders": data.orders.len(),
         "checkouts": data.checkouts.len(),
@@ -112,16 +135,33 @@ pub struct CreateShop {
     plan: Option<String>,
     #[serde(default)]
     history_days: Option<u32>,
+    /// "shopify" (default) or "ecwid".
+    #[serde(default)]
+    platform: Option<String>,
 }
 
 pub async fn create_shop(state: St, b: web::Bytes) -> Res {
     let req: CreateShop = body(&b)?;
-    let plan = match req.plan {
-        Some(p) => p.parse::<Plan>().map_err(ApiError::BadRequest)?,
-        None => state.default_plan,
+    let platform = match &req.platform {
+        Some(p) => p
+            .parse::<crate::ecwid::Platform>()
+            .map_err(ApiError::BadRequest)?,
+        None => crate::ecwid::Platform::Shopify,
+    };
+    let mut ecwid_plan = crate::ecwid::EcwidPlan::Business;
+    let plan = if platform == crate::ecwid::Platform::Ecwid {
+        if let Some(p) = &req.plan {
+            ecwid_plan = p.parse().map_err(ApiError::BadRequest)?;
+        }
+        state.default_plan
+    } else {
+        match &req.plan {
+            Some(p) => p.parse::<Plan>().map_err(ApiError::BadRequest)?,
+            None => state.default_plan,
+        }
     };
     let domain = format!("{}.myshopify.com", req.name);
-    if state.shop(&domain).is_some() {
+    if platform == crate::ecwid::Platform::Shopify && state.shop(&domain).is_some() {
         return Err(ApiError::Conflict(format!("shop {domain} already exists")));
     }
     let spec = ShopSpec {
@@ -133,17 +173,25 @@ pub async fn create_shop(state: St, b: web::Bytes) -> Res {
         end: crate::default_history_end(),
         index: state.shops.read().len() as u64,
     };
-    let built = web::block(move || seed::build_shop(&spec))
+    let mut built = web::block(move || seed::build_shop(&spec))
         .await
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if platform == crate::ecwid::Platform::Ecwid {
+        let id = crate::ecwid::next_store_id(&state);
+        crate::ecwid::make_ecwid(&mut built.0, id, ecwid_plan);
+    }
     let shop = sandbox_shop(&state, built);
     Ok(HttpResponse::Created().json(shop_summary(&state, &shop)))
 }
 
 pub async fn shop_install_url(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
-    match install_url(&state, &shop) {
+    match any_install_url(&state, &shop) {
+        // Ecwid's answer also carries the URL as `url`.
+        Some(u) if shop.ecwid.is_some() => {
+            Ok(HttpResponse::Ok().json(json!({"install_url": u, "url": u})))
+        }
         Some(u) => Ok(HttpResponse::Ok().json(json!({"install_url": u}))),
         None => Err(ApiError::Conflict(
             "the app has no app_url yet; POST /_sandbox/app first".into(),
@@ -184,6 +232,13 @@ pub struct AppUpdate {
     auto_approve: Option<bool>,
     #[serde(default)]
     scopes: Option<String>,
+    #[serde(default)]
+    ecwid_client_id: Option<String>,
+    #[serde(default)]
+    ecwid_client_secret: Option<String>,
+    /// Scopes Ecwid stores grant (space separated).
+    #[serde(default)]
+    ecwid_scopes: Option<String>,
 }
 
 pub async fn get_app(state: St) -> HttpResponse {
@@ -211,6 +266,15 @@ pub async fn set_app(state: St, b: web::Bytes) -> Res {
     }
     if let Some(v) = req.scopes {
         app.scopes = v;
+    }
+    if let Some(v) = req.ecwid_client_id.filter(|v| !v.is_empty()) {
+        app.ecwid_client_id = v;
+    }
+    if let Some(v) = req.ecwid_client_secret.filter(|v| !v.is_empty()) {
+        app.ecwid_client_secret = v;
+    }
+    if let Some(v) = req.ecwid_scopes {
+        app.ecwid_scopes = v;
     }
     Ok(HttpResponse::Ok().json(app.clone()))
 }
@@ -322,7 +386,22 @@ pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
     let req: TriggerReq = body(&b)?;
     let now = Utc::now();
     let info = &shop.info;
-    let changes: Vec<Change> = match req.topic.as_str() {
+    // An Ecwid shop also takes Ecwid's event names.
+    let topic = match req.topic.as_str() {
+        "application.uninstalled" => "app/uninstalled",
+        "customer.personalDataRemovalRequest" => "customers/redact",
+        "customer.personalDataExportRequest" => "customers/data_request",
+        "customer.created" => "customers/create",
+        "customer.updated" => "customers/update",
+        "customer.deleted" => "customers/delete",
+        "order.created" => "orders/create",
+        "order.updated" => "orders/updated",
+        "order.deleted" => "orders/delete",
+        "unfinished_order.created" => "checkouts/create",
+        "unfinished_order.updated" => "checkouts/update",
+        other => other,
+    };
+    let changes: Vec<Change> = match topic {
         "app/uninstalled" => {
             uninstall(&state, &shop);
             return Ok(HttpResponse::Ok().json(json!({"topic": req.topic, "installed": false})));
@@ -336,12 +415,12 @@ pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
             let data = shop.data.read();
             let c = data.customers.get(id).expect("picked");
             let orders: Vec<u64> = data.customer_orders(id).map(|o| o.id).collect();
-            let payload = if req.topic == "customers/redact" {
+            let payload = if topic == "customers/redact" {
                 payloads::customers_redact(info, c, &orders)
             } else {
                 payloads::customers_data_request(info, c, &orders, rand::random_range(1..1_000_000))
             };
-            let topic = if req.topic == "customers/redact" {
+            let topic = if topic == "customers/redact" {
                 "customers/redact"
             } else {
                 "customers/data_request"
@@ -413,6 +492,12 @@ pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
         "checkouts/create" | "checkouts/update" => {
             let id = pick_customer(&shop, req.customer_id)?;
             checkout_for(&shop, id, rand::random_range(1000..20_000))?
+        }
+        "orders/delete" => {
+            let order = req
+                .order_id
+                .ok_or_else(|| ApiError::BadRequest("orders/delete needs order_id".into()))?;
+            shop.data.write().delete_order(order)?
         }
         other => {
             return Err(ApiError::BadRequest(format!(
@@ -488,11 +573,12 @@ pub async fn dump_customers(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
     let data = shop.data.read();
     let cur = &shop.info.currency;
+    let eco = shop.ecwid.as_ref().map(|e| e.state.lock());
     let rows: Vec<Value> = data
         .customers
         .values()
         .map(|c| {
-            json!({
+            let mut row = json!({
                 "id": c.id,
                 "admin_graphql_api_id": payloads::gid("Customer", c.id),
                 "email": c.email,
@@ -506,7 +592,13 @@ pub async fn dump_customers(state: St, path: web::Path<String>) -> Res {
                 "currency": cur,
                 "created_at": payloads::ts(c.created_at),
                 "updated_at": payloads::ts(c.updated_at),
-            })
+            });
+            if let Some(st) = &eco {
+                let (g, name) = st.group_of(c.id);
+                row["customer_group_id"] = json!(g);
+                row["customer_group_name"] = json!(name);
+            }
+            row
         })
         .collect();
     Ok(HttpResponse::Ok().json(rows))
@@ -520,7 +612,7 @@ pub async fn dump_orders(state: St, path: web::Path<String>) -> Res {
         .orders
         .values()
         .map(|o| {
-            json!({
+            let mut row = json!({
                 "id": o.id,
                 "admin_graphql_api_id": payloads::gid("Order", o.id),
                 "name": o.name(),
@@ -536,7 +628,18 @@ pub async fn dump_orders(state: St, path: web::Path<String>) -> Res {
                 "discount_codes": o.discount_codes,
                 "created_at": payloads::ts(o.created_at),
                 "updated_at": payloads::ts(o.updated_at),
-            })
+            });
+            if shop.ecwid.is_some() {
+                // The ids and fields as Ecwid's API shows them.
+                let e = crate::ecwid::payloads::order(o, &data, &shop.info);
+                row["id"] = e["id"].clone();
+                row["order_number"] = e["orderNumber"].clone();
+                row["payment_status"] = e["paymentStatus"].clone();
+                row["subtotal_minor"] = json!(o.line_items_minor());
+                row["discounts_minor"] = json!(o.total_discounts_minor);
+                row["ecwid"] = e;
+            }
+            row
         })
         .collect();
     Ok(HttpResponse::Ok().json(rows))
@@ -643,6 +746,8 @@ pub async fn create_order(state: St, path: web::Path<(String, u64)>, b: web::Byt
     if let Some(code) = req.discount_code {
         let d = match &req.discount_amount {
             Some(a) => parse_decimal(a, &cur).map_err(ApiError::BadRequest)?,
+            // An Ecwid order with a coupon the store knows gets that coupon's discount.
+            None if shop.ecwid.is_some() => coupon_discount(&shop, &code, amount)?,
             None => 0,
         };
         new.discount_codes = vec![code];
@@ -653,8 +758,34 @@ pub async fn create_order(state: St, path: web::Path<(String, u64)>, b: web::Byt
         .write()
         .create_order(&shop.info, new, Utc::now())?;
     state.emit(&shop, changes);
-    Ok(HttpResponse::Created()
-        .json(json!({"id": id, "admin_graphql_api_id": payloads::gid("Order", id)})))
+    Ok(HttpResponse::Created().json(json!({
+        "id": id,
+        "admin_graphql_api_id": payloads::gid("Order", id),
+        "ecwid_id": shop.ecwid.as_ref().map(|_| id.to_string()),
+    })))
+}
+
+/// What a known coupon takes off `amount_minor` (a code the store does not know: 400).
+fn coupon_discount(shop: &Shop, code: &str, amount_minor: i64) -> Result<i64, ApiError> {
+    use crate::store::model::DiscountValue;
+    let data = shop.data.read();
+    let d = data
+        .discount_by_code(code)
+        .ok_or_else(|| ApiError::BadRequest(format!("the store has no coupon '{code}'")))?;
+    Ok(match &d.value {
+        DiscountValue::Percentage(p) => (amount_minor as f64 * p).round() as i64,
+        DiscountValue::Amount {
+            amount_minor: a, ..
+        } => (*a).min(amount_minor),
+    })
+}
+
+pub async fn delete_order(state: St, path: web::Path<(String, u64)>) -> Res {
+    let (domain, id) = path.into_inner();
+    let shop = shop_of(&state, &domain)?;
+    let changes = shop.data.write().delete_order(id)?;
+    state.emit(&shop, changes);
+    Ok(HttpResponse::Ok().json(json!({"deleted": id})))
 }
 
 #[derive(Deserialize, Default)]

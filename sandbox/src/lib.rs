@@ -1,4 +1,4 @@
-//! A simulated Shopify for the demo and the tests. The app reaches it over HTTP only: every
+//! A simulated Shopify (and, as a second flavour, Ecwid: see `ecwid`) for the demo and the tests. The app reaches it over HTTP only: every
 //! shop-scoped URL `https://{shop}/X` is served at `{base}/{shop}/X`, and a JSON control API
 //! under `/_sandbox/` drives it.
 
@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod digest;
+pub mod ecwid;
 pub mod faults;
 pub mod generate;
 pub mod graphql;

@@ -212,7 +212,7 @@ fn token_error(status: u16, error: &str, description: &str) -> HttpResponse {
 }
 
 /// Reads form or JSON bodies into flat string pairs.
-fn body_params(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, String> {
+pub fn body_params(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, String> {
     let is_json = req
         .headers()
         .get("content-type")

@@ -70,6 +70,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(control::create_order),
             )
             .route("/shops/{shop}/orders", web::get().to(control::dump_orders))
+            .route(
+                "/shops/{shop}/orders/{id}",
+                web::delete().to(control::delete_order),
+            )
             .route("/shops/{shop}/digest", web::get().to(control::digest))
             .route(
                 "/shops/{shop}/orders/{id}/refund",
@@ -95,6 +99,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/shops/{shop}/webhooks",
                 web::get().to(control::dump_webhooks),
             ),
+    )
+    // Ecwid: OAuth as my.ecwid.com serves it, the REST API as app.ecwid.com does.
+    .route(
+        "/api/oauth/authorize",
+        web::get().to(crate::ecwid::oauth::authorize),
+    )
+    .route(
+        "/api/oauth/token",
+        web::get().to(crate::ecwid::oauth::token),
+    )
+    .route(
+        "/api/oauth/token",
+        web::post().to(crate::ecwid::oauth::token),
+    )
+    .route(
+        "/api/v3/{store}/{tail:.*}",
+        web::route().to(crate::ecwid::rest::handle),
     )
     .route(
         "/{shop}/admin/oauth/authorize",
@@ -149,6 +170,9 @@ impl Sandbox {
                     .map(|u| u.trim_end_matches('/').to_string()),
                 scopes: cfg.scopes.clone(),
                 auto_approve: cfg.auto_approve,
+                ecwid_client_id: cfg.ecwid_client_id.clone(),
+                ecwid_client_secret: cfg.ecwid_client_secret.clone(),
+                ecwid_scopes: cfg.ecwid_scopes.clone(),
             }),
             faults: RwLock::new(Default::default()),
             shops: RwLock::new(BTreeMap::new()),
@@ -159,6 +183,8 @@ impl Sandbox {
             cost_model,
             live_rate: cfg.live_rate,
             seed: cfg.seed,
+            next_store_id: std::sync::atomic::AtomicU64::new(crate::ecwid::FIRST_STORE_ID),
+            ecwid_requests_per_minute: cfg.ecwid_requests_per_minute,
         });
         let end = cfg.history_end.unwrap_or_else(crate::default_history_end);
         for (i, name) in cfg.shop_names().into_iter().enumerate() {
@@ -171,7 +197,11 @@ impl Sandbox {
                 end,
                 index: i as u64,
             };
-            let built = tokio::task::spawn_blocking(move || seed::build_shop(&spec)).await??;
+            let mut built = tokio::task::spawn_blocking(move || seed::build_shop(&spec)).await??;
+            if cfg.platform == crate::ecwid::Platform::Ecwid {
+                let id = crate::ecwid::next_store_id(&state);
+                crate::ecwid::make_ecwid(&mut built.0, id, cfg.ecwid_plan);
+            }
             sandbox_shop(&state, built);
         }
         let app_state = web::Data::new(state.clone());

@@ -23,6 +23,12 @@ pub struct AppSettings {
     /// Scopes granted by managed install / token exchange when none were requested.
     pub scopes: String,
     pub auto_approve: bool,
+    /// The Ecwid flavour's app credentials; the secret also signs Ecwid webhooks.
+    pub ecwid_client_id: String,
+    #[serde(skip)]
+    pub ecwid_client_secret: String,
+    /// Scopes an Ecwid store grants (space separated).
+    pub ecwid_scopes: String,
 }
 
 impl AppSettings {
@@ -42,7 +48,7 @@ pub const APP_LEVEL_TOPICS: [&str; 4] = [
     "shop/redact",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct RequestLog {
     pub time: DateTime<Utc>,
     /// "query" or "mutation".
@@ -52,6 +58,14 @@ pub struct RequestLog {
     pub actual_cost: Option<u64>,
     pub throttled: bool,
     pub status: u16,
+    /// REST flavours (Ecwid): the method and path (with query) of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// What a write created or changed, e.g. the code of a created coupon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 pub struct Shop {
@@ -68,6 +82,8 @@ pub struct Shop {
     pub live_mirror: Mutex<Option<crate::live::LiveMirror>>,
     /// The generator's true parameters, when the shop was seeded by it.
     pub true_params: Option<serde_json::Value>,
+    /// Set for an Ecwid-flavoured shop (its store id, plan and Ecwid-only state).
+    pub ecwid: Option<crate::ecwid::EcwidShop>,
 }
 
 impl Shop {
@@ -89,6 +105,7 @@ impl Shop {
             live: Mutex::new(None),
             live_mirror: Mutex::new(None),
             true_params,
+            ecwid: None,
         }
     }
 
@@ -113,6 +130,10 @@ pub struct State {
     pub cost_model: crate::graphql::cost::TypeMap,
     pub live_rate: Option<f64>,
     pub seed: u64,
+    /// The next Ecwid store id (1001, 1002, …).
+    pub next_store_id: std::sync::atomic::AtomicU64,
+    /// Ecwid's REST limit per token and minute (600 on the platform).
+    pub ecwid_requests_per_minute: u32,
 }
 
 impl State {
@@ -126,6 +147,10 @@ impl State {
 
     /// Sends the webhooks for `changes`: one event per change, one delivery per subscriber.
     pub fn emit(&self, shop: &Arc<Shop>, changes: Vec<Change>) {
+        if shop.ecwid.is_some() {
+            crate::ecwid::webhooks::emit(self, shop, changes);
+            return;
+        }
         let app = self.app.read().clone();
         let installed = shop.auth.lock().installed;
         for change in changes {

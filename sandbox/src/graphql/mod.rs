@@ -101,7 +101,7 @@ pub async fn handle(
     body: web::Bytes,
 ) -> HttpResponse {
     let (shop_domain, version) = path.into_inner();
-    let Some(shop) = state.shop(&shop_domain) else {
+    let Some(shop) = state.shop(&shop_domain).filter(|s| s.ecwid.is_none()) else {
         return json_status(StatusCode::NOT_FOUND, json!({"errors": "Not Found"}));
     };
     if !valid_version(&version) {
@@ -128,6 +128,7 @@ pub async fn handle(
             actual_cost: None,
             throttled: false,
             status: 503,
+            ..Default::default()
         });
         return HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))
@@ -238,6 +239,7 @@ async fn execute(
             actual_cost: actual,
             throttled,
             status: 200,
+            ..Default::default()
         })
     };
 

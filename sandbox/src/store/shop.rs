@@ -461,6 +461,21 @@ impl ShopData {
         Ok(self.order_changed(info, id, &["orders/create", "orders/paid"]))
     }
 
+    /// Deletes an order (Ecwid allows it; the control API offers it for both flavours).
+    pub fn delete_order(&mut self, id: u64) -> Result<Vec<Change>, StoreError> {
+        let o = self.orders.remove(id).ok_or(StoreError::NoOrder(id))?;
+        if let Some(c) = o.customer_id {
+            if let Some(list) = self.orders_by_customer.get_mut(&c) {
+                list.retain(|x| *x != id);
+            }
+            self.refresh_aggregates(c, None);
+        }
+        Ok(vec![Change {
+            topic: "orders/delete",
+            payload: serde_json::json!({"id": id}),
+        }])
+    }
+
     /// Inserts a complete new customer (id already assigned), e.g. from live traffic.
     pub fn insert_customer(
         &mut self,
@@ -587,6 +602,13 @@ impl ShopData {
         let payload = payloads::checkout(info, &k, cust);
         self.checkouts.upsert(k);
         vec![Change { topic, payload }]
+    }
+
+    /// The discount with this code (case-insensitive), if any.
+    pub fn discount_by_code(&self, code: &str) -> Option<&DiscountCode> {
+        self.discount_codes
+            .get(&code.to_lowercase())
+            .and_then(|id| self.discounts.get(id))
     }
 
     /// Adds a discount code; a duplicate (case-insensitive) is refused with `TAKEN` upstream.

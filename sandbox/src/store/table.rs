@@ -261,6 +261,17 @@ impl<T: Row> Table<T> {
         }
     }
 
+    /// Rows in ascending `sort` order from `lo` (inclusive) on, e.g. offset paging by
+    /// updated time. Cost is proportional to the rows read, not the table size.
+    pub fn scan_from(&self, sort: SortKey, lo: Option<Key>) -> impl Iterator<Item = &T> + '_ {
+        let range = Range {
+            lo: lo.map_or(Bound::Unbounded, Bound::Included),
+            hi: Bound::Unbounded,
+        };
+        self.index_keys(sort, range, true)
+            .filter_map(|(_, id)| self.get(id))
+    }
+
     /// One page in the requested order. When the filter bounds a different column than the sort
     /// order, the matching ids come from that column's index (cost ∝ matches, not table size).
     pub fn page<'a>(&'a self, req: &PageRequest<'_, T>) -> Page<'a, T> {

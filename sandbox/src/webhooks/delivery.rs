@@ -1,5 +1,6 @@
-//! Webhook delivery: signed POSTs with Shopify's headers, a 1 s connect and 5 s total timeout,
-//! and 8 retries with growing intervals over 4 hours of (scaled) time. Each shop has a bounded
+//! Webhook delivery: signed POSTs with the flavour's headers and retry policy (Shopify: a 1 s
+//! connect and 5 s total timeout, and 8 retries with growing intervals over 4 hours of (scaled)
+//! time; Ecwid's policy lives in `crate::ecwid::webhooks`). Each shop has a bounded
 //! number of deliveries in flight per address; the rest queue in the sandbox, as they do on the
 //! platform. Faults can drop, duplicate or reorder.
 
@@ -84,7 +85,8 @@ pub struct TopicSummary {
 
 #[derive(Clone)]
 pub struct Dispatcher {
-    client: reqwest::Client,
+    /// One client per distinct connect timeout (reqwest sets it per client).
+    clients: Arc<Mutex<std::collections::HashMap<Duration, reqwest::Client>>>,
     time_scale: f64,
     /// The server's runtime: deliveries started from a bulk run's own short-lived runtime
     /// must outlive it.
@@ -97,35 +99,89 @@ pub struct Dispatcher {
 /// Delivery slots per (shop domain, address).
 type Lanes = std::collections::HashMap<(String, String), Arc<tokio::sync::Semaphore>>;
 
+/// How a platform delivers: its retry schedule, which answers count as delivered, its
+/// client timeouts. The flavour supplies this; the machinery (lanes, faults, scaled waits,
+/// the delivery log) is shared.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Unscaled seconds to wait before retry `n` (1-based).
+    pub delay_secs: fn(u32) -> f64,
+    /// Whether an HTTP status counts as delivered.
+    pub delivered: fn(u16) -> bool,
+    /// Connect timeout (the response timeout is `timeout`).
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Whether Admin API subscriptions are deleted after the last retry fails (Shopify).
+    pub drops_subscription: bool,
+}
+
+fn shopify_delivered(code: u16) -> bool {
+    (200..300).contains(&code)
+}
+
+/// Shopify's policy (reference §2): 1 s connect, 5 s total, 8 doubling retries over 4 h.
+pub const SHOPIFY_POLICY: RetryPolicy = RetryPolicy {
+    retries: RETRIES,
+    delay_secs: retry_delay_secs,
+    delivered: shopify_delivered,
+    connect_timeout: Duration::from_secs(1),
+    timeout: Duration::from_secs(5),
+    drops_subscription: true,
+};
+
+/// One event ready to go to one address: the flavour has built its body and headers.
+pub struct Outgoing {
+    pub topic: &'static str,
+    pub body: Vec<u8>,
+    pub address: String,
+    /// Headers sent with every attempt (signature included).
+    pub headers: Vec<(&'static str, String)>,
+    /// Logged as the delivery's id; `event_id` is shared by the copies of one event.
+    pub webhook_id: String,
+    pub event_id: String,
+    pub policy: RetryPolicy,
+}
+
 struct Attempt {
     shop: Arc<Shop>,
     topic: &'static str,
     body: Arc<Vec<u8>>,
     address: String,
-    api_version: String,
     subscription_id: Option<u64>,
-    webhook_id: String,
-    event_id: String,
-    triggered_at: DateTime<Utc>,
-    hmac: String,
+    headers: Vec<(&'static str, String)>,
+    policy: RetryPolicy,
     log_index: usize,
 }
 
 impl Dispatcher {
     pub fn new(time_scale: f64, width: usize) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5))
-            .user_agent("Shopify-Captain-Hook")
-            .build()
-            .expect("a plain reqwest client builds");
         Dispatcher {
-            client,
+            clients: Default::default(),
             time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
             runtime: tokio::runtime::Handle::current(),
             width: width.max(1),
             lanes: Default::default(),
         }
+    }
+
+    /// The time scale retries run at (1 = real time).
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
+    fn client(&self, connect: Duration) -> reqwest::Client {
+        self.clients
+            .lock()
+            .entry(connect)
+            .or_insert_with(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(connect)
+                    .build()
+                    .expect("a plain reqwest client builds")
+            })
+            .clone()
     }
 
     /// The (shop, address) lane's slots.
@@ -137,6 +193,7 @@ impl Dispatcher {
             .clone()
     }
 
+    /// Shopify: one event, one delivery per subscriber, signed over the exact body.
     pub fn dispatch(
         &self,
         shop: Arc<Shop>,
@@ -148,71 +205,101 @@ impl Dispatcher {
     ) {
         let event_id = uuid::Uuid::new_v4().to_string();
         let triggered_at = Utc::now();
-        let body = Arc::new(body);
         let hmac = webhook_hmac(secret, &body);
+        let triggered = triggered_at.to_rfc3339_opts(SecondsFormat::Micros, true);
         for (address, api_version, subscription_id) in targets {
             let webhook_id = uuid::Uuid::new_v4().to_string();
-            let dropped = chance(faults.drop_rate);
-            let duplicated = !dropped && chance(faults.duplicate_rate);
-            let log_index = shop.deliveries.push(DeliveryEntry {
-                id: webhook_id.clone(),
-                event_id: event_id.clone(),
-                topic: topic.to_string(),
-                address: address.clone(),
-                status: if dropped { "dropped" } else { "pending" }.to_string(),
-                attempts: 0,
-                last_status_code: None,
-                last_error: None,
-                triggered_at,
-                duplicated,
-                latencies_ms: Vec::new(),
-            });
-            if dropped {
-                continue;
-            }
-            let attempt = Arc::new(Attempt {
-                shop: shop.clone(),
-                topic,
-                body: body.clone(),
-                address,
-                api_version,
+            let headers = vec![
+                ("User-Agent", "Shopify-Captain-Hook".to_string()),
+                ("X-Shopify-Topic", topic.to_string()),
+                ("X-Shopify-Hmac-Sha256", hmac.clone()),
+                ("X-Shopify-Shop-Domain", shop.info.domain.clone()),
+                ("X-Shopify-API-Version", api_version),
+                ("X-Shopify-Webhook-Id", webhook_id.clone()),
+                ("X-Shopify-Event-Id", event_id.clone()),
+                ("X-Shopify-Triggered-At", triggered.clone()),
+            ];
+            self.send_one(
+                shop.clone(),
+                Outgoing {
+                    topic,
+                    body: body.clone(),
+                    address,
+                    headers,
+                    webhook_id,
+                    event_id: event_id.clone(),
+                    policy: SHOPIFY_POLICY,
+                },
                 subscription_id,
-                webhook_id,
-                event_id: event_id.clone(),
                 triggered_at,
-                hmac: hmac.clone(),
-                log_index,
+                &faults,
+            );
+        }
+    }
+
+    /// Queues one prepared delivery, applying the drop, duplicate and reorder faults.
+    pub fn send_one(
+        &self,
+        shop: Arc<Shop>,
+        out: Outgoing,
+        subscription_id: Option<u64>,
+        triggered_at: DateTime<Utc>,
+        faults: &Faults,
+    ) {
+        let dropped = chance(faults.drop_rate);
+        let duplicated = !dropped && chance(faults.duplicate_rate);
+        let log_index = shop.deliveries.push(DeliveryEntry {
+            id: out.webhook_id.clone(),
+            event_id: out.event_id.clone(),
+            topic: out.topic.to_string(),
+            address: out.address.clone(),
+            status: if dropped { "dropped" } else { "pending" }.to_string(),
+            attempts: 0,
+            last_status_code: None,
+            last_error: None,
+            triggered_at,
+            duplicated,
+            latencies_ms: Vec::new(),
+        });
+        if dropped {
+            return;
+        }
+        let attempt = Arc::new(Attempt {
+            shop,
+            topic: out.topic,
+            body: Arc::new(out.body),
+            address: out.address,
+            subscription_id,
+            headers: out.headers,
+            policy: out.policy,
+            log_index,
+        });
+        let hold = faults.reorder.filter(|ms| *ms > 0);
+        let copies = if duplicated { 2 } else { 1 };
+        for copy in 0..copies {
+            let me = self.clone();
+            let attempt = attempt.clone();
+            self.runtime.spawn(async move {
+                if let Some(ms) = hold {
+                    let d = rand::random_range(0..=ms);
+                    tokio::time::sleep(Duration::from_millis(d)).await;
+                }
+                // The duplicate is a bare resend; retries belong to the original.
+                me.run(&attempt, copy == 0).await;
             });
-            let hold = faults.reorder.filter(|ms| *ms > 0);
-            let copies = if duplicated { 2 } else { 1 };
-            for copy in 0..copies {
-                let me = self.clone();
-                let attempt = attempt.clone();
-                self.runtime.spawn(async move {
-                    if let Some(ms) = hold {
-                        let d = rand::random_range(0..=ms);
-                        tokio::time::sleep(Duration::from_millis(d)).await;
-                    }
-                    // The duplicate is a bare resend; retries belong to the original.
-                    me.run(&attempt, copy == 0).await;
-                });
-            }
         }
     }
 
     async fn send(&self, a: &Attempt) -> Result<u16, String> {
-        let triggered = a.triggered_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-        let resp = self
-            .client
+        let mut req = self
+            .client(a.policy.connect_timeout)
             .post(&a.address)
-            .header("Content-Type", "application/json")
-            .header("X-Shopify-Topic", a.topic)
-            .header("X-Shopify-Hmac-Sha256", &a.hmac)
-            .header("X-Shopify-Shop-Domain", &a.shop.info.domain)
-            .header("X-Shopify-API-Version", &a.api_version)
-            .header("X-Shopify-Webhook-Id", &a.webhook_id)
-            .header("X-Shopify-Event-Id", &a.event_id)
-            .header("X-Shopify-Triggered-At", triggered)
+            .timeout(a.policy.timeout)
+            .header("Content-Type", "application/json");
+        for (k, v) in &a.headers {
+            req = req.header(*k, v);
+        }
+        let resp = req
             .body(a.body.as_ref().clone())
             .send()
             .await
@@ -221,10 +308,14 @@ impl Dispatcher {
     }
 
     async fn run(&self, a: &Attempt, with_retries: bool) {
-        let tries = if with_retries { RETRIES + 1 } else { 1 };
+        let tries = if with_retries {
+            a.policy.retries + 1
+        } else {
+            1
+        };
         for n in 0..tries {
             if n > 0 {
-                let secs = retry_delay_secs(n) / self.time_scale;
+                let secs = (a.policy.delay_secs)(n) / self.time_scale;
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
             }
             let result = {
@@ -236,7 +327,7 @@ impl Dispatcher {
                 (result, started.elapsed())
             };
             let (result, took) = result;
-            let ok = matches!(result, Ok(code) if (200..300).contains(&code));
+            let ok = matches!(result, Ok(code) if (a.policy.delivered)(code));
             let last = n + 1 == tries;
             a.shop.deliveries.update(a.log_index, |e| {
                 e.attempts += 1;
@@ -265,7 +356,10 @@ impl Dispatcher {
                 return;
             }
         }
-        if with_retries && let Some(id) = a.subscription_id {
+        if with_retries
+            && a.policy.drops_subscription
+            && let Some(id) = a.subscription_id
+        {
             // Shopify deletes Admin API subscriptions after 8 consecutive failed retries.
             a.shop.data.write().webhooks.remove(&id);
             tracing::warn!(topic = a.topic, address = %a.address, "webhook subscription removed after repeated failures");

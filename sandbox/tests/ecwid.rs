@@ -1,0 +1,920 @@
+//! The Ecwid flavour over real HTTP: OAuth (single-use codes), REST paging against the
+//! ground-truth dumps, the rate limit, customer groups by plan, coupons, and signed webhooks
+//! with Ecwid's retries, received by a tiny server that keeps the full URL and bytes.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use lifecycle_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ID: &str = "test-ecwid-id";
+const SECRET: &str = "test-ecwid-secret";
+const SCOPES: &str = "read_store_profile read_customers update_customers create_customers read_orders create_discount_coupons read_discount_coupons";
+
+async fn sandbox(customers: usize, per_minute: u32) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        customers,
+        seed: 11,
+        history_days: 400,
+        platform: lifecycle_sandbox::ecwid::Platform::Ecwid,
+        ecwid_client_id: ID.into(),
+        ecwid_client_secret: SECRET.into(),
+        ecwid_requests_per_minute: per_minute,
+        // Ecwid's 24 h of retries pass in 24 s; the first retry comes after 0.25 s.
+        time_scale: 3600.0,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn get_json(url: &str) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn set_app_url(base: &str, app_url: &str) {
+    let r = client()
+        .post(format!("{base}/_sandbox/app"))
+        .json(&json!({"app_url": app_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn code_of(location: &str) -> String {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .expect("a code in the redirect")
+}
+
+async fn authorize(base: &str, app: &str) -> String {
+    let r = client()
+        .get(format!("{base}/api/oauth/authorize"))
+        .query(&[
+            ("client_id", ID),
+            ("redirect_uri", &format!("{app}/auth/ecwid/callback")),
+            ("response_type", "code"),
+            ("scope", SCOPES),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with(&format!("{app}/auth/ecwid/callback?code=")),
+        "{loc}"
+    );
+    code_of(&loc)
+}
+
+async fn exchange(base: &str, app: &str, code: &str, secret: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{base}/api/oauth/token"))
+        .query(&[
+            ("client_id", ID),
+            ("client_secret", secret),
+            ("code", code),
+            ("redirect_uri", &format!("{app}/auth/ecwid/callback")),
+            ("grant_type", "authorization_code"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn install(base: &str, app: &str) -> String {
+    let code = authorize(base, app).await;
+    let (s, v) = exchange(base, app, &code, SECRET).await;
+    assert_eq!(s, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+async fn api(base: &str, store: u64, token: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{base}/api/v3/{store}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn api_send(
+    base: &str,
+    store: u64,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let r = client()
+        .request(method, format!("{base}/api/v3/{store}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Walks a search with `offset`/`limit`, returning every item in the order served.
+async fn walk(base: &str, store: u64, token: &str, path: &str, limit: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    loop {
+        let (s, page) = api(
+            base,
+            store,
+            token,
+            &format!("{path}{sep}offset={offset}&limit={limit}"),
+        )
+        .await;
+        assert_eq!(s, 200, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        assert_eq!(page["count"].as_u64().unwrap(), items.len() as u64);
+        assert_eq!(page["offset"].as_u64().unwrap(), offset);
+        offset += items.len() as u64;
+        out.extend(items);
+        if offset >= page["total"].as_u64().unwrap() {
+            assert_eq!(out.len() as u64, page["total"].as_u64().unwrap());
+            return out;
+        }
+    }
+}
+
+fn minor(v: &Value, exp: u32) -> i64 {
+    (v.as_f64().unwrap() * 10f64.powi(exp as i32)).round() as i64
+}
+
+#[derive(Debug, Clone)]
+struct Got {
+    uri: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A receiver that keeps the full URI; answers 500 to the first `fail` deliveries.
+struct Rx {
+    base: String,
+    got: Arc<Mutex<Vec<Got>>>,
+    fail: Arc<AtomicUsize>,
+}
+
+struct RxState {
+    got: Arc<Mutex<Vec<Got>>>,
+    fail: Arc<AtomicUsize>,
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, st: web::Data<RxState>) -> HttpResponse {
+    st.got.lock().unwrap().push(Got {
+        uri: req.uri().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").into(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    });
+    if st
+        .fail
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok().finish()
+}
+
+impl Rx {
+    async fn start() -> Rx {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(AtomicUsize::new(0));
+        let data = web::Data::new(RxState {
+            got: got.clone(),
+            fail: fail.clone(),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Rx {
+            base: format!("http://{addr}"),
+            got,
+            fail,
+        }
+    }
+
+    fn events(&self, event: &str) -> Vec<(Got, Value)> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|g| {
+                let v: Value = serde_json::from_slice(&g.body).ok()?;
+                (v["eventType"] == event).then(|| (g.clone(), v))
+            })
+            .collect()
+    }
+
+    async fn wait_for(&self, event: &str, n: usize) -> Vec<(Got, Value)> {
+        for _ in 0..200 {
+            let got = self.events(event);
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "fewer than {n} '{event}' deliveries: {:?}",
+            self.got.lock().unwrap()
+        );
+    }
+}
+
+fn expected_signature(secret: &str, created: &Value, id: &str) -> String {
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(format!("{created}.{id}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn oauth_codes_are_single_use_and_a_replay_disables_the_token() {
+    let rx = Rx::start().await;
+    let sb = sandbox(20, 600).await;
+    let base = sb.base_url();
+    let app = rx.base.clone();
+    set_app_url(&base, &app).await;
+    assert_eq!(sb.shop_domains(), vec!["1001".to_string()]);
+
+    let c = client();
+    // Mandatory parameters, the app's client id and its registered URL.
+    for (q, what) in [
+        (
+            vec![
+                ("client_id", ID),
+                ("response_type", "code"),
+                ("scope", SCOPES),
+            ],
+            "redirect_uri",
+        ),
+        (
+            vec![
+                ("client_id", "someone-else"),
+                ("redirect_uri", &format!("{app}/auth/ecwid/callback")),
+                ("response_type", "code"),
+                ("scope", SCOPES),
+            ],
+            "client_id",
+        ),
+        (
+            vec![
+                ("client_id", ID),
+                ("redirect_uri", "http://evil.example/cb"),
+                ("response_type", "code"),
+                ("scope", SCOPES),
+            ],
+            "redirect_uri",
+        ),
+    ] {
+        let r = c
+            .get(format!("{base}/api/oauth/authorize"))
+            .query(&q)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error_description"].as_str().unwrap().contains(what),
+            "{v}"
+        );
+    }
+
+    let code = authorize(&base, &app).await;
+    let (s, _) = exchange(&base, &app, &code, "wrong-secret").await;
+    assert!(s == 400 || s == 401, "bad secret answered {s}");
+    let (s, v) = exchange(&base, &app, &code, SECRET).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["token_type"], "bearer");
+    assert_eq!(v["store_id"], 1001);
+    assert_eq!(v["scope"], SCOPES);
+    let token = v["access_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("secure_"));
+
+    let (s, profile) = api(&base, 1001, &token, "/profile").await;
+    assert_eq!(s, 200);
+    assert_eq!(profile["generalInfo"]["storeId"], 1001);
+    assert_eq!(
+        profile["formatsAndUnits"]["currency"]
+            .as_str()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // The replay is refused and the first token stops working.
+    let (s, _) = exchange(&base, &app, &code, SECRET).await;
+    assert_eq!(s, 400);
+    let (s, v) = api(&base, 1001, &token, "/profile").await;
+    assert_eq!(s, 403);
+    assert!(v["errorMessage"].is_string());
+
+    // The App Market's install redirect carries a code of its own.
+    let v = get_json(&format!("{base}/_sandbox/shops/1001/install_url")).await;
+    let url = v["install_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{app}/auth/ecwid/callback?code=")),
+        "{url}"
+    );
+    let (s, v) = exchange(&base, &app, &code_of(url), SECRET).await;
+    assert_eq!(s, 200);
+    let token = v["access_token"].as_str().unwrap().to_string();
+    assert_eq!(api(&base, 1001, &token, "/profile").await.0, 200);
+    assert_eq!(api(&base, 1001, "secure_nonsense", "/profile").await.0, 403);
+    assert_eq!(api(&base, 4242, &token, "/profile").await.0, 404);
+
+    // Uninstall revokes the token and tells the app.
+    let r = c
+        .post(format!("{base}/_sandbox/shops/1001/trigger"))
+        .json(&json!({"topic": "application.uninstalled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(api(&base, 1001, &token, "/profile").await.0, 403);
+    let got = rx.wait_for("application.uninstalled", 1).await;
+    assert_eq!(got[0].1["storeId"], 1001);
+    assert!(
+        got[0]
+            .0
+            .uri
+            .starts_with("/webhooks/ecwid?eventtype=application.uninstalled")
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn paging_walks_every_record_once_and_matches_the_dump() {
+    let rx = Rx::start().await;
+    let sb = sandbox(60, 600).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let token = install(&base, &rx.base).await;
+    let (_, profile) = api(&base, 1001, &token, "/profile").await;
+    let currency = profile["formatsAndUnits"]["currency"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exp = profile["formatsAndUnits"]["currencyPrecision"]
+        .as_u64()
+        .unwrap() as u32;
+
+    // Customers: default limit 10, at most 100, every one exactly once in updated order.
+    let (_, first) = api(&base, 1001, &token, "/customers").await;
+    assert_eq!(first["limit"], 10);
+    assert_eq!(first["count"], 10);
+    let (_, big) = api(&base, 1001, &token, "/customers?limit=500").await;
+    assert_eq!(big["limit"], 100);
+    let dump = get_json(&format!("{base}/_sandbox/shops/1001/customers")).await;
+    let dump_ids: HashSet<u64> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    let walked = walk(&base, 1001, &token, "/customers?sortBy=UPDATED_DATE_ASC", 7).await;
+    let ids: Vec<u64> = walked.iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), dump_ids.len());
+    assert_eq!(ids.iter().copied().collect::<HashSet<_>>(), dump_ids);
+    let updated: Vec<&str> = walked
+        .iter()
+        .map(|c| c["updated"].as_str().unwrap())
+        .collect();
+    assert!(
+        updated.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by updated"
+    );
+    assert!(walked.iter().all(|c| c["customerGroupId"] == 0
+        && c["customerGroupName"] == "General"
+        && c["billingPerson"]["firstName"].is_string()));
+    let one = ids[3];
+    let (s, c) = api(&base, 1001, &token, &format!("/customers/{one}")).await;
+    assert_eq!((s, c["id"].as_u64()), (200, Some(one)));
+    assert_eq!(api(&base, 1001, &token, "/customers/12345").await.0, 404);
+
+    // Orders: every one once, and each as the dump has it.
+    let dump = get_json(&format!("{base}/_sandbox/shops/1001/orders")).await;
+    let dump: HashMap<String, Value> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o.clone()))
+        .collect();
+    assert!(dump.len() > 100, "enough orders to page: {}", dump.len());
+    let orders = walk(&base, 1001, &token, "/orders", 100).await;
+    assert_eq!(orders.len(), dump.len());
+    let mut seen = HashSet::new();
+    let mut with_code = 0;
+    for o in &orders {
+        let id = o["id"].as_str().unwrap().to_string();
+        assert!(seen.insert(id.clone()), "order {id} twice");
+        let d = &dump[&id];
+        assert_eq!(
+            minor(&o["total"], exp),
+            d["total_price_minor"].as_i64().unwrap()
+        );
+        assert_eq!(
+            minor(&o["refundedAmount"], exp),
+            d["refunded_minor"].as_i64().unwrap()
+        );
+        assert_eq!(
+            minor(&o["subtotal"], exp)
+                - minor(&o["couponDiscount"], exp)
+                - minor(&o["discount"], exp)
+                + minor(&o["tax"], exp),
+            minor(&o["total"], exp),
+            "{o}"
+        );
+        assert_eq!(o["paymentStatus"], d["payment_status"]);
+        let expected = if !d["cancelled_at"].is_null() {
+            "CANCELLED"
+        } else {
+            match d["financial_status"].as_str().unwrap() {
+                "paid" => "PAID",
+                "refunded" => "REFUNDED",
+                "partially_refunded" => "PARTIALLY_REFUNDED",
+                other => panic!("{other}"),
+            }
+        };
+        assert_eq!(o["paymentStatus"], expected);
+        assert_eq!(o["customerId"].as_u64(), d["customer_id"].as_u64());
+        match d["discount_codes"][0].as_str() {
+            Some(code) => {
+                with_code += 1;
+                assert_eq!(o["discountCoupon"]["code"], code);
+            }
+            None => assert!(o.get("discountCoupon").is_none()),
+        }
+        assert!(o["createDate"].as_str().unwrap().ends_with(" +0000"));
+        assert!(o["updateTimestamp"].as_i64().unwrap() >= o["createTimestamp"].as_i64().unwrap());
+    }
+    assert!(with_code > 0, "some orders use a code");
+    assert_eq!(d_currency(&profile), currency);
+
+    // updatedFrom keeps what changed at or after it.
+    let mut times: Vec<i64> = orders
+        .iter()
+        .map(|o| o["updateTimestamp"].as_i64().unwrap())
+        .collect();
+    times.sort();
+    let t = times[times.len() / 2];
+    let want = times.iter().filter(|x| **x >= t).count();
+    let recent = walk(&base, 1001, &token, &format!("/orders?updatedFrom={t}"), 50).await;
+    assert_eq!(recent.len(), want);
+    assert!(
+        recent
+            .iter()
+            .all(|o| o["updateTimestamp"].as_i64().unwrap() >= t)
+    );
+    assert!(want < orders.len());
+
+    // Carts: abandoned checkouts, each once.
+    let carts = walk(&base, 1001, &token, "/carts", 100).await;
+    let cart_ids: HashSet<&str> = carts
+        .iter()
+        .map(|k| k["cartId"].as_str().unwrap())
+        .collect();
+    assert_eq!(cart_ids.len(), carts.len());
+    if let Some(k) = carts.first() {
+        let (s, one) = api(
+            &base,
+            1001,
+            &token,
+            &format!("/carts/{}", k["cartId"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!((s, &one["cartId"]), (200, &k["cartId"]));
+    }
+
+    // Every API request is in the shop's log, with its path and status.
+    let log = get_json(&format!("{base}/_sandbox/shops/1001/requests")).await;
+    let log = log.as_array().unwrap();
+    assert!(log.iter().any(|r| {
+        r["path"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/api/v3/1001/orders?offset=0")
+    }));
+    assert!(log.iter().any(|r| r["status"] == 404));
+    sb.shutdown().await;
+}
+
+fn d_currency(profile: &Value) -> String {
+    profile["formatsAndUnits"]["currency"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn beyond_the_limit_per_minute_requests_get_429_with_retry_after() {
+    let rx = Rx::start().await;
+    let sb = sandbox(5, 20).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let token = install(&base, &rx.base).await;
+    for i in 0..20 {
+        assert_eq!(
+            api(&base, 1001, &token, "/profile").await.0,
+            200,
+            "request {i}"
+        );
+    }
+    let r = client()
+        .get(format!("{base}/api/v3/1001/profile"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    // The limit is per token.
+    let other = install(&base, &rx.base).await;
+    assert_eq!(api(&base, 1001, &other, "/profile").await.0, 200);
+    let log = get_json(&format!("{base}/_sandbox/shops/1001/requests")).await;
+    let log = log.as_array().unwrap();
+    assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 1);
+    assert_eq!(log.iter().filter(|r| r["throttled"] == true).count(), 1);
+    assert_eq!(log.iter().filter(|r| r["status"] == 200).count(), 21);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn customer_groups_follow_the_plan_and_a_group_write_is_echoed() {
+    let rx = Rx::start().await;
+    let sb = sandbox(10, 600).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let token = install(&base, &rx.base).await;
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+
+    let (s, g) = api_send(
+        &base,
+        1001,
+        &token,
+        post.clone(),
+        "/customer_groups",
+        json!({"name": "lc-vip"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{g}");
+    let gid = g["id"].as_u64().unwrap();
+    assert!(gid > 0);
+    let (_, list) = api(&base, 1001, &token, "/customer_groups").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0], json!({"id": gid, "name": "lc-vip"}));
+    assert_eq!(
+        api(&base, 1001, &token, &format!("/customer_groups/{gid}"))
+            .await
+            .1["name"],
+        "lc-vip"
+    );
+
+    let cid = get_json(&format!("{base}/_sandbox/shops/1001/customers")).await[0]["id"]
+        .as_u64()
+        .unwrap();
+    let (_, before) = api(&base, 1001, &token, &format!("/customers/{cid}")).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, v) = api_send(
+        &base,
+        1001,
+        &token,
+        put.clone(),
+        &format!("/customers/{cid}"),
+        json!({"customerGroupId": gid}),
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"updateCount": 1})));
+    let (_, after) = api(&base, 1001, &token, &format!("/customers/{cid}")).await;
+    assert_eq!(after["customerGroupId"], gid);
+    assert_eq!(after["customerGroupName"], "lc-vip");
+    assert!(after["updated"].as_str().unwrap() > before["updated"].as_str().unwrap());
+    let (s, _) = api_send(
+        &base,
+        1001,
+        &token,
+        put,
+        &format!("/customers/{cid}"),
+        json!({"customerGroupId": 999}),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let echo = rx.wait_for("customer.updated", 1).await;
+    assert!(echo.iter().any(|(_, v)| v["entityId"] == cid));
+
+    // A plan without customer groups answers 402.
+    let r = client()
+        .post(format!("{base}/_sandbox/shops"))
+        .json(&json!({"name": "free-store", "customers": 5, "seed": 3, "plan": "free", "history_days": 60, "platform": "ecwid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let summary: Value = r.json().await.unwrap();
+    assert_eq!(
+        (summary["platform"].as_str(), summary["store_id"].as_u64()),
+        (Some("ecwid"), Some(1002))
+    );
+    assert_eq!(summary["domain"], "1002");
+    let shops = get_json(&format!("{base}/_sandbox/shops")).await;
+    assert!(
+        shops
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["store_id"] == 1002 && s["plan"] == "free")
+    );
+    let r = client()
+        .get(format!("{base}/api/oauth/authorize"))
+        .query(&[
+            ("client_id", ID),
+            ("redirect_uri", &format!("{}/auth/ecwid/callback", rx.base)),
+            ("response_type", "code"),
+            ("scope", SCOPES),
+            ("store_id", "1002"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = code_of(r.headers()["location"].to_str().unwrap());
+    let (s, v) = exchange(&base, &rx.base, &code, SECRET).await;
+    assert_eq!((s, v["store_id"].as_u64()), (200, Some(1002)));
+    let free = v["access_token"].as_str().unwrap();
+    let (s, v) = api(&base, 1002, free, "/customer_groups").await;
+    assert_eq!(s, 402);
+    assert!(v["errorMessage"].is_string());
+    assert_eq!(
+        api_send(
+            &base,
+            1002,
+            free,
+            post,
+            "/customer_groups",
+            json!({"name": "x"})
+        )
+        .await
+        .0,
+        402
+    );
+    // The business store's token does not open the free one.
+    assert_eq!(api(&base, 1002, &token, "/profile").await.0, 403);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
+    let rx = Rx::start().await;
+    let sb = sandbox(10, 600).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let token = install(&base, &rx.base).await;
+    let post = reqwest::Method::POST;
+    let coupon = json!({
+        "name": "Welcome back", "code": "LC-ABC123", "discountType": "PERCENT", "status": "ACTIVE",
+        "discount": 10, "launchDate": "2026-01-01 00:00:00 +0000", "expirationDate": "2036-01-01 00:00:00 +0000",
+        "usesLimit": "SINGLE"
+    });
+    let (s, v) = api_send(
+        &base,
+        1001,
+        &token,
+        post.clone(),
+        "/discount_coupons",
+        coupon.clone(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["code"], "LC-ABC123");
+    let id = v["id"].as_u64().unwrap();
+    let (s, v) = api_send(
+        &base,
+        1001,
+        &token,
+        post.clone(),
+        "/discount_coupons",
+        coupon,
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert!(v["errorMessage"].as_str().unwrap().contains("LC-ABC123"));
+    let (s, _) = api_send(
+        &base,
+        1001,
+        &token,
+        post.clone(),
+        "/discount_coupons",
+        json!({"code": "LC-X", "discountType": "PERCENT"}),
+    )
+    .await;
+    assert_eq!(s, 400, "no discount");
+    let (s, _) = api_send(
+        &base,
+        1001,
+        &token,
+        post,
+        "/discount_coupons",
+        json!({"code": "LC-Y", "discountType": "BOGUS", "discount": 1}),
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    let (_, found) = api(&base, 1001, &token, "/discount_coupons?code=LC-ABC123").await;
+    assert_eq!(found["total"], 1);
+    let c = &found["items"][0];
+    assert_eq!(
+        (
+            c["id"].as_u64(),
+            c["discountType"].as_str(),
+            c["usesLimit"].as_str(),
+            c["status"].as_str()
+        ),
+        (Some(id), Some("PERCENT"), Some("SINGLE"), Some("ACTIVE"))
+    );
+    assert_eq!(c["discount"].as_f64(), Some(10.0));
+    assert_eq!(c["expirationDate"], "2036-01-01 00:00:00 +0000");
+    assert_eq!(
+        api(&base, 1001, &token, "/discount_coupons?code=NOPE")
+            .await
+            .1["total"],
+        0
+    );
+    assert_eq!(
+        api(&base, 1001, &token, &format!("/discount_coupons/{id}"))
+            .await
+            .1["code"],
+        "LC-ABC123"
+    );
+
+    // The request log names the code created (and only once: the duplicate was 409).
+    let log = get_json(&format!("{base}/_sandbox/shops/1001/requests")).await;
+    let created: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["detail"] == "coupon LC-ABC123")
+        .collect();
+    assert_eq!(created.len(), 1);
+
+    // An order using the code carries it and its discount.
+    let cid = get_json(&format!("{base}/_sandbox/shops/1001/customers")).await[0]["id"]
+        .as_u64()
+        .unwrap();
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/customers/{cid}/orders"))
+        .json(&json!({"amount": "50", "discount_code": "LC-ABC123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made: Value = r.json().await.unwrap();
+    let oid = made["ecwid_id"].as_str().unwrap().to_string();
+    let (s, o) = api(&base, 1001, &token, &format!("/orders/{oid}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(o["discountCoupon"]["code"], "LC-ABC123");
+    assert_eq!(o["discountCoupon"]["id"].as_u64(), Some(id));
+    assert_eq!(
+        o["couponDiscount"].as_f64(),
+        o["subtotal"]
+            .as_f64()
+            .map(|s| (s * 0.1 * 100.0).round() / 100.0)
+    );
+    assert!(o["total"].as_f64().unwrap() < o["subtotal"].as_f64().unwrap());
+    let created = rx.wait_for("order.created", 1).await;
+    assert!(
+        created
+            .iter()
+            .any(|(_, v)| v["data"]["orderId"] == oid.as_str()
+                && v["data"]["newPaymentStatus"] == "PAID")
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_change_is_delivered_signed_and_retried_on_ecwids_schedule() {
+    let rx = Rx::start().await;
+    let sb = sandbox(10, 600).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let _token = install(&base, &rx.base).await;
+    rx.fail.store(2, Ordering::SeqCst);
+
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/customers"))
+        .json(&json!({"email": "new.one@example.com", "first_name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cid = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let got = rx.wait_for("customer.created", 3).await;
+    assert_eq!(got.len(), 3, "two failures, then delivered");
+    let (first, body) = &got[0];
+    assert_eq!(first.uri, "/webhooks/ecwid?eventtype=customer.created");
+    assert_eq!(body["storeId"], 1001);
+    assert_eq!(body["entityId"], cid);
+    assert_eq!(body["data"]["customerEmail"], "new.one@example.com");
+    assert!(body["eventCreated"].is_i64());
+    let event_id = body["eventId"].as_str().unwrap();
+    assert_eq!(
+        first.headers["x-ecwid-webhook-signature"],
+        expected_signature(SECRET, &body["eventCreated"], event_id)
+    );
+    assert_ne!(
+        first.headers["x-ecwid-webhook-signature"],
+        expected_signature("another-secret", &body["eventCreated"], event_id)
+    );
+    // Retries resend the same event.
+    assert!(got.iter().all(|(_, v)| v["eventId"] == event_id));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = get_json(&format!("{base}/_sandbox/shops/1001/deliveries")).await;
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["event_id"] == event_id)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["topic"], "customer.created");
+    assert_eq!(entry["status"], "delivered");
+    assert_eq!(entry["attempts"], 3);
+
+    // Refund and cancel are order.updated with the new payment status.
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/customers/{cid}/orders"))
+        .json(&json!({"amount": "80"}))
+        .send()
+        .await
+        .unwrap();
+    let oid = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/orders/{oid}/refund"))
+        .json(&json!({"amount": "20"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let upd = rx.wait_for("order.updated", 1).await;
+    assert_eq!(upd[0].1["data"]["newPaymentStatus"], "PARTIALLY_REFUNDED");
+    assert_eq!(upd[0].1["data"]["orderId"], oid.to_string());
+    sb.shutdown().await;
+}
