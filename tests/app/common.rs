@@ -164,9 +164,37 @@ macro_rules! both_backends {
     };
 }
 
+/// Declares a test once per platform and backend: the scenario takes both.
+#[macro_export]
+macro_rules! every_platform {
+    ($name:ident) => {
+        mod $name {
+            use $crate::common::{Backend, Platform};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn shopify_sqlite() {
+                super::$name(Backend::Sqlite, Platform::Shopify).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn shopify_postgres() {
+                super::$name(Backend::Postgres, Platform::Shopify).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn ecwid_sqlite() {
+                super::$name(Backend::Sqlite, Platform::Ecwid).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn ecwid_postgres() {
+                super::$name(Backend::Postgres, Platform::Ecwid).await
+            }
+        }
+    };
+}
+
 /// The app and the sandbox platform, wired together as in production: the app reaches the
 /// sandbox only through `LIFECYCLE_SHOPIFY_API_ORIGIN`.
 pub struct Env {
+    /// The platform the sandbox shop simulates ("shopify" or "ecwid").
+    pub platform: &'static str,
     pub sandbox: lifecycle_sandbox::Sandbox,
     pub app: Running,
     #[allow(dead_code)] // keeps the temporary database alive for the test
@@ -179,9 +207,13 @@ pub struct Env {
     pub config: Config,
 }
 
+pub use lifecycle_sandbox::ecwid::{EcwidPlan, Platform};
+
 pub struct EnvOptions {
+    pub platform: Platform,
     pub customers: usize,
     pub plan: lifecycle_sandbox::Plan,
+    pub ecwid_plan: EcwidPlan,
     pub bulk_threshold: i64,
     pub workers: WorkerOptions,
     pub webhook_max_bytes: usize,
@@ -190,8 +222,10 @@ pub struct EnvOptions {
 impl Default for EnvOptions {
     fn default() -> Self {
         EnvOptions {
+            platform: Platform::Shopify,
             customers: 40,
             plan: lifecycle_sandbox::Plan::Standard,
+            ecwid_plan: EcwidPlan::Business,
             bulk_threshold: 10_000,
             workers: fast_workers(),
             webhook_max_bytes: 1_048_576,
@@ -203,12 +237,28 @@ pub async fn env(backend: Backend) -> Option<Env> {
     env_with(backend, EnvOptions::default()).await
 }
 
+/// The default environment with a shop of `platform`.
+pub async fn env_on(backend: Backend, platform: Platform) -> Option<Env> {
+    env_with(
+        backend,
+        EnvOptions {
+            platform,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     let db = fresh_db(backend).await?;
     let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
         customers: opts.customers,
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
+        ecwid_client_id: ECWID_CLIENT_ID.into(),
+        ecwid_client_secret: ECWID_CLIENT_SECRET.into(),
+        ecwid_plan: opts.ecwid_plan,
+        platform: opts.platform,
         time_scale: 3600.0,
         plan: opts.plan,
         ..Default::default()
@@ -217,6 +267,7 @@ pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     .expect("sandbox starts");
     let mut config = test_config(&db);
     config.platforms.shopify.api_origin = Some(sandbox.base_url());
+    config.platforms.ecwid.api_origin = Some(sandbox.base_url());
     // The app's public URL must be known before it binds; take a free port first.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -249,6 +300,10 @@ pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
         .build()
         .unwrap();
     Some(Env {
+        platform: match opts.platform {
+            Platform::Shopify => "shopify",
+            Platform::Ecwid => "ecwid",
+        },
         sandbox,
         app,
         db,
@@ -292,10 +347,26 @@ impl Env {
     }
 
     pub async fn installed_shop(&self) -> lifecycle::store::entities::shop::Model {
-        lifecycle::store::shops::find(&self.app.state.db, "shopify", &self.shop)
+        lifecycle::store::shops::find(&self.app.state.db, self.platform, &self.shop)
             .await
             .unwrap()
             .expect("shop row")
+    }
+
+    /// A sandbox customer's id as the app stores it (Shopify: the GID; Ecwid: the number).
+    pub fn customer_key(&self, id: u64) -> String {
+        match self.platform {
+            "ecwid" => id.to_string(),
+            _ => format!("gid://shopify/Customer/{id}"),
+        }
+    }
+
+    /// A sandbox order's id (from the orders dump) as the app stores it.
+    pub fn order_key(&self, row: &serde_json::Value) -> String {
+        match self.platform {
+            "ecwid" => row["id"].as_str().expect("an Ecwid order id").to_string(),
+            _ => row["admin_graphql_api_id"].as_str().unwrap().to_string(),
+        }
     }
 
     pub async fn shutdown(self) {

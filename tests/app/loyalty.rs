@@ -495,6 +495,7 @@ async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
     };
     assert!(mid.is_some(), "the push reached the codes");
     let Env {
+        platform,
         sandbox,
         app,
         db: test_db,
@@ -513,6 +514,7 @@ async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
     second.bind = "127.0.0.1:0".parse().unwrap();
     let resumed = spawn_with(launch(second)).await;
     let env = Env {
+        platform,
         sandbox,
         app: resumed,
         db: test_db,
