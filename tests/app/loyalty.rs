@@ -15,8 +15,8 @@ use lifecycle::writeback::{Stop, rescore};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::both_backends;
 use crate::common::*;
+use crate::{both_backends, every_platform};
 
 const PREFIX: &str = "lifecycle:";
 /// Merchant tags set before install; they must survive every run.
@@ -43,7 +43,8 @@ async fn query_all(db: &Db, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_o
         .unwrap()
 }
 
-/// Mutation requests the sandbox logged for the shop.
+/// Write requests the sandbox logged for the shop (Shopify: the write mutations; Ecwid: every
+/// REST call that is not a read).
 async fn mutations(env: &Env) -> Vec<Value> {
     env.sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
         .await
@@ -51,6 +52,9 @@ async fn mutations(env: &Env) -> Vec<Value> {
         .unwrap()
         .iter()
         .filter(|r| {
+            if let Some(method) = r["method"].as_str() {
+                return method != "GET";
+            }
             let roots = r["root_fields"].to_string();
             r["kind"] == "mutation"
                 && [
@@ -68,7 +72,8 @@ async fn mutations(env: &Env) -> Vec<Value> {
         .collect()
 }
 
-/// Sandbox customers: gid → tags.
+/// Sandbox customers: their id as the app keeps it → their labels (Shopify: the tags; Ecwid:
+/// the customer group, none for "General").
 async fn sandbox_tags(env: &Env) -> BTreeMap<String, Vec<String>> {
     env.sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
         .await
@@ -76,22 +81,26 @@ async fn sandbox_tags(env: &Env) -> BTreeMap<String, Vec<String>> {
         .unwrap()
         .iter()
         .map(|c| {
-            let tags = c["tags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_string())
-                .collect();
-            (
-                c["admin_graphql_api_id"].as_str().unwrap().to_string(),
-                tags,
-            )
+            let tags = match c["customer_group_id"].as_u64() {
+                Some(0) => Vec::new(),
+                Some(_) => vec![c["customer_group_name"].as_str().unwrap().to_string()],
+                None => c["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect(),
+            };
+            (env.customer_key(c["id"].as_u64().unwrap()), tags)
         })
         .collect()
 }
 
-/// Our stored segments per customer, as the tags they should produce.
-async fn expected_tags(db: &Db, shop_id: i64) -> BTreeMap<String, BTreeSet<String>> {
+/// Our stored segments per customer, as the labels they should produce: every published
+/// segment as a tag, or on a one-group platform only the loyalty tier (the default label).
+async fn expected_tags(env: &Env, shop_id: i64) -> BTreeMap<String, BTreeSet<String>> {
+    let db = &env.app.state.db;
+    let one_group = env.platform == "ecwid";
     let catalog = SegmentCatalog::new(&SegmentSettings::default()).unwrap();
     let rows = query_all(
         db,
@@ -111,6 +120,7 @@ async fn expected_tags(db: &Db, shop_id: i64) -> BTreeMap<String, BTreeSet<Strin
                         .unwrap_or_else(|| panic!("unknown segment {k}"))
                 })
                 .filter(|id| catalog.published(*id))
+                .filter(|id| !one_group || lifecycle::settings::GroupLabel::Tier.drives(*id))
                 .map(|id| format!("{PREFIX}{}", catalog.slug(id)))
                 .collect();
             (
@@ -163,7 +173,12 @@ async fn wait_job_done(db: &Db, shop_id: i64, kind: &str) {
 
 /// Installs with merchant tags on a few customers and offers enabled; waits for the backfill
 /// and the segment run it triggers. Returns the shop and every customer's tags before install.
+/// On Ecwid the merchant's own labels are a customer group of theirs, set through the API as
+/// the merchant's admin would, right after the install.
 async fn installed(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
+    if env.platform == "ecwid" {
+        return installed_ecwid(env).await;
+    }
     let customers = env
         .sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
         .await;
@@ -207,14 +222,84 @@ async fn installed(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
     (shop.id, before)
 }
 
-/// The shop's tags equal the computed segments; merchant tags are as they were.
+async fn installed_ecwid(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
+    env.install().await;
+    let shop = env.installed_shop().await;
+    let token = lifecycle::platforms::Credentials::open(
+        &env.app.state.cipher,
+        shop.credentials.as_deref().unwrap(),
+        &shop.domain,
+    )
+    .unwrap()
+    .access_token;
+    let api = |path: &str| env.sandbox_url(&format!("/api/v3/{}{path}", env.shop));
+    let group: Value = env
+        .http
+        .post(api("/customer_groups"))
+        .bearer_auth(&token)
+        .json(&json!({"name": MERCHANT_GROUP}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customers = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
+        .await;
+    for c in customers.as_array().unwrap().iter().take(3) {
+        let r = env
+            .http
+            .put(api(&format!("/customers/{}", c["id"])))
+            .bearer_auth(&token)
+            .json(&json!({"customerGroupId": group["id"]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    store::shops::save_settings(
+        &env.app.state.db,
+        shop.id,
+        &json!({ "offers": offers_on() }),
+    )
+    .await
+    .unwrap();
+    wait_job_done(
+        &env.app.state.db,
+        shop.id,
+        lifecycle::triggers::kinds::BACKFILL,
+    )
+    .await;
+    wait_job_done(&env.app.state.db, shop.id, "segment").await;
+    // What the merchant set stays theirs; a customer the first run already grouped and the
+    // merchant then moved is the merchant's too.
+    let before = sandbox_tags(env)
+        .await
+        .into_iter()
+        .map(|(id, tags)| {
+            let theirs = tags
+                .into_iter()
+                .filter(|t| !t.starts_with(PREFIX))
+                .collect();
+            (id, theirs)
+        })
+        .collect();
+    (shop.id, before)
+}
+
+/// Ecwid: the merchant's own customer group.
+const MERCHANT_GROUP: &str = "Wholesale";
+
+/// The shop's tags equal the computed segments; merchant tags are as they were. On a
+/// one-group platform a customer in the merchant's own group keeps it and gets none of ours.
 async fn assert_tags_match(
     env: &Env,
     shop_id: i64,
     before: &BTreeMap<String, Vec<String>>,
     why: &str,
 ) {
-    let expected = expected_tags(&env.app.state.db, shop_id).await;
+    let expected = expected_tags(env, shop_id).await;
     let actual = sandbox_tags(env).await;
     assert_eq!(
         expected.len(),
@@ -228,8 +313,14 @@ async fn assert_tags_match(
             .filter(|t| t.starts_with(PREFIX))
             .cloned()
             .collect();
-        if Some(&ours) != expected.get(id) {
-            wrong.push((id.clone(), ours, expected.get(id).cloned()));
+        let merchant_group = env.platform == "ecwid" && tags.iter().any(|t| !t.starts_with(PREFIX));
+        let want = if merchant_group {
+            Some(BTreeSet::new())
+        } else {
+            expected.get(id).cloned()
+        };
+        if Some(&ours) != want.as_ref() {
+            wrong.push((id.clone(), ours, want));
         }
         let merchant: BTreeSet<&String> = tags.iter().filter(|t| !t.starts_with(PREFIX)).collect();
         let was: BTreeSet<&String> = before[id]
@@ -308,13 +399,24 @@ async fn assert_codes_exactly_once(env: &Env, shop_id: i64) -> usize {
         assert_eq!(same.len(), 1, "{code} exists once");
         let d = same[0];
         let numeric: u64 = customer.rsplit('/').next().unwrap().parse().unwrap();
-        assert_eq!(d["customer_ids"], json!([numeric]), "{code} is personal");
+        // Ecwid cannot bind a coupon to a customer: an unguessable single-use code it is.
+        let personal = if env.platform == "ecwid" {
+            json!([])
+        } else {
+            json!([numeric])
+        };
+        assert_eq!(
+            d["customer_ids"], personal,
+            "{code} is as personal as it can be"
+        );
         assert_eq!(d["usage_limit"], json!(1), "{code} is single-use");
         let ends: chrono::DateTime<chrono::Utc> = d["ends_at"].as_str().unwrap().parse().unwrap();
         assert!(ends > chrono::Utc::now(), "{code} has not expired");
         latest.insert(customer, code);
     }
-    for (customer, code) in &latest {
+    // Ecwid keeps no fields on a customer: the coupon alone carries the offer.
+    let named_in_a_field = env.platform != "ecwid";
+    for (customer, code) in latest.iter().filter(|_| named_in_a_field) {
         let numeric: u64 = customer.rsplit('/').next().unwrap().parse().unwrap();
         let named: Vec<&Value> = metafields
             .as_array()
@@ -348,7 +450,17 @@ async fn second_run_sends_nothing(
         .await
         .unwrap();
     wait_idle(env, &env.app.state.db, shop_id).await;
-    assert_eq!(second.tag_changes, 0, "{second}");
+    // On a one-group platform the customers in the merchant's own groups are asked about
+    // again (read, not written: the merchant may have moved them back to General).
+    let merchants = if env.platform == "ecwid" {
+        before
+            .values()
+            .filter(|t| t.iter().any(|t| !t.starts_with(PREFIX)))
+            .count()
+    } else {
+        0
+    };
+    assert_eq!(second.tag_changes, merchants, "{second}");
     assert_eq!(
         mutations(env).await.len(),
         sent_before,
@@ -358,10 +470,11 @@ async fn second_run_sends_nothing(
     second
 }
 
-async fn run_converges_and_a_second_run_sends_nothing(backend: Backend) {
+async fn run_converges_and_a_second_run_sends_nothing(backend: Backend, platform: Platform) {
     let Some(env) = env_with(
         backend,
         EnvOptions {
+            platform,
             customers: 80,
             ..Default::default()
         },
@@ -400,10 +513,10 @@ async fn run_converges_and_a_second_run_sends_nothing(backend: Backend) {
     assert_eq!(second.codes_planned, 0, "{second}");
     env.shutdown().await;
 }
-both_backends!(run_converges_and_a_second_run_sends_nothing);
+every_platform!(run_converges_and_a_second_run_sends_nothing);
 
-async fn dry_run_records_the_plan_and_sends_nothing(backend: Backend) {
-    let Some(env) = env(backend).await else {
+async fn dry_run_records_the_plan_and_sends_nothing(backend: Backend, platform: Platform) {
+    let Some(env) = env_on(backend, platform).await else {
         return;
     };
     env.install().await;
@@ -437,15 +550,16 @@ async fn dry_run_records_the_plan_and_sends_nothing(backend: Backend) {
     );
     env.shutdown().await;
 }
-both_backends!(dry_run_records_the_plan_and_sends_nothing);
+every_platform!(dry_run_records_the_plan_and_sends_nothing);
 
 /// The worker is killed while it pushes codes; a new instance resumes the job and the shop
 /// ends in the same state with no code created twice. Then a lost write after a successful
 /// create (the crash window the exactly-once rule is about) is replayed deterministically.
-async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
+async fn killed_push_converges_without_duplicate_codes(backend: Backend, platform: Platform) {
     let Some(env) = env_with(
         backend,
         EnvOptions {
+            platform,
             customers: 100,
             ..Default::default()
         },
@@ -564,10 +678,10 @@ async fn killed_push_converges_without_duplicate_codes(backend: Backend) {
     assert_eq!(assert_codes_exactly_once(&env, shop_id).await, codes);
     env.shutdown().await;
 }
-both_backends!(killed_push_converges_without_duplicate_codes);
+every_platform!(killed_push_converges_without_duplicate_codes);
 
-async fn uninstalled_shop_gets_no_pushes(backend: Backend) {
-    let Some(env) = env(backend).await else {
+async fn uninstalled_shop_gets_no_pushes(backend: Backend, platform: Platform) {
+    let Some(env) = env_on(backend, platform).await else {
         return;
     };
     let (shop_id, _) = installed(&env).await;
@@ -614,7 +728,7 @@ async fn uninstalled_shop_gets_no_pushes(backend: Backend) {
     );
     env.shutdown().await;
 }
-both_backends!(uninstalled_shop_gets_no_pushes);
+every_platform!(uninstalled_shop_gets_no_pushes);
 
 /// A new order on a customer without orders: the webhook re-scores them with the stored model
 /// and their tags change in the shop without a full run.
@@ -662,7 +776,7 @@ async fn an_order_webhook_retags_the_customer(backend: Backend) {
     .expect("the customer is re-tagged after the order webhook");
     assert!(tags.contains("lifecycle:first-time-buyer"), "{tags:?}");
     wait_idle(&env, &db, shop_id).await;
-    let expected = expected_tags(&db, shop_id).await;
+    let expected = expected_tags(&env, shop_id).await;
     assert_eq!(
         expected.get(&gid),
         Some(&tags),
