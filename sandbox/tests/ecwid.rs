@@ -838,6 +838,40 @@ async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
             .map(|s| (s * 0.1 * 100.0).round() / 100.0)
     );
     assert!(o["total"].as_f64().unwrap() < o["subtotal"].as_f64().unwrap());
+    // Live traffic uses the store's coupons that are not used up (the SINGLE one is).
+    let (s, _) = api_send(
+        &base,
+        1001,
+        &token,
+        reqwest::Method::POST,
+        "/discount_coupons",
+        json!({"name": "Live", "code": "LC-LIVE", "discountType": "ABS", "discount": 5, "usesLimit": "UNLIMITED"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/live"))
+        .json(&json!({"rate": 400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client()
+        .delete(format!("{base}/_sandbox/shops/1001/live"))
+        .send()
+        .await
+        .unwrap();
+    let dump = get_json(&format!("{base}/_sandbox/shops/1001/orders")).await;
+    let uses = |code: &str| {
+        dump.as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["discount_codes"] == json!([code]))
+            .count()
+    };
+    assert_eq!(uses("LC-ABC123"), 1);
+    assert!(uses("LC-LIVE") > 0, "live orders use the store's coupon");
     let created = rx.wait_for("order.created", 1).await;
     assert!(
         created
