@@ -594,6 +594,37 @@ async fn beyond_the_limit_per_minute_requests_get_429_with_retry_after() {
     assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 1);
     assert_eq!(log.iter().filter(|r| r["throttled"] == true).count(), 1);
     assert_eq!(log.iter().filter(|r| r["status"] == 200).count(), 21);
+
+    // The shared fault knobs: 5xx errors and a throttle storm.
+    let faults = |f: Value| {
+        let base = base.clone();
+        async move {
+            let r = client()
+                .put(format!("{base}/_sandbox/faults"))
+                .json(&f)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    let fresh = install(&base, &rx.base).await;
+    faults(json!({"error_rate": 1.0})).await;
+    let (s, v) = api(&base, 1001, &fresh, "/profile").await;
+    assert_eq!(s, 503);
+    assert!(v["errorMessage"].is_string());
+    faults(json!({"throttle_storm": 1.0})).await;
+    let r = client()
+        .get(format!("{base}/api/v3/1001/customers"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    faults(json!({})).await;
+    assert_eq!(api(&base, 1001, &fresh, "/customers").await.0, 200);
     sb.shutdown().await;
 }
 
