@@ -148,3 +148,33 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    #[test]
+    fn platform_flag_seeds_ecwid_stores() {
+        use clap::CommandFactory;
+        Wrapper::command().debug_assert();
+        let w =
+            Wrapper::try_parse_from(["x", "--platform", "ecwid", "--ecwid-plan", "free"]).unwrap();
+        let cfg = w.args.config().unwrap();
+        assert_eq!(cfg.platform, crate::ecwid::Platform::Ecwid);
+        assert_eq!(cfg.ecwid_plan, crate::ecwid::EcwidPlan::Free);
+        let w = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            w.args.config().unwrap().platform,
+            crate::ecwid::Platform::Shopify
+        );
+        let w = Wrapper::try_parse_from(["x", "--platform", "woo"]).unwrap();
+        assert!(w.args.config().is_err());
+    }
+}

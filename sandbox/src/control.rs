@@ -772,6 +772,9 @@ fn coupon_discount(shop: &Shop, code: &str, amount_minor: i64) -> Result<i64, Ap
     let d = data
         .discount_by_code(code)
         .ok_or_else(|| ApiError::BadRequest(format!("the store has no coupon '{code}'")))?;
+    if let Some(e) = &shop.ecwid {
+        *e.state.lock().coupon_uses.entry(d.id).or_default() += 1;
+    }
     Ok(match &d.value {
         DiscountValue::Percentage(p) => (amount_minor as f64 * p).round() as i64,
         DiscountValue::Amount {

@@ -90,7 +90,11 @@ impl LiveMirror {
                 Ok(changes)
             }
             LiveEvent::NewOrder(o) => {
-                let changes = data.insert_order(info, seed::order(o.clone()), now)?;
+                let mut order = seed::order(o.clone());
+                if let Some(e) = &shop.ecwid {
+                    crate::ecwid::use_store_coupon(e, &data, &mut order, now);
+                }
+                let changes = data.insert_order(info, order, now)?;
                 if self.recent.len() == RECENT_ORDERS {
                     self.recent.pop_front();
                 }

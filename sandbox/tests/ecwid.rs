@@ -594,6 +594,37 @@ async fn beyond_the_limit_per_minute_requests_get_429_with_retry_after() {
     assert_eq!(log.iter().filter(|r| r["status"] == 429).count(), 1);
     assert_eq!(log.iter().filter(|r| r["throttled"] == true).count(), 1);
     assert_eq!(log.iter().filter(|r| r["status"] == 200).count(), 21);
+
+    // The shared fault knobs: 5xx errors and a throttle storm.
+    let faults = |f: Value| {
+        let base = base.clone();
+        async move {
+            let r = client()
+                .put(format!("{base}/_sandbox/faults"))
+                .json(&f)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    let fresh = install(&base, &rx.base).await;
+    faults(json!({"error_rate": 1.0})).await;
+    let (s, v) = api(&base, 1001, &fresh, "/profile").await;
+    assert_eq!(s, 503);
+    assert!(v["errorMessage"].is_string());
+    faults(json!({"throttle_storm": 1.0})).await;
+    let r = client()
+        .get(format!("{base}/api/v3/1001/customers"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    faults(json!({})).await;
+    assert_eq!(api(&base, 1001, &fresh, "/customers").await.0, 200);
     sb.shutdown().await;
 }
 
@@ -838,6 +869,40 @@ async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
             .map(|s| (s * 0.1 * 100.0).round() / 100.0)
     );
     assert!(o["total"].as_f64().unwrap() < o["subtotal"].as_f64().unwrap());
+    // Live traffic uses the store's coupons that are not used up (the SINGLE one is).
+    let (s, _) = api_send(
+        &base,
+        1001,
+        &token,
+        reqwest::Method::POST,
+        "/discount_coupons",
+        json!({"name": "Live", "code": "LC-LIVE", "discountType": "ABS", "discount": 5, "usesLimit": "UNLIMITED"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = client()
+        .post(format!("{base}/_sandbox/shops/1001/live"))
+        .json(&json!({"rate": 400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client()
+        .delete(format!("{base}/_sandbox/shops/1001/live"))
+        .send()
+        .await
+        .unwrap();
+    let dump = get_json(&format!("{base}/_sandbox/shops/1001/orders")).await;
+    let uses = |code: &str| {
+        dump.as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["discount_codes"] == json!([code]))
+            .count()
+    };
+    assert_eq!(uses("LC-ABC123"), 1);
+    assert!(uses("LC-LIVE") > 0, "live orders use the store's coupon");
     let created = rx.wait_for("order.created", 1).await;
     assert!(
         created

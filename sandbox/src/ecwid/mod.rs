@@ -96,6 +96,8 @@ pub struct EcwidState {
     pub membership: HashMap<u64, u64>,
     /// Coupon id -> status other than ACTIVE (e.g. PAUSED).
     pub coupon_status: HashMap<u64, String>,
+    /// Coupon id -> orders that used it (live traffic honours `usesLimit: SINGLE`).
+    pub coupon_uses: HashMap<u64, u32>,
     /// Request times per token in the last minute (the rate limit's sliding window).
     pub windows: HashMap<String, VecDeque<Instant>>,
 }
@@ -113,6 +115,38 @@ impl EcwidState {
             _ => (0, "General".into()),
         }
     }
+}
+
+/// Live traffic in an Ecwid store: a generated order that uses a discount code uses one of
+/// the store's own coupons instead, when one is active and not used up (the amounts stay the
+/// generator's, so the shop's totals do not change).
+pub fn use_store_coupon(
+    eco: &EcwidShop,
+    data: &crate::store::ShopData,
+    order: &mut crate::store::model::Order,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if order.discount_codes.is_empty() || data.discounts.is_empty() {
+        return;
+    }
+    let mut st = eco.state.lock();
+    let usable: Vec<&crate::store::model::DiscountCode> = data
+        .discounts
+        .values()
+        .filter(|d| {
+            d.starts_at <= now
+                && d.ends_at.is_none_or(|e| e > now)
+                && !st.coupon_status.contains_key(&d.id)
+                && d.usage_limit
+                    .is_none_or(|l| st.coupon_uses.get(&d.id).copied().unwrap_or(0) < l)
+        })
+        .collect();
+    if usable.is_empty() {
+        return;
+    }
+    let d = usable[(order.id % usable.len() as u64) as usize];
+    order.discount_codes = vec![d.code.clone()];
+    *st.coupon_uses.entry(d.id).or_default() += 1;
 }
 
 /// Turns a freshly built shop into Ecwid store `store_id`: its key becomes the store id.

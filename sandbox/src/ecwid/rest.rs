@@ -204,6 +204,18 @@ pub async fn handle(
             let need = needed_scope(&method, resource);
             if !scope.split_whitespace().any(|s| s == need) {
                 err(403, format!("Token doesn't have required scope: {need}"))
+            } else if shop
+                .bucket
+                .lock()
+                .status(Instant::now())
+                .currently_available
+                < 1.0
+            {
+                // A throttle-storm fault holds every shop's API empty, Ecwid's too.
+                throttled = true;
+                let mut r = err(429, "Too many requests");
+                r.detail = Some("retry_after=1".into());
+                r
             } else if let Err(wait) =
                 take_slot(eco, &token, state.ecwid_requests_per_minute, Instant::now())
             {
