@@ -17,6 +17,9 @@ use crate::triggers::kinds;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The platform the sandbox shop simulates: shopify or ecwid.
+    #[arg(long, default_value = "shopify")]
+    platform: String,
     /// Customers in the sandbox shop.
     #[arg(long, default_value_t = 3000)]
     customers: usize,
@@ -28,8 +31,9 @@ pub struct DemoArgs {
     seed: u64,
     /// Use a sandbox already running in its own process (`lifecycle sandbox`) at this URL
     /// instead of starting one in this process, so the app's own memory and descriptors can be
-    /// measured apart. Both must share `LIFECYCLE_SHOPIFY_CLIENT_SECRET`; `--customers`,
-    /// `--live` and `--seed` are then the sandbox's own options.
+    /// measured apart. Both must share the platform's client secret (e.g.
+    /// `LIFECYCLE_SHOPIFY_CLIENT_SECRET`); `--customers`, `--live` and `--seed` are then the
+    /// sandbox's own options.
     #[arg(long)]
     sandbox: Option<String>,
     #[command(flatten)]
@@ -100,12 +104,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .get_or_insert_with(crate::secrets::Cipher::generate_key);
     config.app_url = Some(format!("http://{}", config.bind));
 
+    let name = args.platform.to_ascii_lowercase();
+    let flavour: lifecycle_sandbox::ecwid::Platform = name.parse().map_err(anyhow::Error::msg)?;
+    let Some(app) = config.platforms.credentials_of(&name) else {
+        bail!(
+            "unknown platform `{name}` (one of {})",
+            crate::platforms::PlatformsConfig::NAMES.join(", ")
+        );
+    };
+    let client_id = app.client_id.to_string();
     let (sandbox, platform) = match &args.sandbox {
         Some(url) => {
-            let secret = config.platforms.shopify.client_secret.clone().context(
-                "--sandbox needs LIFECYCLE_SHOPIFY_CLIENT_SECRET, the same the sandbox was started with",
-            )?;
-            config.platforms.shopify.client_secret = Some(secret);
+            if app.client_secret.is_none() {
+                bail!(
+                    "--sandbox needs LIFECYCLE_{}_CLIENT_SECRET, the same the sandbox was started with",
+                    name.to_ascii_uppercase()
+                );
+            }
             let platform = url.trim_end_matches('/').to_string();
             reqwest::Client::new()
                 .post(format!("{platform}/_sandbox/app"))
@@ -118,7 +133,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         None => {
             let client_secret = crate::secrets::random_secret(16);
-            config.platforms.shopify.client_secret = Some(client_secret.clone());
+            *app.client_secret = Some(client_secret.clone());
             println!(
                 "Starting a sandbox shop with {} customers...",
                 args.customers
@@ -126,8 +141,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
                 customers: args.customers,
                 seed: args.seed,
-                client_id: config.platforms.shopify.client_id.clone(),
-                client_secret,
+                platform: flavour,
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                ecwid_client_id: client_id,
+                ecwid_client_secret: client_secret,
                 app_url: config.app_url.clone(),
                 live_rate: (args.live > 0.0).then_some(args.live),
                 time_scale: 60.0,
@@ -143,7 +161,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => first_shop(&platform).await?,
     }
     .context("the sandbox has no shop")?;
-    config.platforms.shopify.api_origin = Some(platform.clone());
+    if let Some(app) = config.platforms.credentials_of(&name) {
+        *app.api_origin = Some(platform.clone());
+    }
 
     let app = server::start(Launch::new(config)).await?;
     let state = app.state.clone();
@@ -156,7 +176,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             done.text().await.unwrap_or_default()
         );
     }
-    let shop_row = shops::find(&state.db, "shopify", &shop)
+    let shop_row = shops::find(&state.db, &name, &shop)
         .await?
         .context("the shop was not recorded")?;
 
@@ -190,7 +210,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     bar.finish();
 
     report(&state, shop_row.id).await?;
-    let summary = crate::writeback::segment::run_segment(&state, "shopify", &shop, true).await?;
+    let summary = crate::writeback::segment::run_segment(&state, &name, &shop, true).await?;
     println!("\nSegment run (dry run, nothing pushed yet):\n{summary}");
     println!("\nOpen:");
     println!("  app            {}", app.url());

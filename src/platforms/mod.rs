@@ -452,3 +452,32 @@ pub struct PlatformsConfig {
     #[command(flatten)]
     pub ecwid: ecwid::config::EcwidConfig,
 }
+
+/// One platform's app credentials and where its API is, as the demo and a sandbox set them.
+pub struct AppCredentials<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a mut Option<String>,
+    pub api_origin: &'a mut Option<String>,
+}
+
+impl PlatformsConfig {
+    /// The names `app` registers, in order (the first is the default).
+    pub const NAMES: [&'static str; 2] = [shopify::PLATFORM, ecwid::PLATFORM];
+
+    /// The app credentials of the platform called `name`.
+    pub fn credentials_of(&mut self, name: &str) -> Option<AppCredentials<'_>> {
+        match name {
+            shopify::PLATFORM => Some(AppCredentials {
+                client_id: &self.shopify.client_id,
+                client_secret: &mut self.shopify.client_secret,
+                api_origin: &mut self.shopify.api_origin,
+            }),
+            ecwid::PLATFORM => Some(AppCredentials {
+                client_id: &self.ecwid.client_id,
+                client_secret: &mut self.ecwid.client_secret,
+                api_origin: &mut self.ecwid.api_origin,
+            }),
+            _ => None,
+        }
+    }
+}
