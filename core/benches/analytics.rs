@@ -233,9 +233,34 @@ fn main() {
         backtest::backtest(&input, now, None, &opts, &BacktestOptions::default())
             .expect("valid input")
     });
+    // Where the backtest's time goes.
+    let bto = BacktestOptions::default();
+    let cal_end = st.time("bt: calibration end", || {
+        backtest::calibration_end_for(&input, now, &bto).expect("long enough")
+    });
+    let split = st.time("bt: split (features + holdout)", || {
+        backtest::calibration_and_holdout(&input, cal_end, now, opts.time_unit)
+    });
+    let (cal_model, cal_compressed) = st.time("bt: fit_model on calibration", || {
+        lifecycle_core::analytics::model::fit_model_with(&split.features, &opts, cal_end, false)
+            .expect("valid options")
+    });
+    if let (
+        lifecycle_core::analytics::model::PurchaseModel::BgNbd(cbg),
+        lifecycle_core::analytics::model::SpendModel::GammaGamma(cgg),
+    ) = (cal_model.purchase, cal_model.spend)
+    {
+        st.time("bt: predict", || {
+            backtest::predict(&split, &cal_compressed, &cbg, &cgg)
+        });
+        st.time("bt: report_card (compress + predict + figures)", || {
+            backtest::report_card(&split, &cbg, &cgg)
+        });
+    }
+    drop((split, cal_model, cal_compressed));
     let with_backtest = st.time("analyze_shop + backtest", || {
         let a = analyze_shop(&input, &opts, now).expect("valid input");
-        let b = backtest::backtest(&input, now, None, &opts, &BacktestOptions::default())
+        let b = backtest::backtest_after(&input, &a, None, &opts, &BacktestOptions::default())
             .expect("valid input");
         (a, b)
     });

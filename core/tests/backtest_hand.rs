@@ -209,3 +209,37 @@ fn young_and_small_shops_get_no_card_and_the_reason() {
     );
     assert!(backtest::backtest(&input, end, Some(end), &opts, &bt).is_err());
 }
+
+/// The split's one-pass calibration features equal `compute_features` at the calibration end
+/// on every field the fit reads (with a partial refund and an order at the end's instant).
+#[test]
+fn split_features_are_the_analysis_features_at_the_calibration_end() {
+    let mut input = shop();
+    input.orders.push(OrderFact {
+        refunded: 5.0,
+        ..order(3, at(3, 31, 23), 20.0)
+    });
+    input.orders.sort_by_key(|o| (o.customer, o.at));
+    input.validate().unwrap();
+    for unit in [TimeUnit::Days, TimeUnit::Weeks] {
+        let cal = at(3, 31, 23);
+        let split = calibration_and_holdout(&input, cal, at(6, 29, 23), unit);
+        let full = lifecycle_core::analytics::compute_features(&input, cal, unit);
+        assert_eq!(split.features.len(), full.len());
+        for (s, f) in split.features.iter().zip(&full) {
+            assert_eq!(
+                (s.customer, s.orders, s.first_order_at, s.last_order_at),
+                (f.customer, f.orders, f.first_order_at, f.last_order_at)
+            );
+            assert_eq!(
+                (s.frequency, s.recency, s.age),
+                (f.frequency, f.recency, f.age)
+            );
+            assert_eq!(
+                (s.monetary_value, s.total_value, s.average_order_value),
+                (f.monetary_value, f.total_value, f.average_order_value)
+            );
+            assert_eq!(s.days_since_last_order, f.days_since_last_order);
+        }
+    }
+}

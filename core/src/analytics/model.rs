@@ -376,6 +376,17 @@ pub fn fit_model(
     opts: &AnalysisOptions,
     now: DateTime<Utc>,
 ) -> Result<(FittedModel, Compressed), AnalysisError> {
+    fit_model_with(features, opts, now, true)
+}
+
+/// `fit_model`, with the RFM cut points (three sorts of every customer, which only scoring
+/// reads) left empty unless `rfm`: the backtest needs the two models only.
+pub fn fit_model_with(
+    features: &[CustomerFeatures],
+    opts: &AnalysisOptions,
+    now: DateTime<Utc>,
+    rfm: bool,
+) -> Result<(FittedModel, Compressed), AnalysisError> {
     opts.validate()?;
     let buyers = || features.iter().filter(|f| f.has_orders());
     let compressed = Compressed::from_triples(buyers().map(|f| (f.frequency, f.recency, f.age)));
@@ -464,7 +475,7 @@ pub fn fit_model(
         bgnbd: bgnbd_fit,
         gamma_gamma: gg_fit,
         fallbacks,
-        rfm: RfmCuts::fit(features),
+        rfm: RfmCuts::fit(if rfm { features } else { &[] }),
         clv: opts.clv,
         churn_bands: opts.churn_bands,
     };

@@ -2,14 +2,32 @@
 //! plain slices (one entry per customer, same order), so the figures can be checked by hand
 //! and recomputed from any model's predictions.
 
+use rayon::slice::ParallelSliceMut;
 use serde::{Deserialize, Serialize};
 
 /// Customers ranked by `score`, highest first; ties keep input order (customer order), so
 /// the ranking is deterministic and matches a stable sort in any other tool.
 pub fn rank_descending(score: &[f64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..score.len()).collect();
-    order.sort_by(|&i, &j| score[j].total_cmp(&score[i]));
-    order
+    // (key, index) pairs are all distinct, so an unstable sort of them is the stable sort by
+    // key: the same order as a stable `sort_by(total_cmp)`, without the indirection (each
+    // comparison of the indirect sort read two random places of `score`).
+    let mut keyed: Vec<(u64, u32)> = score
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (!order_key(v), i as u32))
+        .collect();
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|(_, i)| i as usize).collect()
+}
+
+/// An unsigned key whose order is `f64::total_cmp`'s.
+fn order_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 /// One tenth of the customers by predicted purchases.
@@ -88,19 +106,25 @@ pub fn accuracy_ranked(predicted: &[f64], actual: &[f64], actual_ranks: &[f64]) 
 
 /// Ranks 1..n, tied values sharing the mean of their ranks.
 pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    // Sorted (key, index) pairs: ties are runs of equal keys, whatever their inner order.
+    let mut order: Vec<(u64, u32)> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (order_key(x + 0.0), i as u32))
+        .collect();
+    order.par_sort_unstable();
     let mut ranks = vec![0.0; v.len()];
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
-        while end < order.len() && v[order[end]] == v[order[start]] {
+        // Equal keys are equal values (+0.0 made −0.0 and 0.0 one key, as `==` has them).
+        while end < order.len() && order[end].0 == order[start].0 {
             end += 1;
         }
         // Positions start..end (0-based) are ranks start+1..=end; their mean:
         let rank = (start + end + 1) as f64 / 2.0;
-        for &i in &order[start..end] {
-            ranks[i] = rank;
+        for &(_, i) in &order[start..end] {
+            ranks[i as usize] = rank;
         }
         start = end;
     }

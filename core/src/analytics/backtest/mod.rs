@@ -46,9 +46,9 @@ use super::compress::Compressed;
 use super::features::day_number;
 use super::gamma_gamma::GammaGammaParams;
 use super::input::{ShopInput, TimeUnit};
-use super::model::{Fallback, PurchaseModel, SpendModel, fit_model};
+use super::model::{Fallback, PurchaseModel, SpendModel, fit_model_with};
 use super::parallel::map_blocks;
-use super::{AnalysisError, AnalysisOptions};
+use super::{AnalysisError, AnalysisOptions, ShopAnalysis};
 pub use card::{Accuracy, DecileRow, ReliabilityBin};
 pub use split::{CalHoldoutRow, CalibrationHoldout, calibration_and_holdout};
 
@@ -174,8 +174,17 @@ pub fn calibration_end_for(
         .iter()
         .filter(|o| o.at <= end && o.counts())
         .map(|o| o.at)
-        .min()
-        .ok_or(Shortfall::NoOrders)?;
+        .min();
+    holdout_rule(first, end, bt)
+}
+
+/// The holdout rule from the first counted order up to `end`.
+fn holdout_rule(
+    first: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+    bt: &BacktestOptions,
+) -> Result<DateTime<Utc>, Shortfall> {
+    let first = first.ok_or(Shortfall::NoOrders)?;
     let history_days = day_number(end) - day_number(first);
     let holdout_days = match bt.holdout_days {
         Some(d) => i64::from(d),
@@ -211,21 +220,52 @@ pub fn backtest(
         Some(c) => c,
         None => match calibration_end_for(input, end, bt) {
             Ok(c) => c,
-            Err(reason) => {
-                let split = CalibrationHoldout {
-                    calibration_end: end,
-                    end,
-                    time_unit: opts.time_unit,
-                    duration_holdout: 0.0,
-                    rows: Vec::new(),
-                    features: Vec::new(),
-                };
-                return Ok(without_card(&split, reason));
-            }
+            Err(reason) => return Ok(without_card(&empty_split(end, opts.time_unit), reason)),
         },
     };
     let split = calibration_and_holdout(input, calibration_end, end, opts.time_unit);
     backtest_split(&split, opts, bt)
+}
+
+/// `backtest` at the end of an analysis of the same input (`analysis.now`), reusing what the
+/// analysis found where that is exact: the first counted order (the customers' features) for
+/// the holdout rule. The card is the same as `backtest(input, analysis.now, ...)` gives.
+pub fn backtest_after(
+    input: &ShopInput,
+    analysis: &ShopAnalysis,
+    calibration_end: Option<DateTime<Utc>>,
+    opts: &AnalysisOptions,
+    bt: &BacktestOptions,
+) -> Result<Backtest, AnalysisError> {
+    let end = analysis.now;
+    if calibration_end.is_some() {
+        return backtest(input, end, calibration_end, opts, bt);
+    }
+    opts.validate()?;
+    input.validate()?;
+    let first = analysis
+        .customers
+        .iter()
+        .filter_map(|c| c.features.first_order_at)
+        .min();
+    match holdout_rule(first, end, bt) {
+        Ok(c) => {
+            let split = calibration_and_holdout(input, c, end, opts.time_unit);
+            backtest_split(&split, opts, bt)
+        }
+        Err(reason) => Ok(without_card(&empty_split(end, opts.time_unit), reason)),
+    }
+}
+
+fn empty_split(end: DateTime<Utc>, time_unit: TimeUnit) -> CalibrationHoldout {
+    CalibrationHoldout {
+        calibration_end: end,
+        end,
+        time_unit,
+        duration_holdout: 0.0,
+        rows: Vec::new(),
+        features: Vec::new(),
+    }
 }
 
 fn without_card(split: &CalibrationHoldout, reason: Shortfall) -> Backtest {
@@ -276,7 +316,7 @@ pub fn backtest_split(
     if let Some(reason) = shortfall {
         return Ok(without_card(split, reason));
     }
-    let (model, compressed) = fit_model(&split.features, opts, split.calibration_end)?;
+    let (model, compressed) = fit_model_with(&split.features, opts, split.calibration_end, false)?;
     let (PurchaseModel::BgNbd(bg), SpendModel::GammaGamma(gg)) = (model.purchase, model.spend)
     else {
         let reason = Shortfall::ModelFallback {

@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::features::{CustomerFeatures, compute_features, day_number};
-use crate::analytics::input::{ShopInput, TimeUnit};
+use crate::analytics::features::{CustomerFeatures, day_number};
+use crate::analytics::input::{OrderFact, ShopInput, TimeUnit};
 use crate::analytics::parallel::fill_blocks;
 
 /// One customer's calibration summary and what they did in the holdout.
@@ -49,28 +49,50 @@ pub struct CalibrationHoldout {
 
 /// Splits a valid input (`ShopInput::validate`) at `calibration_end`; orders after `end` are
 /// ignored. The caller makes sure `calibration_end < end`.
+///
+/// One pass over the orders gives both halves. `features` holds what the fit reads, computed
+/// exactly as `compute_features` at the calibration end does (orders, first and last order,
+/// x, t_x, T, monetary and total value, average order value); the segment-only fields
+/// (discount and refund shares, days since the last order, abandoned checkouts) are left at
+/// a prospect's values, which the backtest never reads.
 pub fn calibration_and_holdout(
     input: &ShopInput,
     calibration_end: DateTime<Utc>,
     end: DateTime<Utc>,
     unit: TimeUnit,
 ) -> CalibrationHoldout {
-    let features = compute_features(input, calibration_end, unit);
-    let holdout = holdout_counts(input, calibration_end, end);
-    let rows = features
-        .iter()
-        .zip(&holdout)
-        .filter(|(f, _)| f.has_orders())
-        .map(|(f, &(frequency_holdout, revenue_holdout))| CalHoldoutRow {
-            customer: f.customer,
-            frequency_cal: f.frequency,
-            recency_cal: f.recency,
-            t_cal: f.age,
-            monetary_value_cal: f.monetary_value,
-            frequency_holdout,
-            revenue_holdout,
-        })
-        .collect();
+    let mut both = vec![(CustomerFeatures::prospect(0), 0u32, 0.0f64); input.customers as usize];
+    let cal_day = day_number(calibration_end);
+    fill_blocks(&mut both, |offset, block| {
+        let first = offset as u32;
+        let mut oi = input.orders.partition_point(|o| o.customer < first);
+        for (customer, slot) in (first..).zip(block.iter_mut()) {
+            let o_end = oi
+                + input.orders[oi..]
+                    .iter()
+                    .take_while(|o| o.customer == customer)
+                    .count();
+            let orders = &input.orders[oi..o_end];
+            *slot = split_customer(customer, orders, calibration_end, end, cal_day, unit);
+            oi = o_end;
+        }
+    });
+    let mut rows = Vec::new();
+    let mut features = Vec::with_capacity(both.len());
+    for (f, frequency_holdout, revenue_holdout) in both {
+        if f.has_orders() {
+            rows.push(CalHoldoutRow {
+                customer: f.customer,
+                frequency_cal: f.frequency,
+                recency_cal: f.recency,
+                t_cal: f.age,
+                monetary_value_cal: f.monetary_value,
+                frequency_holdout,
+                revenue_holdout,
+            });
+        }
+        features.push(f);
+    }
     let days = (day_number(end) - day_number(calibration_end)) as f64;
     CalibrationHoldout {
         calibration_end,
@@ -82,30 +104,59 @@ pub fn calibration_and_holdout(
     }
 }
 
-/// (distinct purchase days, net revenue) of every customer in (from, to]; customers are
-/// contiguous in a valid input, so blocks of them are counted on all cores.
-fn holdout_counts(input: &ShopInput, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(u32, f64)> {
-    let mut out = vec![(0u32, 0.0f64); input.customers as usize];
-    fill_blocks(&mut out, |offset, block| {
-        let first = offset as u32;
-        let last = first + block.len() as u32;
-        let start = input.orders.partition_point(|o| o.customer < first);
-        let mut last_day = (u32::MAX, i64::MIN);
-        for o in input.orders[start..]
-            .iter()
-            .take_while(|o| o.customer < last)
-        {
-            if o.at <= from || o.at > to || !o.counts() {
-                continue;
-            }
-            let slot = &mut block[(o.customer - first) as usize];
-            let day = day_number(o.at);
-            if (o.customer, day) != last_day {
-                slot.0 += 1;
-                last_day = (o.customer, day);
-            }
-            slot.1 += o.net();
+/// One customer's orders (sorted by time): the calibration features (the fit's fields, with
+/// `customer_features`' formulas), and (distinct purchase days, net revenue) in
+/// (calibration end, end].
+fn split_customer(
+    customer: u32,
+    orders: &[OrderFact],
+    calibration_end: DateTime<Utc>,
+    end: DateTime<Utc>,
+    cal_day: i64,
+    unit: TimeUnit,
+) -> (CustomerFeatures, u32, f64) {
+    let mut f = CustomerFeatures::prospect(customer);
+    let (mut first_day, mut last_day) = (i64::MIN, i64::MIN);
+    let mut first_day_value = 0.0;
+    let mut days = 0u32;
+    let (mut holdout_days, mut holdout_revenue, mut holdout_last) = (0u32, 0.0, i64::MIN);
+    for o in orders.iter().take_while(|o| o.at <= end) {
+        if !o.counts() {
+            continue;
         }
-    });
-    out
+        let day = day_number(o.at);
+        if o.at > calibration_end {
+            if day != holdout_last {
+                holdout_days += 1;
+                holdout_last = day;
+            }
+            holdout_revenue += o.net();
+            continue;
+        }
+        if f.orders == 0 {
+            first_day = day;
+            f.first_order_at = Some(o.at);
+        }
+        if day != last_day {
+            days += 1;
+            last_day = day;
+        }
+        if day == first_day {
+            first_day_value += o.net();
+        }
+        f.orders += 1;
+        f.total_value += o.net();
+        f.last_order_at = Some(o.at);
+    }
+    if f.orders > 0 {
+        f.frequency = days - 1;
+        f.recency = (last_day - first_day) as f64 / unit.days();
+        f.age = (cal_day - first_day) as f64 / unit.days();
+        if f.frequency > 0 {
+            f.monetary_value = (f.total_value - first_day_value) / f64::from(f.frequency);
+        }
+        f.average_order_value = f.total_value / f64::from(f.orders);
+        f.days_since_last_order = Some((cal_day - last_day) as f64);
+    }
+    (f, holdout_days, holdout_revenue)
 }
