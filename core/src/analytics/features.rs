@@ -77,6 +77,57 @@ pub fn day_number(at: DateTime<Utc>) -> i64 {
     i64::from(at.naive_utc().date().num_days_from_ce())
 }
 
+/// A customer's counted orders folded in time order: distinct purchase days and value, from
+/// which the fit's frequency, recency, age and monetary value follow. Shared by the features
+/// and the backtest's calibration split, so both use the same formulas.
+pub(crate) struct PurchaseDays {
+    first_day: i64,
+    last_day: i64,
+    days: u32,
+    first_day_value: f64,
+}
+
+impl PurchaseDays {
+    pub(crate) fn new() -> PurchaseDays {
+        PurchaseDays {
+            first_day: i64::MIN,
+            last_day: i64::MIN,
+            days: 0,
+            first_day_value: 0.0,
+        }
+    }
+
+    /// Adds one counted order, placed on `day` (its `day_number`), to `f`.
+    pub(crate) fn add(&mut self, f: &mut CustomerFeatures, o: &OrderFact, day: i64) {
+        if f.orders == 0 {
+            self.first_day = day;
+            f.first_order_at = Some(o.at);
+        }
+        if day != self.last_day {
+            self.days += 1;
+            self.last_day = day;
+        }
+        if day == self.first_day {
+            self.first_day_value += o.net();
+        }
+        f.orders += 1;
+        f.total_value += o.net();
+        f.last_order_at = Some(o.at);
+    }
+
+    /// The summary fields as of `now_day`, for a customer with at least one order.
+    pub(crate) fn finish(&self, f: &mut CustomerFeatures, now_day: i64, unit: TimeUnit) {
+        f.frequency = self.days - 1;
+        f.recency = (self.last_day - self.first_day) as f64 / unit.days();
+        f.age = (now_day - self.first_day) as f64 / unit.days();
+        if f.frequency > 0 {
+            f.monetary_value = (f.total_value - self.first_day_value) / f64::from(f.frequency);
+        }
+        f.average_order_value = f.total_value / f64::from(f.orders);
+        f.days_since_last_order = Some((now_day - self.last_day) as f64);
+    }
+}
+
 /// Features of one customer from their orders and abandoned checkouts, each sorted by time.
 pub fn customer_features(
     customer: u32,
@@ -87,9 +138,7 @@ pub fn customer_features(
 ) -> CustomerFeatures {
     let mut f = CustomerFeatures::prospect(customer);
     let (mut gross, mut refunded, mut discounted) = (0.0, 0.0, 0u32);
-    let (mut first_day, mut last_day) = (i64::MIN, i64::MIN);
-    let mut first_day_value = 0.0;
-    let mut days = 0u32;
+    let mut purchases = PurchaseDays::new();
     for o in orders.iter().take_while(|o| o.at <= now) {
         if o.cancelled {
             continue;
@@ -99,22 +148,8 @@ pub fn customer_features(
         if !o.counts() {
             continue;
         }
-        let day = day_number(o.at);
-        if f.orders == 0 {
-            first_day = day;
-            f.first_order_at = Some(o.at);
-        }
-        if day != last_day {
-            days += 1;
-            last_day = day;
-        }
-        if day == first_day {
-            first_day_value += o.net();
-        }
-        f.orders += 1;
-        f.total_value += o.net();
+        purchases.add(&mut f, o, day_number(o.at));
         discounted += u32::from(o.discounted);
-        f.last_order_at = Some(o.at);
     }
     if gross > 0.0 {
         f.refunded_share = refunded / gross;
@@ -123,16 +158,8 @@ pub fn customer_features(
         f.abandoned_checkouts_since_last_order = count_abandoned(abandoned, None, now);
         return f;
     };
-    let now_day = day_number(now);
-    f.frequency = days - 1;
-    f.recency = (last_day - first_day) as f64 / unit.days();
-    f.age = (now_day - first_day) as f64 / unit.days();
-    if f.frequency > 0 {
-        f.monetary_value = (f.total_value - first_day_value) / f64::from(f.frequency);
-    }
-    f.average_order_value = f.total_value / f64::from(f.orders);
+    purchases.finish(&mut f, day_number(now), unit);
     f.discount_share = f64::from(discounted) / f64::from(f.orders);
-    f.days_since_last_order = Some((now_day - last_day) as f64);
     f.abandoned_checkouts_since_last_order = count_abandoned(abandoned, Some(last_at), now);
     f
 }

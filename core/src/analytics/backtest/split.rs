@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::features::{CustomerFeatures, day_number};
+use crate::analytics::features::{CustomerFeatures, PurchaseDays, day_number};
 use crate::analytics::input::{OrderFact, ShopInput, TimeUnit};
 use crate::analytics::parallel::fill_blocks;
 
@@ -116,9 +116,7 @@ fn split_customer(
     unit: TimeUnit,
 ) -> (CustomerFeatures, u32, f64) {
     let mut f = CustomerFeatures::prospect(customer);
-    let (mut first_day, mut last_day) = (i64::MIN, i64::MIN);
-    let mut first_day_value = 0.0;
-    let mut days = 0u32;
+    let mut purchases = PurchaseDays::new();
     let (mut holdout_days, mut holdout_revenue, mut holdout_last) = (0u32, 0.0, i64::MIN);
     for o in orders.iter().take_while(|o| o.at <= end) {
         if !o.counts() {
@@ -133,30 +131,10 @@ fn split_customer(
             holdout_revenue += o.net();
             continue;
         }
-        if f.orders == 0 {
-            first_day = day;
-            f.first_order_at = Some(o.at);
-        }
-        if day != last_day {
-            days += 1;
-            last_day = day;
-        }
-        if day == first_day {
-            first_day_value += o.net();
-        }
-        f.orders += 1;
-        f.total_value += o.net();
-        f.last_order_at = Some(o.at);
+        purchases.add(&mut f, o, day);
     }
     if f.orders > 0 {
-        f.frequency = days - 1;
-        f.recency = (last_day - first_day) as f64 / unit.days();
-        f.age = (cal_day - first_day) as f64 / unit.days();
-        if f.frequency > 0 {
-            f.monetary_value = (f.total_value - first_day_value) / f64::from(f.frequency);
-        }
-        f.average_order_value = f.total_value / f64::from(f.orders);
-        f.days_since_last_order = Some((cal_day - last_day) as f64);
+        purchases.finish(&mut f, cal_day, unit);
     }
     (f, holdout_days, holdout_revenue)
 }
