@@ -2,14 +2,15 @@
 //! ground-truth dumps, the rate limit, customer groups by plan, coupons, and signed webhooks
 //! with Ecwid's retries, received by a tiny server that keeps the full URL and bytes.
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+mod common;
+
+use common::{Received, Receiver};
 use lifecycle_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 const ID: &str = "test-ecwid-id";
@@ -175,103 +176,39 @@ fn minor(v: &Value, exp: u32) -> i64 {
     (v.as_f64().unwrap() * 10f64.powi(exp as i32)).round() as i64
 }
 
-#[derive(Debug, Clone)]
-struct Got {
-    uri: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
+/// Where the sandbox delivers an Ecwid store's webhooks (the app URL is the receiver's).
+const WEBHOOKS: &str = "/webhooks/ecwid";
 
-/// A receiver that keeps the full URI; answers 500 to the first `fail` deliveries.
-struct Rx {
-    base: String,
-    got: Arc<Mutex<Vec<Got>>>,
-    fail: Arc<AtomicUsize>,
-}
-
-struct RxState {
-    got: Arc<Mutex<Vec<Got>>>,
-    fail: Arc<AtomicUsize>,
-}
-
-async fn receive(req: HttpRequest, body: web::Bytes, st: web::Data<RxState>) -> HttpResponse {
-    st.got.lock().unwrap().push(Got {
-        uri: req.uri().to_string(),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    v.to_str().unwrap_or("").into(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-    });
-    if st
-        .fail
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        return HttpResponse::InternalServerError().finish();
-    }
-    HttpResponse::Ok().finish()
-}
-
-impl Rx {
-    async fn start() -> Rx {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let fail = Arc::new(AtomicUsize::new(0));
-        let data = web::Data::new(RxState {
-            got: got.clone(),
-            fail: fail.clone(),
-        });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
+/// The Ecwid deliveries of `event` that `rx` received, with their bodies.
+fn events(rx: &Receiver, event: &str) -> Vec<(Received, Value)> {
+    rx.on(WEBHOOKS)
+        .into_iter()
+        .filter_map(|g| {
+            let v: Value = serde_json::from_slice(&g.body).ok()?;
+            (v["eventType"] == event).then_some((g, v))
         })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        Rx {
-            base: format!("http://{addr}"),
-            got,
-            fail,
-        }
-    }
+        .collect()
+}
 
-    fn events(&self, event: &str) -> Vec<(Got, Value)> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|g| {
-                let v: Value = serde_json::from_slice(&g.body).ok()?;
-                (v["eventType"] == event).then(|| (g.clone(), v))
-            })
-            .collect()
-    }
-
-    async fn wait_for(&self, event: &str, n: usize) -> Vec<(Got, Value)> {
-        for _ in 0..200 {
-            let got = self.events(event);
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+async fn wait_for(rx: &Receiver, event: &str, n: usize) -> Vec<(Received, Value)> {
+    for _ in 0..200 {
+        let got = events(rx, event);
+        if got.len() >= n {
+            return got;
         }
-        panic!(
-            "fewer than {n} '{event}' deliveries: {:?}",
-            self.got.lock().unwrap()
-        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("fewer than {n} '{event}' deliveries: {:?}", rx.on(WEBHOOKS));
+}
+
+/// A receiver, a sandbox with `customers` in store 1001 and the app installed: its token.
+async fn installed(customers: usize, per_minute: u32) -> (Receiver, Sandbox, String, String) {
+    let rx = Receiver::start().await;
+    let sb = sandbox(customers, per_minute).await;
+    let base = sb.base_url();
+    set_app_url(&base, &rx.base).await;
+    let token = install(&base, &rx.base).await;
+    (rx, sb, base, token)
 }
 
 fn expected_signature(secret: &str, created: &Value, id: &str) -> String {
@@ -282,7 +219,7 @@ fn expected_signature(secret: &str, created: &Value, id: &str) -> String {
 
 #[tokio::test]
 async fn oauth_codes_are_single_use_and_a_replay_disables_the_token() {
-    let rx = Rx::start().await;
+    let rx = Receiver::start().await;
     let sb = sandbox(20, 600).await;
     let base = sb.base_url();
     let app = rx.base.clone();
@@ -385,7 +322,7 @@ async fn oauth_codes_are_single_use_and_a_replay_disables_the_token() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(api(&base, 1001, &token, "/profile").await.0, 403);
-    let got = rx.wait_for("application.uninstalled", 1).await;
+    let got = wait_for(&rx, "application.uninstalled", 1).await;
     assert_eq!(got[0].1["storeId"], 1001);
     assert!(
         got[0]
@@ -398,11 +335,7 @@ async fn oauth_codes_are_single_use_and_a_replay_disables_the_token() {
 
 #[tokio::test]
 async fn paging_walks_every_record_once_and_matches_the_dump() {
-    let rx = Rx::start().await;
-    let sb = sandbox(60, 600).await;
-    let base = sb.base_url();
-    set_app_url(&base, &rx.base).await;
-    let token = install(&base, &rx.base).await;
+    let (_rx, sb, base, token) = installed(60, 600).await;
     let (_, profile) = api(&base, 1001, &token, "/profile").await;
     let currency = profile["formatsAndUnits"]["currency"]
         .as_str()
@@ -561,11 +494,7 @@ fn d_currency(profile: &Value) -> String {
 
 #[tokio::test]
 async fn beyond_the_limit_per_minute_requests_get_429_with_retry_after() {
-    let rx = Rx::start().await;
-    let sb = sandbox(5, 20).await;
-    let base = sb.base_url();
-    set_app_url(&base, &rx.base).await;
-    let token = install(&base, &rx.base).await;
+    let (rx, sb, base, token) = installed(5, 20).await;
     for i in 0..20 {
         assert_eq!(
             api(&base, 1001, &token, "/profile").await.0,
@@ -630,11 +559,7 @@ async fn beyond_the_limit_per_minute_requests_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn customer_groups_follow_the_plan_and_a_group_write_is_echoed() {
-    let rx = Rx::start().await;
-    let sb = sandbox(10, 600).await;
-    let base = sb.base_url();
-    set_app_url(&base, &rx.base).await;
-    let token = install(&base, &rx.base).await;
+    let (rx, sb, base, token) = installed(10, 600).await;
     let post = reqwest::Method::POST;
     let put = reqwest::Method::PUT;
 
@@ -689,7 +614,7 @@ async fn customer_groups_follow_the_plan_and_a_group_write_is_echoed() {
     )
     .await;
     assert_eq!(s, 400);
-    let echo = rx.wait_for("customer.updated", 1).await;
+    let echo = wait_for(&rx, "customer.updated", 1).await;
     assert!(echo.iter().any(|(_, v)| v["entityId"] == cid));
 
     // A plan without customer groups answers 402.
@@ -753,11 +678,7 @@ async fn customer_groups_follow_the_plan_and_a_group_write_is_echoed() {
 
 #[tokio::test]
 async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
-    let rx = Rx::start().await;
-    let sb = sandbox(10, 600).await;
-    let base = sb.base_url();
-    set_app_url(&base, &rx.base).await;
-    let token = install(&base, &rx.base).await;
+    let (rx, sb, base, token) = installed(10, 600).await;
     let post = reqwest::Method::POST;
     let coupon = json!({
         "name": "Welcome back", "code": "LC-ABC123", "discountType": "PERCENT", "status": "ACTIVE",
@@ -903,7 +824,7 @@ async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
     };
     assert_eq!(uses("LC-ABC123"), 1);
     assert!(uses("LC-LIVE") > 0, "live orders use the store's coupon");
-    let created = rx.wait_for("order.created", 1).await;
+    let created = wait_for(&rx, "order.created", 1).await;
     assert!(
         created
             .iter()
@@ -915,12 +836,8 @@ async fn coupons_are_created_once_found_by_code_and_used_by_orders() {
 
 #[tokio::test]
 async fn a_change_is_delivered_signed_and_retried_on_ecwids_schedule() {
-    let rx = Rx::start().await;
-    let sb = sandbox(10, 600).await;
-    let base = sb.base_url();
-    set_app_url(&base, &rx.base).await;
-    let _token = install(&base, &rx.base).await;
-    rx.fail.store(2, Ordering::SeqCst);
+    let (rx, sb, base, _token) = installed(10, 600).await;
+    rx.fail_first(WEBHOOKS, 2);
 
     let r = client()
         .post(format!("{base}/_sandbox/shops/1001/customers"))
@@ -930,7 +847,7 @@ async fn a_change_is_delivered_signed_and_retried_on_ecwids_schedule() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let cid = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
-    let got = rx.wait_for("customer.created", 3).await;
+    let got = wait_for(&rx, "customer.created", 3).await;
     assert_eq!(got.len(), 3, "two failures, then delivered");
     let (first, body) = &got[0];
     assert_eq!(first.uri, "/webhooks/ecwid?eventtype=customer.created");
@@ -978,7 +895,7 @@ async fn a_change_is_delivered_signed_and_retried_on_ecwids_schedule() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let upd = rx.wait_for("order.updated", 1).await;
+    let upd = wait_for(&rx, "order.updated", 1).await;
     assert_eq!(upd[0].1["data"]["newPaymentStatus"], "PARTIALLY_REFUNDED");
     assert_eq!(upd[0].1["data"]["orderId"], oid.to_string());
     sb.shutdown().await;

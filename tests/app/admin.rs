@@ -145,17 +145,6 @@ fn sum_of(list: &Value, field: &str) -> i64 {
 }
 
 /// The session cookie the install callback set.
-fn session_cookie(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("lifecycle_session="))
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .expect("the install callback sets the session cookie")
-}
-
 /// A second installed shop with one customer, as another merchant's data.
 async fn other_shop(env: &Env) -> (i64, i64) {
     let db = &env.app.state.db;

@@ -375,6 +375,18 @@ impl Env {
     }
 }
 
+/// The admin session cookie an install callback sets.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("lifecycle_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+        .expect("the install callback sets the session cookie")
+}
+
 pub fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")

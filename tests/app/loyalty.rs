@@ -205,21 +205,18 @@ async fn installed(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
     let before = sandbox_tags(env).await;
     env.install().await;
     let shop = env.installed_shop().await;
-    store::shops::save_settings(
-        &env.app.state.db,
-        shop.id,
-        &json!({ "offers": offers_on() }),
-    )
-    .await
-    .unwrap();
-    wait_job_done(
-        &env.app.state.db,
-        shop.id,
-        lifecycle::triggers::kinds::BACKFILL,
-    )
-    .await;
-    wait_job_done(&env.app.state.db, shop.id, "segment").await;
+    offers_on_after_install(env, shop.id).await;
     (shop.id, before)
+}
+
+/// Switches every offer on and waits for the backfill and the segment run it triggers.
+async fn offers_on_after_install(env: &Env, shop_id: i64) {
+    let db = &env.app.state.db;
+    store::shops::save_settings(db, shop_id, &json!({ "offers": offers_on() }))
+        .await
+        .unwrap();
+    wait_job_done(db, shop_id, lifecycle::triggers::kinds::BACKFILL).await;
+    wait_job_done(db, shop_id, "segment").await;
 }
 
 async fn installed_ecwid(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
@@ -258,20 +255,7 @@ async fn installed_ecwid(env: &Env) -> (i64, BTreeMap<String, Vec<String>>) {
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
-    store::shops::save_settings(
-        &env.app.state.db,
-        shop.id,
-        &json!({ "offers": offers_on() }),
-    )
-    .await
-    .unwrap();
-    wait_job_done(
-        &env.app.state.db,
-        shop.id,
-        lifecycle::triggers::kinds::BACKFILL,
-    )
-    .await;
-    wait_job_done(&env.app.state.db, shop.id, "segment").await;
+    offers_on_after_install(env, shop.id).await;
     // What the merchant set stays theirs; a customer the first run already grouped and the
     // merchant then moved is the merchant's too.
     let before = sandbox_tags(env)
@@ -1034,3 +1018,93 @@ async fn a_refused_bulk_line_is_recorded_and_the_others_confirmed(backend: Backe
     env.shutdown().await;
 }
 both_backends!(a_refused_bulk_line_is_recorded_and_the_others_confirmed);
+
+/// An Ecwid plan without customer groups (402): the push learns it from one request, not one
+/// per customer, puts nobody in a group, still issues every code, and the admin says so in the
+/// platform's words on the overview and the offers page.
+async fn a_plan_without_groups_keeps_codes_and_says_so(backend: Backend) {
+    let Some(env) = env_with(
+        backend,
+        EnvOptions {
+            platform: Platform::Ecwid,
+            customers: 80,
+            ecwid_plan: EcwidPlan::Venture,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let shop_id = env.installed_shop().await.id;
+    offers_on_after_install(&env, shop_id).await;
+    let log_before = request_log(&env).await.len();
+    let run = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert!(run.stopped.is_none(), "{run}");
+    assert!(run.tag_changes > 0, "customers should be in groups: {run}");
+    assert_eq!(run.tags.customers, 0, "{run}");
+    let why = run.tags.plan_limit.clone().expect("the plan's refusal");
+    assert!(why.contains("Business plan"), "Ecwid's own words: {why}");
+    let log = request_log(&env).await;
+    let during = &log[log_before..];
+    let path = |r: &Value| r["path"].as_str().unwrap_or("").to_string();
+    assert_eq!(
+        during
+            .iter()
+            .filter(|r| path(r).contains("/customer_groups"))
+            .count(),
+        1,
+        "one request learns the plan: {during:#?}"
+    );
+    assert!(
+        !during.iter().any(|r| r["method"] == "PUT"),
+        "no customer is written"
+    );
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    assert!(
+        sandbox_tags(&env).await.values().all(Vec::is_empty),
+        "nobody is in a group"
+    );
+    assert!(
+        assert_codes_exactly_once(&env, shop_id).await > 0,
+        "codes still go out: {run}"
+    );
+
+    // The admin, signed in by the install's cookie.
+    let page = |path: &'static str| {
+        let request = env
+            .http
+            .get(format!("{}{path}", env.app.url()))
+            .header("Cookie", format!("lifecycle_session={cookie}"));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    for path in ["/admin", "/admin/offers"] {
+        let html = page(path).await;
+        assert!(
+            html.contains("id=\"labels-unavailable\"")
+                && html.contains("Your plan does not include customer groups")
+                && html.contains("Business plan"),
+            "{path} says the plan has no groups: {html}"
+        );
+    }
+    // A plan with groups again: the next run puts customers in groups and the notice goes.
+    env.sandbox_post(
+        &format!("/_sandbox/shops/{}/plan", env.shop),
+        json!({ "plan": "business" }),
+    )
+    .await;
+    let upgraded = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert!(upgraded.tags.plan_limit.is_none(), "{upgraded}");
+    assert!(upgraded.tags.customers > 0, "{upgraded}");
+    assert!(
+        !page("/admin").await.contains("labels-unavailable"),
+        "the notice is gone"
+    );
+    env.shutdown().await;
+}
+both_backends!(a_plan_without_groups_keeps_codes_and_says_so);

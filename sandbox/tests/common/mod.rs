@@ -108,6 +108,8 @@ pub async fn get_json(url: &str) -> Value {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    /// The path with its query string, as sent.
+    pub uri: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -139,6 +141,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, st: web::Data<RxState>) -> 
         .collect();
     st.got.lock().unwrap().push(Received {
         path: path.clone(),
+        uri: req.uri().to_string(),
         headers,
         body: body.to_vec(),
     });
