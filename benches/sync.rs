@@ -30,12 +30,19 @@
 //! SQLite, is reset (via /proc/self/clear_refs) after setup, so the backfill's own peak is
 //! reported beside the resident set it started from and the size of the JSONL it streamed.
 //!
+//! A third run backfills an Ecwid store through its REST API at Ecwid's 600 requests a minute
+//! per token, against the floor that limit sets: every record arrives in pages of at most 100,
+//! so no backfill can beat `records / (600/min × 100 per page)`, i.e. 1,000 records/s. The
+//! request floor (the pages and counts the backfill actually needed, one every 100 ms) and the
+//! sandbox's 429s are printed beside it.
+//!
 //! Timings are printed, never asserted; a run fails only when the backfill does.
 //!
 //! Environment: `LIFECYCLE_BENCH_SYNC_CUSTOMERS` (paged shop, default 300),
 //! `LIFECYCLE_BENCH_BULK_CUSTOMERS` (bulk shop, default 100000; the generator gives about ten
 //! orders per customer over `LIFECYCLE_BENCH_HISTORY_DAYS`, default 730); 0 skips that run.
 //! `LIFECYCLE_BENCH_PRICE_PAGED=0` skips pricing the paged floor of the bulk shop.
+//! `LIFECYCLE_BENCH_ECWID_CUSTOMERS` (Ecwid store, default 2000; 0 skips).
 
 use std::time::{Duration, Instant};
 
@@ -242,6 +249,49 @@ fn jsonl_floor(
     Ok((n, started.elapsed()))
 }
 
+/// The app's settings for a bench: a fresh SQLite file in `dir`, a free port known before it
+/// binds (the platform must know the app's URL), no logs.
+fn app_config(dir: &std::path::Path) -> anyhow::Result<Config> {
+    let mut config = Config::local(dir.to_path_buf());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    config.bind = format!("127.0.0.1:{port}").parse()?;
+    config.app_url = Some(format!("http://127.0.0.1:{port}"));
+    config.database_url = Some(format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("bench.db").display()
+    ));
+    config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.log = "off".into();
+    Ok(config)
+}
+
+/// Starts the app with no workers (the install's backfill job stays queued; the bench runs
+/// the backfill itself) and installs it into `shop` through the platform's install flow.
+async fn start_installed(
+    config: Config,
+    sandbox: &Sandbox,
+    shop: &str,
+) -> anyhow::Result<(server::Running, lifecycle::state::AppState)> {
+    let mut launch = Launch::new(config);
+    launch.workers.workers = 0;
+    launch.schedules.clear();
+    let app = server::start(launch).await?;
+    reqwest::Client::new()
+        .post(format!("{}/_sandbox/app", sandbox.base_url()))
+        .json(&json!({ "app_url": app.url() }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let r = lifecycle::cli::demo::install_via_app_store(&sandbox.base_url(), shop).await?;
+    if !(r.status().is_success() || r.status().is_redirection()) {
+        bail!("install failed: {}", r.status());
+    }
+    let state = app.state.clone();
+    Ok((app, state))
+}
+
 /// Starts a sandbox shop of `customers` and the app, installs, and times one backfill.
 async fn backfill(
     customers: usize,
@@ -265,42 +315,16 @@ async fn backfill(
         .cloned()
         .context("the sandbox has a shop")?;
     let dir = tempfile::tempdir()?;
-    let mut config = Config::local(dir.path().to_path_buf());
-    // The app's public URL must be known before it binds; take a free port first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    config.bind = format!("127.0.0.1:{port}").parse()?;
-    config.app_url = Some(format!("http://127.0.0.1:{port}"));
-    config.database_url = Some(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    ));
-    config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    let mut config = app_config(dir.path())?;
     config.platforms.shopify.client_id = CLIENT_ID.into();
     config.platforms.shopify.client_secret = Some(CLIENT_SECRET.into());
     config.platforms.shopify.api_origin = Some(sandbox.base_url());
-    config.log = "off".into();
     config.bulk_threshold = bulk_threshold;
-    let mut launch = Launch::new(config);
-    // No workers: the install's backfill job stays queued; the bench runs the backfill itself.
-    launch.workers.workers = 0;
-    launch.schedules.clear();
-    let app = server::start(launch).await?;
-    let http = reqwest::Client::new();
-    http.post(format!("{}/_sandbox/app", sandbox.base_url()))
-        .json(&json!({ "app_url": app.url() }))
-        .send()
-        .await?
-        .error_for_status()?;
-    let r = lifecycle::cli::demo::install_via_app_store(&sandbox.base_url(), &shop).await?;
-    if !(r.status().is_success() || r.status().is_redirection()) {
-        bail!("install failed: {}", r.status());
-    }
-    let state = app.state.clone();
+    let (app, state) = start_installed(config, &sandbox, &shop).await?;
     let shop_row = lifecycle::store::shops::find(&state.db, "shopify", &shop)
         .await?
         .context("the shop is installed")?;
+    let http = reqwest::Client::new();
     let setup = setup_started.elapsed();
 
     // Start from a full bucket, so the head start is the whole bucket: the sandbox shop's plan.
@@ -392,6 +416,89 @@ async fn backfill(
     Ok(measured)
 }
 
+/// What the Ecwid backfill measured.
+struct EcwidMeasured {
+    customers: usize,
+    fetched: u64,
+    requests: usize,
+    throttled: usize,
+    elapsed: Duration,
+}
+
+/// Starts an Ecwid store of `customers` in the sandbox (600 requests a minute per token, as
+/// on the platform) and the app, installs through the App Market redirect, and times one
+/// backfill.
+async fn ecwid_backfill(customers: usize, history_days: u32) -> anyhow::Result<EcwidMeasured> {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers,
+        history_days,
+        platform: lifecycle_sandbox::ecwid::Platform::Ecwid,
+        ecwid_client_id: CLIENT_ID.into(),
+        ecwid_client_secret: CLIENT_SECRET.into(),
+        ..Default::default()
+    })
+    .await?;
+    let store = sandbox
+        .shop_domains()
+        .first()
+        .cloned()
+        .context("the sandbox has a store")?;
+    let dir = tempfile::tempdir()?;
+    let mut config = app_config(dir.path())?;
+    config.platforms.ecwid.client_id = CLIENT_ID.into();
+    config.platforms.ecwid.client_secret = Some(CLIENT_SECRET.into());
+    config.platforms.ecwid.api_origin = Some(sandbox.base_url());
+    let (app, state) = start_installed(config, &sandbox, &store).await?;
+    let shop_row = lifecycle::store::shops::find(&state.db, "ecwid", &store)
+        .await?
+        .context("the store is installed")?;
+    let http = reqwest::Client::new();
+    let log_before = requests(&http, &sandbox, &store).await?.len();
+    let started = Instant::now();
+    let report = sync::run(&state, shop_row.id, Mode::Backfill, &|_, _| {}).await?;
+    let elapsed = started.elapsed();
+    let log = requests(&http, &sandbox, &store).await?;
+    let new = log.get(log_before..).unwrap_or_default();
+    let measured = EcwidMeasured {
+        customers,
+        fetched: report.fetched,
+        requests: new.len(),
+        throttled: new.iter().filter(|r| is_throttled(r)).count(),
+        elapsed,
+    };
+    app.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(measured)
+}
+
+fn print_ecwid(m: &EcwidMeasured) {
+    use lifecycle::platforms::ecwid::client::{PAGE_LIMIT, REQUESTS_PER_MINUTE};
+    let per_request = 60.0 / f64::from(REQUESTS_PER_MINUTE);
+    let floor = m.fetched as f64 / PAGE_LIMIT as f64 * per_request;
+    let request_floor = m.requests.saturating_sub(1) as f64 * per_request;
+    let wall = m.elapsed.as_secs_f64();
+    println!(
+        "ecwid backfill (REST, {REQUESTS_PER_MINUTE} requests/min per token): {} customers",
+        m.customers
+    );
+    println!(
+        "  records fetched: {}   wall: {wall:.2} s   records/s: {:.0}",
+        m.fetched,
+        m.fetched as f64 / wall.max(1e-9)
+    );
+    println!(
+        "  floor (records / ({REQUESTS_PER_MINUTE}/min x {PAGE_LIMIT} per page)): {floor:.2} s   wall / floor: {:.3}",
+        wall / floor.max(1e-9)
+    );
+    println!(
+        "  requests: {}   answered 429: {}   request floor (one per {:.0} ms): {request_floor:.2} s   wall / request floor: {:.3}",
+        m.requests,
+        m.throttled,
+        per_request * 1000.0,
+        wall / request_floor.max(1e-9)
+    );
+}
+
 fn print_common(label: &str, m: &Measured) {
     println!("{label}: {} customers", m.customers);
     println!(
@@ -430,6 +537,7 @@ fn main() -> anyhow::Result<()> {
     let history_days = u32::try_from(env_count("LIFECYCLE_BENCH_HISTORY_DAYS", 730)?)
         .context("LIFECYCLE_BENCH_HISTORY_DAYS is too large")?;
     let price_paged = env_flag("LIFECYCLE_BENCH_PRICE_PAGED", true);
+    let ecwid_n = env_count("LIFECYCLE_BENCH_ECWID_CUSTOMERS", 2000)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -496,6 +604,9 @@ fn main() -> anyhow::Result<()> {
                 None => println!("  paged floor: not priced (LIFECYCLE_BENCH_PRICE_PAGED=0)"),
             }
             print_rss(&m);
+        }
+        if ecwid_n > 0 {
+            print_ecwid(&ecwid_backfill(ecwid_n, history_days).await?);
         }
         Ok(())
     })

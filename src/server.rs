@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::queue::worker::{self, WorkerOptions};
 use crate::queue::{Registry, Schedule, scheduler};
 use crate::state::AppState;
-use crate::{routes, store};
+use crate::{admin, routes, store};
 
 /// Everything needed to start an instance; tests adjust the parts they exercise.
 pub struct Launch {
@@ -153,7 +153,10 @@ pub async fn start_with_state(
                 }
             })
             .wrap(TracingLogger::default())
-            .configure(move |cfg| routes::configure(cfg, &routes_state))
+            .configure(move |cfg| {
+                routes::configure(cfg, &routes_state);
+                admin::configure(cfg);
+            })
     })
     .workers(http_workers)
     .max_connections(max_connections)

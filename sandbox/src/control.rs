@@ -88,8 +88,8 @@ fn shop_summary(state: &State, shop: &Shop) -> Value {
     if let Some(e) = &shop.ecwid {
         v["platform"] = json!("ecwid");
         v["store_id"] = json!(e.store_id);
-        v["plan"] = json!(e.plan);
-        v["customer_groups"] = json!(e.plan.has_customer_groups());
+        v["plan"] = json!(e.plan());
+        v["customer_groups"] = json!(e.plan().has_customer_groups());
     } else {
         v["platform"] = json!("shopify");
     }
@@ -282,6 +282,25 @@ pub async fn set_app(state: St, b: web::Bytes) -> Res {
 #[derive(Deserialize)]
 pub struct LiveReq {
     rate: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReq {
+    plan: String,
+}
+
+/// Changes an Ecwid store's plan, as its merchant would (e.g. to one with customer groups).
+pub async fn set_plan(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
+    let shop = shop_of(&state, &path)?;
+    let req: PlanReq = body(&b)?;
+    let Some(eco) = &shop.ecwid else {
+        return Err(ApiError::BadRequest(
+            "only an Ecwid store's plan can be changed".into(),
+        ));
+    };
+    *eco.plan.lock() = req.plan.parse().map_err(ApiError::BadRequest)?;
+    Ok(HttpResponse::Ok().json(shop_summary(&state, &shop)))
 }
 
 pub async fn start_live(state: St, path: web::Path<String>, b: web::Bytes) -> Res {

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/shops/{shop}/session_token",
                 web::post().to(control::session_token),
             )
+            .route("/shops/{shop}/plan", web::post().to(control::set_plan))
             .route("/shops/{shop}/live", web::post().to(control::start_live))
             .route("/shops/{shop}/live", web::delete().to(control::stop_live))
             .route("/shops/{shop}/trigger", web::post().to(control::trigger))

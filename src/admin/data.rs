@@ -79,6 +79,9 @@ pub struct Overview {
     pub clv_cac: Option<ClvCacView>,
     pub last_sync: Option<RunView>,
     pub last_push: Option<RunView>,
+    /// Why the shop's plan refused Lifecycle's labels at the last push (an Ecwid plan without
+    /// customer groups); everything else still works.
+    pub labels_unavailable: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -278,6 +281,7 @@ pub async fn overview(
         clv_cac,
         last_sync: last_sync(db, shop_id).await?,
         last_push: last_push(db, shop_id, None).await?,
+        labels_unavailable: labels_unavailable(db, shop_id).await?,
         currency,
     })
 }
@@ -408,6 +412,18 @@ pub async fn last_push(
     dry_run: Option<bool>,
 ) -> Result<Option<RunView>, DbErr> {
     Ok(last_run(db, shop_id, dry_run).await?.map(|(_, v, _)| v))
+}
+
+/// Why the shop's plan refused labels at the last push that was not a dry run, if it did.
+pub async fn labels_unavailable(db: &Db, shop_id: i64) -> Result<Option<String>, DbErr> {
+    Ok(last_run(db, shop_id, Some(false))
+        .await?
+        .and_then(|(_, _, summary)| {
+            summary
+                .pointer("/tags/plan_limit")?
+                .as_str()
+                .map(str::to_string)
+        }))
 }
 
 /// A segment run: its id, the run, and its summary (null when unreadable).

@@ -304,6 +304,9 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
                 "Lifecycle is importing your customers and orders; figures and charts appear after the first analysis."
             }
         }
+        @if let Some(why) = &o.labels_unavailable {
+            (labels_unavailable_banner(&ctx, state, why))
+        }
         section class="tiles" aria-label="Key figures" {
             div class="tile" { div class="label" { "Customers" } div class="value" id="kpi-customers" { (o.customers) } }
             div class="tile" { div class="label" { "Orders" } div class="value" id="kpi-orders" { (o.orders) } }
@@ -444,6 +447,22 @@ fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
     }
 }
 
+/// The shop's plan refused Lifecycle's labels (an Ecwid plan without customer groups): say so
+/// in the platform's words, and that the rest goes on.
+fn labels_unavailable_banner(ctx: &Ctx, state: &AppState, why: &str) -> Markup {
+    let word = state
+        .platforms
+        .get(&ctx.session.platform)
+        .map_or("tag", |p| p.capabilities().label_word);
+    html! {
+        div class="banner bad" id="labels-unavailable" {
+            strong { "Your plan does not include " (word) "s. " }
+            "Lifecycle cannot put customers into " (word) "s until the plan includes them (the shop said: " (why) "). "
+            "Segments, personal codes and everything else keep working, and each run checks again."
+        }
+    }
+}
+
 async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
     let settings = api::shop_settings(state, ctx.session.shop_id).await?;
     let view = super::api::settings_view(&settings);
@@ -464,8 +483,10 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
     let one_group = caps
         .as_ref()
         .is_some_and(|c| c.labels == crate::platforms::Labelling::OneGroup);
+    let labels_unavailable = data::labels_unavailable(&state.db, ctx.session.shop_id).await?;
     let body = html! {
         @if let Some(e) = &view.error { div class="banner bad" { "Stored settings are invalid: " (e) } }
+        @if let Some(why) = &labels_unavailable { (labels_unavailable_banner(&ctx, state, why)) }
         script type="application/json" id="settings-data" { (PreEscaped(eff.to_string().replace("</", "<\\/"))) }
         form id="settings-form" data-currency=(currency) data-exponent=(exp) onsubmit="return false" {
             section class="card" {

@@ -17,9 +17,10 @@ use crate::triggers::kinds;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The platform the sandbox shop simulates: shopify or ecwid.
-    #[arg(long, default_value = "shopify")]
-    platform: String,
+    /// The platform the sandbox shop simulates (one of the registered platforms; the first
+    /// when unset).
+    #[arg(long)]
+    platform: Option<String>,
     /// Customers in the sandbox shop.
     #[arg(long, default_value_t = 3000)]
     customers: usize,
@@ -104,7 +105,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .get_or_insert_with(crate::secrets::Cipher::generate_key);
     config.app_url = Some(format!("http://{}", config.bind));
 
-    let name = args.platform.to_ascii_lowercase();
+    let name = args
+        .platform
+        .as_deref()
+        .unwrap_or(crate::platforms::PlatformsConfig::NAMES[0])
+        .to_ascii_lowercase();
     let flavour: lifecycle_sandbox::ecwid::Platform = name.parse().map_err(anyhow::Error::msg)?;
     let Some(app) = config.platforms.credentials_of(&name) else {
         bail!(

@@ -297,7 +297,9 @@ mod tests {
     async fn a_batch_applies_its_rows_fails_the_undecodable_and_retries_only_the_refused() {
         for t in TestDb::all().await {
             let db = &t.db;
-            install_shop(db, crate::platforms::shopify::PLATFORM, "a.myshopify.com").await;
+            // The default platform's payloads: a customer as its `customers/update` carries it.
+            let platform = crate::platforms::PlatformsConfig::NAMES[0];
+            install_shop(db, platform, "a.example").await;
             refuse_email(db, "refused@example.com").await;
             let bodies = [
                 customer(1, "one@example.com"),
@@ -309,8 +311,8 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, body)| Delivery {
-                    platform: crate::platforms::shopify::PLATFORM,
-                    shop_domain: "a.myshopify.com".into(),
+                    platform,
+                    shop_domain: "a.example".into(),
                     topic: "customers/update".into(),
                     webhook_id: format!("w-{i}"),
                     event_id: None,

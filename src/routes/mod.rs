@@ -8,15 +8,14 @@ use actix_web::{HttpResponse, ResponseError, web};
 
 use crate::state::AppState;
 
-/// Health, every platform's install routes (`/auth/{platform}/...`), the webhooks of every
-/// platform (`/webhooks/{platform}`) and the admin.
+/// Health, every platform's install routes (`/auth/{platform}/...`) and the webhooks of every
+/// platform (`/webhooks/{platform}`). The admin sits above these and is wired by the server.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     health::configure(cfg);
     for platform in state.platforms.all() {
         platform.clone().routes(cfg);
     }
     webhooks::configure(cfg);
-    crate::admin::configure(cfg);
 }
 
 /// Every error a route can return. Bad input gets a clear message and a 4xx; only our own

@@ -89,6 +89,9 @@ impl fmt::Display for Summary {
             self.tags.writes,
             self.tags.requests
         )?;
+        if let Some(why) = &self.tags.plan_limit {
+            writeln!(f, "  labels: not available on the shop's plan ({why})")?;
+        }
         write!(
             f,
             "  codes: {} planned; {} created, {} already existed, {} confirmed with metafields, {} refused",

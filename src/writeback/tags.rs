@@ -118,7 +118,7 @@ pub fn audit_rows(work: &TagWork, outcome: &str) -> Vec<Audit> {
 }
 
 /// What a tag push did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TagStats {
     /// Customers whose change was confirmed.
     pub customers: usize,
@@ -130,6 +130,11 @@ pub struct TagStats {
     pub rejected: usize,
     /// Bulk mutations completed (the large-difference path).
     pub bulk_operations: usize,
+    /// Why the shop's plan refused labels altogether (Ecwid answers 402 to customer groups
+    /// on plans without them): the push stopped there and everything else went on. Each run
+    /// tries again, so an upgrade takes effect at the next one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_limit: Option<String>,
 }
 
 /// Sends the changes: as bulk calls where the platform has them and the push is large enough
@@ -248,10 +253,18 @@ pub async fn push_aliased(
                 owner.push(w);
             }
         }
-        let results = client
-            .labels(&ops, prefix.as_str())
-            .await
-            .map_err(|e| WritebackError::from_client(e, shop_id, client.as_ref()))?;
+        let results = match client.labels(&ops, prefix.as_str()).await {
+            Ok(r) => r,
+            // No customer can hold a label on this plan: the batch stays unconfirmed (the
+            // next run plans it again) and the run goes on to the codes.
+            Err(crate::platforms::CallError::PlanLimit(why)) => {
+                tracing::warn!(shop_id, reason = %why, "the shop's plan refuses labels");
+                stats.requests += 1;
+                stats.plan_limit = Some(why);
+                return Ok((stats, None));
+            }
+            Err(e) => return Err(WritebackError::from_client(e, shop_id, client.as_ref())),
+        };
         stats.requests += 1;
         stats.writes += ops.len();
         let mut failures: HashMap<usize, String> = HashMap::new();

@@ -80,8 +80,15 @@ impl std::str::FromStr for EcwidPlan {
 /// What makes a shop an Ecwid store.
 pub struct EcwidShop {
     pub store_id: u64,
-    pub plan: EcwidPlan,
+    /// The store's plan; a merchant may change it while the app is installed.
+    pub plan: Mutex<EcwidPlan>,
     pub state: Mutex<EcwidState>,
+}
+
+impl EcwidShop {
+    pub fn plan(&self) -> EcwidPlan {
+        *self.plan.lock()
+    }
 }
 
 /// Ecwid-only state beside the shared shop model. Lock order: `Shop::data` before this.
@@ -156,7 +163,7 @@ pub fn make_ecwid(shop: &mut Shop, store_id: u64, plan: EcwidPlan) {
     shop.info.email = format!("owner@{}.ecwid.example", shop.info.name);
     shop.ecwid = Some(EcwidShop {
         store_id,
-        plan,
+        plan: Mutex::new(plan),
         state: Mutex::new(EcwidState {
             next_group_id: 1,
             ..Default::default()

@@ -284,7 +284,7 @@ fn route(
         ("GET", ["profile"]) => ok(payloads::profile(
             info,
             eco.store_id,
-            eco.plan,
+            eco.plan(),
             &state.base_url(),
         )),
         ("GET", ["customers"]) => {
@@ -356,7 +356,7 @@ fn route(
                 .ok_or_else(|| err(404, format!("Cart {id} not found")))?;
             ok(payloads::cart(k, cur))
         }
-        ("GET" | "POST", ["customer_groups", ..]) if !eco.plan.has_customer_groups() => Err(err(
+        ("GET" | "POST", ["customer_groups", ..]) if !eco.plan().has_customer_groups() => Err(err(
             402,
             "Customer groups are available on the Business plan and higher",
         )),
@@ -455,7 +455,7 @@ fn update_customer(
             None => false,
             Some(g) => {
                 let mut st = eco.state.lock();
-                if g != 0 && !eco.plan.has_customer_groups() {
+                if g != 0 && !eco.plan().has_customer_groups() {
                     return Err(err(
                         402,
                         "Customer groups are available on the Business plan and higher",

@@ -123,7 +123,10 @@ impl EcwidApi<'_> {
 
     /// Puts one customer into the group of `add` (or back into "General" when only removals
     /// are asked and the customer is in one of them). A customer in a group that is not
-    /// Lifecycle's is left alone. `Some(reason)` when the write was refused.
+    /// Lifecycle's is left alone. `Some(reason)` when the write was refused. The group is
+    /// resolved before the customer is read, so a plan without customer groups (402) costs one
+    /// request and ends the whole call with [`CallError::PlanLimit`]: no customer can have a
+    /// group, and asking per customer would spend the token's rate on refusals.
     async fn set_group(
         &self,
         customer: &str,
@@ -131,6 +134,10 @@ impl EcwidApi<'_> {
         remove: &[&str],
         prefix: &str,
     ) -> Result<Option<String>, CallError> {
+        let wanted = match add {
+            Some(name) => Some(self.group_id(name).await?),
+            None => None,
+        };
         let path = format!("/customers/{customer}");
         let Some(current) = self.client.get_opt(&path).await? else {
             return Ok(Some("the customer no longer exists".into()));
@@ -148,16 +155,8 @@ impl EcwidApi<'_> {
                 "the customer is in the merchant's own group `{current_name}`: left as it is"
             )));
         }
-        let target = match add {
-            Some(name) => match self.group_id(name).await {
-                Ok(id) => id,
-                Err(CallError::PlanLimit(_)) => {
-                    return Ok(Some(
-                        "the store's plan has no customer groups (Ecwid answered 402)".into(),
-                    ));
-                }
-                Err(e) => return Err(e),
-            },
+        let target = match wanted {
+            Some(id) => id,
             None if remove.contains(&current_name) => 0,
             None => return Ok(None),
         };

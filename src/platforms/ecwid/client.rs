@@ -131,7 +131,7 @@ impl StoreClient<'_> {
                     });
                 }
                 401 => return Err(CallError::Unauthorized),
-                402 => return Err(CallError::PlanLimit(excerpt(response).await)),
+                402 => return Err(CallError::PlanLimit(error_message(response).await)),
                 403 => return Err(CallError::Forbidden(excerpt(response).await)),
                 404 => return Ok(None),
                 429 => {
@@ -166,6 +166,15 @@ impl StoreClient<'_> {
 async fn excerpt(response: reqwest::Response) -> String {
     let text = response.text().await.unwrap_or_default();
     text.chars().take(300).collect()
+}
+
+/// Ecwid's own words for a refusal (`errorMessage`), else the start of the body.
+async fn error_message(response: reqwest::Response) -> String {
+    let text = excerpt(response).await;
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("errorMessage")?.as_str().map(str::to_string))
+        .unwrap_or(text)
 }
 
 fn backoff(attempt: u32) -> Duration {
