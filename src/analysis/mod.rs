@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod load;
+mod load_postgres;
 mod load_sqlite;
 pub mod money;
 pub mod results;
