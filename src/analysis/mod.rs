@@ -7,8 +7,6 @@
 
 pub mod facts;
 pub mod load;
-mod load_postgres;
-mod load_sqlite;
 pub mod money;
 pub mod results;
 

@@ -8,7 +8,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::DbErr;
 
-use super::load::{Builder, OrderRec, ShopData, sql};
+use super::builder::{Builder, OrderRec, ShopData, sql};
 use crate::store::Db;
 
 pub async fn load_shop(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use sea_orm::DbErr;
 use sqlx::postgres::PgConnection;
 
-use super::load::{Builder, OrderRec, ShopData, sql};
+use super::builder::{Builder, OrderRec, ShopData, sql};
 use crate::store::Db;
 
 pub async fn load_shop(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {
@@ -262,8 +262,6 @@ fn unescape(v: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testdb::{TestDb, install_shop};
-    use sea_orm::ConnectionTrait;
 
     #[test]
     fn text_escapes_are_undone() {
@@ -281,122 +279,5 @@ mod tests {
         let t = parse_time("2026-01-31 12:34:56+00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-31T12:34:56+00:00");
         assert!(parse_time("yesterday").is_err());
-    }
-
-    /// The COPY reader and the pool's rows give the same shop, byte for byte, on values that
-    /// need escaping (tabs, backslashes, quotes, newlines), NULLs, refunds, cancellations,
-    /// guests and abandoned checkouts, and nothing of another shop.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn copy_reads_the_same_shop_as_the_pool() {
-        let Some(t) = TestDb::postgres().await else {
-            return;
-        };
-        let db = &t.db;
-        let shop = install_shop(db, "p", "a.example").await;
-        let other = install_shop(db, "p", "b.example").await;
-        let exec = |sql: String| async move {
-            db.execute_unprepared(&sql).await.unwrap();
-        };
-        let at = |d: u32| format!("'2026-0{}-1{} 10:1{}:00.25+00'", 1 + d % 8, d % 10, d % 6);
-        for (s, n) in [(shop, 40u32), (other, 3)] {
-            for c in 0..n {
-                let email = match c % 4 {
-                    0 => "NULL".to_string(),
-                    1 => format!("E'tab\\there{c}@example.com'"),
-                    _ => format!("'c{c}@example.com'"),
-                };
-                let tags = match c % 3 {
-                    0 => "NULL".to_string(),
-                    1 => r#"E'["vip","back\\\\slash","quote\\"d","new\\nline"]'"#.to_string(),
-                    _ => "'[]'".to_string(),
-                };
-                let created = if c % 5 == 0 {
-                    "NULL".to_string()
-                } else {
-                    at(c)
-                };
-                exec(format!(
-                    "INSERT INTO customers (shop_id, platform_id, email, tags, platform_created_at, platform_updated_at, created_at, updated_at) \
-                     VALUES ({s}, 'c{c:03}', {email}, {tags}, {created}, {}, now(), now())",
-                    at(c + 1)
-                ))
-                .await;
-                for o in 0..(c % 4) {
-                    let id = format!("o{c:03}-{o}");
-                    let customer = if o == 2 {
-                        "NULL".into()
-                    } else {
-                        format!("'c{c:03}'")
-                    };
-                    let refunded = if (c + o) % 3 == 0 { 250 } else { 0 };
-                    let cancelled = if (c + o) % 7 == 0 {
-                        at(o + 3)
-                    } else {
-                        "NULL".into()
-                    };
-                    let codes = if o == 1 {
-                        r#"'["WELCOME","lc-ab\\c"]'"#
-                    } else {
-                        "'[]'"
-                    };
-                    let currency = if c == 7 { "EUR" } else { "USD" };
-                    exec(format!(
-                        "INSERT INTO orders (shop_id, platform_id, customer_platform_id, currency, total_minor, \
-                         refunded_minor, discount_codes, cancelled_at, platform_created_at, platform_updated_at, created_at, updated_at) \
-                         VALUES ({s}, '{id}', {customer}, '{currency}', {}, {refunded}, {codes}, {cancelled}, {}, {}, now(), now())",
-                        1000 + c * 10 + o,
-                        at(c + o),
-                        at(c + o + 1)
-                    ))
-                    .await;
-                    if refunded > 0 && o % 2 == 0 {
-                        exec(format!(
-                            "INSERT INTO refunds (shop_id, platform_id, order_platform_id, amount_minor, platform_created_at) \
-                             VALUES ({s}, 'r-{id}', '{id}', 250, {})",
-                            at(c + o + 2)
-                        ))
-                        .await;
-                    }
-                }
-                if c % 6 == 0 {
-                    let completed = if c % 12 == 0 { at(c) } else { "NULL".into() };
-                    exec(format!(
-                        "INSERT INTO checkouts (shop_id, platform_id, customer_platform_id, currency, completed_at, \
-                         platform_created_at, platform_updated_at, created_at, updated_at) VALUES ({s}, 'k{c}', 'c{c:03}', 'USD', {completed}, {}, {}, now(), now())",
-                        at(c + 2),
-                        at(c + 3)
-                    ))
-                    .await;
-                }
-            }
-        }
-        let copied = load_shop(db, shop).await.unwrap();
-        let pooled = super::super::load::load_through_pool(db, shop)
-            .await
-            .unwrap();
-        assert_eq!(copied.customers.len(), 40);
-        assert!(
-            copied.input.orders.len() > 30,
-            "{}",
-            copied.input.orders.len()
-        );
-        assert!(
-            copied
-                .customers
-                .iter()
-                .any(|c| c.tags.iter().any(|t| t == "back\\slash")),
-            "escaped tags decode: {:?}",
-            copied.customers
-        );
-        let fingerprint = |d: &ShopData| {
-            let mut codes: Vec<&String> = d.used_codes.iter().collect();
-            codes.sort();
-            format!(
-                "{} {:?} {:?} {:?} {codes:?}",
-                d.currency, d.customers, d.extras, d.input
-            )
-        };
-        assert_eq!(fingerprint(&copied), fingerprint(&pooled));
-        t.remove().await;
     }
 }

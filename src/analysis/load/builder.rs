@@ -1,25 +1,12 @@
-//! Reads a shop's mirrored customers, orders, refunds and abandoned checkouts into the core's
-//! [`ShopInput`]. Deleted and redacted customers and deleted orders are left out; cancelled and
-//! refunded orders go in as such, and the core nets them out. Orders are in the shop's currency
-//! (the mirror stores shop money), converted from minor units here.
-//!
-//! Rows are streamed into a [`Builder`], never held as database rows: a shop's orders are
-//! millions of rows, and holding them before converting costs several times the memory of what
-//! is kept. Three readers feed the one builder: rows through the pool (one customer), a whole
-//! SQLite shop through its own read-only connection ([`super::load_sqlite`]), because sqlx
-//! hands every SQLite row from its worker thread to the async task one at a time, which cost
-//! more than everything else in a run (measured: 8 s of a 10 s dry run at 100,000 customers),
-//! and a whole PostgreSQL shop through `COPY ... TO STDOUT` ([`super::load_postgres`]).
+//! What a shop's rows become: the [`Builder`] every reader feeds, table by table, and the
+//! [`ShopData`] it finishes into; and the reads themselves ([`sql`]), shared by every reader.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, StreamTrait, Value};
 
-use super::money;
+use crate::analysis::money;
 use crate::core::analytics::{CheckoutFact, OrderFact, ShopInput};
-use crate::store::{Db, stmt};
 
 /// A customer as the segment job needs it.
 #[derive(Debug, Clone)]
@@ -58,38 +45,9 @@ impl ShopData {
     }
 }
 
-/// The whole shop.
-pub async fn load_shop(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {
-    match db.get_database_backend() {
-        DatabaseBackend::Sqlite => super::load_sqlite::load_shop(db, shop_id).await,
-        DatabaseBackend::Postgres => super::load_postgres::load_shop(db, shop_id).await,
-        _ => load(db, shop_id, None).await,
-    }
-}
-
-/// The whole shop through the pool's rows, to hold the other readers against.
-#[cfg(test)]
-pub(super) async fn load_through_pool(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {
-    load(db, shop_id, None).await
-}
-
-/// One customer (for near-real-time re-scoring); `None` when the customer is unknown,
-/// deleted or redacted.
-pub async fn load_customer<D>(
-    db: &D,
-    shop_id: i64,
-    platform_id: &str,
-) -> Result<Option<ShopData>, DbErr>
-where
-    D: ConnectionTrait + StreamTrait,
-{
-    let data = load(db, shop_id, Some(platform_id)).await?;
-    Ok((!data.customers.is_empty()).then_some(data))
-}
-
 /// The four reads, with `/*customer*/` where the one-customer filter goes. Their columns are
 /// read by position, in the order of the `Builder` method each row goes to.
-pub(super) mod sql {
+pub mod sql {
     pub const CUSTOMERS: &str = "SELECT platform_id, email, tags, platform_created_at FROM customers \
          WHERE shop_id = ? /*customer*/ AND deleted_at IS NULL AND redacted_at IS NULL";
     pub const REFUNDS: &str = "SELECT order_platform_id, MAX(platform_created_at) FROM refunds \
@@ -267,94 +225,4 @@ impl Builder {
             used_codes: self.used_codes,
         }
     }
-}
-
-/// Streams every row of `statement` into `each`, reading columns by position.
-async fn each_row<D>(
-    db: &D,
-    statement: sea_orm::Statement,
-    mut each: impl FnMut(QueryResult) -> Result<(), DbErr>,
-) -> Result<(), DbErr>
-where
-    D: ConnectionTrait + StreamTrait,
-{
-    let rows = db.stream_raw(statement).await?;
-    let mut rows = std::pin::pin!(rows);
-    while let Some(row) = rows.next().await {
-        each(row?)?;
-    }
-    Ok(())
-}
-
-/// The shop (or one customer) through the connection's own rows.
-async fn load<D>(db: &D, shop_id: i64, customer: Option<&str>) -> Result<ShopData, DbErr>
-where
-    D: ConnectionTrait + StreamTrait,
-{
-    let backend = ConnectionTrait::get_database_backend(db);
-    let scoped = |sql: &str, column: &str| {
-        let mut values: Vec<Value> = vec![shop_id.into()];
-        values.extend(customer.map(Value::from));
-        stmt(
-            backend,
-            &sql::scoped(sql, column, customer.is_some()),
-            values,
-        )
-    };
-    let mut b = Builder::default();
-    each_row(db, scoped(sql::CUSTOMERS, "platform_id"), |r| {
-        let tags: Option<String> = r.try_get_by_index(2)?;
-        b.customer(
-            r.try_get_by_index(0)?,
-            r.try_get_by_index(1)?,
-            tags.as_deref(),
-            r.try_get_by_index(3)?,
-        );
-        Ok(())
-    })
-    .await?;
-    b.customers_done();
-
-    let refunds = match customer {
-        Some(c) => stmt(
-            backend,
-            sql::CUSTOMER_REFUNDS,
-            vec![shop_id.into(), shop_id.into(), c.into()],
-        ),
-        None => stmt(backend, sql::REFUNDS, vec![shop_id.into()]),
-    };
-    each_row(db, refunds, |r| {
-        let id: String = r.try_get_by_index(0)?;
-        b.refund(&id, r.try_get_by_index(1)?);
-        Ok(())
-    })
-    .await?;
-
-    each_row(db, scoped(sql::ORDERS, "customer_platform_id"), |r| {
-        let customer: Option<String> = r.try_get_by_index(0)?;
-        let currency: String = r.try_get_by_index(1)?;
-        let codes: String = r.try_get_by_index(4)?;
-        let refunded_id: Option<String> = r.try_get_by_index(8)?;
-        b.order(OrderRec {
-            customer: customer.as_deref(),
-            currency: &currency,
-            total: r.try_get_by_index(2)?,
-            refunded: r.try_get_by_index(3)?,
-            discount_codes: &codes,
-            cancelled_at: r.try_get_by_index(5)?,
-            created_at: r.try_get_by_index(6)?,
-            updated_at: r.try_get_by_index(7)?,
-            refunded_id: refunded_id.as_deref(),
-        });
-        Ok(())
-    })
-    .await?;
-
-    each_row(db, scoped(sql::CHECKOUTS, "customer_platform_id"), |r| {
-        let customer: String = r.try_get_by_index(0)?;
-        b.checkout(&customer, r.try_get_by_index(1)?);
-        Ok(())
-    })
-    .await?;
-    Ok(b.finish())
 }
