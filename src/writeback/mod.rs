@@ -6,6 +6,7 @@
 
 pub mod bulk;
 pub mod codes;
+pub mod labels;
 pub mod rescore;
 pub mod segment;
 pub mod store;

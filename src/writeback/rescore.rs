@@ -150,7 +150,8 @@ pub async fn rescore(
         store::audit(&state.db, shop_id, None, true, &audit, now).await?;
         return Ok(out);
     }
-    let (stats, stop) = tags::push(state, shop_id, None, std::slice::from_ref(&work), now).await?;
+    let (stats, stop) =
+        super::labels::push(state, shop_id, None, std::slice::from_ref(&work), now).await?;
     out.tags = stats;
     out.stopped = stop;
     Ok(out)

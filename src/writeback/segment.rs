@@ -289,7 +289,7 @@ async fn run_inner(
         summary.timings.push_ms = ms(phase.elapsed());
         return Ok(());
     }
-    let (tag_stats, stop) = tags::push(state, shop_id, Some(run_id), &works, now).await?;
+    let (tag_stats, stop) = super::labels::push(state, shop_id, Some(run_id), &works, now).await?;
     summary.tags = tag_stats;
     if stop.is_some() {
         summary.stopped = stop;

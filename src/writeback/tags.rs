@@ -1,13 +1,14 @@
 //! Tag write-back: plan each customer's difference against what was last confirmed pushed,
 //! send only that difference, and record the new confirmed state after each successful batch.
-//! A small difference goes as aliased mutations; a large one as bulk mutations ([`super::bulk`]).
+//! [`super::labels`] sends a small difference as batched calls ([`push_aliased`]), a large one
+//! as bulk mutations ([`super::bulk`]).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
 use super::store::{self, Audit, Pushed};
-use super::{Stop, WritebackError, bulk, client_or_stop};
+use super::{Stop, WritebackError, client_or_stop};
 use crate::core::loyalty::{CustomerTags, TagAction, TagChange, TagPlanner};
 use crate::core::segments::Membership;
 use crate::platforms::LabelOp;
@@ -135,27 +136,6 @@ pub struct TagStats {
     /// tries again, so an upgrade takes effect at the next one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_limit: Option<String>,
-}
-
-/// Sends the changes: as bulk calls where the platform has them and the push is large enough
-/// (`BulkLabels::min_writes`), else in batches of ordinary calls.
-pub async fn push(
-    state: &AppState,
-    shop_id: i64,
-    run_id: Option<i64>,
-    works: &[TagWork],
-    now: DateTime<Utc>,
-) -> Result<(TagStats, Option<Stop>), WritebackError> {
-    let writes: usize = works.iter().map(|w| ops_of(w).len()).sum();
-    let bulk_from = match client_or_stop(state, shop_id).await? {
-        Ok(client) => client.bulk_labels().map(|b| b.min_writes()),
-        Err(stop) => return Ok((TagStats::default(), Some(stop))),
-    };
-    if bulk_from.is_some_and(|min| writes >= min) {
-        bulk::push(state, shop_id, run_id, works, now).await
-    } else {
-        push_aliased(state, shop_id, run_id, works, now).await
-    }
 }
 
 /// The shop's tag prefix: what marks a label as Lifecycle's.

@@ -10,8 +10,8 @@ use lifecycle::core::loyalty::{TagAction, TagChange, TagReason};
 use lifecycle::core::segments::{SegmentCatalog, SegmentSettings};
 use lifecycle::store::{self, Db};
 use lifecycle::writeback::segment::run_for_shop;
-use lifecycle::writeback::tags::{self, TagWork};
-use lifecycle::writeback::{Stop, rescore};
+use lifecycle::writeback::tags::TagWork;
+use lifecycle::writeback::{Stop, labels, rescore};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
@@ -982,7 +982,7 @@ async fn a_refused_bulk_line_is_recorded_and_the_others_confirmed(backend: Backe
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let log_before = request_log(&env).await.len();
-    let (stats, stop) = tags::push(&env.app.state, shop_id, None, &works, chrono::Utc::now())
+    let (stats, stop) = labels::push(&env.app.state, shop_id, None, &works, chrono::Utc::now())
         .await
         .unwrap();
     assert!(stop.is_none());
