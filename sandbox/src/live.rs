@@ -176,9 +176,9 @@ impl LiveMirror {
                 self.customers.push(c);
                 Ok(changes)
             }
-            LiveEvent::NewOrder(o) => {
+            LiveEvent::NewOrder(mut o) => {
+                let personal = use_personal_code(&data, &mut o, now);
                 let mut order = seed::order(o.clone());
-                let personal = use_personal_code(&data, &mut order, now);
                 if let Some(e) = shop.ecwid.as_ref().filter(|_| !personal) {
                     crate::ecwid::use_store_coupon(e, &data, &mut order, now);
                 }
@@ -253,23 +253,22 @@ impl LiveMirror {
 }
 
 /// A customer holding a personal code uses it: the order carries the code and its discount
-/// (replacing any other). Returns whether it did.
-fn use_personal_code(
-    data: &crate::store::ShopData,
-    order: &mut crate::store::model::Order,
-    now: DateTime<Utc>,
-) -> bool {
+/// (replacing any other), off the subtotal, so its total is what the customer paid. Done on the
+/// generator's order, which refunds are later drawn against. Returns whether it did.
+fn use_personal_code(data: &crate::store::ShopData, o: &mut GenOrder, now: DateTime<Utc>) -> bool {
     use crate::store::model::DiscountValue;
-    let Some(d) = order.customer_id.and_then(|c| data.personal_code(c, now)) else {
+    let Some(d) = o.customer_id.and_then(|c| data.personal_code(c, now)) else {
         return false;
     };
-    let items = order.line_items_minor();
     let off = match &d.value {
-        DiscountValue::Percentage(p) => (items as f64 * p).round() as i64,
+        DiscountValue::Percentage(p) => (o.subtotal_minor as f64 * p).round() as i64,
         DiscountValue::Amount { amount_minor, .. } => *amount_minor,
-    };
-    order.discount_codes = vec![d.code.clone()];
-    order.total_discounts_minor = off.clamp(0, items);
+    }
+    .clamp(0, o.subtotal_minor);
+    // total = subtotal − discounts + tax
+    o.total_price_minor += o.total_discounts_minor - off;
+    o.total_discounts_minor = off;
+    o.discount_codes = vec![d.code.clone()];
     true
 }
 
