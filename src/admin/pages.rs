@@ -581,6 +581,7 @@ fn plan_view(plan: &data::PlanView) -> Markup {
                         dt { "Customers analysed" } dd { (s["customers"]) }
                         dt { "Customers whose tags change" } dd id="plan-tag-changes" { (s["tag_changes"]) }
                         dt { "Codes planned" } dd id="plan-codes" { (s["codes_planned"]) }
+                        dt { "Held out (control groups, no code)" } dd id="plan-held-out" { (s["held_out"]) }
                         dt { "Planned writes" } dd id="plan-total" { (plan.total_items) }
                     }
                     @if plan.items.is_empty() {
