@@ -351,7 +351,14 @@ async fn offers_measure_their_effect(backend: Backend) {
         })
         .await
         .expect("the sandbox's deliveries settle");
-        wait_work_done(db, s.id).await;
+        // The traffic is ~2,500 orders per shop with their webhooks and re-scoring jobs; on a
+        // busy machine SQLite's single writer takes minutes, so the wait is generous (a wait,
+        // not a timing assertion).
+        let idle = eventually(600, || async {
+            (pending_work(db, s.id).await? == 0).then_some(())
+        })
+        .await;
+        assert!(idle.is_some(), "the live traffic is ingested");
     }
     phase("live traffic ingested");
 
@@ -442,7 +449,33 @@ async fn offers_measure_their_effect(backend: Backend) {
             .await
             .unwrap();
         assert!(page.contains("data-offer=\"win_back\"") && page.contains("<svg"));
+        // A period selects assignments by when they were made; a bad date is a 400.
+        let get = |q: &str| {
+            http.get(format!("{}/api/results{q}", env.app.url()))
+                .bearer_auth(bearer(&s.domain))
+                .send()
+        };
+        let before: Value = get("?from=2000-01-01&to=2000-12-31")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(before["offers"], json!([]));
+        let r = get("?from=yesterday").await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+        assert!(r.text().await.unwrap().contains("`from` must be a date"));
     }
+    let spec: Value = http
+        .get(format!("{}/api/openapi.json", env.app.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"]["/api/results"]["get"].is_object());
+    assert!(spec["paths"]["/api/results.csv"]["get"].is_object());
     env.shutdown().await;
 }
 
