@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod experiments;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

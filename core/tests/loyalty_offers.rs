@@ -1,9 +1,10 @@
 //! Offer planning: eligibility windows, cooldown, one active code, budget order, determinism.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use lifecycle_core::loyalty::experiment::in_control;
 use lifecycle_core::loyalty::{
-    CodeSeed, IssuedCode, OfferKind, OfferPlanner, OfferSettings, OfferValue, PlannedCode,
-    derive_code, minor_units_to_decimal,
+    CodeSeed, ControlAssignment, IssuedCode, OfferKind, OfferPlan, OfferPlanner, OfferSettings,
+    OfferValue, PlannedCode, derive_code, minor_units_to_decimal,
 };
 use lifecycle_core::segments::{
     CustomerFacts, Membership, SegmentCatalog, SegmentSettings, ShopContext,
@@ -45,6 +46,8 @@ fn enabled(kind: OfferKind, budget: u32) -> OfferSettings {
     };
     cfg.enabled = true;
     cfg.budget_per_run = budget;
+    // These tests are about which codes a run makes; control groups have their own below.
+    cfg.control_percent = 0;
     s
 }
 
@@ -349,6 +352,7 @@ fn invalid_offer_settings_are_refused() {
             .contains("unknown segment `nope`")
     );
     assert!(check(&|s| s.second_purchase.max_days_since_trigger = Some(1)).contains("max_days"));
+    assert!(check(&|s| s.reward.control_percent = 51).contains("control_percent must be 0 to 50"));
     assert!(OfferPlanner::new(&OfferSettings::default(), &catalog).is_ok());
 
     let parsed: OfferSettings = serde_json::from_str(
@@ -360,6 +364,10 @@ fn invalid_offer_settings_are_refused() {
     assert_eq!(parsed.win_back.expiry_days, 21);
     assert_eq!(parsed.win_back.segments, ["stage_at_risk", "rfm_at_risk"]);
     assert!(!parsed.reward.enabled);
+    assert_eq!(
+        parsed.win_back.control_percent, 10,
+        "the default control share"
+    );
     let open_ended: OfferSettings =
         serde_json::from_str(r#"{"cart_recovery": {"max_days_since_trigger": null}}"#).unwrap();
     assert_eq!(open_ended.cart_recovery.max_days_since_trigger, None);
@@ -380,4 +388,118 @@ fn decimal_amounts_from_minor_units() {
     assert_eq!(minor_units_to_decimal(500, 0), "500");
     assert_eq!(minor_units_to_decimal(1234, 3), "1.234");
     assert_eq!(minor_units_to_decimal(-150, 2), "-1.50");
+}
+
+fn run_with_control(
+    settings: &OfferSettings,
+    facts: &[CustomerFacts],
+    history: &[IssuedCode],
+    held_out: &[ControlAssignment],
+    now: DateTime<Utc>,
+) -> OfferPlan {
+    let catalog = SegmentCatalog::new(&SegmentSettings::default()).unwrap();
+    let ctx = ShopContext::compute(facts, catalog.thresholds());
+    let ev = catalog.evaluator(&ctx, now);
+    let ms: Vec<Membership> = facts.iter().map(|f| ev.membership(f)).collect();
+    let planner = OfferPlanner::new(settings, &catalog).unwrap();
+    planner.plan_with_control(
+        facts.iter().zip(&ms),
+        history,
+        held_out,
+        &catalog,
+        SEED,
+        now,
+    )
+}
+
+#[test]
+fn the_control_group_gets_no_code_and_is_drawn_by_the_keyed_hash() {
+    let facts: Vec<CustomerFacts> = (0..400)
+        .map(|i| first_timer(&format!("c{i:03}"), 20, f64::from(i)))
+        .collect();
+    let mut s = enabled(OfferKind::SecondPurchase, 300);
+    s.second_purchase.control_percent = 30;
+    let plan = run_with_control(&s, &facts, &[], &[], now());
+    // The budget counts both groups: the 300 best customers, split by the draw.
+    assert_eq!(plan.codes.len() + plan.control.len(), 300);
+    let coded: std::collections::BTreeSet<&str> =
+        plan.codes.iter().map(|c| c.customer_id.as_str()).collect();
+    for c in &plan.control {
+        assert!(
+            !coded.contains(c.customer_id.as_str()),
+            "{} got a code",
+            c.customer_id
+        );
+        assert!(in_control(SEED.secret, &c.customer_id, "second_purchase", "0", 30).unwrap());
+        assert_eq!((c.period, c.control_percent), (0, 30));
+        assert_eq!(
+            c.ends_at - c.starts_at,
+            Duration::days(30),
+            "the code's expiry"
+        );
+        assert_eq!(c.reason_segment, "first_time_buyer");
+    }
+    for c in &plan.codes {
+        assert!(!in_control(SEED.secret, &c.customer_id, "second_purchase", "0", 30).unwrap());
+    }
+    // About 30 % (binomial sd 2.6 %; the draw is fixed by the secret, so this is exact).
+    let share = plan.control.len() as f64 / 300.0;
+    assert!((0.22..0.38).contains(&share), "control share {share}");
+    // The same inputs give the same split: a retry or another instance agrees.
+    assert_eq!(run_with_control(&s, &facts, &[], &[], now()), plan);
+    // Another secret splits differently.
+    let other = CodeSeed {
+        shop: SEED.shop,
+        secret: b"another shop's secret",
+    };
+    let moved = plan
+        .control
+        .iter()
+        .filter(|c| !in_control(other.secret, &c.customer_id, "second_purchase", "0", 30).unwrap())
+        .count();
+    assert!(moved > 0);
+    // A share of 0 holds nobody out.
+    s.second_purchase.control_percent = 0;
+    assert!(
+        run_with_control(&s, &facts, &[], &[], now())
+            .control
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_held_out_customer_counts_like_a_code_until_the_window_and_cooldown_pass() {
+    let facts: Vec<CustomerFacts> = (0..200)
+        .map(|i| first_timer(&format!("c{i:03}"), 20, 1.0))
+        .collect();
+    let mut s = enabled(OfferKind::SecondPurchase, 1000);
+    s.second_purchase.control_percent = 50;
+    s.second_purchase.max_days_since_trigger = None;
+    let first = run_with_control(&s, &facts, &[], &[], now());
+    assert!(!first.control.is_empty() && !first.codes.is_empty());
+    let history: Vec<IssuedCode> = first.codes.iter().map(confirm).collect();
+    // The next run plans nobody: every customer holds a code or is held out.
+    let again = run_with_control(&s, &facts, &history, &first.control, now());
+    assert_eq!(again, OfferPlan::default());
+    // After the cooldown (180 days) each customer's next period gets a fresh draw.
+    let later = now() + Duration::days(181);
+    let next = run_with_control(&s, &facts, &history, &first.control, later);
+    assert_eq!(next.codes.len() + next.control.len(), 200);
+    assert!(next.codes.iter().all(|c| c.period == 1));
+    assert!(next.control.iter().all(|c| c.period == 1));
+    let was_held: std::collections::BTreeSet<&str> = first
+        .control
+        .iter()
+        .map(|c| c.customer_id.as_str())
+        .collect();
+    let still_held = next
+        .control
+        .iter()
+        .filter(|c| was_held.contains(c.customer_id.as_str()))
+        .count();
+    // Periods split independently: about half of the first control group is held out again.
+    assert!(
+        still_held > 0 && still_held < was_held.len(),
+        "{still_held}"
+    );
 }

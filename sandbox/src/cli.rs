@@ -36,6 +36,13 @@ pub struct SandboxArgs {
     /// Live events per second per shop.
     #[arg(long)]
     pub live: Option<f64>,
+    /// Treatment effect of personal discount codes in live traffic: a customer holding a
+    /// valid, unused code issued to them (e.g. a Lifecycle offer) buys at (1 + UPLIFT) times
+    /// their natural rate and uses the code on that order. 0.3 = +30 %; 0 (default) = codes
+    /// change nothing but the price. Ecwid coupons name no customer, so only personal codes
+    /// count. Also settable per shop: POST /_sandbox/shops/{shop}/live {"rate", "uplift"}.
+    #[arg(long, default_value_t = 0.0)]
+    pub uplift: f64,
     /// Webhook retry time runs this many times faster than real time.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
@@ -86,6 +93,7 @@ impl SandboxArgs {
             client_secret: self.client_secret.clone(),
             app_url: self.app_url.clone(),
             live_rate: self.live,
+            live_uplift: self.uplift,
             time_scale: self.time_scale,
             delivery_concurrency: self.delivery_concurrency,
             auto_approve: !self.no_auto_approve,

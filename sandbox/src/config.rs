@@ -24,6 +24,9 @@ pub struct SandboxConfig {
     pub scopes: String,
     /// Live events per second per shop; `None` = no live traffic.
     pub live_rate: Option<f64>,
+    /// Treatment effect of a personal discount code in live traffic: a holder buys at
+    /// (1 + uplift) times their natural rate until they use it (0 = no effect).
+    pub live_uplift: f64,
     /// How much faster than real time webhook retry intervals pass (3600 = 4 h in 4 s).
     pub time_scale: f64,
     /// Webhook deliveries in flight at once per shop (and address); the rest wait their turn,
@@ -60,6 +63,7 @@ impl Default for SandboxConfig {
             scopes: "read_customers,write_customers,read_orders,read_discounts,write_discounts"
                 .into(),
             live_rate: None,
+            live_uplift: 0.0,
             time_scale: 1.0,
             delivery_concurrency: DEFAULT_DELIVERY_CONCURRENCY,
             auto_approve: true,
@@ -109,6 +113,10 @@ impl SandboxConfig {
                 "live rate must be in (0, 10000] per second"
             );
         }
+        anyhow::ensure!(
+            self.live_uplift.is_finite() && (0.0..=10.0).contains(&self.live_uplift),
+            "live uplift must be in [0, 10] (0.3 = +30 %)"
+        );
         if let Some(u) = &self.app_url {
             url::Url::parse(u).map_err(|e| anyhow::anyhow!("app_url '{u}' is not a URL: {e}"))?;
         }

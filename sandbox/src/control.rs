@@ -280,8 +280,16 @@ pub async fn set_app(state: St, b: web::Bytes) -> Res {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LiveReq {
     rate: f64,
+    /// Treatment effect of a personal code (0.3 = holders buy at 1.3 times their rate);
+    /// unchanged when absent.
+    #[serde(default)]
+    uplift: Option<f64>,
+    /// Stop by itself after this many events.
+    #[serde(default)]
+    events: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +311,9 @@ pub async fn set_plan(state: St, path: web::Path<String>, b: web::Bytes) -> Res 
     Ok(HttpResponse::Ok().json(shop_summary(&state, &shop)))
 }
 
+/// Largest uplift accepted: +1000 %.
+const MAX_UPLIFT: f64 = 10.0;
+
 pub async fn start_live(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
     let shop = shop_of(&state, &path)?;
     let req: LiveReq = body(&b)?;
@@ -311,13 +322,46 @@ pub async fn start_live(state: St, path: web::Path<String>, b: web::Bytes) -> Re
             "rate must be in (0, 10000] events per second".into(),
         ));
     }
-    if shop.live_mirror.lock().is_none() {
-        return Err(ApiError::Conflict(
-            "this shop has no generator state for live traffic".into(),
-        ));
+    if let Some(u) = req.uplift
+        && !(u.is_finite() && (0.0..=MAX_UPLIFT).contains(&u))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "uplift must be in [0, {MAX_UPLIFT}] (0.3 = +30 %)"
+        )));
     }
-    live::start(state.get_ref().clone(), shop, req.rate);
-    Ok(HttpResponse::Ok().json(json!({"live": true, "rate": req.rate})))
+    if req.events == Some(0) {
+        return Err(ApiError::BadRequest("events must be at least 1".into()));
+    }
+    {
+        let mut mirror = shop.live_mirror.lock();
+        let Some(m) = mirror.as_mut() else {
+            return Err(ApiError::Conflict(
+                "this shop has no generator state for live traffic".into(),
+            ));
+        };
+        if let Some(u) = req.uplift {
+            m.set_uplift(u);
+        }
+    }
+    live::start(state.get_ref().clone(), shop, req.rate, req.events);
+    Ok(HttpResponse::Ok().json(json!({"live": true, "rate": req.rate, "events": req.events})))
+}
+
+/// Whether live traffic runs, its uplift, the natural events so far and the extra orders the
+/// uplift added (by id).
+pub async fn live_status(state: St, path: web::Path<String>) -> Res {
+    let shop = shop_of(&state, &path)?;
+    let running = live::running(&shop);
+    let mirror = shop.live_mirror.lock();
+    let m = mirror.as_ref().ok_or_else(|| {
+        ApiError::Conflict("this shop has no generator state for live traffic".into())
+    })?;
+    Ok(HttpResponse::Ok().json(json!({
+        "running": running,
+        "uplift": m.uplift(),
+        "events": m.events(),
+        "uplift_orders": m.uplift_orders(),
+    })))
 }
 
 pub async fn stop_live(state: St, path: web::Path<String>) -> Res {

@@ -1,5 +1,14 @@
 //! Live traffic: the generator decides what happens next, the store applies it, and the
 //! resulting webhooks go out, at a steady rate per shop.
+//!
+//! **Treatment effect.** A customer holding a personal code (issued to them alone through the
+//! platform API, valid and not used up) uses it on their next order, and with an `uplift`
+//! of u buys at (1 + u) times their natural rate until then: after each natural order of a
+//! customer, u more customers are drawn the same way (the fraction of u as a chance), and
+//! each drawn holder places an extra order. Extra orders are drawn from their own random
+//! stream, so the natural events stay what they would have been, and are listed by id
+//! ([`LiveMirror::uplift_orders`]) so a test knows the true effect. Ecwid coupons name no
+//! customer, so there the knob has no holder to act on.
 
 use crate::generate::{
     GenConfig, GenCustomer, GenOrder, LIVE_CANCEL_REASON, LiveContext, LiveEvent, LiveGenerator,
@@ -9,6 +18,8 @@ use crate::seed;
 use crate::state::{Shop, State};
 use crate::store::{Change, CustomerPatch, StoreError};
 use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +33,11 @@ pub struct LiveMirror {
     customers: Vec<GenCustomer>,
     customer_pos: HashMap<u64, usize>,
     recent: VecDeque<GenOrder>,
+    uplift: f64,
+    uplift_rng: ChaCha8Rng,
+    uplift_orders: Vec<u64>,
+    /// Natural events applied so far.
+    events: u64,
 }
 
 struct View<'a> {
@@ -61,7 +77,78 @@ impl LiveMirror {
             customers,
             customer_pos,
             recent: recent.into(),
+            uplift: 0.0,
+            // Its own stream: extra orders must not shift the natural events.
+            uplift_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7570_6c69_6674),
+            uplift_orders: Vec::new(),
+            events: 0,
         }
+    }
+
+    /// The treatment effect of a personal code: u ≥ 0 (0.3 = +30 %).
+    pub fn set_uplift(&mut self, uplift: f64) {
+        self.uplift = uplift.max(0.0);
+    }
+
+    pub fn uplift(&self) -> f64 {
+        self.uplift
+    }
+
+    /// Ids of the orders the uplift added (the true effect of the codes).
+    pub fn uplift_orders(&self) -> &[u64] {
+        &self.uplift_orders
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The extra orders of code holders after a natural order of a customer (see the module
+    /// docs): applied to the store here; returns their webhooks.
+    fn uplift_after(&mut self, shop: &Shop, now: DateTime<Utc>) -> Vec<Change> {
+        let mut draws = self.uplift.floor() as u64;
+        if self.uplift_rng.random::<f64>() < self.uplift.fract() {
+            draws += 1;
+        }
+        let mut changes = Vec::new();
+        for _ in 0..draws {
+            if self.customers.is_empty() {
+                break;
+            }
+            let i = self.uplift_rng.random_range(0..self.customers.len());
+            let holder = shop
+                .data
+                .read()
+                .personal_code(self.customers[i].id, now)
+                .is_some();
+            if !holder {
+                continue;
+            }
+            let customer = self.customers[i].clone();
+            let event = self
+                .generator
+                .order_for(now, &customer, &mut self.uplift_rng);
+            if let LiveEvent::NewOrder(o) = &event {
+                self.uplift_orders.push(o.id);
+            }
+            match self.apply(shop, event, now) {
+                Ok(c) => changes.extend(c),
+                Err(e) => tracing::debug!(error = %e, "uplift order skipped"),
+            }
+        }
+        changes
+    }
+
+    /// One tick: the next natural event, then any extra orders it leads to.
+    pub fn step(&mut self, shop: &Shop, now: DateTime<Utc>) -> Result<Vec<Change>, StoreError> {
+        let event = self.next_event(now);
+        let customer_order = matches!(&event, LiveEvent::NewOrder(o) if o.customer_id.is_some());
+        self.events += 1;
+        let mut changes = self.apply(shop, event, now)?;
+        if customer_order && self.uplift > 0.0 {
+            changes.extend(self.uplift_after(shop, now));
+        }
+        Ok(changes)
     }
 
     pub fn next_event(&mut self, now: DateTime<Utc>) -> LiveEvent {
@@ -89,9 +176,10 @@ impl LiveMirror {
                 self.customers.push(c);
                 Ok(changes)
             }
-            LiveEvent::NewOrder(o) => {
+            LiveEvent::NewOrder(mut o) => {
+                let personal = use_personal_code(&data, &mut o, now);
                 let mut order = seed::order(o.clone());
-                if let Some(e) = &shop.ecwid {
+                if let Some(e) = shop.ecwid.as_ref().filter(|_| !personal) {
                     crate::ecwid::use_store_coupon(e, &data, &mut order, now);
                 }
                 let changes = data.insert_order(info, order, now)?;
@@ -164,22 +252,47 @@ impl LiveMirror {
     }
 }
 
-/// Starts (or restarts) live traffic on `shop` at `rate` events per second.
-pub fn start(state: Arc<State>, shop: Arc<Shop>, rate: f64) {
+/// A customer holding a personal code uses it: the order carries the code and its discount
+/// (replacing any other), off the subtotal, so its total is what the customer paid. Done on the
+/// generator's order, which refunds are later drawn against. Returns whether it did.
+fn use_personal_code(data: &crate::store::ShopData, o: &mut GenOrder, now: DateTime<Utc>) -> bool {
+    use crate::store::model::DiscountValue;
+    let Some(d) = o.customer_id.and_then(|c| data.personal_code(c, now)) else {
+        return false;
+    };
+    let off = match &d.value {
+        DiscountValue::Percentage(p) => (o.subtotal_minor as f64 * p).round() as i64,
+        DiscountValue::Amount { amount_minor, .. } => *amount_minor,
+    }
+    .clamp(0, o.subtotal_minor);
+    // total = subtotal − discounts + tax
+    o.total_price_minor += o.total_discounts_minor - off;
+    o.total_discounts_minor = off;
+    o.discount_codes = vec![d.code.clone()];
+    true
+}
+
+/// Starts (or restarts) live traffic on `shop` at `rate` events per second; with `limit`, it
+/// stops by itself after that many natural events.
+pub fn start(state: Arc<State>, shop: Arc<Shop>, rate: f64, limit: Option<u64>) {
     stop(&shop);
     let period = Duration::from_secs_f64(1.0 / rate);
     let task_shop = shop.clone();
     let handle = tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut left = limit;
         loop {
+            if left == Some(0) {
+                break;
+            }
+            left = left.map(|n| n - 1);
             tick.tick().await;
             let now = Utc::now();
             let result = {
                 let mut mirror = task_shop.live_mirror.lock();
                 let Some(m) = mirror.as_mut() else { break };
-                let event = m.next_event(now);
-                m.apply(&task_shop, event, now)
+                m.step(&task_shop, now)
             };
             match result {
                 Ok(changes) => state.emit(&task_shop, changes),
@@ -189,6 +302,11 @@ pub fn start(state: Arc<State>, shop: Arc<Shop>, rate: f64) {
         }
     });
     *shop.live.lock() = Some(handle);
+}
+
+/// Whether live traffic is running on `shop` (a limited run that finished is not).
+pub fn running(shop: &Shop) -> bool {
+    shop.live.lock().as_ref().is_some_and(|h| !h.is_finished())
 }
 
 pub fn stop(shop: &Shop) -> bool {

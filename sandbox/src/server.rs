@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/shops/{shop}/plan", web::post().to(control::set_plan))
             .route("/shops/{shop}/live", web::post().to(control::start_live))
             .route("/shops/{shop}/live", web::delete().to(control::stop_live))
+            .route("/shops/{shop}/live", web::get().to(control::live_status))
             .route("/shops/{shop}/trigger", web::post().to(control::trigger))
             .route(
                 "/shops/{shop}/deliveries",
@@ -144,7 +145,9 @@ pub fn sandbox_shop(
     let (shop, config, from) = built;
     // A seed per shop so live traffic differs between shops.
     let live_seed = config.seed.wrapping_add(0x5eed);
-    *shop.live_mirror.lock() = Some(live::LiveMirror::new(live_seed, &config, from));
+    let mut mirror = live::LiveMirror::new(live_seed, &config, from);
+    mirror.set_uplift(state.live_uplift);
+    *shop.live_mirror.lock() = Some(mirror);
     let shop = Arc::new(shop);
     state
         .shops
@@ -183,6 +186,7 @@ impl Sandbox {
             schema,
             cost_model,
             live_rate: cfg.live_rate,
+            live_uplift: cfg.live_uplift,
             seed: cfg.seed,
             next_store_id: std::sync::atomic::AtomicU64::new(crate::ecwid::FIRST_STORE_ID),
             ecwid_requests_per_minute: cfg.ecwid_requests_per_minute,
@@ -221,7 +225,7 @@ impl Sandbox {
         let task = tokio::spawn(server);
         if let Some(rate) = cfg.live_rate {
             for shop in state.shops.read().values() {
-                live::start(state.clone(), shop.clone(), rate);
+                live::start(state.clone(), shop.clone(), rate, None);
             }
         }
         Ok(Sandbox {

@@ -129,6 +129,8 @@ pub struct State {
     pub schema: crate::graphql::AdminSchema,
     pub cost_model: crate::graphql::cost::TypeMap,
     pub live_rate: Option<f64>,
+    /// The treatment effect of personal codes in live traffic (see `live`).
+    pub live_uplift: f64,
     pub seed: u64,
     /// The next Ecwid store id (1001, 1002, …).
     pub next_store_id: std::sync::atomic::AtomicU64,

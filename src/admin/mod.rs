@@ -8,10 +8,12 @@ pub mod charts;
 pub mod data;
 pub mod openapi;
 pub mod pages;
+pub mod results;
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
     pages::configure(cfg);
+    results::configure(cfg);
 }

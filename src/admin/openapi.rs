@@ -30,5 +30,7 @@ impl Modify for Security {
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::api::ApiDoc::openapi()
+    let mut doc = super::api::ApiDoc::openapi();
+    doc.merge(super::results::ResultsApi::openapi());
+    doc
 }

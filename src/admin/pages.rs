@@ -45,8 +45,8 @@ async fn js() -> HttpResponse {
 }
 
 /// What every page needs to know about the request.
-struct Ctx {
-    session: AdminSession,
+pub(super) struct Ctx {
+    pub(super) session: AdminSession,
     /// The platform's head markup when the page runs inside the platform's own admin.
     embedding: Option<Markup>,
     /// `shop`, `host` and `embedded` carried over to links, so navigation stays embedded.
@@ -175,15 +175,16 @@ fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup)
     }
 }
 
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/admin", "Overview"),
     ("/admin/segments", "Segments"),
     ("/admin/offers", "Offers & tags"),
     ("/admin/customers", "Customers"),
+    ("/admin/results", "Results"),
     ("/admin/activity", "Activity"),
 ];
 
-fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
+pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
     let page = html! {
         @if ctx.embedding.is_some() {
             ui-nav-menu {
@@ -253,7 +254,7 @@ fn run_line(label: &str, run: &Option<data::RunView>) -> Markup {
 }
 
 /// Authenticates the request, then renders `page` for it; a failed page becomes an error page.
-async fn render<F, Fut>(req: &HttpRequest, state: &AppState, page: F) -> HttpResponse
+pub(super) async fn render<F, Fut>(req: &HttpRequest, state: &AppState, page: F) -> HttpResponse
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
@@ -516,6 +517,7 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
                             (num_field("Expires after (days)", "expiry_days", o["expiry_days"].to_string(), ""))
                             (num_field("Cooldown (days)", "cooldown_days", o["cooldown_days"].to_string(), "before the same customer gets this offer again"))
                             (num_field("Budget per run (codes)", "budget_per_run", o["budget_per_run"].to_string(), ""))
+                            (num_field("Control group (%)", "control_percent", o["control_percent"].to_string(), "0-50: held out, no code, to measure the offer's effect"))
                             (num_field("From day", "min_days_since_trigger", o["min_days_since_trigger"].to_string(), "days since the trigger"))
                             (num_field("Until day", "max_days_since_trigger", o["max_days_since_trigger"].as_u64().map(|v| v.to_string()).unwrap_or_default(), "empty: no limit"))
                             div class="field" {
@@ -600,6 +602,7 @@ fn plan_view(plan: &data::PlanView) -> Markup {
                         dt { "Customers analysed" } dd { (s["customers"]) }
                         dt { "Customers whose tags change" } dd id="plan-tag-changes" { (s["tag_changes"]) }
                         dt { "Codes planned" } dd id="plan-codes" { (s["codes_planned"]) }
+                        dt { "Held out (control groups, no code)" } dd id="plan-held-out" { (s["held_out"]) }
                         dt { "Planned writes" } dd id="plan-total" { (plan.total_items) }
                     }
                     @if plan.items.is_empty() {

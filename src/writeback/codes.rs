@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::store::{self, Audit, CodeRow};
 use super::{Stop, WritebackError, client_or_stop};
-use crate::core::loyalty::PlannedCode;
+use crate::core::loyalty::{ControlAssignment, PlannedCode};
 use crate::platforms::{CreateOutcome, NewCode};
 use crate::state::AppState;
 
@@ -46,6 +46,45 @@ pub fn planned_audit(p: &PlannedCode) -> Audit {
         reason: format!("offer {} for segment {}", p.offer.key(), p.reason_segment),
         outcome: "planned".into(),
     }
+}
+
+/// The audit row of a control assignment: `held_out`, or `planned` in a dry run.
+pub fn control_audit(c: &ControlAssignment, outcome: &str) -> Audit {
+    Audit {
+        customer: c.customer_id.clone(),
+        action: store::CONTROL_HOLD,
+        detail: format!("control group ({}, period {})", c.offer.key(), c.period),
+        reason: format!(
+            "offer {} for segment {}: drawn into the {} % control group",
+            c.offer.key(),
+            c.reason_segment,
+            c.control_percent
+        ),
+        outcome: outcome.into(),
+    }
+}
+
+/// Keeps the run's control assignments with their audit rows, in one transaction. Nothing is
+/// sent: a control customer gets no code.
+pub async fn hold_out(
+    state: &AppState,
+    shop_id: i64,
+    run_id: Option<i64>,
+    controls: &[ControlAssignment],
+    now: DateTime<Utc>,
+) -> Result<(), WritebackError> {
+    if controls.is_empty() {
+        return Ok(());
+    }
+    let audit: Vec<Audit> = controls
+        .iter()
+        .map(|c| control_audit(c, "held_out"))
+        .collect();
+    let tx = crate::store::write_tx(&state.db).await?;
+    store::save_controls(&tx, shop_id, run_id, controls, now).await?;
+    store::audit(&tx, shop_id, run_id, false, &audit, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Finishes rows left `planned` or `created` by an earlier attempt.

@@ -15,7 +15,7 @@ use super::tags::{self, TagStats, TagWork};
 use super::{Stop, WritebackError};
 use crate::analysis::results::{self, ScoreRow};
 use crate::analysis::{self, Analysed};
-use crate::core::loyalty::{CodeSeed, OfferPlanner, PlannedCode};
+use crate::core::loyalty::{CodeSeed, OfferPlan, OfferPlanner};
 use crate::core::segments::SegmentCatalog;
 use crate::queue::{JobError, JobResult};
 use crate::settings::LoyaltySettings;
@@ -39,6 +39,8 @@ pub struct Summary {
     pub tag_changes: usize,
     pub tags: TagStats,
     pub codes_planned: usize,
+    /// Customers held out of an offer this run (its control group): no code.
+    pub held_out: usize,
     pub codes: CodeStats,
     /// Set when the run did not push everything.
     pub stopped: Option<Stop>,
@@ -94,8 +96,9 @@ impl fmt::Display for Summary {
         }
         write!(
             f,
-            "  codes: {} planned; {} created, {} already existed, {} confirmed with metafields, {} refused",
+            "  codes: {} planned, {} held out as control; {} created, {} already existed, {} confirmed with metafields, {} refused",
             self.codes_planned,
+            self.held_out,
             self.codes.created,
             self.codes.taken,
             self.codes.confirmed,
@@ -269,8 +272,12 @@ async fn run_inner(
         .collect();
     summary.tag_changes = works.len();
 
-    let planned = plan_codes(state, domain, shop_id, settings, catalog, &a, now).await?;
+    let OfferPlan {
+        codes: planned,
+        control,
+    } = plan_codes(state, domain, shop_id, settings, catalog, &a, now).await?;
     summary.codes_planned = planned.len();
+    summary.held_out = control.len();
     summary.timings.plan_ms = ms(phase.elapsed());
     // The push can take minutes at the platform's rate limit; the shop's analysis (and its
     // slot, see `analysis::SLOTS`) is not needed for it.
@@ -284,11 +291,14 @@ async fn run_inner(
             .flat_map(|w| tags::audit_rows(w, "planned"))
             .collect();
         audit.extend(planned.iter().map(codes::planned_audit));
+        audit.extend(control.iter().map(|c| codes::control_audit(c, "planned")));
         store::audit(&state.db, shop_id, Some(run_id), true, &audit, now).await?;
         // Recording the plan is what a dry run does instead of pushing.
         summary.timings.push_ms = ms(phase.elapsed());
         return Ok(());
     }
+    // Kept before any code is sent, so the groups are recorded even if the push stops early.
+    codes::hold_out(state, shop_id, Some(run_id), &control, now).await?;
     let (tag_stats, stop) = super::labels::push(state, shop_id, Some(run_id), &works, now).await?;
     summary.tags = tag_stats;
     if stop.is_some() {
@@ -355,10 +365,11 @@ async fn plan_codes(
     catalog: &SegmentCatalog,
     a: &Analysed,
     now: DateTime<Utc>,
-) -> Result<Vec<PlannedCode>, WritebackError> {
+) -> Result<OfferPlan, WritebackError> {
     let offers = OfferPlanner::new(&settings.offers, catalog)
         .map_err(|e| crate::settings::SettingsError(e.to_string()))?;
     let history = store::issued_codes(&state.db, shop_id, &a.data.used_codes).await?;
+    let held_out = store::control_assignments(&state.db, shop_id).await?;
     let secret = store::code_secret(&state.db, &state.cipher, shop_id, domain).await?;
     let seed = CodeSeed {
         shop: domain,
@@ -366,15 +377,23 @@ async fn plan_codes(
     };
     // One live offer per customer: the `lifecycle.offer_code` metafield holds a single code,
     // so a second offer would hide the first (and a run with no change must send nothing).
+    // A control customer is held out of other offers for as long, or the groups would differ
+    // by more than the one offer.
     let holding: HashSet<&str> = history
         .iter()
         .filter(|c| !c.redeemed && c.ends_at > now)
         .map(|c| c.customer_id.as_str())
+        .chain(
+            held_out
+                .iter()
+                .filter(|c| c.ends_at > now)
+                .map(|c| c.customer_id.as_str()),
+        )
         .collect();
     let candidates = a
         .facts
         .iter()
         .zip(&a.memberships)
         .filter(|(f, _)| !holding.contains(f.customer_id.as_str()));
-    Ok(offers.plan(candidates, &history, catalog, seed, now))
+    Ok(offers.plan_with_control(candidates, &history, &held_out, catalog, seed, now))
 }

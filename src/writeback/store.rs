@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::core::loyalty::{CustomerField, IssuedCode, OfferKind, OfferValue, PlannedCode};
+use crate::core::loyalty::{
+    ControlAssignment, CustomerField, IssuedCode, OfferKind, OfferValue, PlannedCode,
+};
 use crate::store::stmt;
 
 async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
@@ -271,6 +273,78 @@ pub async fn set_code_state(
     Ok(())
 }
 
+// ---- control groups ----
+
+/// Every control assignment of the shop, as the offer planner's history.
+pub async fn control_assignments(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+) -> Result<Vec<ControlAssignment>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db.get_database_backend(),
+            "SELECT customer_platform_id, offer, period, control_percent, reason, starts_at, ends_at \
+             FROM offer_controls WHERE shop_id = ? ORDER BY id",
+            vec![shop_id.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let offer: String = r.try_get("", "offer")?;
+            Ok(ControlAssignment {
+                customer_id: r.try_get("", "customer_platform_id")?,
+                offer: offer_of(&offer)
+                    .ok_or_else(|| DbErr::Custom("offer_controls: unreadable offer".into()))?,
+                period: r.try_get::<i32>("", "period")?.max(0) as u32,
+                control_percent: r.try_get::<i16>("", "control_percent")?.clamp(0, 100) as u8,
+                starts_at: r.try_get("", "starts_at")?,
+                ends_at: r.try_get("", "ends_at")?,
+                reason_segment: r.try_get("", "reason")?,
+            })
+        })
+        .collect()
+}
+
+/// Keeps control assignments; one already stored for (customer, offer, period) stays as it is.
+pub async fn save_controls(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    run_id: Option<i64>,
+    controls: &[ControlAssignment],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    // 10 values a row: 500 rows stay far under both engines' parameter limits.
+    for chunk in controls.chunks(500) {
+        let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
+        for c in chunk {
+            values.extend([
+                shop_id.into(),
+                c.customer_id.clone().into(),
+                c.offer.key().into(),
+                (c.period as i32).into(),
+                i16::from(c.control_percent).into(),
+                c.reason_segment.clone().into(),
+                run_id.into(),
+                c.starts_at.into(),
+                c.ends_at.into(),
+                now.into(),
+            ]);
+        }
+        exec(
+            db,
+            &format!(
+                "INSERT INTO offer_controls (shop_id, customer_platform_id, offer, period, control_percent, \
+                 reason, run_id, starts_at, ends_at, created_at) VALUES {placeholders} \
+                 ON CONFLICT (shop_id, customer_platform_id, offer, period) DO NOTHING"
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 // ---- runs and audit ----
 
 pub async fn start_run(
@@ -319,6 +393,8 @@ pub async fn finish_run(
 pub const TAG_ADD: &str = "tag_add";
 pub const TAG_REMOVE: &str = "tag_remove";
 pub const CODE_CREATE: &str = "code_create";
+/// A customer held out of an offer (the control group): recorded like a code, nothing sent.
+pub const CONTROL_HOLD: &str = "control_hold";
 
 /// One audited write (or, in dry-run mode, one write that would have been sent).
 #[derive(Debug, Clone)]

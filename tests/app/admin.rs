@@ -373,6 +373,7 @@ async fn every_page_renders_for_an_empty_shop(backend: Backend) {
         ("/admin/segments", "New custom segment"),
         ("/admin/offers", "No dry run yet"),
         ("/admin/customers", "No customers yet"),
+        ("/admin/results", "No offer has been sent yet"),
         ("/admin/activity", "Webhooks received"),
     ] {
         let (status, html) = admin.get(path, &auth).await;

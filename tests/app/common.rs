@@ -211,6 +211,8 @@ pub use lifecycle_sandbox::ecwid::{EcwidPlan, Platform};
 
 pub struct EnvOptions {
     pub platform: Platform,
+    /// Sandbox shops (all alike but for their seed); `Env::shop` is the first.
+    pub shops: usize,
     pub customers: usize,
     pub plan: lifecycle_sandbox::Plan,
     pub ecwid_plan: EcwidPlan,
@@ -223,6 +225,7 @@ impl Default for EnvOptions {
     fn default() -> Self {
         EnvOptions {
             platform: Platform::Shopify,
+            shops: 1,
             customers: 40,
             plan: lifecycle_sandbox::Plan::Standard,
             ecwid_plan: EcwidPlan::Business,
@@ -252,6 +255,7 @@ pub async fn env_on(backend: Backend, platform: Platform) -> Option<Env> {
 pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     let db = fresh_db(backend).await?;
     let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+        shops: opts.shops,
         customers: opts.customers,
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod common;
 mod ecwid_webhooks;
+mod experiments;
 mod foundation;
 mod loyalty;
 mod scale;

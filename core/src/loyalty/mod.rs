@@ -11,7 +11,8 @@ pub mod tags;
 pub use crate::segments::tiers::{Tier, TierBasis, TierConfig};
 pub use code::{CODE_PREFIX, CodeSeed, derive_code};
 pub use offers::{
-    CustomerField, FieldKind, IssuedCode, OfferConfig, OfferConfigError, OfferKind, OfferPlanner,
-    OfferSettings, OfferValue, PlannedCode, minor_units_to_decimal,
+    ControlAssignment, CustomerField, FieldKind, IssuedCode, OfferConfig, OfferConfigError,
+    OfferKind, OfferPlan, OfferPlanner, OfferSettings, OfferValue, PlannedCode,
+    minor_units_to_decimal,
 };
 pub use tags::{CustomerTags, TagAction, TagChange, TagPlanner, TagPrefix, TagReason};

@@ -12,6 +12,13 @@
 //! - at most one new code per customer per run, offers taken in `priority` order, because the
 //!   customer metafield `lifecycle.offer_code` holds a single code for e-mail templates.
 //!
+//! - control group: of the customers a run selects for an offer (eligible, within budget), those
+//!   whose keyed-hash draw for (customer, offer, period) falls below the offer's control share
+//!   get no code but a [`ControlAssignment`] (see [`crate::loyalty::experiment`]). The budget
+//!   counts both, so the two groups are drawn from the same customers and differ only by the
+//!   draw. A control assignment lasts as long as the code would have and counts like a code for
+//!   the cooldown and the one-live-offer rule, so the groups stay comparable over time.
+//!
 //! Period: the sequence number of the code for (customer, offer), i.e. one more than the
 //! highest period in the confirmed history (0 for the first). It only advances when a code is
 //! confirmed, so a retry after a crash derives the same code however much later it runs, meets
@@ -20,6 +27,7 @@
 //! the planned ones.
 
 use crate::loyalty::code::{CodeSeed, derive_code};
+use crate::loyalty::experiment::{self, DEFAULT_CONTROL_PERCENT, MAX_CONTROL_PERCENT};
 use crate::segments::facts::days_since;
 use crate::segments::{CustomerFacts, Membership, SegmentCatalog, SegmentId};
 use chrono::{DateTime, Duration, Utc};
@@ -136,6 +144,8 @@ pub struct OfferConfig {
     pub segments: Vec<String>,
     /// Discount title shown in the Shopify admin; the code is appended.
     pub title: String,
+    /// Share of the selected customers held out as the control group (0-50 %).
+    pub control_percent: u8,
 }
 
 impl OfferConfig {
@@ -210,6 +220,7 @@ impl OfferConfig {
             max_days_since_trigger: max,
             segments: segments.iter().map(|s| s.to_string()).collect(),
             title: title.to_string(),
+            control_percent: DEFAULT_CONTROL_PERCENT,
         }
     }
 }
@@ -281,6 +292,7 @@ struct OfferConfigPatch {
     max_days_since_trigger: Option<Option<u32>>,
     segments: Option<Vec<String>>,
     title: Option<String>,
+    control_percent: Option<u8>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -304,6 +316,7 @@ impl OfferConfigPatch {
                 .unwrap_or(d.max_days_since_trigger),
             segments: self.segments.unwrap_or(d.segments),
             title: self.title.unwrap_or(d.title),
+            control_percent: self.control_percent.unwrap_or(d.control_percent),
         }
     }
 }
@@ -383,6 +396,27 @@ pub struct PlannedCode {
     pub fields: Vec<CustomerField>,
 }
 
+/// A customer held out of an offer for a period: no code, the same window a code would have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlAssignment {
+    pub customer_id: String,
+    pub offer: OfferKind,
+    pub period: u32,
+    /// The offer's control share when the customer was drawn.
+    pub control_percent: u8,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The segment that made the customer eligible, for the audit table.
+    pub reason_segment: String,
+}
+
+/// What a run plans: codes to create and customers held out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfferPlan {
+    pub codes: Vec<PlannedCode>,
+    pub control: Vec<ControlAssignment>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct History {
     next_period: u32,
@@ -454,6 +488,12 @@ impl<'c> OfferPlanner<'c> {
             if title.is_empty() || title.chars().count() > 200 {
                 return Err(err("title must be 1 to 200 characters".into()));
             }
+            if cfg.control_percent > MAX_CONTROL_PERCENT {
+                return Err(err(format!(
+                    "control_percent must be 0 to {MAX_CONTROL_PERCENT}, got {}",
+                    cfg.control_percent
+                )));
+            }
             if cfg.segments.is_empty() {
                 return Err(err("needs at least one eligible segment".into()));
             }
@@ -476,7 +516,8 @@ impl<'c> OfferPlanner<'c> {
     }
 
     /// The codes to create this run, grouped by offer in priority order, best customers
-    /// first. `history` is every confirmed code of the shop (any age).
+    /// first. `history` is every confirmed code of the shop (any age). Customers drawn into a
+    /// control group are left out; [`OfferPlanner::plan_with_control`] returns them too.
     pub fn plan<'a>(
         &self,
         customers: impl IntoIterator<Item = (&'a CustomerFacts, &'a Membership)>,
@@ -485,7 +526,24 @@ impl<'c> OfferPlanner<'c> {
         seed: CodeSeed<'_>,
         now: DateTime<Utc>,
     ) -> Vec<PlannedCode> {
-        let past = summarise(history, now);
+        self.plan_with_control(customers, history, &[], catalog, seed, now)
+            .codes
+    }
+
+    /// The run's codes and control assignments. `held_out` is every stored control assignment
+    /// of the shop: it counts like a code for periods, cooldowns and the one-live-offer rule.
+    /// The draw is keyed by `seed.secret`.
+    pub fn plan_with_control<'a>(
+        &self,
+        customers: impl IntoIterator<Item = (&'a CustomerFacts, &'a Membership)>,
+        history: &[IssuedCode],
+        held_out: &[ControlAssignment],
+        catalog: &SegmentCatalog,
+        seed: CodeSeed<'_>,
+        now: DateTime<Utc>,
+    ) -> OfferPlan {
+        let past = summarise(history, held_out, now);
+        let mut out = OfferPlan::default();
         let enabled: Vec<OfferKind> = self
             .order
             .iter()
@@ -495,7 +553,7 @@ impl<'c> OfferPlanner<'c> {
             })
             .collect();
         if enabled.is_empty() {
-            return Vec::new();
+            return out;
         }
 
         // Candidates per offer: (customer, reason).
@@ -510,7 +568,6 @@ impl<'c> OfferPlanner<'c> {
         }
 
         let mut served: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut out = Vec::new();
         for kind in enabled {
             let cfg = self.settings.config(kind);
             let Some(mut list) = candidates.remove(&kind) else {
@@ -521,9 +578,9 @@ impl<'c> OfferPlanner<'c> {
                     .total_cmp(&clv_rank(a.predicted_clv))
                     .then_with(|| a.customer_id.cmp(&b.customer_id))
             });
-            let mut issued = 0u32;
+            let mut selected = 0u32;
             for (f, reason) in list {
-                if issued >= cfg.budget_per_run {
+                if selected >= cfg.budget_per_run {
                     break;
                 }
                 if !served.insert(f.customer_id.as_str()) {
@@ -532,16 +589,36 @@ impl<'c> OfferPlanner<'c> {
                 let period = past
                     .get(&(f.customer_id.as_str(), kind))
                     .map_or(0, |h| h.next_period);
-                out.push(planned(
-                    cfg,
-                    kind,
-                    f,
-                    period,
-                    catalog.key(reason),
-                    seed,
-                    now,
-                ));
-                issued += 1;
+                // The share was validated in `new`, so the draw cannot fail.
+                let held = experiment::in_control(
+                    seed.secret,
+                    &f.customer_id,
+                    kind.key(),
+                    &period.to_string(),
+                    cfg.control_percent,
+                ) == Ok(true);
+                if held {
+                    out.control.push(ControlAssignment {
+                        customer_id: f.customer_id.clone(),
+                        offer: kind,
+                        period,
+                        control_percent: cfg.control_percent,
+                        starts_at: now,
+                        ends_at: now + Duration::days(i64::from(cfg.expiry_days)),
+                        reason_segment: catalog.key(reason).to_string(),
+                    });
+                } else {
+                    out.codes.push(planned(
+                        cfg,
+                        kind,
+                        f,
+                        period,
+                        catalog.key(reason),
+                        seed,
+                        now,
+                    ));
+                }
+                selected += 1;
             }
         }
         out
@@ -594,19 +671,41 @@ fn clv_rank(v: f64) -> f64 {
     if v.is_nan() { f64::NEG_INFINITY } else { v }
 }
 
-fn summarise(history: &[IssuedCode], now: DateTime<Utc>) -> HashMap<(&str, OfferKind), History> {
+fn summarise<'h>(
+    history: &'h [IssuedCode],
+    held_out: &'h [ControlAssignment],
+    now: DateTime<Utc>,
+) -> HashMap<(&'h str, OfferKind), History> {
     let mut out: HashMap<(&str, OfferKind), History> = HashMap::new();
-    for c in history {
+    let codes = history.iter().map(|c| {
         let active = !c.redeemed && c.ends_at > now;
-        let h = out
-            .entry((c.customer_id.as_str(), c.offer))
-            .or_insert(History {
-                next_period: 0,
-                last_issued: c.issued_at,
-                active: false,
-            });
-        h.next_period = h.next_period.max(c.period.saturating_add(1));
-        h.last_issued = h.last_issued.max(c.issued_at);
+        (
+            c.customer_id.as_str(),
+            c.offer,
+            c.period,
+            c.issued_at,
+            active,
+        )
+    });
+    // A control customer never redeems: held out until the code would have expired.
+    let controls = held_out.iter().map(|c| {
+        let active = c.ends_at > now;
+        (
+            c.customer_id.as_str(),
+            c.offer,
+            c.period,
+            c.starts_at,
+            active,
+        )
+    });
+    for (customer, offer, period, issued_at, active) in codes.chain(controls) {
+        let h = out.entry((customer, offer)).or_insert(History {
+            next_period: 0,
+            last_issued: issued_at,
+            active: false,
+        });
+        h.next_period = h.next_period.max(period.saturating_add(1));
+        h.last_issued = h.last_issued.max(issued_at);
         h.active |= active;
     }
     out

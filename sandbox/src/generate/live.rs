@@ -201,6 +201,23 @@ impl LiveGenerator {
         Some(self.finish_order(order))
     }
 
+    /// An order of `customer` at `now`, drawn from `rng` rather than the generator's own
+    /// stream, so an extra order (the treatment-effect knob) leaves the natural sequence of
+    /// events as it would have been; it still takes the next ids.
+    pub fn order_for(
+        &mut self,
+        now: DateTime<Utc>,
+        customer: &GenCustomer,
+        rng: &mut impl Rng,
+    ) -> LiveEvent {
+        let nu = self.process.traits(rng).nu;
+        let total = self.shape.to_minor(self.process.order_value(rng, nu));
+        let order = self
+            .shape
+            .order(rng, &Self::customer_buyer(customer), now, total);
+        self.finish_order(order)
+    }
+
     fn guest_order(&mut self, now: DateTime<Utc>) -> LiveEvent {
         let n = self.next.order;
         let who = self.new_identity(n);

@@ -611,6 +611,27 @@ impl ShopData {
             .and_then(|id| self.discounts.get(id))
     }
 
+    /// A code issued to this customer alone (a personal discount, as an app creates them) that
+    /// is valid at `now` and not used up by the customer's orders.
+    pub fn personal_code(&self, customer: u64, now: DateTime<Utc>) -> Option<&DiscountCode> {
+        let orders = self.orders_by_customer.get(&customer);
+        self.discounts.values().find(|d| {
+            d.customer_ids.contains(&customer)
+                && d.starts_at <= now
+                && d.ends_at.is_none_or(|e| e > now)
+                && d.usage_limit.is_none_or(|limit| {
+                    let used = orders.into_iter().flatten().filter(|id| {
+                        self.orders.get(**id).is_some_and(|o| {
+                            o.discount_codes
+                                .iter()
+                                .any(|c| c.eq_ignore_ascii_case(&d.code))
+                        })
+                    });
+                    used.count() < limit as usize
+                })
+        })
+    }
+
     /// Adds a discount code; a duplicate (case-insensitive) is refused with `TAKEN` upstream.
     pub fn add_discount(&mut self, mut d: DiscountCode) -> Result<u64, StoreError> {
         let key = d.code.to_lowercase();

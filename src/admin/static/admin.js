@@ -131,6 +131,7 @@
           enabled: f('enabled').checked, value: value,
           expiry_days: num(f('expiry_days')), cooldown_days: num(f('cooldown_days')),
           budget_per_run: num(f('budget_per_run')),
+          control_percent: num(f('control_percent')),
           min_days_since_trigger: num(f('min_days_since_trigger')),
           max_days_since_trigger: num(f('max_days_since_trigger')),
           segments: f('segments').value.split(',').map(function (s) { return s.trim(); }).filter(Boolean),

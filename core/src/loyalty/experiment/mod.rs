@@ -6,9 +6,11 @@
 //! random (the hash of distinct inputs behaves as independent uniforms, so different offers
 //! and periods split independently), stable across retries and instances (no state), and
 //! unguessable without the secret (a customer cannot work out which group they are in, or
-//! arrange to be in one).
+//! arrange to be in one). [`observe`] turns assignments and orders into the outcomes
+//! [`estimate_effect`] compares.
 
 pub mod effect;
+pub mod observe;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -19,6 +21,7 @@ pub use effect::{
     ArmSummary, EffectEstimate, ExperimentVerdict, Interval, IntervalMethod, Outcome,
     estimate_effect,
 };
+pub use observe::{Arm, Assignment, CustomerOrder, Observed, observe};
 
 /// Largest control share a merchant may set: beyond half, the offer itself is the exception.
 pub const MAX_CONTROL_PERCENT: u8 = 50;
