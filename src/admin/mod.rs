@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 pub mod data;
+pub mod model;
 pub mod openapi;
 pub mod pages;
 
@@ -13,5 +14,6 @@ use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
+    model::configure(cfg);
     pages::configure(cfg);
 }

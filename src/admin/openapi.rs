@@ -1,5 +1,5 @@
 //! The OpenAPI document of the admin API: the paths and schemas come from the handlers'
-//! annotations in `api.rs`; this adds the two ways to authenticate.
+//! annotations in `api.rs` (and `model.rs`, merged in); this adds the two ways to authenticate.
 
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -30,5 +30,7 @@ impl Modify for Security {
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::api::ApiDoc::openapi()
+    let mut doc = super::api::ApiDoc::openapi();
+    doc.merge(super::model::ModelDoc::openapi());
+    doc
 }

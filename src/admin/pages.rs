@@ -45,8 +45,8 @@ async fn js() -> HttpResponse {
 }
 
 /// What every page needs to know about the request.
-struct Ctx {
-    session: AdminSession,
+pub(super) struct Ctx {
+    pub(super) session: AdminSession,
     /// The platform's head markup when the page runs inside the platform's own admin.
     embedding: Option<Markup>,
     /// `shop`, `host` and `embedded` carried over to links, so navigation stays embedded.
@@ -75,7 +75,7 @@ fn kept_query(req: &HttpRequest) -> String {
 }
 
 impl Ctx {
-    fn link(&self, path: &str) -> String {
+    pub(super) fn link(&self, path: &str) -> String {
         format!("{path}{}", self.keep)
     }
 }
@@ -175,15 +175,16 @@ fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup)
     }
 }
 
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/admin", "Overview"),
     ("/admin/segments", "Segments"),
     ("/admin/offers", "Offers & tags"),
     ("/admin/customers", "Customers"),
+    ("/admin/model", "Model"),
     ("/admin/activity", "Activity"),
 ];
 
-fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
+pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
     let page = html! {
         @if ctx.embedding.is_some() {
             ui-nav-menu {
@@ -216,12 +217,12 @@ fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> HttpResponse {
     )
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub(super) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "—".into())
 }
 
-fn pct(v: Option<f64>) -> String {
+pub(super) fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into())
 }
 
@@ -253,7 +254,7 @@ fn run_line(label: &str, run: &Option<data::RunView>) -> Markup {
 }
 
 /// Authenticates the request, then renders `page` for it; a failed page becomes an error page.
-async fn render<F, Fut>(req: &HttpRequest, state: &AppState, page: F) -> HttpResponse
+pub(super) async fn render<F, Fut>(req: &HttpRequest, state: &AppState, page: F) -> HttpResponse
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
@@ -706,6 +707,9 @@ async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpRespo
                             dt { "RFM" } dd { (s.rfm_r) " / " (s.rfm_f) " / " (s.rfm_m) " · " (s.rfm_group) }
                             dt { "Probability active" } dd { (pct(s.p_alive.map(|p| p * 100.0))) }
                             dt { "Predicted CLV" } dd { (s.clv_minor.map(|v| format_money(v, &s.currency)).unwrap_or_else(|| "—".into())) }
+                            @if let (Some(lo), Some(hi)) = (s.clv_p10_minor, s.clv_p90_minor) {
+                                dt { "CLV range (P10–P90)" } dd id="clv-range" { (format_money(lo, &s.currency)) " – " (format_money(hi, &s.currency)) }
+                            }
                             dt { "Churn risk" } dd { (s.churn_risk.clone().unwrap_or_else(|| "—".into())) }
                             dt { "Scored" } dd { (when(Some(s.scored_at))) }
                         }
