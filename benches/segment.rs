@@ -21,8 +21,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use lifecycle::config::Config;
 use lifecycle::analysis::model_card::{CLV_RANGE_DRAWS, assess, verdict_key};
+use lifecycle::config::Config;
 use lifecycle::core::analytics::{AnalysisOptions, analyze_shop};
 
 #[path = "common/memory.rs"]

@@ -235,7 +235,13 @@ pub fn paired_bars(title: &str, names: (&str, &str), bars: &[(String, f64, f64)]
     let summary = format!(
         "{title}: {}",
         bars.iter()
-            .map(|(l, a, b)| format!("{l} {} {} {} {}", names.0, fmt_num(*a), names.1, fmt_num(*b)))
+            .map(|(l, a, b)| format!(
+                "{l} {} {} {} {}",
+                names.0,
+                fmt_num(*a),
+                names.1,
+                fmt_num(*b)
+            ))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -331,8 +337,12 @@ mod tests {
         assert!(e.contains("No data yet") && !e.contains("<rect class=\"bar\""));
         let h = rfm_heatmap(&[(5, 5, 3, "10.00 EUR".into())]).into_string();
         assert!(h.contains("R5 FM5: 3 customers, 10.00 EUR"), "{h}");
-        let p = paired_bars("Deciles", ("predicted", "actual"), &[("1".into(), 2.5, 3.0)])
-            .into_string();
+        let p = paired_bars(
+            "Deciles",
+            ("predicted", "actual"),
+            &[("1".into(), 2.5, 3.0)],
+        )
+        .into_string();
         assert!(
             p.contains("1 predicted: 2.5") && p.contains("1 actual: 3"),
             "{p}"
@@ -342,6 +352,10 @@ mod tests {
             r.contains("predicted 25.0%, observed 30.0% of 40 customers"),
             "{r}"
         );
-        assert!(reliability("P(alive)", &[]).into_string().contains("No data yet"));
+        assert!(
+            reliability("P(alive)", &[])
+                .into_string()
+                .contains("No data yet")
+        );
     }
 }

@@ -96,9 +96,7 @@ fn fallbacks_text(fallbacks: &[Fallback]) -> String {
                     format!("{have} repeat customers, {need} needed")
                 }
                 FallbackReason::NotConverged => "the fit did not converge".into(),
-                FallbackReason::InfiniteMeanSpend => {
-                    "the spend fit has no finite mean".to_string()
-                }
+                FallbackReason::InfiniteMeanSpend => "the spend fit has no finite mean".to_string(),
             };
             format!("{model}: {why}")
         })
@@ -110,7 +108,10 @@ fn verdict_text(b: &Backtest) -> String {
     let weeks = |b: &Backtest| (b.end - b.calibration_end).num_days() / 7;
     match (&b.verdict, &b.card) {
         (Verdict::TooLittleData { reason }, _) => {
-            format!("Too little data for a report card. {}", shortfall_text(reason))
+            format!(
+                "Too little data for a report card. {}",
+                shortfall_text(reason)
+            )
         }
         (Verdict::GoodEnoughToTarget, Some(c)) => format!(
             "Good enough to target your top customers. Over the last {} weeks, which the model \
@@ -211,7 +212,13 @@ fn card_body(b: &Backtest, c: &ReportCard, cur: &str) -> Markup {
     let purchases: Vec<(String, f64, f64)> = c
         .deciles
         .iter()
-        .map(|d| (d.decile.to_string(), d.predicted_purchases, d.actual_purchases))
+        .map(|d| {
+            (
+                d.decile.to_string(),
+                d.predicted_purchases,
+                d.actual_purchases,
+            )
+        })
         .collect();
     let revenue: Vec<(String, f64, f64)> = c
         .deciles

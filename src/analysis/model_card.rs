@@ -70,7 +70,10 @@ pub fn assess(
 pub fn verdict_key(b: &Backtest) -> String {
     serde_json::to_value(&b.verdict)
         .ok()
-        .and_then(|v| v.get("verdict").and_then(|k| k.as_str().map(str::to_string)))
+        .and_then(|v| {
+            v.get("verdict")
+                .and_then(|k| k.as_str().map(str::to_string))
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -58,12 +58,8 @@ pub async fn save_scores(
                     .then(|| money::to_minor(f.predicted_clv, exp))
                     .flatten()
                     .into(),
-                r.clv_range
-                    .and_then(|c| money::to_minor(c.p10, exp))
-                    .into(),
-                r.clv_range
-                    .and_then(|c| money::to_minor(c.p90, exp))
-                    .into(),
+                r.clv_range.and_then(|c| money::to_minor(c.p10, exp)).into(),
+                r.clv_range.and_then(|c| money::to_minor(c.p90, exp)).into(),
                 currency.into(),
                 r.has_prediction.then(|| f.churn_risk.to_string()).into(),
                 serde_json::to_string(&segment_keys(catalog, r.membership))

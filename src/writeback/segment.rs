@@ -108,7 +108,13 @@ impl fmt::Display for Summary {
         write!(
             f,
             "\n  time: load {} ms, analyse {} ms (backtest {} ms, CLV ranges {} ms), store {} ms, plan {} ms, push {} ms",
-            t.load_ms, t.analyse_ms, t.backtest_ms, t.clv_ranges_ms, t.store_ms, t.plan_ms, t.push_ms
+            t.load_ms,
+            t.analyse_ms,
+            t.backtest_ms,
+            t.clv_ranges_ms,
+            t.store_ms,
+            t.plan_ms,
+            t.push_ms
         )?;
         if let Some(stop) = self.stopped {
             write!(f, "\n  stopped early: {stop}")?;

@@ -8,6 +8,7 @@ mod common;
 mod ecwid_webhooks;
 mod foundation;
 mod loyalty;
+mod model;
 mod scale;
 mod shopify_install;
 mod shopify_webhooks;
