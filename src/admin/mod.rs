@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 pub mod data;
+pub mod export;
 pub mod model;
 pub mod openapi;
 pub mod pages;
@@ -13,6 +14,8 @@ pub mod pages;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `api`: its `/api/customers/{id}` would otherwise take `export.csv` as an id.
+    export::configure(cfg);
     api::configure(cfg);
     model::configure(cfg);
     pages::configure(cfg);

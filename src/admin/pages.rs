@@ -635,6 +635,8 @@ async fn customers_page(
             }
             input type="search" name="q" value=(q.clone().unwrap_or_default()) placeholder="Search by e-mail or name" aria-label="Search customers";
             button type="submit" { "Search" }
+            " "
+            a href="/api/customers/export.csv" download="customers.csv" { "Export all as CSV" }
         }
         section class="card" {
             @if list.is_empty() {

@@ -243,10 +243,30 @@ async fn a_shop_big_enough_gets_a_card_that_matches_its_orders(backend: Backend)
         "the customer page shows the range {shown}"
     );
 
+    // The customers export: every customer, the ranges beside the point CLV.
+    let (status, csv) = get(&env, &cookie, "/api/customers/export.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), lifecycle::admin::export::HEADER);
+    let lines: Vec<&str> = lines.collect();
+    assert_eq!(lines.len() as i64, count(db, "customers", shop.id).await);
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{},", top["id"])))
+        .expect("the top customer is exported");
+    assert!(
+        row.contains(&format!(
+            ",{},{},{},{cur},",
+            top["clv_minor"], top["clv_p10_minor"], top["clv_p90_minor"]
+        )),
+        "{row}"
+    );
+
     // The API is documented.
     let doc = json(&env, &cookie, "/api/openapi.json").await;
     assert!(doc["paths"]["/api/model"]["get"].is_object(), "in OpenAPI");
     assert!(doc["components"]["schemas"]["ModelView"].is_object());
+    assert!(doc["paths"]["/api/customers/export.csv"]["get"].is_object());
     env.shutdown().await;
 }
 both_backends!(a_shop_big_enough_gets_a_card_that_matches_its_orders);
