@@ -105,7 +105,7 @@ fn fallbacks_text(fallbacks: &[Fallback]) -> String {
 }
 
 fn verdict_text(b: &Backtest) -> String {
-    let weeks = |b: &Backtest| (b.end - b.calibration_end).num_days() / 7;
+    let days = |b: &Backtest| (b.end.date_naive() - b.calibration_end.date_naive()).num_days();
     match (&b.verdict, &b.card) {
         (Verdict::TooLittleData { reason }, _) => {
             format!(
@@ -114,21 +114,21 @@ fn verdict_text(b: &Backtest) -> String {
             )
         }
         (Verdict::GoodEnoughToTarget, Some(c)) => format!(
-            "Good enough to target your top customers. Over the last {} weeks, which the model \
+            "Good enough to target your top customers. Over the last {} days, which the model \
              did not see, its forecasts of who buys how often were closer than a simple rule \
              (each customer keeps their past purchase rate): off by {:.2} purchases per customer \
              against {:.2}. The top 20 % it picked brought {} of the revenue.",
-            weeks(b),
+            days(b),
             c.model.mae,
             c.baseline.mae,
             share(c.top_20_revenue_share)
         ),
         (_, Some(c)) => format!(
-            "Not better than a simple rule yet. Over the last {} weeks, which the model did not \
+            "Not better than a simple rule yet. Over the last {} days, which the model did not \
              see, it was off by {:.2} purchases per customer against {:.2} for the rule that each \
              customer keeps their past purchase rate, and its top 20 % brought {} of the revenue \
              (a useful ranking brings at least {}). Use its predictions with care.",
-            weeks(b),
+            days(b),
             c.model.mae,
             c.baseline.mae,
             share(c.top_20_revenue_share),

@@ -189,6 +189,10 @@ async fn a_shop_big_enough_gets_a_card_that_matches_its_orders(backend: Backend)
         "{verdict_text}"
     );
     assert!(
+        verdict_text.contains(&format!("Over the last {holdout_days} days")),
+        "{verdict_text}"
+    );
+    assert!(
         page.contains(&format!(
             "data-verdict=\"{}\"",
             m["verdict"].as_str().unwrap()
