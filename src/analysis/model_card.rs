@@ -45,7 +45,10 @@ pub fn assess(
     opts: &AnalysisOptions,
 ) -> Result<Assessment, AnalysisError> {
     let started = Instant::now();
-    let backtest = backtest_after(input, analysis, None, opts, &BacktestOptions::default())?;
+    let mut backtest = backtest_after(input, analysis, None, opts, &BacktestOptions::default())?;
+    // The app keeps the card only: the per-customer rows (about 100 bytes a customer, for the
+    // CLI's holdout file) would otherwise stay in memory with the analysis until the push.
+    backtest.rows = Vec::new();
     let backtest_time = started.elapsed();
     let started = Instant::now();
     let settings = UncertaintySettings {
