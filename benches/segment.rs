@@ -6,6 +6,9 @@
 //! Then, per database:
 //!
 //! - core: `analyze_shop` on the shop's input as the job loads it (best of three), the floor;
+//!   then, on each analysis, the model card's backtest and the customers' CLV ranges
+//!   (`analysis::model_card::assess`), printed as the analysis plus backtest against the
+//!   analysis alone, and the ranges' cost;
 //! - job: `run_for_shop` in dry-run mode (load, analyse, segment, store every score and
 //!   membership, plan tags and codes, audit the plan; no platform), best of two; the peak
 //!   resident set of the job alone (VmHWM reset through /proc/self/clear_refs before it).
@@ -18,6 +21,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use lifecycle::analysis::model_card::{CLV_RANGE_DRAWS, assess, verdict_key};
 use lifecycle::config::Config;
 use lifecycle::core::analytics::{AnalysisOptions, analyze_shop};
 
@@ -51,15 +55,22 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
 
     let data = lifecycle::analysis::load::load_shop(&state.db, shop_id).await?;
     let now = Utc::now();
-    let mut core = Duration::MAX;
+    let opts = AnalysisOptions::default();
+    // The analysis alone, then the model card and the CLV ranges on its output, in the same
+    // run (each the best of three).
+    let (mut core, mut backtest, mut ranges) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut verdict = String::new();
     for _ in 0..3 {
         let t = Instant::now();
-        let a = analyze_shop(&data.input, &AnalysisOptions::default(), now)?;
+        let a = analyze_shop(&data.input, &opts, now)?;
         core = core.min(t.elapsed());
-        drop(a);
+        let card = assess(&data.input, &a, &opts)?;
+        backtest = backtest.min(card.backtest_time);
+        ranges = ranges.min(card.ranges_time);
+        verdict = verdict_key(&card.backtest);
+        drop((a, card));
     }
     drop(data);
-
     let mut job = Duration::MAX;
     let mut best = None;
     let mut peak = f64::NAN;
@@ -83,14 +94,37 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
         core.as_secs_f64() * 1e3
     );
     println!(
+        "  + backtest          {:>8.0} ms: analysis + backtest {:.0} ms, ratio {:.2}x the analysis alone (card: {verdict})",
+        backtest.as_secs_f64() * 1e3,
+        (core + backtest).as_secs_f64() * 1e3,
+        (core + backtest).as_secs_f64() / core.as_secs_f64()
+    );
+    println!(
+        "  + CLV ranges        {:>8.0} ms ({CLV_RANGE_DRAWS} parameter draws), {:.2}x the analysis alone",
+        ranges.as_secs_f64() * 1e3,
+        ranges.as_secs_f64() / core.as_secs_f64()
+    );
+    println!(
         "  segment job         {:>8.0} ms (best of 2, dry run)   ratio {:.1}x the core",
         job.as_secs_f64() * 1e3,
         job.as_secs_f64() / core.as_secs_f64()
     );
     let t = s.timings;
     println!(
-        "    load {} ms, analyse {} ms, store {} ms, plan {} ms; {} tag changes planned",
-        t.load_ms, t.analyse_ms, t.store_ms, t.plan_ms, s.tag_changes
+        "    load {} ms, analyse {} ms (of which backtest {} ms, CLV ranges {} ms), store {} ms, plan {} ms; {} tag changes planned",
+        t.load_ms,
+        t.analyse_ms,
+        t.backtest_ms,
+        t.clv_ranges_ms,
+        t.store_ms,
+        t.plan_ms,
+        s.tag_changes
+    );
+    let total = t.load_ms + t.analyse_ms + t.store_ms + t.plan_ms + t.push_ms;
+    println!(
+        "    backtest + CLV ranges: {:.1} % of the job's {} ms",
+        100.0 * (t.backtest_ms + t.clv_ranges_ms) as f64 / total.max(1) as f64,
+        total
     );
     println!("  job peak RSS        {peak:>8.0} MiB (VmHWM of the job alone)");
     state.db.clone().close().await.ok();

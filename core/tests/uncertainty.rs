@@ -5,9 +5,11 @@ use std::fs::File;
 use chrono::{DateTime, Utc};
 use lifecycle_core::analytics::features::CustomerFeatures;
 use lifecycle_core::analytics::uncertainty::{
-    ClvRange, UncertaintySettings, clv_ranges, parameter_draws,
+    ClvRange, UncertaintySettings, analysis_clv_ranges, clv_ranges, parameter_draws,
 };
-use lifecycle_core::analytics::{AnalysisOptions, TimeUnit, fit_model, score_all};
+use lifecycle_core::analytics::{
+    AnalysisOptions, TimeUnit, analyze_features, fit_model, score_all,
+};
 
 fn features() -> Vec<CustomerFeatures> {
     let path = format!(
@@ -94,4 +96,23 @@ fn ranges_widen_as_data_shrinks() {
     );
     // Roughly √(2357/500) ≈ 2.2 times as wide; at least 1.5.
     assert!(few > 1.5 * all, "{few} vs {all}");
+}
+
+#[test]
+fn ranges_of_a_finished_analysis_are_those_of_its_fit() {
+    // `analysis_clv_ranges` rebuilds the fit's compressed rows from the analysis instead of
+    // refitting: the ranges must be exactly those of `fit_model`'s own rows.
+    let opts = AnalysisOptions {
+        time_unit: TimeUnit::Weeks,
+        ..AnalysisOptions::default()
+    };
+    let now = DateTime::<Utc>::UNIX_EPOCH;
+    let f: Vec<CustomerFeatures> = features().into_iter().take(1200).collect();
+    let settings = UncertaintySettings { draws: 30, seed: 5 };
+    let analysis = analyze_features(f.clone(), &opts, now).unwrap();
+    let got = analysis_clv_ranges(&analysis, &settings).unwrap();
+    let (model, compressed) = fit_model(&f, &opts, now).unwrap();
+    let draws = parameter_draws(&model, &f, &compressed, &settings).unwrap();
+    assert_eq!(got, clv_ranges(&f, &model, &compressed, &draws));
+    assert!(got.iter().all(Option::is_some));
 }

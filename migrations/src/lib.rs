@@ -10,6 +10,7 @@ mod m0004_loyalty;
 mod m0005_scale;
 mod m0006_job_kinds;
 mod m0007_credentials;
+mod m0008_model_card;
 mod m0009_experiments;
 
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_scale::Migration),
             Box::new(m0006_job_kinds::Migration),
             Box::new(m0007_credentials::Migration),
+            Box::new(m0008_model_card::Migration),
             Box::new(m0009_experiments::Migration),
         ]
     }

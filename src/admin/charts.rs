@@ -1,6 +1,6 @@
 //! Inline SVG charts rendered on the server: readable without JavaScript, each with a
 //! `<title>` and an `aria-label` that says what it shows, and a `<title>` per mark so a
-//! pointer or a screen reader gets the exact figure. Hand-rolled: four small chart kinds do
+//! pointer or a screen reader gets the exact figure. Hand-rolled: six small chart kinds do
 //! not justify a plotting crate and its font stack.
 
 use maud::{Markup, html};
@@ -221,6 +221,98 @@ pub fn sparkline(label: &str, values: &[u64]) -> Markup {
     }
 }
 
+/// Two bars per label (say predicted and actual), with a legend naming the two series.
+pub fn paired_bars(title: &str, names: (&str, &str), bars: &[(String, f64, f64)]) -> Markup {
+    if bars.is_empty() || bars.iter().all(|b| b.1 == 0.0 && b.2 == 0.0) {
+        return empty(title, "No data yet: appears after the first analysis");
+    }
+    let max = bars.iter().map(|b| b.1.max(b.2)).fold(0.0, f64::max);
+    let ticks = y_ticks(max);
+    let top = ticks.last().copied().unwrap_or(1.0).max(1e-9);
+    let slot = (W - PAD_L - PAD_R) / bars.len() as f64;
+    let bw = (slot * 0.38).max(1.0);
+    let plot_h = H - PAD_T - PAD_B;
+    let summary = format!(
+        "{title}: {}",
+        bars.iter()
+            .map(|(l, a, b)| format!(
+                "{l} {} {} {} {}",
+                names.0,
+                fmt_num(*a),
+                names.1,
+                fmt_num(*b)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    html! {
+        svg class="chart" viewBox=(format!("0 0 {W} {}", H + 16.0)) role="img" aria-label=(summary) {
+            title { (title) }
+            (axes(&ticks, ""))
+            @for (i, (label, a, b)) in bars.iter().enumerate() {
+                @let x = PAD_L + slot * i as f64 + (slot - 2.0 * bw) / 2.0;
+                @for (k, (v, name, class)) in [(*a, names.0, "bar"), (*b, names.1, "bar alt")].into_iter().enumerate() {
+                    @let h = plot_h * v / top;
+                    rect x=(format!("{:.1}", x + bw * k as f64)) y=(format!("{:.1}", PAD_T + plot_h - h)) width=(format!("{bw:.1}")) height=(format!("{h:.1}")) class=(class) {
+                        title { (label) " " (name) ": " (fmt_num(v)) }
+                    }
+                }
+                text x=(format!("{:.1}", x + bw)) y=(H - 12.0) text-anchor="middle" class="xlabel" { (label) }
+            }
+            rect x=(PAD_L) y=(H + 2.0) width="10" height="10" class="bar" {}
+            text x=(PAD_L + 14.0) y=(H + 11.0) { (names.0) }
+            rect x=(PAD_L + 120.0) y=(H + 2.0) width="10" height="10" class="bar alt" {}
+            text x=(PAD_L + 134.0) y=(H + 11.0) { (names.1) }
+        }
+    }
+}
+
+/// A reliability diagram: each bin's mean predicted probability (x) against the share of its
+/// customers for whom the event happened (y), both 0-100 %, with the diagonal of a perfectly
+/// calibrated forecast. `points` are (mean predicted, observed share, customers) of the
+/// non-empty bins, as fractions.
+pub fn reliability(title: &str, points: &[(f64, f64, usize)]) -> Markup {
+    if points.is_empty() {
+        return empty(title, "No data yet: appears with the first model card");
+    }
+    let (plot_w, plot_h) = (W - PAD_L - PAD_R, H - PAD_T - PAD_B);
+    let x = |p: f64| PAD_L + plot_w * p.clamp(0.0, 1.0);
+    let y = |p: f64| PAD_T + plot_h * (1.0 - p.clamp(0.0, 1.0));
+    let line: String = points
+        .iter()
+        .map(|(p, o, _)| format!("{:.1},{:.1} ", x(*p), y(*o)))
+        .collect();
+    let ticks = [0.0, 25.0, 50.0, 75.0, 100.0];
+    let summary = format!(
+        "{title}: {}",
+        points
+            .iter()
+            .map(|(p, o, n)| format!(
+                "predicted {:.0}% observed {:.0}% ({n} customers)",
+                p * 100.0,
+                o * 100.0
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    html! {
+        svg class="chart" viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(summary) {
+            title { (title) }
+            (axes(&ticks, "%"))
+            @for t in &ticks[1..] {
+                text x=(format!("{:.1}", x(t / 100.0))) y=(H - 12.0) text-anchor="middle" class="xlabel" { (fmt_num(*t)) "%" }
+            }
+            line x1=(x(0.0)) y1=(y(0.0)) x2=(x(1.0)) y2=(y(1.0)) class="diagonal" {}
+            polyline points=(line) class="line" {}
+            @for (p, o, n) in points {
+                circle cx=(format!("{:.1}", x(*p))) cy=(format!("{:.1}", y(*o))) r="4" class="dot" {
+                    title { "predicted " (format!("{:.1}", p * 100.0)) "%, observed " (format!("{:.1}", o * 100.0)) "% of " (n) " customers" }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +337,25 @@ mod tests {
         assert!(e.contains("No data yet") && !e.contains("<rect class=\"bar\""));
         let h = rfm_heatmap(&[(5, 5, 3, "10.00 EUR".into())]).into_string();
         assert!(h.contains("R5 FM5: 3 customers, 10.00 EUR"), "{h}");
+        let p = paired_bars(
+            "Deciles",
+            ("predicted", "actual"),
+            &[("1".into(), 2.5, 3.0)],
+        )
+        .into_string();
+        assert!(
+            p.contains("1 predicted: 2.5") && p.contains("1 actual: 3"),
+            "{p}"
+        );
+        let r = reliability("P(alive)", &[(0.25, 0.3, 40)]).into_string();
+        assert!(
+            r.contains("predicted 25.0%, observed 30.0% of 40 customers"),
+            "{r}"
+        );
+        assert!(
+            reliability("P(alive)", &[])
+                .into_string()
+                .contains("No data yet")
+        );
     }
 }

@@ -610,6 +610,9 @@ pub struct CustomerRowView {
     pub rfm_group: Option<String>,
     pub churn_risk: Option<String>,
     pub clv_minor: Option<i64>,
+    /// P10 and P90 of the predicted CLV over the fitted parameters' uncertainty.
+    pub clv_p10_minor: Option<i64>,
+    pub clv_p90_minor: Option<i64>,
     pub currency: Option<String>,
 }
 
@@ -633,7 +636,7 @@ pub async fn customers(
     list(
         db,
         "SELECT c.id, c.platform_id, c.email, c.first_name, c.last_name, s.rfm_group, s.churn_risk, \
-         s.clv_minor, s.currency FROM customers c LEFT JOIN customer_scores s \
+         s.clv_minor, s.clv_p10_minor, s.clv_p90_minor, s.currency FROM customers c LEFT JOIN customer_scores s \
          ON s.shop_id = c.shop_id AND s.customer_platform_id = c.platform_id \
          WHERE c.shop_id = ? AND c.deleted_at IS NULL AND c.redacted_at IS NULL AND \
          (LOWER(COALESCE(c.email, '')) LIKE ? OR LOWER(COALESCE(c.first_name, '') || ' ' || COALESCE(c.last_name, '')) LIKE ?) \
@@ -658,6 +661,8 @@ fn customer_row_view(r: &QueryResult) -> Result<CustomerRowView, DbErr> {
         rfm_group: r.try_get("", "rfm_group")?,
         churn_risk: r.try_get("", "churn_risk")?,
         clv_minor: r.try_get("", "clv_minor")?,
+        clv_p10_minor: r.try_get("", "clv_p10_minor")?,
+        clv_p90_minor: r.try_get("", "clv_p90_minor")?,
         currency: r.try_get("", "currency")?,
     })
 }
@@ -700,6 +705,10 @@ pub struct ScoresView {
     pub rfm_group: String,
     pub p_alive: Option<f64>,
     pub clv_minor: Option<i64>,
+    /// P10 and P90 of the predicted CLV over the fitted parameters' uncertainty (set by the
+    /// shop's analysis; cleared when one customer is re-scored in between).
+    pub clv_p10_minor: Option<i64>,
+    pub clv_p90_minor: Option<i64>,
     pub currency: String,
     pub churn_risk: Option<String>,
     pub scored_at: DateTime<Utc>,
@@ -751,6 +760,8 @@ fn scores_view(s: &QueryResult) -> Result<ScoresView, DbErr> {
         rfm_group: s.try_get("", "rfm_group")?,
         p_alive: s.try_get("", "p_alive")?,
         clv_minor: s.try_get("", "clv_minor")?,
+        clv_p10_minor: s.try_get("", "clv_p10_minor")?,
+        clv_p90_minor: s.try_get("", "clv_p90_minor")?,
         currency: s.try_get("", "currency")?,
         churn_risk: s.try_get("", "churn_risk")?,
         scored_at: s.try_get("", "scored_at")?,
@@ -789,7 +800,7 @@ pub async fn customer(db: &Db, shop_id: i64, id: i64) -> Result<Option<CustomerD
     let tags: Option<String> = c.try_get("", "tags")?;
     let scores = rows(
         db,
-        "SELECT rfm_r, rfm_f, rfm_m, rfm_group, p_alive, clv_minor, currency, churn_risk, segments, scored_at \
+        "SELECT rfm_r, rfm_f, rfm_m, rfm_group, p_alive, clv_minor, clv_p10_minor, clv_p90_minor, currency, churn_risk, segments, scored_at \
          FROM customer_scores WHERE shop_id = ? AND customer_platform_id = ?",
         vec![shop_id.into(), platform_id.clone().into()],
     )

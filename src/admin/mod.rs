@@ -6,6 +6,8 @@ pub mod api;
 pub mod auth;
 pub mod charts;
 pub mod data;
+pub mod export;
+pub mod model;
 pub mod openapi;
 pub mod pages;
 pub mod results;
@@ -13,7 +15,10 @@ pub mod results;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `api`: its `/api/customers/{id}` would otherwise take `export.csv` as an id.
+    export::configure(cfg);
     api::configure(cfg);
+    model::configure(cfg);
     pages::configure(cfg);
     results::configure(cfg);
 }

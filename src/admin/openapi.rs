@@ -1,5 +1,5 @@
 //! The OpenAPI document of the admin API: the paths and schemas come from the handlers'
-//! annotations in `api.rs`; this adds the two ways to authenticate.
+//! annotations in `api.rs` (and `model.rs`, `export.rs`, merged in); this adds the two ways to authenticate.
 
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -32,5 +32,7 @@ impl Modify for Security {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = super::api::ApiDoc::openapi();
     doc.merge(super::results::ResultsApi::openapi());
+    doc.merge(super::model::ModelDoc::openapi());
+    doc.merge(super::export::ExportDoc::openapi());
     doc
 }

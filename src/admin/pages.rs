@@ -75,7 +75,7 @@ fn kept_query(req: &HttpRequest) -> String {
 }
 
 impl Ctx {
-    fn link(&self, path: &str) -> String {
+    pub(super) fn link(&self, path: &str) -> String {
         format!("{path}{}", self.keep)
     }
 }
@@ -175,11 +175,12 @@ fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup)
     }
 }
 
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/admin", "Overview"),
     ("/admin/segments", "Segments"),
     ("/admin/offers", "Offers & tags"),
     ("/admin/customers", "Customers"),
+    ("/admin/model", "Model"),
     ("/admin/results", "Results"),
     ("/admin/activity", "Activity"),
 ];
@@ -217,12 +218,12 @@ pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Http
     )
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub(super) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "—".into())
 }
 
-fn pct(v: Option<f64>) -> String {
+pub(super) fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into())
 }
 
@@ -658,6 +659,8 @@ async fn customers_page(
             }
             input type="search" name="q" value=(q.clone().unwrap_or_default()) placeholder="Search by e-mail or name" aria-label="Search customers";
             button type="submit" { "Search" }
+            " "
+            a href="/api/customers/export.csv" download="customers.csv" { "Export all as CSV" }
         }
         section class="card" {
             @if list.is_empty() {
@@ -730,6 +733,9 @@ async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpRespo
                             dt { "RFM" } dd { (s.rfm_r) " / " (s.rfm_f) " / " (s.rfm_m) " · " (s.rfm_group) }
                             dt { "Probability active" } dd { (pct(s.p_alive.map(|p| p * 100.0))) }
                             dt { "Predicted CLV" } dd { (s.clv_minor.map(|v| format_money(v, &s.currency)).unwrap_or_else(|| "—".into())) }
+                            @if let (Some(lo), Some(hi)) = (s.clv_p10_minor, s.clv_p90_minor) {
+                                dt { "CLV range (P10–P90)" } dd id="clv-range" { (format_money(lo, &s.currency)) " – " (format_money(hi, &s.currency)) }
+                            }
                             dt { "Churn risk" } dd { (s.churn_risk.clone().unwrap_or_else(|| "—".into())) }
                             dt { "Scored" } dd { (when(Some(s.scored_at))) }
                         }

@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod load;
+pub mod model_card;
 pub mod money;
 pub mod results;
 
@@ -25,6 +26,8 @@ pub struct Analysed {
     pub facts: Vec<CustomerFacts>,
     pub memberships: Vec<Membership>,
     pub context: ShopContext,
+    /// The model report card of the same data and the customers' CLV ranges.
+    pub assessment: model_card::Assessment,
     /// Time spent reading the shop from the database, and computing.
     pub load_time: std::time::Duration,
     pub compute_time: std::time::Duration,
@@ -95,7 +98,7 @@ pub async fn analyse(
     rayon::spawn(move || {
         let _ = tx.send(compute(data, &catalog, now));
     });
-    let (data, analysis, facts, memberships, context) =
+    let (data, analysis, facts, memberships, context, assessment) =
         rx.await.map_err(|_| AnalyseError::PoolStopped)??;
     Ok(Analysed {
         data,
@@ -103,6 +106,7 @@ pub async fn analyse(
         facts,
         memberships,
         context,
+        assessment,
         load_time,
         compute_time: started.elapsed() - load_time,
         _slot: Slot { _permit: slot },
@@ -115,6 +119,7 @@ type Computed = (
     Vec<CustomerFacts>,
     Vec<Membership>,
     ShopContext,
+    model_card::Assessment,
 );
 
 fn compute(
@@ -123,7 +128,9 @@ fn compute(
     now: DateTime<Utc>,
 ) -> Result<Computed, AnalyseError> {
     use rayon::prelude::*;
-    let analysis = analytics::analyze_shop(&data.input, &AnalysisOptions::default(), now)?;
+    let opts = AnalysisOptions::default();
+    let analysis = analytics::analyze_shop(&data.input, &opts, now)?;
+    let assessment = model_card::assess(&data.input, &analysis, &opts)?;
     let facts: Vec<CustomerFacts> = analysis
         .customers
         .par_iter()
@@ -135,5 +142,5 @@ fn compute(
     let context = ShopContext::compute(&facts, catalog.thresholds());
     let evaluator = catalog.evaluator(&context, now);
     let memberships = facts.par_iter().map(|f| evaluator.membership(f)).collect();
-    Ok((data, analysis, facts, memberships, context))
+    Ok((data, analysis, facts, memberships, context, assessment))
 }

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 use super::money;
+use crate::core::analytics::uncertainty::ClvRange;
 use crate::core::analytics::{FittedModel, ShopAnalysis};
 use crate::core::segments::{CustomerFacts, Membership, SegmentCatalog, ShopContext};
 use crate::store::stmt;
 
-/// Rows per multi-row statement (13 values each): well under SQLite's parameter limit.
+/// Rows per multi-row statement (14 values each): well under SQLite's parameter limit.
 const CHUNK: usize = 200;
 
 /// One customer's stored scores.
@@ -19,6 +20,9 @@ pub struct ScoreRow<'a> {
     pub rfm: (u8, u8, u8),
     pub has_prediction: bool,
     pub membership: &'a Membership,
+    /// P10-P90 of the predicted CLV (major units), from the whole-shop run; None where not
+    /// computed (re-scoring one customer moves the point value, so it clears the range).
+    pub clv_range: Option<ClvRange>,
 }
 
 /// The segment keys of a membership, built-ins first.
@@ -37,9 +41,9 @@ pub async fn save_scores(
 ) -> Result<(), DbErr> {
     let exp = money::exponent(currency);
     let cols = "shop_id, customer_platform_id, rfm_r, rfm_f, rfm_m, rfm_group, p_alive, clv_minor, \
-                currency, churn_risk, segments, scored_at";
+                clv_p10_minor, clv_p90_minor, currency, churn_risk, segments, scored_at";
     for chunk in rows.chunks(CHUNK) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 14);
         for r in chunk {
             let f = r.facts;
             values.extend([
@@ -54,6 +58,8 @@ pub async fn save_scores(
                     .then(|| money::to_minor(f.predicted_clv, exp))
                     .flatten()
                     .into(),
+                r.clv_range.and_then(|c| money::to_minor(c.p10, exp)).into(),
+                r.clv_range.and_then(|c| money::to_minor(c.p90, exp)).into(),
                 currency.into(),
                 r.has_prediction.then(|| f.churn_risk.to_string()).into(),
                 serde_json::to_string(&segment_keys(catalog, r.membership))
@@ -62,12 +68,14 @@ pub async fn save_scores(
                 now.into(),
             ]);
         }
-        let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let placeholders =
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "INSERT INTO customer_scores ({cols}) VALUES {placeholders} \
              ON CONFLICT (shop_id, customer_platform_id) DO UPDATE SET rfm_r = excluded.rfm_r, \
              rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_group = excluded.rfm_group, \
-             p_alive = excluded.p_alive, clv_minor = excluded.clv_minor, currency = excluded.currency, \
+             p_alive = excluded.p_alive, clv_minor = excluded.clv_minor, \
+             clv_p10_minor = excluded.clv_p10_minor, clv_p90_minor = excluded.clv_p90_minor, currency = excluded.currency, \
              churn_risk = excluded.churn_risk, segments = excluded.segments, scored_at = excluded.scored_at"
         );
         db.execute_raw(stmt(db.get_database_backend(), &sql, values))

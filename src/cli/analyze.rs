@@ -40,6 +40,15 @@ pub struct AnalyzeArgs {
     /// Shop-level summary JSON.
     #[arg(long)]
     summary: PathBuf,
+    /// Backtest: end of the calibration period (YYYY-MM-DD or an RFC 3339 time); `--end` is
+    /// then the end of the holdout. Default: the last 26 weeks held out (a quarter of the
+    /// history for a young shop). The card goes in the summary under "backtest".
+    #[arg(long, value_parser = parse_end)]
+    calibration_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Backtest per customer: CSV customer_id,frequency_cal,recency_cal,T_cal,
+    /// frequency_holdout,predicted_holdout (the header alone when the shop has no card).
+    #[arg(long)]
+    holdout: Option<PathBuf>,
 }
 
 /// The core's own formats, or a platform's orders export by its name.
@@ -69,7 +78,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         horizon_months: args.horizon,
         monthly_discount: args.monthly_discount,
         cac: args.cac,
+        calibration_end: args.calibration_end,
     };
+    if args.holdout.is_some() && args.format == InputFormat::Summary {
+        anyhow::bail!("--holdout needs order dates: a summary file cannot be backtested");
+    }
     let out = run_analyze(input, &opts).with_context(|| format!("{}", args.input.display()))?;
     let csv =
         File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -79,6 +92,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.summary.display()))?;
     writers::write_summary_json(&out, json)
         .with_context(|| format!("cannot write {}", args.summary.display()))?;
+    if let Some(path) = &args.holdout {
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writers::write_holdout_csv(&out, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!(
         "analysed {}: wrote {} and {}",
         args.input.display(),

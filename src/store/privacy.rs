@@ -27,6 +27,7 @@ pub const SHOP_DATA_TABLES: &[&str] = &[
     "discount_codes",
     "segment_runs",
     "writeback_audit",
+    "model_cards",
 ];
 
 /// Per-customer tables of what Lifecycle computed and pushed, erased on `customers/redact`.

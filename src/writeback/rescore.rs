@@ -128,6 +128,7 @@ pub async fn rescore(
             rfm: (score.rfm.r, score.rfm.f, score.rfm.m),
             has_prediction: score.prediction.is_some(),
             membership: &membership,
+            clv_range: None,
         }],
         now,
     )

@@ -33,6 +33,9 @@ pub struct Summary {
     pub buyers: u64,
     /// `model` (BG/NBD + Gamma-Gamma) or `heuristic` for small shops.
     pub method: String,
+    /// The model report card's verdict (`good_enough_to_target`, `not_better_than_baseline`,
+    /// `too_little_data`).
+    pub model_card: String,
     /// Members per segment key.
     pub segments: BTreeMap<String, usize>,
     /// Customers whose tags differ from what was last pushed.
@@ -53,6 +56,9 @@ pub struct Summary {
 pub struct Timings {
     pub load_ms: u64,
     pub analyse_ms: u64,
+    /// Parts of `analyse_ms`: the backtest and the customers' CLV ranges.
+    pub backtest_ms: u64,
+    pub clv_ranges_ms: u64,
     pub store_ms: u64,
     pub plan_ms: u64,
     pub push_ms: u64,
@@ -72,8 +78,8 @@ impl fmt::Display for Summary {
         writeln!(f, "shop {}{mode}", self.shop)?;
         writeln!(
             f,
-            "  customers: {} ({} with orders), predictions by {}",
-            self.customers, self.buyers, self.method
+            "  customers: {} ({} with orders), predictions by {}; model card: {}",
+            self.customers, self.buyers, self.method, self.model_card
         )?;
         let top: Vec<String> = self
             .segments
@@ -107,8 +113,14 @@ impl fmt::Display for Summary {
         let t = &self.timings;
         write!(
             f,
-            "\n  time: load {} ms, analyse {} ms, store {} ms, plan {} ms, push {} ms",
-            t.load_ms, t.analyse_ms, t.store_ms, t.plan_ms, t.push_ms
+            "\n  time: load {} ms, analyse {} ms (backtest {} ms, CLV ranges {} ms), store {} ms, plan {} ms, push {} ms",
+            t.load_ms,
+            t.analyse_ms,
+            t.backtest_ms,
+            t.clv_ranges_ms,
+            t.store_ms,
+            t.plan_ms,
+            t.push_ms
         )?;
         if let Some(stop) = self.stopped {
             write!(f, "\n  stopped early: {stop}")?;
@@ -229,6 +241,9 @@ async fn run_inner(
     let a = analysis::analyse(&state.db, shop_id, catalog, now).await?;
     summary.timings.load_ms = ms(a.load_time);
     summary.timings.analyse_ms = ms(a.compute_time);
+    summary.timings.backtest_ms = ms(a.assessment.backtest_time);
+    summary.timings.clv_ranges_ms = ms(a.assessment.ranges_time);
+    summary.model_card = analysis::model_card::verdict_key(&a.assessment.backtest);
     summary.customers = a.facts.len();
     summary.buyers = a.analysis.metrics.customers_with_orders;
     summary.method = if a.analysis.model.fallbacks.is_empty() {
@@ -249,7 +264,7 @@ async fn run_inner(
         }
     }
     let phase = std::time::Instant::now();
-    store_results(state, shop_id, catalog, &a, now).await?;
+    store_results(state, shop_id, run_id, catalog, &a, now).await?;
     summary.timings.store_ms = ms(phase.elapsed());
     let phase = std::time::Instant::now();
 
@@ -322,6 +337,7 @@ async fn run_inner(
 async fn store_results(
     state: &AppState,
     shop_id: i64,
+    run_id: i64,
     catalog: &SegmentCatalog,
     a: &Analysed,
     now: DateTime<Utc>,
@@ -336,6 +352,7 @@ async fn store_results(
             rfm: (c.score.rfm.r, c.score.rfm.f, c.score.rfm.m),
             has_prediction: c.score.prediction.is_some(),
             membership,
+            clv_range: a.assessment.range_of(c.features.customer as usize),
         })
         .collect();
     // Bounded transactions: one over a large shop's every score would hold SQLite's write lock
@@ -350,6 +367,15 @@ async fn store_results(
     let tx = db_store::write_tx(&state.db).await?;
     results::prune_scores(&tx, shop_id, now).await?;
     results::save_analysis(&tx, shop_id, &a.analysis, &a.context, &a.data.currency).await?;
+    analysis::model_card::save_card(
+        &tx,
+        shop_id,
+        run_id,
+        &a.assessment.backtest,
+        &a.data.currency,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

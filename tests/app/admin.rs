@@ -231,7 +231,13 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
             )),
         ),
     ] {
-        for path in ["/api/overview", "/api/settings", "/api/activity"] {
+        for path in [
+            "/api/overview",
+            "/api/settings",
+            "/api/activity",
+            "/api/model",
+            "/api/customers/export.csv",
+        ] {
             let (status, body) = admin.get(path, &auth).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {path}: {body}");
             assert!(body.contains("\"error\""), "{what}: a JSON error: {body}");
@@ -375,6 +381,7 @@ async fn every_page_renders_for_an_empty_shop(backend: Backend) {
         ("/admin/customers", "No customers yet"),
         ("/admin/results", "No offer has been sent yet"),
         ("/admin/activity", "Webhooks received"),
+        ("/admin/model", "No report card yet"),
     ] {
         let (status, html) = admin.get(path, &auth).await;
         assert_eq!(status, StatusCode::OK, "{path}: {html}");

@@ -121,3 +121,159 @@ fn analyze_reads_a_platform_orders_export_by_its_name() {
         "the error names the formats: {err}"
     );
 }
+
+/// A CSV of plain fields (no quoting): the header and the rows.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
+    (lines.next().unwrap(), lines.collect())
+}
+
+#[test]
+fn analyze_backtests_cdnow_like_lifetimes_with_a_holdout_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let holdout = dir.path().join("holdout.csv");
+    let out = analyze(
+        dir.path(),
+        &root.join("tests/data/CDNOW_sample.txt"),
+        "cdnow",
+        &[
+            "--time-unit",
+            "weeks",
+            "--end",
+            "1998-06-30",
+            "--calibration-end",
+            "1997-09-30",
+            "--holdout",
+            holdout.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let b = &summary["backtest"];
+    // lifetimes 0.11.3 on the same file (core/tests/data, see core/tests/backtest_cdnow.rs).
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("core/tests/data/cdnow_backtest_lifetimes.json")).unwrap(),
+    )
+    .unwrap();
+    for (model, keys) in [
+        ("bgnbd", &["r", "alpha", "a", "b"][..]),
+        ("gamma_gamma", &["p", "q", "gamma"][..]),
+    ] {
+        for k in keys {
+            let (ours, theirs) = (
+                b[model][k].as_f64().unwrap(),
+                reference[model][k].as_f64().unwrap(),
+            );
+            assert!(
+                (ours - theirs).abs() <= 1e-4 * theirs,
+                "{model}.{k}: {ours} vs lifetimes {theirs}"
+            );
+        }
+    }
+    assert_eq!(b["duration_holdout"], 39.0);
+    assert!(b["verdict"].is_string() && b["model"]["mae"].is_number());
+    assert!(b["baseline"]["mae"].is_number() && b["brier"].is_number());
+    assert!(b["top_10_revenue_share"].is_number() && b["top_20_revenue_share"].is_number());
+    let deciles = b["deciles"].as_array().unwrap();
+    for (ours, theirs) in deciles.iter().zip(reference["deciles"].as_array().unwrap()) {
+        assert_eq!(ours["actual_purchases"], theirs["actual_purchases"]);
+        assert_eq!(ours["customers"], theirs["customers"]);
+    }
+
+    // The holdout file: lifetimes' column names, one row per customer of the card, each as
+    // lifetimes has it, and adding up to the summary's figures.
+    let (header, rows) = read_csv(&holdout);
+    assert_eq!(
+        header.join(","),
+        "customer_id,frequency_cal,recency_cal,T_cal,frequency_holdout,predicted_holdout"
+    );
+    assert_eq!(rows.len(), 2357);
+    assert_eq!(b["customers"], rows.len());
+    let (_, want) = read_csv(&root.join("core/tests/data/cdnow_backtest_lifetimes.csv"));
+    let f = |v: &str| v.parse::<f64>().unwrap();
+    let (mut actual, mut predicted) = (0.0, 0.0);
+    for (row, want) in rows.iter().zip(&want) {
+        assert_eq!(f(&row[0]), f(&want[0]), "customer order");
+        assert_eq!(row[1], want[1], "frequency_cal of {}", row[0]);
+        assert!(
+            (f(&row[2]) - f(&want[2])).abs() < 1e-9,
+            "recency_cal of {}",
+            row[0]
+        );
+        assert!(
+            (f(&row[3]) - f(&want[3])).abs() < 1e-9,
+            "T_cal of {}",
+            row[0]
+        );
+        assert_eq!(row[4], want[5], "frequency_holdout of {}", row[0]);
+        // Our own fit's prediction against lifetimes' (parameters within 1e-4).
+        let (p, q) = (f(&row[5]), f(&want[7]));
+        assert!(
+            (p - q).abs() <= 1e-3 * q.max(0.1),
+            "predicted_holdout of {}: {p} vs {q}",
+            row[0]
+        );
+        actual += f(&row[4]);
+        predicted += p;
+    }
+    assert_eq!(actual, b["model"]["actual_total"].as_f64().unwrap());
+    assert!((predicted - b["model"]["predicted_total"].as_f64().unwrap()).abs() < 1e-6);
+}
+
+#[test]
+fn analyze_says_why_a_short_history_has_no_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tx.csv");
+    std::fs::write(
+        &input,
+        "customer_id,date,amount\n1,2024-01-02,10.00\n1,2024-02-03,12.00\n2,2024-02-10,5.00\n",
+    )
+    .unwrap();
+    let holdout = dir.path().join("holdout.csv");
+    let out = analyze(
+        dir.path(),
+        &input,
+        "transactions",
+        &["--holdout", holdout.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let b = &summary["backtest"];
+    assert_eq!(b["verdict"], "too_little_data", "{b}");
+    assert_eq!(b["reason"]["kind"], "short_holdout");
+    assert_eq!(b["reason"]["history_days"], 39);
+    assert_eq!(b["reason"]["need_holdout_days"], 56);
+    assert!(b["deciles"].is_null() && b["bgnbd"].is_null());
+    let text = std::fs::read_to_string(&holdout).unwrap();
+    assert_eq!(
+        text.trim_end(),
+        "customer_id,frequency_cal,recency_cal,T_cal,frequency_holdout,predicted_holdout"
+    );
+    // A calibration end at or after the end is refused with one clear line.
+    let out = analyze(
+        dir.path(),
+        &input,
+        "transactions",
+        &["--calibration-end", "2024-03-01"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("calibration_end") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -9,6 +9,7 @@ mod ecwid_webhooks;
 mod experiments;
 mod foundation;
 mod loyalty;
+mod model;
 mod scale;
 mod shopify_install;
 mod shopify_webhooks;

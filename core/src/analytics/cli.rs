@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::io::Read;
 
+use super::backtest::{Backtest, BacktestOptions, backtest_after};
 use super::readers::{self, InputFormat, Parsed, ReadError};
 use super::{AnalysisError, AnalysisOptions, ShopAnalysis, TimeUnit};
 
@@ -22,6 +23,9 @@ pub struct AnalyzeOptions {
     pub monthly_discount: f64,
     /// Customer acquisition cost, for CLV:CAC (optional).
     pub cac: Option<f64>,
+    /// `--calibration-end DATE` (see `parse_end`): the backtest's calibration end, `end` being
+    /// the holdout's end; default the holdout rule of `backtest::calibration_end_for`.
+    pub calibration_end: Option<DateTime<Utc>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -33,6 +37,7 @@ impl Default for AnalyzeOptions {
             horizon_months: 12,
             monthly_discount: 0.01,
             cac: None,
+            calibration_end: None,
         }
     }
 }
@@ -55,6 +60,8 @@ pub enum AnalyzeError {
     Analysis(#[from] AnalysisError),
     #[error("no orders on or before the end date {0}")]
     NothingBeforeEnd(DateTime<Utc>),
+    #[error("a backtest needs order dates: --calibration-end does not apply to a summary file")]
+    BacktestNeedsOrders,
 }
 
 /// The analysis plus what the writers need to name customers.
@@ -65,6 +72,9 @@ pub struct AnalyzeOutput {
     pub analysis: ShopAnalysis,
     /// Input rows skipped on purpose (Shopify orders without an email).
     pub skipped_rows: u64,
+    /// The model report card of the same orders (None for a summary file, which has no order
+    /// dates to split); without a card it still says why.
+    pub backtest: Option<Backtest>,
 }
 
 /// Reads, analyses, and returns the result; write it with `writers::write_customers_csv` and
@@ -82,12 +92,16 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
     analysis_opts.validate()?;
     match readers::read(input, opts.format, opts.time_unit)? {
         Parsed::Summary { ids, features } => {
+            if opts.calibration_end.is_some() {
+                return Err(AnalyzeError::BacktestNeedsOrders);
+            }
             let now = opts.end.unwrap_or(DateTime::UNIX_EPOCH);
             let analysis = super::analyze_features(features, &analysis_opts, now)?;
             Ok(AnalyzeOutput {
                 ids,
                 analysis,
                 skipped_rows: 0,
+                backtest: None,
             })
         }
         Parsed::Orders {
@@ -105,10 +119,18 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 return Err(AnalyzeError::NothingBeforeEnd(now));
             }
             let analysis = super::analyze_shop(&input, &analysis_opts, now)?;
+            let backtest = backtest_after(
+                &input,
+                &analysis,
+                opts.calibration_end,
+                &analysis_opts,
+                &BacktestOptions::default(),
+            )?;
             Ok(AnalyzeOutput {
                 ids,
                 analysis,
                 skipped_rows,
+                backtest: Some(backtest),
             })
         }
     }

@@ -70,6 +70,12 @@ impl CustomerFeatures {
     }
 }
 
+impl AsRef<CustomerFeatures> for CustomerFeatures {
+    fn as_ref(&self) -> &CustomerFeatures {
+        self
+    }
+}
+
 /// Day number of a timestamp's UTC calendar day.
 pub fn day_number(at: DateTime<Utc>) -> i64 {
     // naive_utc() reads the stored UTC value; date_naive() goes through a (zero) offset

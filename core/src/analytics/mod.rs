@@ -170,6 +170,12 @@ pub struct CustomerResult {
     pub score: CustomerScore,
 }
 
+impl AsRef<CustomerFeatures> for CustomerResult {
+    fn as_ref(&self) -> &CustomerFeatures {
+        &self.features
+    }
+}
+
 /// The whole analysis of a shop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShopAnalysis {

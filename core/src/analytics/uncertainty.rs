@@ -127,9 +127,9 @@ fn laplace(
 
 /// Seeded parameter draws around a model's fits. `compressed` and `features` are what the
 /// model was fitted on (`fit_model` returns the former).
-pub fn parameter_draws(
+pub fn parameter_draws<F: AsRef<CustomerFeatures>>(
     model: &FittedModel,
-    features: &[CustomerFeatures],
+    features: &[F],
     compressed: &Compressed,
     settings: &UncertaintySettings,
 ) -> Result<ParameterDraws, UncertaintyError> {
@@ -141,6 +141,7 @@ pub fn parameter_draws(
     };
     let observations: Vec<SpendObservation> = features
         .iter()
+        .map(AsRef::as_ref)
         .filter(|f| f.has_orders())
         .map(|f| SpendObservation {
             x: f64::from(f.frequency),
@@ -188,8 +189,8 @@ pub fn parameter_draws(
 /// Each customer's P10-P90 CLV range over the draws (None for PROSPECTS). `compressed` holds
 /// the (x, t_x, T) rows of the customers with orders in the order of `features`, as
 /// `fit_model` returns it.
-pub fn clv_ranges(
-    features: &[CustomerFeatures],
+pub fn clv_ranges<F: AsRef<CustomerFeatures> + Sync>(
+    features: &[F],
     model: &FittedModel,
     compressed: &Compressed,
     draws: &ParameterDraws,
@@ -240,13 +241,14 @@ pub fn clv_ranges(
     let mut buyers = 0usize;
     for block in features.chunks(BLOCK) {
         first_buyer.push(buyers);
-        buyers += block.iter().filter(|f| f.has_orders()).count();
+        buyers += block.iter().filter(|f| f.as_ref().has_orders()).count();
     }
     let mut out = vec![None; features.len()];
     fill_blocks(&mut out, |offset, block| {
         let mut next = first_buyer[offset / BLOCK];
         let mut values = Vec::with_capacity(models.len());
         for (f, slot) in features[offset..].iter().zip(block.iter_mut()) {
+            let f = f.as_ref();
             if !f.has_orders() {
                 continue;
             }
@@ -277,4 +279,28 @@ pub fn clv_ranges(
         }
     });
     out
+}
+
+/// `parameter_draws` and `clv_ranges` for a finished analysis (`ShopAnalysis::customers` in
+/// customer order, as `analyze_shop` returns them): the fit's compressed rows are rebuilt
+/// exactly as `fit_model` builds them, so no refit is needed.
+pub fn analysis_clv_ranges(
+    analysis: &super::ShopAnalysis,
+    settings: &UncertaintySettings,
+) -> Result<Vec<Option<ClvRange>>, UncertaintyError> {
+    let compressed = Compressed::from_triples(
+        analysis
+            .customers
+            .iter()
+            .map(|c| &c.features)
+            .filter(|f| f.has_orders())
+            .map(|f| (f.frequency, f.recency, f.age)),
+    );
+    let draws = parameter_draws(&analysis.model, &analysis.customers, &compressed, settings)?;
+    Ok(clv_ranges(
+        &analysis.customers,
+        &analysis.model,
+        &compressed,
+        &draws,
+    ))
 }

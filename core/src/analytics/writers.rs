@@ -3,6 +3,7 @@
 use serde::Serialize;
 use std::io::Write;
 
+use super::backtest::Backtest;
 use super::cli::AnalyzeOutput;
 use super::maturity::Maturity;
 use super::model::Fallback;
@@ -62,6 +63,40 @@ pub fn write_customers_csv(out: &AnalyzeOutput, w: impl Write) -> Result<(), csv
     Ok(())
 }
 
+/// The exact header of the `--holdout` CSV (lifetimes' `calibration_and_holdout_data` names).
+pub const HOLDOUT_HEADER: [&str; 6] = [
+    "customer_id",
+    "frequency_cal",
+    "recency_cal",
+    "T_cal",
+    "frequency_holdout",
+    "predicted_holdout",
+];
+
+/// One row per customer of the backtest (those with orders up to the calibration end), with
+/// the model's expected purchases over the holdout; only the header when there is no card.
+pub fn write_holdout_csv(out: &AnalyzeOutput, w: impl Write) -> Result<(), csv::Error> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(HOLDOUT_HEADER)?;
+    for (r, p) in out.backtest.iter().flat_map(|b| &b.rows) {
+        let id = out
+            .ids
+            .get(r.customer as usize)
+            .cloned()
+            .unwrap_or_else(|| r.customer.to_string());
+        wtr.write_record([
+            id,
+            r.frequency_cal.to_string(),
+            r.recency_cal.to_string(),
+            r.t_cal.to_string(),
+            r.frequency_holdout.to_string(),
+            p.predicted_purchases.to_string(),
+        ])?;
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct BgNbdSummary {
     r: f64,
@@ -96,6 +131,10 @@ struct Summary<'a> {
     metrics: &'a ShopMetrics,
     maturity: Option<&'a Maturity>,
     skipped_rows: u64,
+    /// The model report card (with the calibration fit), or why there is none; absent for a
+    /// summary file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backtest: Option<&'a Backtest>,
 }
 
 fn summary(out: &AnalyzeOutput) -> Summary<'_> {
@@ -125,6 +164,7 @@ fn summary(out: &AnalyzeOutput) -> Summary<'_> {
         metrics: &a.metrics,
         maturity: a.maturity.as_ref(),
         skipped_rows: out.skipped_rows,
+        backtest: out.backtest.as_ref(),
     }
 }
 
