@@ -379,6 +379,46 @@ impl Env {
     }
 }
 
+/// Every row of a raw statement.
+pub async fn query_all(
+    db: &lifecycle::store::Db,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Vec<sea_orm::QueryResult> {
+    use sea_orm::ConnectionTrait;
+    db.query_all_raw(lifecycle::store::stmt(
+        db.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await
+    .unwrap()
+}
+
+/// Waits for the shop's latest job of `kind` to be done; a dead one fails the test at once.
+pub async fn wait_job_done(db: &lifecycle::store::Db, shop_id: i64, kind: &str) {
+    let ok = eventually(240, || async {
+        let rows = query_all(
+            db,
+            "SELECT state, last_error FROM jobs WHERE shop_id = ? AND kind = ? ORDER BY id DESC",
+            vec![shop_id.into(), kind.into()],
+        )
+        .await;
+        let r = rows.first()?;
+        let state: String = r.try_get("", "state").ok()?;
+        match state.as_str() {
+            "done" => Some(()),
+            "dead" => panic!(
+                "{kind} job died: {:?}",
+                r.try_get::<Option<String>>("", "last_error")
+            ),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(ok.is_some(), "{kind} job finished");
+}
+
 /// The admin session cookie an install callback sets.
 pub fn session_cookie(r: &reqwest::Response) -> String {
     r.headers()

@@ -35,35 +35,6 @@ const CUSTOMERS: usize = 1_000;
 const EVENTS: u64 = 2_800;
 const UPLIFT: f64 = 0.3;
 
-async fn rows(db: &Db, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
-    db.query_all_raw(store::stmt(db.get_database_backend(), sql, values))
-        .await
-        .unwrap()
-}
-
-async fn wait_job(db: &Db, shop_id: i64, kind: &str) {
-    let ok = eventually(240, || async {
-        let r = rows(
-            db,
-            "SELECT state, last_error FROM jobs WHERE shop_id = ? AND kind = ? ORDER BY id DESC",
-            vec![shop_id.into(), kind.into()],
-        )
-        .await;
-        let r = r.first()?;
-        let state: String = r.try_get("", "state").ok()?;
-        match state.as_str() {
-            "done" => Some(()),
-            "dead" => panic!(
-                "{kind} job died: {:?}",
-                r.try_get::<Option<String>>("", "last_error")
-            ),
-            _ => None,
-        }
-    })
-    .await;
-    assert!(ok.is_some(), "{kind} job finished");
-}
-
 /// Every customer is eligible (the six lifecycle stages cover everyone), half held out.
 fn experiment_offers() -> Value {
     json!({"win_back": {
@@ -90,7 +61,7 @@ async fn true_conversion_effect(
     since: chrono::DateTime<chrono::Utc>,
     added: &BTreeSet<String>,
 ) -> (f64, f64) {
-    let orders = rows(
+    let orders = query_all(
         db,
         "SELECT platform_id, customer_platform_id, total_minor, refunded_minor, cancelled_at \
          FROM orders WHERE shop_id = ? AND deleted_at IS NULL AND platform_created_at >= ?",
@@ -171,8 +142,8 @@ async fn offers_measure_their_effect(backend: Backend) {
         });
     }
     for s in &shops_under_test {
-        wait_job(db, s.id, lifecycle::triggers::kinds::BACKFILL).await;
-        wait_job(db, s.id, "segment").await;
+        wait_job_done(db, s.id, lifecycle::triggers::kinds::BACKFILL).await;
+        wait_job_done(db, s.id, "segment").await;
     }
     phase("installed and backfilled");
 
@@ -243,7 +214,7 @@ async fn offers_measure_their_effect(backend: Backend) {
         // Control customers never receive a code: none of the shop's discounts names one, and
         // every control assignment is in the audit trail.
         let controls = strings(
-            &rows(
+            &query_all(
                 db,
                 "SELECT customer_platform_id FROM offer_controls WHERE shop_id = ?",
                 vec![s.id.into()],
@@ -253,7 +224,7 @@ async fn offers_measure_their_effect(backend: Backend) {
         );
         assert_eq!(controls.len(), run.held_out);
         let coded = strings(
-            &rows(
+            &query_all(
                 db,
                 "SELECT customer_platform_id FROM discount_codes WHERE shop_id = ? AND state = 'confirmed'",
                 vec![s.id.into()],
@@ -278,7 +249,7 @@ async fn offers_measure_their_effect(backend: Backend) {
             "the shop's codes are exactly the treatment group's"
         );
         let held_audit = strings(
-            &rows(
+            &query_all(
                 db,
                 "SELECT customer_platform_id FROM writeback_audit WHERE shop_id = ? AND action = 'control_hold' \
                  AND outcome = 'held_out'",
@@ -376,7 +347,7 @@ async fn offers_measure_their_effect(backend: Backend) {
         let o = &offers[0];
         assert_eq!(o["offer"], "win_back");
         let treated = strings(
-            &rows(
+            &query_all(
                 db,
                 "SELECT customer_platform_id FROM discount_codes WHERE shop_id = ? AND state = 'confirmed'",
                 vec![s.id.into()],
@@ -385,7 +356,7 @@ async fn offers_measure_their_effect(backend: Backend) {
             "customer_platform_id",
         );
         assert_eq!(o["treatment"]["customers"], json!(treated.len()));
-        let since = rows(
+        let since = query_all(
             db,
             "SELECT MIN(starts_at) AS t FROM discount_codes WHERE shop_id = ?",
             vec![s.id.into()],

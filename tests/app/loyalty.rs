@@ -37,12 +37,6 @@ fn offers_on() -> Value {
     })
 }
 
-async fn query_all(db: &Db, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
-    db.query_all_raw(store::stmt(db.get_database_backend(), sql, values))
-        .await
-        .unwrap()
-}
-
 /// Write requests the sandbox logged for the shop (Shopify: the write mutations; Ecwid: every
 /// REST call that is not a read).
 async fn mutations(env: &Env) -> Vec<Value> {
@@ -146,29 +140,6 @@ async fn wait_idle(env: &Env, db: &Db, shop_id: i64) {
     .await
     .expect("the sandbox's deliveries settle");
     wait_work_done(db, shop_id).await;
-}
-
-async fn wait_job_done(db: &Db, shop_id: i64, kind: &str) {
-    let ok = eventually(240, || async {
-        let rows = query_all(
-            db,
-            "SELECT state, last_error FROM jobs WHERE shop_id = ? AND kind = ? ORDER BY id DESC",
-            vec![shop_id.into(), kind.into()],
-        )
-        .await;
-        let r = rows.first()?;
-        let state: String = r.try_get("", "state").ok()?;
-        match state.as_str() {
-            "done" => Some(()),
-            "dead" => panic!(
-                "{kind} job died: {:?}",
-                r.try_get::<Option<String>>("", "last_error")
-            ),
-            _ => None,
-        }
-    })
-    .await;
-    assert!(ok.is_some(), "{kind} job finished");
 }
 
 /// Installs with merchant tags on a few customers and offers enabled; waits for the backfill

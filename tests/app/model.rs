@@ -29,18 +29,6 @@ async fn json(env: &Env, cookie: &str, path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The session cookie the install callback set.
-fn cookie_of(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("lifecycle_session="))
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .expect("the install callback sets the session cookie")
-}
-
 /// Installs the sandbox shop of `customers` and waits for the backfill and the segment run.
 async fn analysed(backend: Backend, customers: usize) -> Option<(Env, String)> {
     let env = env_with(
@@ -53,7 +41,7 @@ async fn analysed(backend: Backend, customers: usize) -> Option<(Env, String)> {
         },
     )
     .await?;
-    let cookie = cookie_of(&env.install().await);
+    let cookie = session_cookie(&env.install().await);
     let shop = env.installed_shop().await;
     let db = env.app.state.db.clone();
     crate::browser::wait_job_done(&db, shop.id, lifecycle::triggers::kinds::BACKFILL).await;
