@@ -16,7 +16,11 @@
 //! It prints both times, their ratio (aim: within 10x), the job's phases and its peak memory.
 //! Timings are printed, never asserted.
 //!
-//! `LIFECYCLE_BENCH_SEGMENT_CUSTOMERS` (default 100000; 1000000 for the full size).
+//! The shop's load is also held against the generic reader (rows through the pool) on the same
+//! shop, on PostgreSQL, where the job reads with `COPY ... TO STDOUT`.
+//!
+//! `LIFECYCLE_BENCH_SEGMENT_CUSTOMERS` (default 100000; 1000000 for the full size),
+//! `LIFECYCLE_BENCH_BACKENDS` (`sqlite`, `postgres` or both, the default).
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +57,25 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
+    let t = Instant::now();
     let data = lifecycle::analysis::load::load_shop(&state.db, shop_id).await?;
+    let load = t.elapsed();
+    if name == "PostgreSQL" {
+        let t = Instant::now();
+        let pooled = lifecycle::analysis::load::load_shop_through_pool(&state.db, shop_id).await?;
+        let baseline = t.elapsed();
+        anyhow::ensure!(
+            pooled.input.orders.len() == data.input.orders.len(),
+            "the two readers disagree"
+        );
+        drop(pooled);
+        println!(
+            "  load (COPY)         {:>8.0} ms; through the pool's rows {:.0} ms: {:.1}x faster",
+            load.as_secs_f64() * 1e3,
+            baseline.as_secs_f64() * 1e3,
+            baseline.as_secs_f64() / load.as_secs_f64()
+        );
+    }
     let now = Utc::now();
     let opts = AnalysisOptions::default();
     // The analysis alone, then the model card and the CLV ranges on its output, in the same
@@ -134,18 +156,22 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let n = customers();
     let rt = tokio::runtime::Runtime::new()?;
+    let backends = std::env::var("LIFECYCLE_BENCH_BACKENDS").unwrap_or_default();
+    let wants = |b: &str| backends.is_empty() || backends.split(',').any(|x| x.trim() == b);
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("segment.db");
-        bench(
-            &format!("sqlite://{}?mode=rwc", file.display()),
-            "SQLite",
-            n,
-        )
-        .await?;
+        if wants("sqlite") {
+            bench(
+                &format!("sqlite://{}?mode=rwc", file.display()),
+                "SQLite",
+                n,
+            )
+            .await?;
+        }
         if let Some(server) = std::env::var("LIFECYCLE_TEST_POSTGRES")
             .ok()
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && wants("postgres"))
         {
             use sea_orm::{ConnectionTrait, Database, Statement};
             let name = format!("lifecycle_bench_{}", uuid::Uuid::new_v4().simple());

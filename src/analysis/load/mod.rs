@@ -31,6 +31,12 @@ pub async fn load_shop(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {
     }
 }
 
+/// The whole shop through the pool's rows: the generic reader, which `lifecycle segment`
+/// does not use for a whole shop; the segment bench measures the whole-shop readers against it.
+pub async fn load_shop_through_pool(db: &Db, shop_id: i64) -> Result<ShopData, DbErr> {
+    load(db, shop_id, None).await
+}
+
 /// One customer (for near-real-time re-scoring); `None` when the customer is unknown,
 /// deleted or redacted.
 pub async fn load_customer<D>(
