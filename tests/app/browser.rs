@@ -414,6 +414,12 @@ async fn merchant_flow_in_chromium(backend: Backend) {
     c.goto(&format!("{base}/admin/activity")).await.unwrap();
     wait_text(&c, "main h1", "activity page", |t| t == "Activity").await;
     shot(&c, backend, "9-activity").await;
+    c.goto(&format!("{base}/admin/model")).await.unwrap();
+    wait_text(&c, "main h1", "model page", |t| t == "Model").await;
+    shot(&c, backend, "10-model").await;
+    c.goto(&format!("{base}/admin/results")).await.unwrap();
+    wait_text(&c, "main h1", "results page", |t| t == "Results").await;
+    shot(&c, backend, "11-results").await;
 
     c.close().await.unwrap();
     env.shutdown().await;
