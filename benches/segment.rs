@@ -57,23 +57,30 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let t = Instant::now();
     let data = lifecycle::analysis::load::load_shop(&state.db, shop_id).await?;
-    let load = t.elapsed();
     if name == "PostgreSQL" {
-        let t = Instant::now();
-        let pooled = lifecycle::analysis::load::load_shop_through_pool(&state.db, shop_id).await?;
-        let baseline = t.elapsed();
-        anyhow::ensure!(
-            pooled.input.orders.len() == data.input.orders.len(),
-            "the two readers disagree"
-        );
-        drop(pooled);
+        // After the read above warmed the server's cache: the two readers alternately, the
+        // best of two each.
+        use lifecycle::analysis::load::{load_shop, load_shop_through_pool};
+        let (mut copy, mut pool) = (Duration::MAX, Duration::MAX);
+        for _ in 0..2 {
+            let t = Instant::now();
+            let pooled = load_shop_through_pool(&state.db, shop_id).await?;
+            pool = pool.min(t.elapsed());
+            drop(pooled);
+            let t = Instant::now();
+            let copied = load_shop(&state.db, shop_id).await?;
+            copy = copy.min(t.elapsed());
+            anyhow::ensure!(
+                copied.input.orders.len() == data.input.orders.len(),
+                "the two readers disagree"
+            );
+        }
         println!(
-            "  load (COPY)         {:>8.0} ms; through the pool's rows {:.0} ms: {:.1}x faster",
-            load.as_secs_f64() * 1e3,
-            baseline.as_secs_f64() * 1e3,
-            baseline.as_secs_f64() / load.as_secs_f64()
+            "  load (COPY)         {:>8.0} ms; through the pool's rows {:.0} ms: {:.1}x faster (best of 2 each, alternating)",
+            copy.as_secs_f64() * 1e3,
+            pool.as_secs_f64() * 1e3,
+            pool.as_secs_f64() / copy.as_secs_f64()
         );
     }
     let now = Utc::now();
