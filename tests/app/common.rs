@@ -373,6 +373,22 @@ impl Env {
         }
     }
 
+    /// Waits until the sandbox has no delivery of `shop` pending or being retried.
+    pub async fn wait_deliveries_settled(&self, shop: &str, secs: u64) {
+        eventually(secs, || async {
+            let d = self
+                .sandbox_get(&format!("/_sandbox/shops/{shop}/deliveries"))
+                .await;
+            let pending = d
+                .as_array()?
+                .iter()
+                .any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
+            (!pending).then_some(())
+        })
+        .await
+        .expect("the sandbox's deliveries settle");
+    }
+
     pub async fn shutdown(self) {
         self.app.shutdown().await;
         self.sandbox.shutdown().await;

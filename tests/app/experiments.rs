@@ -310,18 +310,7 @@ async fn offers_measure_their_effect(backend: Backend) {
         added.insert(s.domain.clone(), ids);
     }
     for s in &shops_under_test {
-        eventually(180, || async {
-            let d = env
-                .sandbox_get(&format!("/_sandbox/shops/{}/deliveries", s.domain))
-                .await;
-            let pending = d
-                .as_array()?
-                .iter()
-                .any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
-            (!pending).then_some(())
-        })
-        .await
-        .expect("the sandbox's deliveries settle");
+        env.wait_deliveries_settled(&s.domain, 180).await;
         // The traffic is ~2,500 orders per shop with their webhooks and re-scoring jobs; on a
         // busy machine SQLite's single writer takes minutes (over 10 beside the loyalty suite
         // once), so the wait is generous (a wait, not a timing assertion).

@@ -127,18 +127,7 @@ async fn expected_tags(env: &Env, shop_id: i64) -> BTreeMap<String, BTreeSet<Str
 
 /// Waits until webhooks are delivered, the inbox is drained and the shop has no pending job.
 async fn wait_idle(env: &Env, db: &Db, shop_id: i64) {
-    eventually(90, || async {
-        let d = env
-            .sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop))
-            .await;
-        let pending = d
-            .as_array()?
-            .iter()
-            .any(|x| matches!(x["status"].as_str(), Some("pending" | "retrying")));
-        (!pending).then_some(())
-    })
-    .await
-    .expect("the sandbox's deliveries settle");
+    env.wait_deliveries_settled(&env.shop, 90).await;
     wait_work_done(db, shop_id).await;
 }
 
