@@ -126,6 +126,22 @@ fn rescore_job(shop_id: i64, customer: &str, end: DateTime<Utc>) -> NewJob {
         .max_attempts(5)
 }
 
+/// A segment run a window after `now`: another run of the shop held its lease. Every refused
+/// trigger in the window shares the one job.
+pub async fn segment_later(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let end = window_end(now + chrono::Duration::seconds(DEBOUNCE_SECS));
+    let job = NewJob::new(kinds::SEGMENT)
+        .shop(shop_id)
+        .dedupe(format!("segment:busy:{shop_id}:{}", end.timestamp()))
+        .run_at(end);
+    enqueue(db, job).await?;
+    Ok(())
+}
+
 /// Re-scores `customer` a window after `now` (a full run is under way; see `rescore`).
 pub async fn rescore_later(
     db: &impl ConnectionTrait,

@@ -12,6 +12,7 @@ mod m0006_job_kinds;
 mod m0007_credentials;
 mod m0008_model_card;
 mod m0009_experiments;
+mod m0010_shop_leases;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_credentials::Migration),
             Box::new(m0008_model_card::Migration),
             Box::new(m0009_experiments::Migration),
+            Box::new(m0010_shop_leases::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod entities;
 pub mod gate;
 pub mod inbox;
 pub mod jobs;
+pub mod leases;
 pub mod maintenance;
 mod nodelay;
 pub mod privacy;

@@ -28,6 +28,8 @@ pub const SHOP_DATA_TABLES: &[&str] = &[
     "segment_runs",
     "writeback_audit",
     "model_cards",
+    "offer_controls",
+    "shop_leases",
 ];
 
 /// Per-customer tables of what Lifecycle computed and pushed, erased on `customers/redact`.
@@ -35,6 +37,7 @@ pub const CUSTOMER_DERIVED_TABLES: &[&str] = &[
     "customer_scores",
     "pushed_tags",
     "discount_codes",
+    "offer_controls",
     "writeback_audit",
 ];
 

@@ -36,6 +36,12 @@ pub enum WritebackError {
     /// was confirmed, and a retry re-plans from what was.
     #[error("bulk mutation: {0}")]
     Bulk(String),
+    /// Another run of the shop that sends writes holds its lease.
+    #[error("another run of this shop is under way; try again when it has ended")]
+    Busy,
+    /// The run's shop lease went unrenewed past its expiry and was taken over.
+    #[error("the run lost the shop's lease")]
+    LeaseLost,
     #[error("shop {shop_id}: {error}")]
     Client {
         shop_id: i64,
@@ -86,6 +92,8 @@ impl WritebackError {
             WritebackError::Client { error, .. } if error.is_transient() => JobError::retry(self),
             WritebackError::Db(_)
             | WritebackError::Bulk(_)
+            | WritebackError::Busy
+            | WritebackError::LeaseLost
             | WritebackError::Token(TokenError::Refresh(_)) => JobError::retry(self),
             WritebackError::Analyse(AnalyseError::Db(_)) => JobError::retry(self),
             _ => JobError::permanent(self),

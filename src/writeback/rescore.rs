@@ -17,7 +17,7 @@ use crate::queue::{JobError, JobResult};
 use crate::settings::LoyaltySettings;
 use crate::state::AppState;
 use crate::store::entities::job;
-use crate::store::{shops, stmt};
+use crate::store::shops;
 use crate::triggers::{self, RescorePayload};
 
 /// What re-scoring one customer did.
@@ -32,35 +32,16 @@ pub struct Rescored {
     pub stopped: Option<Stop>,
 }
 
-/// A segment run that started longer ago than this is taken as dead (its process crashed), so
-/// it defers nothing.
-const RUN_STALE_HOURS: i64 = 2;
-
-/// Whether a full segment run that sends writes is under way for the shop. Its push confirms
-/// each customer only after the shop answered (for a bulk push, after a whole operation), so
-/// planning one of its customers meanwhile would send again what it is about to confirm.
+/// Whether a full segment run that sends writes is alive for the shop (it holds the shop's run
+/// lease; a dead one's lease expires). Its push confirms each customer only after the shop
+/// answered (for a bulk push, after a whole operation), so planning one of its customers
+/// meanwhile would send again what it is about to confirm.
 async fn full_run_in_progress(
     db: &impl ConnectionTrait,
     shop_id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ? AND status = 'running' \
-             AND dry_run = ? AND started_at > ?",
-            vec![
-                shop_id.into(),
-                false.into(),
-                (now - chrono::Duration::hours(RUN_STALE_HOURS)).into(),
-            ],
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0)
-        > 0)
+    crate::store::leases::is_held(db, shop_id, super::segment::RUN_LEASE, now).await
 }
 
 /// The job handler (kind `rescore`, payload `{"customer": platform id}`). During a full run the

@@ -21,6 +21,7 @@ use crate::queue::{JobError, JobResult};
 use crate::settings::LoyaltySettings;
 use crate::state::AppState;
 use crate::store::entities::job;
+use crate::store::leases::{self, Held};
 use crate::store::{self as db_store, shops};
 
 /// What a run did, for the CLI and the run's record.
@@ -156,6 +157,12 @@ pub async fn job(
             tracing::info!(shop_id, summary = %summary.to_string().replace('\n', ";"), "segment run");
             Ok(())
         }
+        // The run under way may have read the shop before this job's trigger: run again after
+        // it, without spending this job's attempts on the wait.
+        Err(WritebackError::Busy) => {
+            crate::triggers::segment_later(&state.db, shop_id, Utc::now()).await?;
+            Ok(())
+        }
         Err(e) => Err(e.into_job_error(&state).await),
     }
 }
@@ -182,6 +189,42 @@ pub async fn run_for_shop(
     let catalog = settings.validate()?;
     let dry_run = force_dry_run || settings.dry_run;
     summary.dry_run = dry_run;
+    if dry_run {
+        return recorded_run(state, &shop, trigger, &settings, &catalog, true, summary).await;
+    }
+    // A run that sends writes holds the shop's lease: runs of one shop exclude each other
+    // across workers and instances, and re-scoring waits for a live one only.
+    let holder = format!("{}:{}", state.instance_id, uuid::Uuid::new_v4().simple());
+    let held = leases::with_lease(&state.db, shop_id, RUN_LEASE, &holder, RUN_LEASE_TTL, async {
+        // Holding the lease, no other run of the shop is alive: a `running` row is one whose
+        // process died or whose job lost its lease.
+        store::interrupt_runs(&state.db, shop_id).await?;
+        recorded_run(state, &shop, trigger, &settings, &catalog, false, summary).await
+    })
+    .await?;
+    match held {
+        Held::Done(outcome) => outcome,
+        Held::Busy => Err(WritebackError::Busy),
+        Held::Lost => Err(WritebackError::LeaseLost),
+    }
+}
+
+/// The shop lease that a run sending writes holds.
+pub const RUN_LEASE: &str = "segment";
+/// How long a run's lease outlives its last renewal (renewed every third of it).
+const RUN_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A run recorded in `segment_runs` from its start to its outcome.
+async fn recorded_run(
+    state: &AppState,
+    shop: &crate::store::entities::shop::Model,
+    trigger: &str,
+    settings: &LoyaltySettings,
+    catalog: &SegmentCatalog,
+    dry_run: bool,
+    mut summary: Summary,
+) -> Result<Summary, WritebackError> {
+    let shop_id = shop.id;
     let now = Utc::now();
     let run_id = store::start_run(&state.db, shop_id, trigger, dry_run, now).await?;
     summary.run_id = Some(run_id);
@@ -191,8 +234,8 @@ pub async fn run_for_shop(
         &shop.platform,
         shop_id,
         run_id,
-        &settings,
-        &catalog,
+        settings,
+        catalog,
         dry_run,
         now,
         &mut summary,

@@ -366,6 +366,19 @@ pub async fn start_run(
     r.try_get("", "id")
 }
 
+/// Closes the shop's runs that are still `running` but sent writes as `interrupted`. Only the
+/// holder of the shop's run lease calls it, when no such run can be alive.
+pub async fn interrupt_runs(db: &impl ConnectionTrait, shop_id: i64) -> Result<u64, DbErr> {
+    exec(
+        db,
+        "UPDATE segment_runs SET status = 'interrupted', finished_at = ?, \
+         error = 'the run stopped before its end (its process or its lease ended)' \
+         WHERE shop_id = ? AND status = 'running' AND dry_run = ?",
+        vec![Utc::now().into(), shop_id.into(), false.into()],
+    )
+    .await
+}
+
 pub async fn finish_run(
     db: &impl ConnectionTrait,
     shop_id: i64,

@@ -698,6 +698,9 @@ async fn an_order_webhook_retags_the_customer(backend: Backend) {
         }
     };
     let numeric: u64 = gid.rsplit('/').next().unwrap().parse().unwrap();
+    // A run whose process died left its row `running`: only a live run (one holding the
+    // shop's lease) makes re-scoring wait.
+    dead_run(&db, shop_id).await;
     let runs_before = query_all(
         &db,
         "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ?",
@@ -738,6 +741,111 @@ async fn an_order_webhook_retags_the_customer(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(an_order_webhook_retags_the_customer);
+
+/// A `running` row of a write run whose process died.
+async fn dead_run(db: &Db, shop_id: i64) {
+    db.execute_raw(lifecycle::store::stmt(
+        db.get_database_backend(),
+        "INSERT INTO segment_runs (shop_id, trigger, dry_run, status, summary, started_at) \
+         VALUES (?, 'job', ?, 'running', '{}', ?)",
+        vec![shop_id.into(), false.into(), chrono::Utc::now().into()],
+    ))
+    .await
+    .unwrap();
+}
+
+/// Runs that send writes to one shop exclude each other through the shop's lease: while
+/// another holder has it, a run is refused and a scheduled run comes back later instead of
+/// spending its attempts; the next run that holds it closes the rows of dead runs.
+async fn runs_of_one_shop_exclude_each_other(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let (shop_id, _) = installed(&env).await;
+    let db = env.app.state.db.clone();
+    wait_idle(&env, &db, shop_id).await;
+    dead_run(&db, shop_id).await;
+    let lease = lifecycle::writeback::segment::RUN_LEASE;
+    let now = chrono::Utc::now();
+    let ttl = chrono::Duration::seconds(300);
+    assert!(
+        store::leases::acquire(&db, shop_id, lease, "another-instance", ttl, now)
+            .await
+            .unwrap()
+    );
+    let refused = run_for_shop(&env.app.state, shop_id, "test", false).await;
+    assert!(
+        matches!(refused, Err(lifecycle::writeback::WritebackError::Busy)),
+        "{refused:?}"
+    );
+    // A dry run sends nothing and needs no lease.
+    let dry = run_for_shop(&env.app.state, shop_id, "test", true)
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    // A scheduled run meeting the lease is done, with a run queued a window later.
+    let id = store::jobs::enqueue(
+        &db,
+        store::jobs::NewJob::new("segment")
+            .shop(shop_id)
+            .dedupe("test-busy"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let done = eventually(120, || async {
+        let j = store::jobs::get(&db, id).await.unwrap()?;
+        (j.state == "done").then_some(j)
+    })
+    .await
+    .expect("the refused job is done");
+    assert_eq!(done.attempts, 1);
+    let later = query_all(
+        &db,
+        "SELECT state, run_at FROM jobs WHERE shop_id = ? AND kind = 'segment' AND dedupe_key LIKE 'segment:busy:%'",
+        vec![shop_id.into()],
+    )
+    .await;
+    assert_eq!(later.len(), 1, "one run queued for later");
+    let statuses = |rows: Vec<sea_orm::QueryResult>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "status").unwrap())
+            .collect()
+    };
+    let running = statuses(
+        query_all(
+            &db,
+            "SELECT status FROM segment_runs WHERE shop_id = ? AND status = 'running'",
+            vec![shop_id.into()],
+        )
+        .await,
+    );
+    assert_eq!(running.len(), 1, "refused runs record nothing: {running:?}");
+    store::leases::release(&db, shop_id, lease, "another-instance")
+        .await
+        .unwrap();
+    let run = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert!(run.stopped.is_none());
+    let after = statuses(
+        query_all(
+            &db,
+            "SELECT status FROM segment_runs WHERE shop_id = ? AND dry_run = ? ORDER BY id DESC LIMIT 2",
+            vec![shop_id.into(), false.into()],
+        )
+        .await,
+    );
+    assert_eq!(after, ["done", "interrupted"], "the dead run's row is closed");
+    assert!(
+        !store::leases::is_held(&db, shop_id, lease, chrono::Utc::now())
+            .await
+            .unwrap(),
+        "released at the end"
+    );
+    env.shutdown().await;
+}
+both_backends!(runs_of_one_shop_exclude_each_other);
 
 /// Every job row, for a failure message.
 fn futures_jobs_dump(db: &Db) -> Vec<String> {
