@@ -8,7 +8,10 @@
 //! kept as `failed` with the reason and the batch goes on. If applying a row fails, the batch
 //! rolls back and its rows are applied one per transaction, so only that row is retried.
 
+use std::panic::AssertUnwindSafe;
+
 use chrono::Utc;
+use futures_util::FutureExt;
 use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::model::{Event, ShopEvent};
@@ -74,7 +77,18 @@ async fn apply_batch(
             rolled_back: false,
         });
     }
-    match apply_rows(&tx, platforms, worker, &rows).await {
+    // A row whose decoding or applying panics is kept as failed like an undecodable one,
+    // rather than rolled back and claimed again forever.
+    let applied = AssertUnwindSafe(apply_rows(&tx, platforms, worker, &rows))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            Err(JobError::Permanent(format!(
+                "applying it panicked: {}",
+                crate::queue::worker::panic_message(&panic)
+            )))
+        });
+    match applied {
         Ok(()) => {
             tx.commit().await?;
             Ok(Claimed {

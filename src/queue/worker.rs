@@ -3,9 +3,11 @@
 //! records the outcome.
 //! Failures are retried with exponential backoff and jitter, then parked as `dead`.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
+use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -72,10 +74,17 @@ async fn run_worker<S: Host>(
         if *stop.borrow() {
             return;
         }
-        let worked = match work_once(&state, &opts, &name).await {
-            Ok(worked) => worked,
-            Err(e) => {
+        // A panic anywhere in a step ends that step, not the worker: it logs and carries on
+        // (the step's claims are settled by `work_once` or roll back with its transaction).
+        let step = AssertUnwindSafe(work_once(&state, &opts, &name)).catch_unwind();
+        let worked = match step.await {
+            Ok(Ok(worked)) => worked,
+            Ok(Err(e)) => {
                 tracing::warn!(worker = %name, error = %e, "worker could not reach the database");
+                false
+            }
+            Err(panic) => {
+                tracing::error!(worker = %name, panic = panic_message(&panic), "worker step panicked; the worker carries on");
                 false
             }
         };
@@ -107,9 +116,23 @@ pub async fn work_once<S: Host>(
         let (id, attempts, max) = (job.id, job.attempts, job.max_attempts);
         let kind = job.kind.clone();
         let outcome = match state.registry().get(&kind).cloned() {
+            // Every claim counts an attempt; one past the limit is a job whose worker stopped
+            // (process killed, lease lost) in each of its attempts: parked, not run again.
+            _ if attempts > max => Err(JobError::Permanent(format!(
+                "its worker stopped before finishing in each of its {max} attempts"
+            ))),
             Some(handler) => {
                 let span = tracing::info_span!("job", id, kind = %kind, shop_id = job.shop_id);
-                let work = handler(state.clone(), job).instrument(span);
+                let work = AssertUnwindSafe(handler(state.clone(), job).instrument(span))
+                    .catch_unwind()
+                    .map(|r| {
+                        r.unwrap_or_else(|panic| {
+                            Err(JobError::Retry(format!(
+                                "the handler panicked: {}",
+                                panic_message(&panic)
+                            )))
+                        })
+                    });
                 with_heartbeat(state, opts, Queue::Jobs, id, name, work).await
             }
             None => Err(JobError::Permanent(format!(
@@ -171,6 +194,15 @@ where
     }
 }
 
+/// The text a panic carried, for the log and the job's last error.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 struct AbortOnDrop(JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -205,4 +237,141 @@ async fn settle<S: Host>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::queue::Registry;
+    use crate::store::Db;
+    use crate::store::testdb::TestDb;
+
+    #[derive(Clone)]
+    struct TestHost {
+        db: Db,
+        registry: Arc<Registry<TestHost>>,
+    }
+
+    impl Host for TestHost {
+        fn db(&self) -> &Db {
+            &self.db
+        }
+        fn registry(&self) -> &Registry<Self> {
+            &self.registry
+        }
+        fn instance_id(&self) -> &str {
+            "test"
+        }
+    }
+
+    async fn state_of(db: &Db, id: i64) -> (String, i32, Option<String>) {
+        let j = q::get(db, id).await.unwrap().unwrap();
+        (j.state, j.attempts, j.last_error)
+    }
+
+    /// A handler that panics costs an attempt and is retried, then parked with the panic's
+    /// message; a first step that panics does not end the worker; a job re-claimed past its
+    /// limit (its worker died in every attempt) is parked without running.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn panics_and_dead_workers_cost_attempts_and_end_parked() {
+        for t in TestDb::all().await {
+            let db = t.db.clone();
+            let runs = Arc::new(AtomicUsize::new(0));
+            let firsts = Arc::new(AtomicUsize::new(0));
+            let mut registry = Registry::default();
+            fn explode() -> crate::queue::JobResult {
+                panic!("bad input")
+            }
+            registry.register("boom", |_s: TestHost, _j| async move { explode() });
+            let counted = runs.clone();
+            registry.register("ok", move |_s: TestHost, _j| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            });
+            let f = firsts.clone();
+            registry.first_step(move |_s: TestHost, _o, _n| {
+                // The first call panics; later ones find nothing to do.
+                let n = f.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        panic!("first step broke");
+                    }
+                    Ok(0)
+                }
+            });
+            let host = TestHost {
+                db: db.clone(),
+                registry: Arc::new(registry),
+            };
+            let opts = WorkerOptions {
+                workers: 1,
+                poll: StdDuration::from_millis(20),
+                retry_base: Duration::milliseconds(10),
+                retry_cap: Duration::milliseconds(20),
+                ..Default::default()
+            };
+            let boom = q::enqueue(&db, q::NewJob::new("boom").max_attempts(2))
+                .await
+                .unwrap()
+                .unwrap();
+            let (stop_tx, stop) = watch::channel(false);
+            let workers = spawn(host.clone(), opts.clone(), stop);
+            let mut parked = None;
+            for _ in 0..200 {
+                let s = state_of(&db, boom).await;
+                if s.0 == q::DEAD {
+                    parked = Some(s);
+                    break;
+                }
+                tokio::time::sleep(StdDuration::from_millis(50)).await;
+            }
+            let (_, attempts, error) = parked.expect("the panicking job is parked");
+            assert_eq!(attempts, 2);
+            assert!(error.unwrap().contains("panicked: bad input"));
+            assert!(firsts.load(Ordering::SeqCst) > 1, "the worker went on after its panic");
+            // The same worker still runs jobs.
+            let ok = q::enqueue(&db, q::NewJob::new("ok")).await.unwrap().unwrap();
+            let mut done = false;
+            for _ in 0..200 {
+                if state_of(&db, ok).await.0 == q::DONE {
+                    done = true;
+                    break;
+                }
+                tokio::time::sleep(StdDuration::from_millis(50)).await;
+            }
+            assert!(done, "the worker still runs jobs");
+            stop_tx.send(true).unwrap();
+            for w in workers {
+                w.await.unwrap();
+            }
+            // A job whose worker died in its last attempt (lease expired, row still running).
+            let dying = q::enqueue(&db, q::NewJob::new("ok").max_attempts(1))
+                .await
+                .unwrap()
+                .unwrap();
+            let t0 = Utc::now();
+            let claimed = q::claim::<job::Model>(&db, Queue::Jobs, "gone", opts.lease, t0)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(claimed.id, dying);
+            let before = runs.load(Ordering::SeqCst);
+            // Simulate the lease's expiry.
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &db,
+                &format!("UPDATE jobs SET lease_until = run_at WHERE id = {dying}"),
+            )
+            .await
+            .unwrap();
+            assert!(work_once(&host, &opts, "w").await.unwrap());
+            let (state, attempts, error) = state_of(&db, dying).await;
+            assert_eq!((state.as_str(), attempts), (q::DEAD, 2));
+            assert!(error.unwrap().contains("stopped before finishing"));
+            assert_eq!(runs.load(Ordering::SeqCst), before, "not run again");
+            t.remove().await;
+        }
+    }
 }
