@@ -48,13 +48,10 @@ impl Pacer {
     }
 }
 
-/// `Retry-After` as a wait: whole seconds as Ecwid sends them; anything else (negative, not
-/// a number, absurdly large) becomes a bounded default rather than an error.
+/// `Retry-After` as a wait, at most `MAX_RETRY_AFTER`; an unreadable one waits a second.
 pub fn retry_after(value: Option<&str>) -> Duration {
-    match value.map(str::trim).and_then(|v| v.parse::<f64>().ok()) {
-        Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s).min(MAX_RETRY_AFTER),
-        _ => Duration::from_secs(1),
-    }
+    crate::platforms::retry_after::retry_after(value, MAX_RETRY_AFTER, chrono::Utc::now())
+        .unwrap_or(Duration::from_secs(1))
 }
 
 /// A client of one store's API.

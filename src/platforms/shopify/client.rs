@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use crate::platforms::CallError;
 
+/// A `Retry-After` beyond this is taken as this: a throttled call waits, it does not park.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// The bucket as we believe it is now.
 #[derive(Debug)]
 struct BucketState {
@@ -224,12 +227,14 @@ impl<'a> ShopClient<'a> {
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             bucket.refund(cost);
-            let retry_after = resp
-                .headers()
-                .get("Retry-After")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map(Duration::from_secs_f64);
+            // Malformed values (negative, NaN, text) fall back to the backoff.
+            let retry_after = crate::platforms::retry_after::retry_after(
+                resp.headers()
+                    .get("Retry-After")
+                    .and_then(|v| v.to_str().ok()),
+                MAX_RETRY_AFTER,
+                chrono::Utc::now(),
+            );
             return Step::RetryAfter(
                 retry_after.unwrap_or_else(|| self.backoff(2)),
                 format!("HTTP {status}"),
