@@ -41,14 +41,46 @@ pub fn tick_of(cron: &Cron, fired_at: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(second)
 }
 
-/// Parses a shop's own schedule: five fields (minute hour day-of-month month day-of-week), UTC.
+/// The shortest gap a shop's own schedule may leave between two runs. A run re-analyses the
+/// whole shop (a minute or more at a million customers) while webhooks already re-score the
+/// customers they touch, so more often than hourly only queues runs behind each other.
+pub const MIN_SHOP_INTERVAL: TimeDelta = TimeDelta::hours(1);
+
+/// Parses a shop's own schedule: five fields (minute hour day-of-month month day-of-week), UTC,
+/// no two occurrences closer than `MIN_SHOP_INTERVAL`.
 pub fn parse_shop_cron(expr: &str) -> Result<Cron, String> {
     if expr.split_whitespace().count() != 5 {
         return Err(format!(
             "schedule `{expr}` needs five fields: minute hour day-of-month month day-of-week"
         ));
     }
-    parse_cron(&format!("0 {expr}")).map_err(|_| format!("schedule `{expr}` is not a valid cron"))
+    let cron = parse_cron(&format!("0 {expr}"))
+        .map_err(|_| format!("schedule `{expr}` is not a valid cron"))?;
+    if let Some(gap) = shortest_gap(&cron) {
+        return Err(format!(
+            "schedule `{expr}` runs {} minutes apart; at most one run an hour",
+            gap.num_minutes()
+        ));
+    }
+    Ok(cron)
+}
+
+/// A gap shorter than `MIN_SHOP_INTERVAL` between consecutive occurrences over a leap year
+/// and a bit (every day-of-month and weekday combination), if there is one.
+fn shortest_gap(cron: &Cron) -> Option<TimeDelta> {
+    use chrono::TimeZone;
+    let start = Utc.with_ymd_and_hms(2027, 12, 31, 0, 0, 0).single()?;
+    let end = start + TimeDelta::days(400);
+    let mut last: Option<DateTime<Utc>> = None;
+    for at in cron.iter_after(start).take_while(|t| *t < end).take(20_000) {
+        if let Some(prev) = last
+            && at - prev < MIN_SHOP_INTERVAL
+        {
+            return Some(at - prev);
+        }
+        last = Some(at);
+    }
+    None
 }
 
 /// A shop's own cron for an entry, if its settings hold a valid one under the entry's key.
@@ -284,6 +316,19 @@ mod tests {
             "six fields are refused"
         );
         assert!(parse_shop_cron("61 4 * * *").is_err());
+        // At most one run an hour, however the fields combine.
+        assert!(parse_shop_cron("0 * * * *").is_ok(), "hourly");
+        assert!(parse_shop_cron("0 4,16 * * *").is_ok());
+        for too_often in [
+            "* * * * *",
+            "*/15 * * * *",
+            "0,30 4 * * *",
+            "0,45 4 * * 1",
+            "*/20 4 15 * *", // only on the 15th of a month
+        ] {
+            let e = parse_shop_cron(too_often).unwrap_err();
+            assert!(e.contains("at most one run an hour"), "{too_often}: {e}");
+        }
     }
 
     #[test]
