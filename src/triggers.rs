@@ -35,6 +35,10 @@ pub struct SegmentPayload {
     /// Plan and audit without writing to the shop.
     #[serde(default)]
     pub dry_run: bool,
+    /// What the run records as its trigger (default `job`); a merchant's dry run names its
+    /// request, so the page can find the run it asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// The payload of a fetch job: which record to read.
@@ -70,6 +74,50 @@ pub async fn installed(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), Db
         .dedupe(format!("backfill:{shop_id}:{}", Utc::now().timestamp()));
     enqueue(db, job).await?;
     Ok(())
+}
+
+/// A merchant asked for a dry run. It runs as a job, off the threads that answer webhooks;
+/// while one is waiting or running for the shop, asking again answers with that one. Returns
+/// the request's token: the run records `dry_run_trigger(token)` as its trigger.
+pub async fn dry_run_requested(db: &impl ConnectionTrait, shop_id: i64) -> Result<String, DbErr> {
+    let prefix = format!("dry-run:{shop_id}:");
+    let waiting = db
+        .query_one_raw(stmt(
+            db.get_database_backend(),
+            "SELECT dedupe_key FROM jobs WHERE shop_id = ? AND kind = ? \
+             AND state IN ('queued', 'running') AND dedupe_key LIKE ? ORDER BY id DESC LIMIT 1",
+            vec![
+                shop_id.into(),
+                kinds::SEGMENT.into(),
+                format!("{prefix}%").into(),
+            ],
+        ))
+        .await?;
+    if let Some(row) = waiting {
+        let key: String = row.try_get("", "dedupe_key")?;
+        return Ok(key.trim_start_matches(&prefix).to_string());
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let payload = SegmentPayload {
+        dry_run: true,
+        trigger: Some(dry_run_trigger(&token)),
+    };
+    let job = NewJob::new(kinds::SEGMENT)
+        .shop(shop_id)
+        .payload(serde_json::to_value(payload).unwrap_or_default())
+        .dedupe(dry_run_key(shop_id, &token));
+    enqueue(db, job).await?;
+    Ok(token)
+}
+
+/// The dedupe key of a merchant's dry-run request.
+pub fn dry_run_key(shop_id: i64, token: &str) -> String {
+    format!("dry-run:{shop_id}:{token}")
+}
+
+/// The trigger a merchant's dry run records.
+pub fn dry_run_trigger(token: &str) -> String {
+    format!("admin:{token}")
 }
 
 /// A sync changed the shop's data: a segment run, debounced. Every sync in the same window

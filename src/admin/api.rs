@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_settings)
         .service(put_settings)
         .service(dry_run)
+        .service(dry_run_status)
         .service(plan)
         .service(customers)
         .service(customer)
@@ -470,16 +471,78 @@ impl From<WritebackError> for ApiError {
     }
 }
 
-/// Analyses, segments and plans now without sending anything; returns the plan.
+/// A dry run asked for: where to follow it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunRequested {
+    /// Names the request in `GET /api/dry-run/{token}`.
+    pub token: String,
+    pub status_url: String,
+}
+
+/// Where a dry run is, and once done what it found and planned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunStatus {
+    /// `queued`, `running`, `done` or `dead` (then `error` says why).
+    pub state: String,
+    pub error: Option<String>,
+    /// Once done: the run's summary and plan.
+    pub result: Option<DryRunResult>,
+}
+
+/// Queues a dry run: analyse, segment and plan without sending anything. It runs as a job
+/// (a whole shop is not analysed on the threads that answer webhooks); follow it at
+/// `status_url`. Asked again while one is waiting or running, answers with that one.
 #[utoipa::path(post, path = "/api/dry-run", tag = "settings",
-    responses((status = 200, body = DryRunResult), (status = 400, description = "stored settings are invalid"), (status = 401)))]
+    responses((status = 202, body = DryRunRequested), (status = 400, description = "stored settings are invalid"), (status = 401)))]
 #[post("/api/dry-run")]
 async fn dry_run(s: AdminSession, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let summary = crate::writeback::segment::run_for_shop(&state, s.shop_id, "admin", true).await?;
-    let last = data::last_plan(&state.db, s.shop_id).await?;
-    Ok(HttpResponse::Ok().json(DryRunResult {
-        summary: serde_json::to_value(&summary).unwrap_or(Value::Null),
-        plan: last,
+    let shop = shops::get(&state.db, s.shop_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
+    // Refused now rather than dead later.
+    LoyaltySettings::from_shop_json(&shop.settings)
+        .and_then(|s| s.validate())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let token = crate::triggers::dry_run_requested(&state.db, s.shop_id).await?;
+    Ok(HttpResponse::Accepted().json(DryRunRequested {
+        status_url: format!("/api/dry-run/{token}"),
+        token,
+    }))
+}
+
+/// A dry run this shop asked for: its state and, once done, its summary and plan.
+#[utoipa::path(get, path = "/api/dry-run/{token}", tag = "settings",
+    params(("token" = String, Path, description = "the token `POST /api/dry-run` returned")),
+    responses((status = 200, body = DryRunStatus), (status = 404, description = "no such dry run in this shop"), (status = 401)))]
+#[get("/api/dry-run/{token}")]
+async fn dry_run_status(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token.into_inner();
+    let not_found = || ApiError::NotFound(format!("no dry run {token} in this shop"));
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let key = crate::triggers::dry_run_key(s.shop_id, &token);
+    let job = crate::store::jobs::find_by_dedupe(&state.db, s.shop_id, &key)
+        .await?
+        .ok_or_else(not_found)?;
+    let result = if job.state == crate::store::jobs::DONE {
+        let trigger = crate::triggers::dry_run_trigger(&token);
+        let view = data::plan_of_trigger(&state.db, s.shop_id, &trigger).await?;
+        Some(DryRunResult {
+            summary: view.summary.clone(),
+            plan: view,
+        })
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(DryRunStatus {
+        state: job.state,
+        error: job.last_error,
+        result,
     }))
 }
 
@@ -555,7 +618,7 @@ async fn openapi_json() -> HttpResponse {
 #[openapi(
     info(title = "Lifecycle admin API", description = "The JSON API behind the merchant's admin pages. Authenticate with an App Bridge session token (`Authorization: Bearer`) or the `lifecycle_session` cookie set after install."),
     paths(overview, segments, validate_rule, preview, save_segment, delete_segment, get_settings,
-          put_settings, dry_run, plan, customers, customer, activity, retry_job),
+          put_settings, dry_run, dry_run_status, plan, customers, customer, activity, retry_job),
     modifiers(&SecurityAddon),
     security(("session_token" = []), ("session_cookie" = [])),
     tags((name = "admin", description = "Shop figures"), (name = "segments"), (name = "settings"),

@@ -432,7 +432,13 @@ fn segment_run(r: &QueryResult) -> Result<(i64, RunView, serde_json::Value), DbE
     Ok((
         r.try_get("", "id")?,
         RunView {
-            kind: r.try_get("", "trigger")?,
+            // A merchant's dry run records `admin:{token}`; the token is not for display.
+            kind: r
+                .try_get::<String>("", "trigger")?
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             status: r.try_get("", "status")?,
             dry_run: r.try_get("", "dry_run")?,
             started_at: r.try_get("", "started_at")?,
@@ -448,17 +454,29 @@ async fn last_run(
     shop_id: i64,
     dry_run: Option<bool>,
 ) -> Result<Option<(i64, RunView, serde_json::Value)>, DbErr> {
+    last_run_where(db, shop_id, dry_run, None).await
+}
+
+/// The shop's last run, of one mode and of one trigger when given.
+async fn last_run_where(
+    db: &Db,
+    shop_id: i64,
+    dry_run: Option<bool>,
+    trigger: Option<&str>,
+) -> Result<Option<(i64, RunView, serde_json::Value)>, DbErr> {
     let mut values: Vec<Value> = vec![shop_id.into()];
-    let mode = match dry_run {
-        Some(d) => {
-            values.push(d.into());
-            " AND dry_run = ?"
-        }
-        None => "",
-    };
+    let mut filter = String::new();
+    if let Some(d) = dry_run {
+        values.push(d.into());
+        filter.push_str(" AND dry_run = ?");
+    }
+    if let Some(t) = trigger {
+        values.push(t.into());
+        filter.push_str(" AND trigger = ?");
+    }
     let sql = format!(
         "SELECT id, trigger, dry_run, status, summary, error, started_at, finished_at FROM segment_runs \
-         WHERE shop_id = ?{mode} ORDER BY id DESC LIMIT 1"
+         WHERE shop_id = ?{filter} ORDER BY id DESC LIMIT 1"
     );
     Ok(list(db, &sql, values, segment_run)
         .await?
@@ -1103,7 +1121,25 @@ pub struct PlanView {
 
 /// The last dry run and what it planned.
 pub async fn last_plan(db: &Db, shop_id: i64) -> Result<PlanView, DbErr> {
-    let Some((run_id, run, summary)) = last_run(db, shop_id, Some(true)).await? else {
+    plan_of(db, shop_id, last_run(db, shop_id, Some(true)).await?).await
+}
+
+/// The dry run a trigger started and what it planned (an empty plan until it has run).
+pub async fn plan_of_trigger(db: &Db, shop_id: i64, trigger: &str) -> Result<PlanView, DbErr> {
+    plan_of(
+        db,
+        shop_id,
+        last_run_where(db, shop_id, Some(true), Some(trigger)).await?,
+    )
+    .await
+}
+
+async fn plan_of(
+    db: &Db,
+    shop_id: i64,
+    run: Option<(i64, RunView, serde_json::Value)>,
+) -> Result<PlanView, DbErr> {
+    let Some((run_id, run, summary)) = run else {
         return Ok(PlanView {
             run: None,
             run_id: None,

@@ -399,6 +399,16 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<job::Model>, DbErr> {
     job::Entity::find_by_id(id).one(db).await
 }
 
+/// The shop's job with this dedupe key.
+pub async fn find_by_dedupe(db: &Db, shop_id: i64, key: &str) -> Result<Option<job::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    job::Entity::find()
+        .filter(job::Column::ShopId.eq(shop_id))
+        .filter(job::Column::DedupeKey.eq(key))
+        .one(db)
+        .await
+}
+
 /// Counts of rows by state, for `/metrics` and the admin.
 pub async fn counts_by_state(db: &Db, queue: Queue) -> Result<Vec<(String, i64)>, DbErr> {
     let backend = db.get_database_backend();

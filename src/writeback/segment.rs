@@ -152,7 +152,8 @@ pub async fn job(
     let Some(shop_id) = job.shop_id else {
         return Err(JobError::permanent("segment job without a shop"));
     };
-    match run_for_shop(&state, shop_id, "job", payload.dry_run).await {
+    let trigger = payload.trigger.as_deref().unwrap_or("job");
+    match run_for_shop(&state, shop_id, trigger, payload.dry_run).await {
         Ok(summary) => {
             tracing::info!(shop_id, summary = %summary.to_string().replace('\n', ";"), "segment run");
             Ok(())
@@ -195,12 +196,19 @@ pub async fn run_for_shop(
     // A run that sends writes holds the shop's lease: runs of one shop exclude each other
     // across workers and instances, and re-scoring waits for a live one only.
     let holder = format!("{}:{}", state.instance_id, uuid::Uuid::new_v4().simple());
-    let held = leases::with_lease(&state.db, shop_id, RUN_LEASE, &holder, RUN_LEASE_TTL, async {
-        // Holding the lease, no other run of the shop is alive: a `running` row is one whose
-        // process died or whose job lost its lease.
-        store::interrupt_runs(&state.db, shop_id).await?;
-        recorded_run(state, &shop, trigger, &settings, &catalog, false, summary).await
-    })
+    let held = leases::with_lease(
+        &state.db,
+        shop_id,
+        RUN_LEASE,
+        &holder,
+        RUN_LEASE_TTL,
+        async {
+            // Holding the lease, no other run of the shop is alive: a `running` row is one whose
+            // process died or whose job lost its lease.
+            store::interrupt_runs(&state.db, shop_id).await?;
+            recorded_run(state, &shop, trigger, &settings, &catalog, false, summary).await
+        },
+    )
     .await?;
     match held {
         Held::Done(outcome) => outcome,

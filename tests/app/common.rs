@@ -480,6 +480,42 @@ pub async fn wait_work_done(db: &lifecycle::store::Db, shop_id: i64) {
 }
 
 /// Inbox rows and the shop's jobs still queued or running; None when the query fails.
+/// What is still pending, by queue, kind and state, for a failure message.
+pub async fn pending_work_report(db: &lifecycle::store::Db, shop_id: i64) -> String {
+    let rows = query_all(
+        db,
+        "SELECT 'inbox' AS q, topic AS kind, state, COUNT(*) AS n FROM webhook_inbox \
+         WHERE state IN ('queued', 'running') GROUP BY topic, state \
+         UNION ALL SELECT 'jobs', kind, state, COUNT(*) FROM jobs \
+         WHERE shop_id = ? AND state IN ('queued', 'running') GROUP BY kind, state",
+        vec![shop_id.into()],
+    )
+    .await;
+    let running = query_all(
+        db,
+        "SELECT COUNT(*) AS n FROM segment_runs WHERE shop_id = ? AND status = 'running'",
+        vec![shop_id.into()],
+    )
+    .await;
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}: {}",
+                r.try_get::<String>("", "q").unwrap_or_default(),
+                r.try_get::<String>("", "kind").unwrap_or_default(),
+                r.try_get::<String>("", "state").unwrap_or_default(),
+                r.try_get::<i64>("", "n").unwrap_or_default()
+            )
+        })
+        .collect();
+    out.push(format!(
+        "segment runs marked running: {}",
+        running[0].try_get::<i64>("", "n").unwrap_or_default()
+    ));
+    out.join("; ")
+}
+
 pub async fn pending_work(db: &lifecycle::store::Db, shop_id: i64) -> Option<i64> {
     let r = db
         .query_one_raw(lifecycle::store::stmt(

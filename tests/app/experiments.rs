@@ -318,7 +318,11 @@ async fn offers_measure_their_effect(backend: Backend) {
             (pending_work(db, s.id).await? == 0).then_some(())
         })
         .await;
-        assert!(idle.is_some(), "the live traffic is ingested");
+        assert!(
+            idle.is_some(),
+            "the live traffic is ingested; still pending: {}",
+            pending_work_report(db, s.id).await
+        );
     }
     phase("live traffic ingested");
 

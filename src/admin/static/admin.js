@@ -173,9 +173,17 @@
       dry.disabled = true;
       status($('#dry-run-status'), 'Analysing and planning… nothing is sent.');
       try {
-        var res = await api('POST', '/api/dry-run');
-        status($('#dry-run-status'), 'Planned ' + res.summary.tag_changes + ' tag change(s) and ' +
-          res.summary.codes_planned + ' code(s).', 'ok');
+        // The run is a job: follow it until it is done.
+        var req = await api('POST', '/api/dry-run');
+        var st = await api('GET', req.status_url);
+        while (st.state === 'queued' || st.state === 'running') {
+          await new Promise(function (ok) { setTimeout(ok, 1000); });
+          st = await api('GET', req.status_url);
+        }
+        if (st.state !== 'done') throw new Error('The dry run failed: ' + (st.error || st.state));
+        var sum = st.result.summary;
+        status($('#dry-run-status'), 'Planned ' + sum.tag_changes + ' tag change(s) and ' +
+          sum.codes_planned + ' code(s).', 'ok');
         setTimeout(function () { location.reload(); }, 400);
       } catch (e) { status($('#dry-run-status'), e.message, 'error'); dry.disabled = false; }
     });
