@@ -380,4 +380,57 @@ mod tests {
             t.remove().await;
         }
     }
+
+    /// A job that runs for several lease lengths keeps its worker: the heartbeat renews the
+    /// lease, no second worker takes the row, and it runs once.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_job_longer_than_its_lease_keeps_its_worker() {
+        for t in TestDb::all().await {
+            let db = t.db.clone();
+            let runs = Arc::new(AtomicUsize::new(0));
+            let mut registry = Registry::default();
+            let counted = runs.clone();
+            registry.register("long", move |_s: TestHost, _j| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(StdDuration::from_millis(2_400)).await;
+                    Ok(())
+                }
+            });
+            let host = TestHost {
+                db: db.clone(),
+                registry: Arc::new(registry),
+            };
+            // Two workers, a 600 ms lease: without renewal the second takes the row at once.
+            let opts = WorkerOptions {
+                workers: 2,
+                lease: Duration::milliseconds(600),
+                poll: StdDuration::from_millis(20),
+                ..Default::default()
+            };
+            let id = q::enqueue(&db, q::NewJob::new("long"))
+                .await
+                .unwrap()
+                .unwrap();
+            let (stop_tx, stop) = watch::channel(false);
+            let workers = spawn(host, opts, stop);
+            let mut done = None;
+            for _ in 0..200 {
+                let j = q::get(&db, id).await.unwrap().unwrap();
+                if j.state == q::DONE {
+                    done = Some(j);
+                    break;
+                }
+                tokio::time::sleep(StdDuration::from_millis(50)).await;
+            }
+            let j = done.expect("the long job finishes");
+            assert_eq!(j.attempts, 1, "never re-claimed");
+            assert_eq!(runs.load(Ordering::SeqCst), 1, "ran once");
+            stop_tx.send(true).unwrap();
+            for w in workers {
+                w.await.unwrap();
+            }
+            t.remove().await;
+        }
+    }
 }
