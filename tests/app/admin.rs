@@ -2,6 +2,8 @@
 //! cookie, never another shop's data), every page rendering for a just-installed shop, the
 //! JSON API's shapes, settings validation, rule checks, previews, dry runs and job retries.
 
+use std::collections::BTreeSet;
+
 use lifecycle::store::{self, shops};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -203,6 +205,30 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
     };
     let (_, other_customer) = other_shop(&env).await;
     let shop = env.shop.clone();
+    // Every protected route, generated: the API's from its OpenAPI document (written from the
+    // handlers), the pages from the navigation a signed-in merchant sees.
+    let doc = admin.json("/api/openapi.json", &Auth::None).await;
+    let mut api_routes: Vec<(reqwest::Method, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let path = path
+            .replace("{id}", "1")
+            .replace("{token}", "0123456789abcdef0123456789abcdef")
+            .replace("{key}", "vip");
+        for method in ops.as_object().unwrap().keys() {
+            api_routes.push((method.to_uppercase().parse().unwrap(), path.clone()));
+        }
+    }
+    assert!(api_routes.len() >= 15, "{api_routes:?}");
+    let (_, home) = admin.get("/admin", &Auth::Cookie(cookie.clone())).await;
+    let pages: BTreeSet<String> = home
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|h| h.split('"').next())
+        // Static assets are public.
+        .filter(|h| h.starts_with("/admin") && !h.starts_with("/admin/static/"))
+        .map(|h| h.split('?').next().unwrap().to_string())
+        .collect();
+    assert!(pages.len() >= 6, "{pages:?}");
 
     // No credentials, a bad signature, an expired token, another app's token: 401.
     for (what, auth) in [
@@ -231,23 +257,19 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
             )),
         ),
     ] {
-        for path in [
-            "/api/overview",
-            "/api/settings",
-            "/api/activity",
-            "/api/model",
-            "/api/customers/export.csv",
-        ] {
-            let (status, body) = admin.get(path, &auth).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {path}: {body}");
-            assert!(body.contains("\"error\""), "{what}: a JSON error: {body}");
+        for (method, path) in &api_routes {
+            let (status, body) = admin.send(method.clone(), path, &auth, &json!({})).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{what} on {method} {path}: {body}"
+            );
+            assert!(body["error"].is_string(), "{what}: a JSON error: {body}");
         }
-        let (status, _) = admin.get("/admin", &auth).await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{what} on the overview page"
-        );
+        for page in &pages {
+            let (status, _) = admin.get(page, &auth).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {page}");
+        }
         let (status, _) = admin
             .put("/api/settings", &auth, &json!({"dry_run": true}))
             .await;
