@@ -107,6 +107,8 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
         metrics: Metrics::default(),
         instance_id: format!("{}-{}", std::process::id(), &random_secret(3)),
         intake: Default::default(),
+        background: tokio::runtime::Handle::current(),
+        whole_shop_reads: tokio::sync::Semaphore::new(1),
     }))
 }
 

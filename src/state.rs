@@ -24,6 +24,29 @@ pub struct Inner {
     pub instance_id: String,
     /// Hands verified webhooks to the inbox writer, which commits them in batches.
     pub intake: crate::ingest::intake::Intake,
+    /// The runtime the state was built on (the workers'): a whole-shop read a request asks
+    /// for runs there, off the HTTP threads that answer webhooks.
+    pub background: tokio::runtime::Handle,
+    /// One whole-shop read asked for by requests at a time: each holds a shop in memory.
+    pub whole_shop_reads: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    /// Runs `work` (a whole-shop read for a request) on the background runtime, one at a
+    /// time, and waits for it without holding an HTTP thread.
+    pub async fn off_the_request_threads<T, F>(&self, work: F) -> Result<T, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let state = self.clone();
+        self.background
+            .spawn(async move {
+                let _one = state.whole_shop_reads.acquire().await;
+                work.await
+            })
+            .await
+    }
 }
 
 impl AppState {

@@ -177,34 +177,43 @@ async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     let input: RuleInput = parse(&body)?;
     let segment = Segment::compile(&input.rule).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let now = Utc::now();
-    let facts = data::shop_facts(&state.db, s.shop_id, now).await?;
     let analysed = crate::analysis::results::load_analysis(&state.db, s.shop_id)
         .await?
         .is_some();
-    let bound = segment.at(now);
-    let mut count = 0;
-    let mut sample = Vec::new();
-    for (id, f) in &facts {
-        if bound.matches(f) {
-            count += 1;
-            if sample.len() < SAMPLE {
-                sample.push(PreviewCustomer {
-                    id: *id,
-                    platform_id: f.customer_id.clone(),
-                    email: None,
-                    number_of_orders: f.number_of_orders,
-                    amount_spent: (f.amount_spent * 100.0).round() / 100.0,
-                    rfm_group: f.rfm_group.as_str().to_string(),
-                    churn_risk: f.churn_risk.to_string(),
-                });
+    // Loading and scoring the whole shop takes seconds at a million customers: it runs on
+    // the workers' runtime, so the HTTP threads keep answering webhooks meanwhile.
+    let (db, shop_id) = (state.db.clone(), s.shop_id);
+    let (count, total, mut sample) = state
+        .off_the_request_threads(async move {
+            let now = Utc::now();
+            let facts = data::shop_facts(&db, shop_id, now).await?;
+            let bound = segment.at(now);
+            let mut count = 0;
+            let mut sample = Vec::new();
+            for (id, f) in &facts {
+                if bound.matches(f) {
+                    count += 1;
+                    if sample.len() < SAMPLE {
+                        sample.push(PreviewCustomer {
+                            id: *id,
+                            platform_id: f.customer_id.clone(),
+                            email: None,
+                            number_of_orders: f.number_of_orders,
+                            amount_spent: (f.amount_spent * 100.0).round() / 100.0,
+                            rfm_group: f.rfm_group.as_str().to_string(),
+                            churn_risk: f.churn_risk.to_string(),
+                        });
+                    }
+                }
             }
-        }
-    }
+            Ok::<_, sea_orm::DbErr>((count, facts.len(), sample))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the preview stopped: {e}")))??;
     fill_emails(&state, s.shop_id, &mut sample).await?;
     Ok(HttpResponse::Ok().json(Preview {
         count,
-        total: facts.len(),
+        total,
         analysed,
         sample,
     }))

@@ -272,6 +272,18 @@ mod tests {
         (j.state, j.attempts, j.last_error)
     }
 
+    /// The job once it reaches `state` (polled for up to ten seconds).
+    async fn reaches(db: &Db, id: i64, state: &str) -> Option<job::Model> {
+        for _ in 0..200 {
+            let j = q::get(db, id).await.unwrap().unwrap();
+            if j.state == state {
+                return Some(j);
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// A handler that panics costs an attempt and is retried, then parked with the panic's
     /// message; a first step that panics does not end the worker; a job re-claimed past its
     /// limit (its worker died in every attempt) is parked without running.
@@ -319,18 +331,11 @@ mod tests {
                 .unwrap();
             let (stop_tx, stop) = watch::channel(false);
             let workers = spawn(host.clone(), opts.clone(), stop);
-            let mut parked = None;
-            for _ in 0..200 {
-                let s = state_of(&db, boom).await;
-                if s.0 == q::DEAD {
-                    parked = Some(s);
-                    break;
-                }
-                tokio::time::sleep(StdDuration::from_millis(50)).await;
-            }
-            let (_, attempts, error) = parked.expect("the panicking job is parked");
-            assert_eq!(attempts, 2);
-            assert!(error.unwrap().contains("panicked: bad input"));
+            let parked = reaches(&db, boom, q::DEAD)
+                .await
+                .expect("the panicking job is parked");
+            assert_eq!(parked.attempts, 2);
+            assert!(parked.last_error.unwrap().contains("panicked: bad input"));
             assert!(
                 firsts.load(Ordering::SeqCst) > 1,
                 "the worker went on after its panic"
@@ -340,15 +345,10 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
-            let mut done = false;
-            for _ in 0..200 {
-                if state_of(&db, ok).await.0 == q::DONE {
-                    done = true;
-                    break;
-                }
-                tokio::time::sleep(StdDuration::from_millis(50)).await;
-            }
-            assert!(done, "the worker still runs jobs");
+            assert!(
+                reaches(&db, ok, q::DONE).await.is_some(),
+                "the worker still runs jobs"
+            );
             stop_tx.send(true).unwrap();
             for w in workers {
                 w.await.unwrap();
@@ -414,16 +414,9 @@ mod tests {
                 .unwrap();
             let (stop_tx, stop) = watch::channel(false);
             let workers = spawn(host, opts, stop);
-            let mut done = None;
-            for _ in 0..200 {
-                let j = q::get(&db, id).await.unwrap().unwrap();
-                if j.state == q::DONE {
-                    done = Some(j);
-                    break;
-                }
-                tokio::time::sleep(StdDuration::from_millis(50)).await;
-            }
-            let j = done.expect("the long job finishes");
+            let j = reaches(&db, id, q::DONE)
+                .await
+                .expect("the long job finishes");
             assert_eq!(j.attempts, 1, "never re-claimed");
             assert_eq!(runs.load(Ordering::SeqCst), 1, "ran once");
             stop_tx.send(true).unwrap();

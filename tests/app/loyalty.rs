@@ -46,6 +46,9 @@ async fn mutations(env: &Env) -> Vec<Value> {
         .unwrap()
         .iter()
         .filter(|r| {
+            if r["kind"] == "token" {
+                return false;
+            }
             if let Some(method) = r["method"].as_str() {
                 return method != "GET";
             }

@@ -426,6 +426,18 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
         .into_iter()
         .map(|c| c.expect("client after refresh"))
         .collect();
+    // One refresh request reached the shop: five concurrent callers shared it (the sandbox,
+    // like Shopify, answers a repeated refresh within a grace window with the same grant, so
+    // equal tokens alone would not show it).
+    let refreshes = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "token" && r["root_fields"][0] == "refresh_token")
+        .count();
+    assert_eq!(refreshes, 1, "refreshed once");
     assert!(
         tokens.iter().all(|t| *t == tokens[0]),
         "every caller got the one refreshed token"

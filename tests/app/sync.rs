@@ -313,13 +313,16 @@ async fn faults_change_nothing(backend: Backend, platform: Platform) {
     let r = env
         .http
         .put(env.sandbox_url("/_sandbox/faults"))
-        .json(&json!({"error_rate": 0.1, "throttle_storm": 2.0, "duplicate_rate": 0.3, "reorder": 300}))
+        .json(&json!({"error_rate": 0.1, "throttle_storm": 2.0, "duplicate_rate": 0.5, "reorder": 300, "latency_ms": 30}))
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success());
     env.install().await;
     let shop = env.installed_shop().await;
+    // Live traffic while the backfill runs.
+    live_traffic(&env, 12).await;
+    let live_done = chrono::Utc::now();
     let job = wait_job(
         &env.app.state.db,
         shop.id,
@@ -328,7 +331,6 @@ async fn faults_change_nothing(backend: Backend, platform: Platform) {
     )
     .await;
     assert_eq!(job.state, "done", "{:?}", job.last_error);
-    live_traffic(&env, 12).await;
     wait_deliveries_settled(&env).await;
     assert_mirrors(
         &env,
@@ -336,16 +338,50 @@ async fn faults_change_nothing(backend: Backend, platform: Platform) {
         "with 5xx, throttle storms, duplicated and reordered webhooks",
     )
     .await;
+    // The faults happened: errors and throttling during the backfill, webhooks duplicated
+    // and sent out of order, and the live traffic overlapped the backfill.
     let requests = env
         .sandbox_get(&format!("/_sandbox/shops/{}/requests", env.shop))
         .await;
-    let statuses: Vec<u64> = requests
-        .as_array()
-        .unwrap()
+    let requests = requests.as_array().unwrap();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["status"].as_u64().unwrap_or(0) >= 500),
+        "5xx were injected"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["throttled"] == true || r["status"] == 429),
+        "the shop throttled the backfill"
+    );
+    assert!(
+        job.updated_at > live_done,
+        "the backfill was still running when the live traffic was made"
+    );
+    let deliveries = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop))
+        .await;
+    let deliveries = deliveries.as_array().unwrap();
+    assert!(
+        deliveries.iter().any(|d| d["duplicated"] == true),
+        "webhooks were duplicated"
+    );
+    let at = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let sent: Vec<_> = deliveries
         .iter()
-        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .filter_map(|d| Some((at(&d["triggered_at"])?, at(&d["first_sent_at"])?)))
         .collect();
-    assert!(statuses.iter().any(|s| *s >= 500), "faults were injected");
+    let reordered = sent.iter().enumerate().any(|(i, (t1, s1))| {
+        sent[i + 1..]
+            .iter()
+            .any(|(t2, s2)| (t1 < t2 && s1 > s2) || (t2 < t1 && s2 > s1))
+    });
+    assert!(reordered, "webhooks were sent out of their order");
     env.shutdown().await;
 }
 every_platform!(faults_change_nothing);
@@ -463,12 +499,20 @@ async fn killed_backfill_resumes_from_its_checkpoint(backend: Backend, platform:
     env.install().await;
     let shop = env.installed_shop().await;
     let db = env.app.state.db.clone();
+    let page = match env.platform {
+        "ecwid" => 100,
+        _ => lifecycle::platforms::shopify::resources::Gql::page_size(
+            lifecycle::platforms::Resource::Orders,
+        ) as u64,
+    };
+    // Killed after several committed pages of orders, so a restart from the first page
+    // would show as several pages too many.
     let fetched_at_kill = eventually(60, || async {
         let cp = store::sync_state::load(&db, shop.id, "orders").await.ok()?;
-        (cp.fetched > 0 && !cp.backfilled).then_some(cp.fetched)
+        (cp.fetched as u64 >= 3 * page && !cp.backfilled).then_some(cp.fetched)
     })
     .await
-    .expect("the backfill reaches the orders");
+    .expect("the backfill commits three pages of orders");
     child.kill().expect("SIGKILL the serving process");
     child.wait().unwrap();
     let order_pages_before = order_pages(&env.http, &env.sandbox, &env.shop).await;
@@ -496,16 +540,10 @@ async fn killed_backfill_resumes_from_its_checkpoint(backend: Backend, platform:
     );
     let order_pages_after = order_pages(&env.http, &env.sandbox, &env.shop).await;
     let total_orders = our_orders(&resumed.state.db, shop.id).await.len() as u64;
-    let page = match env.platform {
-        "ecwid" => 100,
-        _ => lifecycle::platforms::shopify::resources::Gql::page_size(
-            lifecycle::platforms::Resource::Orders,
-        ) as u64,
-    };
     let needed = total_orders.div_ceil(page);
     let resumed_pages = order_pages_after - order_pages_before;
     let already = (fetched_at_kill as u64) / page;
-    assert!(already >= 1);
+    assert!(already >= 3);
     assert!(
         resumed_pages <= needed - already + 1,
         "resumed from the checkpoint: {resumed_pages} pages after the restart, {needed} in all, {already} done before"

@@ -39,6 +39,9 @@ pub struct DeliveryEntry {
     pub last_error: Option<String>,
     pub triggered_at: DateTime<Utc>,
     pub duplicated: bool,
+    /// When the first copy was first sent (after any reorder hold): deliveries sent out of
+    /// their triggering order show here.
+    pub first_sent_at: Option<DateTime<Utc>>,
     /// How long each attempt took to be answered (or to fail), in milliseconds.
     pub latencies_ms: Vec<u32>,
 }
@@ -259,6 +262,7 @@ impl Dispatcher {
             last_error: None,
             triggered_at,
             duplicated,
+            first_sent_at: None,
             latencies_ms: Vec::new(),
         });
         if dropped {
@@ -322,6 +326,9 @@ impl Dispatcher {
                 // Waiting for a slot is not part of the attempt's timeout.
                 let lane = self.lane(a);
                 let _slot = lane.acquire().await;
+                a.shop.deliveries.update(a.log_index, |e| {
+                    e.first_sent_at.get_or_insert_with(Utc::now);
+                });
                 let started = std::time::Instant::now();
                 let result = self.send(a).await;
                 (result, started.elapsed())
