@@ -39,6 +39,7 @@ pub mod card;
 pub mod split;
 
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::BgNbdParams;
@@ -255,7 +256,7 @@ pub fn backtest_after(
     input.validate()?;
     let first = analysis
         .customers
-        .iter()
+        .par_iter()
         .filter_map(|c| c.features.first_order_at)
         .min();
     match holdout_rule(first, end, bt) {
@@ -450,9 +451,10 @@ pub fn predict(
     .into_iter()
     .flatten()
     .collect();
+    // Per customer: element-wise, so in parallel (an indexed collect keeps the order).
     split
         .rows
-        .iter()
+        .par_iter()
         .zip(&compressed.row_of)
         .map(|(r, &row)| {
             let (predicted_purchases, p_alive) = per_row[row as usize];
@@ -478,17 +480,20 @@ fn card_with(
     gg: &GammaGammaParams,
 ) -> Backtest {
     let predictions = predict(split, compressed, bg, gg);
-    let col = |f: fn(&HoldoutPrediction) -> f64| predictions.iter().map(f).collect::<Vec<f64>>();
+    // Columns of the figures, each filled in parallel.
+    let col =
+        |f: fn(&HoldoutPrediction) -> f64| predictions.par_iter().map(f).collect::<Vec<f64>>();
+    let rows = |f: fn(&CalHoldoutRow) -> f64| split.rows.par_iter().map(f).collect::<Vec<f64>>();
     let predicted = col(|p| p.predicted_purchases);
     let predicted_revenue = col(|p| p.predicted_revenue);
     let baseline_revenue = col(|p| p.baseline_revenue);
-    let actual: Vec<f64> = split
+    let actual = rows(|r| f64::from(r.frequency_holdout));
+    let actual_revenue = rows(|r| r.revenue_holdout);
+    let bought: Vec<bool> = split
         .rows
-        .iter()
-        .map(|r| f64::from(r.frequency_holdout))
+        .par_iter()
+        .map(|r| r.frequency_holdout > 0)
         .collect();
-    let actual_revenue: Vec<f64> = split.rows.iter().map(|r| r.revenue_holdout).collect();
-    let bought: Vec<bool> = split.rows.iter().map(|r| r.frequency_holdout > 0).collect();
     // Each ranking is a sort of every customer, so as few as possible: one of the predicted
     // purchases (deciles and Spearman ranks), one of the baseline's, counting for the actual
     // purchases (whole numbers), and only the top fifth of each revenue ranking. The figures
@@ -533,8 +538,8 @@ fn card_with(
                         rayon::join(
                             || card::reliability(&col(|p| p.p_alive), &bought),
                             || {
-                                let predictions = predictions.iter().copied();
-                                split.rows.iter().copied().zip(predictions).collect()
+                                let predictions = predictions.par_iter().copied();
+                                split.rows.par_iter().copied().zip(predictions).collect()
                             },
                         )
                     },
