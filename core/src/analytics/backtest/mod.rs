@@ -241,6 +241,8 @@ pub fn backtest(
 ///   optimum to the optimiser's tolerance in fewer steps.
 ///
 /// The card is the same as `backtest(input, analysis.now, ...)` gives, up to that tolerance.
+/// `input` must be the one `analyze_shop` made `analysis` from, which validated it: when the
+/// split starts from the analysis' features, the input is not validated again.
 pub fn backtest_after(
     input: &ShopInput,
     analysis: &ShopAnalysis,
@@ -253,7 +255,14 @@ pub fn backtest_after(
         return backtest(input, end, calibration_end, opts, bt);
     }
     opts.validate()?;
-    input.validate()?;
+    let same_unit = analysis.model.time_unit == opts.time_unit;
+    let from_analysis = same_unit && analysis.customers.len() == input.customers as usize;
+    // `analyze_shop` validated this very input (sorted, ids in range, amounts finite), which
+    // is all the split from its features relies on; checking it again is a pass over every
+    // order, about a tenth of the backtest's work.
+    if !from_analysis {
+        input.validate()?;
+    }
     let first = analysis
         .customers
         .par_iter()
@@ -261,8 +270,7 @@ pub fn backtest_after(
         .min();
     match holdout_rule(first, end, bt) {
         Ok(c) => {
-            let same_unit = analysis.model.time_unit == opts.time_unit;
-            let split = if same_unit && analysis.customers.len() == input.customers as usize {
+            let split = if from_analysis {
                 calibration_and_holdout_after(input, &analysis.customers, c, end, opts.time_unit)
             } else {
                 calibration_and_holdout(input, c, end, opts.time_unit)
