@@ -210,16 +210,40 @@ const COARSE_PER_DOUBLING: f64 = 128.0;
 /// and inverse Hessian, with the usual convergence test, so the result is the exact maximum
 /// to the same tolerance.
 pub fn fit(observations: &[SpendObservation]) -> GammaGammaFit {
-    fit_staged(observations, true)
+    fit_staged(observations, true, None)
 }
 
-fn fit_staged(observations: &[SpendObservation], coarse_first: bool) -> GammaGammaFit {
+/// `fit` with both stages started from `start` (when its parameters are finite and
+/// positive) instead of the generic starting point, for parameters known to be near the
+/// optimum (the backtest's calibration fit starts from the analysis'). The exact stage's
+/// convergence test is unchanged: the same optimum to the optimiser's tolerance.
+pub fn fit_from(
+    observations: &[SpendObservation],
+    start: Option<&GammaGammaParams>,
+) -> GammaGammaFit {
+    fit_staged(observations, true, start)
+}
+
+fn fit_staged(
+    observations: &[SpendObservation],
+    coarse_first: bool,
+    from: Option<&GammaGammaParams>,
+) -> GammaGammaFit {
     let obs: Vec<SpendObservation> = observations.iter().copied().filter(usable).collect();
     let grouped = Grouped::new(&obs);
     let n = obs.len().max(1) as f64;
     // Spend has a unit (currency); start γ near the data's scale so the start is scale-free.
     let mean_m = obs.iter().map(|o| o.m_x).sum::<f64>() / n;
-    let start = [0.0, 0.0, mean_m.max(1e-9).ln()];
+    let start = match from {
+        Some(p)
+            if [p.p, p.q, p.gamma]
+                .iter()
+                .all(|v| v.is_finite() && *v > 0.0) =>
+        {
+            [p.p.ln(), p.q.ln(), p.gamma.ln()]
+        }
+        _ => [0.0, 0.0, mean_m.max(1e-9).ln()],
+    };
     let mut evaluations = 0;
     let mut warm = None;
     if coarse_first && grouped.by_spend.len() > COARSE_ABOVE {
@@ -320,8 +344,8 @@ mod tests {
             })
             .collect();
         assert!(Grouped::new(&obs).by_spend.len() > COARSE_ABOVE);
-        let staged = fit_staged(&obs, true);
-        let direct = fit_staged(&obs, false);
+        let staged = fit_staged(&obs, true, None);
+        let direct = fit_staged(&obs, false, None);
         assert!(staged.converged && direct.converged);
         let (s, d) = (staged.params, direct.params);
         for (name, u, v) in [
@@ -335,6 +359,48 @@ mod tests {
         assert!(gap <= 1e-9 * direct.log_likelihood.abs(), "{gap}");
         // Near the generating values (p 6, q 4, γ 15).
         assert!((s.p - 6.0).abs() < 0.3 && (s.q - 4.0).abs() < 0.3, "{s:?}");
+    }
+
+    #[test]
+    fn warm_started_fit_reaches_the_cold_fits_optimum() {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Distribution, Gamma};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let nu = Gamma::new(4.0, 1.0 / 15.0).unwrap();
+        let obs: Vec<SpendObservation> = (0..150_000)
+            .map(|_| {
+                let x = rng.random_range(1..12u32);
+                let spend = Gamma::new(6.0, 1.0 / nu.sample(&mut rng)).unwrap();
+                let total: f64 = (0..x).map(|_| spend.sample(&mut rng)).sum();
+                SpendObservation {
+                    x: f64::from(x),
+                    m_x: total / f64::from(x),
+                }
+            })
+            .collect();
+        let cold = fit(&obs);
+        // From the fit on the first half (as the backtest starts from the analysis' fit on
+        // more data), and from a start far off.
+        let half = fit(&obs[..75_000]).params;
+        let far = GammaGammaParams {
+            p: cold.params.p * 3.0,
+            q: cold.params.q / 2.0,
+            gamma: cold.params.gamma * 5.0,
+        };
+        for start in [half, far] {
+            let warm = fit_from(&obs, Some(&start));
+            assert!(cold.converged && warm.converged);
+            let (w, c) = (warm.params, cold.params);
+            for (name, u, v) in [
+                ("p", w.p, c.p),
+                ("q", w.q, c.q),
+                ("gamma", w.gamma, c.gamma),
+            ] {
+                assert!((u - v).abs() <= 1e-6 * v.abs(), "{name}: {u} vs {v}");
+            }
+            let gap = (warm.log_likelihood - cold.log_likelihood).abs();
+            assert!(gap <= 1e-9 * cold.log_likelihood.abs(), "{gap}");
+        }
     }
 
     #[test]

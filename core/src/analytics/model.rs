@@ -392,8 +392,6 @@ pub fn fit_model_with(
     let compressed = Compressed::from_triples(buyers().map(|f| (f.frequency, f.recency, f.age)));
     let customers = compressed.customers();
     let repeaters = buyers().filter(|f| f.frequency > 0).count();
-    let mut fallbacks = Vec::new();
-
     let year = 365.0 / opts.time_unit.days();
     let (sum_x, sum_t) = buyers().fold((0.0, 0.0), |(sx, st), f| {
         (sx + f64::from(f.frequency), st + f.age)
@@ -409,38 +407,6 @@ pub fn fit_model_with(
     };
     let heuristic_spend = HeuristicSpend { mean_value };
 
-    let mut purchase = PurchaseModel::Heuristic(heuristic_purchase);
-    let mut bgnbd_fit = None;
-    let fallback = |reason| Fallback {
-        model: ModelKind::Purchase,
-        reason,
-    };
-    if customers < opts.min_customers_for_fit {
-        fallbacks.push(fallback(FallbackReason::TooFewCustomers {
-            have: customers,
-            need: opts.min_customers_for_fit,
-        }));
-    } else if repeaters < opts.min_repeat_customers {
-        fallbacks.push(fallback(FallbackReason::TooFewRepeatCustomers {
-            have: repeaters,
-            need: opts.min_repeat_customers,
-        }));
-    } else {
-        let fit = bgnbd::fit(&compressed);
-        if fit.converged {
-            purchase = PurchaseModel::BgNbd(fit.params);
-        } else {
-            fallbacks.push(fallback(FallbackReason::NotConverged));
-        }
-        bgnbd_fit = Some(fit);
-    }
-
-    let mut spend = SpendModel::Heuristic(heuristic_spend);
-    let mut gg_fit = None;
-    let fallback = |reason| Fallback {
-        model: ModelKind::Spend,
-        reason,
-    };
     let observations: Vec<SpendObservation> = buyers()
         .map(|f| SpendObservation {
             x: f64::from(f.frequency),
@@ -448,22 +414,17 @@ pub fn fit_model_with(
         })
         .filter(gamma_gamma::usable)
         .collect();
-    if observations.len() < opts.min_repeat_customers.max(1) {
-        fallbacks.push(fallback(FallbackReason::TooFewRepeatCustomers {
-            have: observations.len(),
-            need: opts.min_repeat_customers.max(1),
-        }));
-    } else {
-        let fit = gamma_gamma::fit(&observations);
-        if !fit.converged {
-            fallbacks.push(fallback(FallbackReason::NotConverged));
-        } else if fit.params.q <= 1.0 {
-            fallbacks.push(fallback(FallbackReason::InfiniteMeanSpend));
-        } else {
-            spend = SpendModel::GammaGamma(fit.params);
-        }
-        gg_fit = Some(fit);
-    }
+    let fits = fit_models(&compressed, repeaters, &observations, opts, None);
+    drop(observations);
+    let purchase = fits.purchase.map_or(
+        PurchaseModel::Heuristic(heuristic_purchase),
+        PurchaseModel::BgNbd,
+    );
+    let spend = fits.spend.map_or(
+        SpendModel::Heuristic(heuristic_spend),
+        SpendModel::GammaGamma,
+    );
+    let (bgnbd_fit, gg_fit, fallbacks) = (fits.bgnbd, fits.gamma_gamma, fits.fallbacks);
 
     let model = FittedModel {
         fitted_at: now,
@@ -480,6 +441,120 @@ pub fn fit_model_with(
         churn_bands: opts.churn_bands,
     };
     Ok((model, compressed))
+}
+
+/// The two models' fits as `fit_model` makes them: the accepted parameters (None where the
+/// heuristic stands in), the fits as attempted, and the fallbacks.
+pub(crate) struct ModelFits {
+    pub purchase: Option<BgNbdParams>,
+    pub spend: Option<GammaGammaParams>,
+    pub bgnbd: Option<BgNbdFit>,
+    pub gamma_gamma: Option<GammaGammaFit>,
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// `fit_model`'s BG/NBD and Gamma-Gamma with its acceptance rules (module docs), from the
+/// buyers' compressed (x, t_x, T), how many of them bought again, and the `usable` spend
+/// observations. `warm`: parameters near the optimum (for instance the same shop's fit on a
+/// longer history) to start both fits from; the optimum reached is the same to the
+/// optimiser's tolerance (see `bgnbd::fit_from`, `gamma_gamma::fit_from`).
+pub(crate) fn fit_models(
+    compressed: &Compressed,
+    repeaters: usize,
+    observations: &[SpendObservation],
+    opts: &AnalysisOptions,
+    warm: Option<(&BgNbdParams, &GammaGammaParams)>,
+) -> ModelFits {
+    let purchase = fit_purchase(compressed, repeaters, opts, warm.map(|w| w.0));
+    let spend = fit_spend(observations, opts, warm.map(|w| w.1));
+    ModelFits::from_parts(purchase, spend)
+}
+
+/// One model's part of `fit_models`: the accepted parameters, the fit as attempted, any fallback.
+pub(crate) type PartFit<P, F> = (Option<P>, Option<F>, Option<Fallback>);
+
+impl ModelFits {
+    pub(crate) fn from_parts(
+        purchase: PartFit<BgNbdParams, BgNbdFit>,
+        spend: PartFit<GammaGammaParams, GammaGammaFit>,
+    ) -> ModelFits {
+        ModelFits {
+            purchase: purchase.0,
+            spend: spend.0,
+            bgnbd: purchase.1,
+            gamma_gamma: spend.1,
+            fallbacks: purchase.2.into_iter().chain(spend.2).collect(),
+        }
+    }
+}
+
+/// The BG/NBD of `fit_models`.
+pub(crate) fn fit_purchase(
+    compressed: &Compressed,
+    repeaters: usize,
+    opts: &AnalysisOptions,
+    warm: Option<&BgNbdParams>,
+) -> PartFit<BgNbdParams, BgNbdFit> {
+    let customers = compressed.customers();
+    let fallback = |reason| Fallback {
+        model: ModelKind::Purchase,
+        reason,
+    };
+    if customers < opts.min_customers_for_fit {
+        let reason = FallbackReason::TooFewCustomers {
+            have: customers,
+            need: opts.min_customers_for_fit,
+        };
+        return (None, None, Some(fallback(reason)));
+    }
+    if repeaters < opts.min_repeat_customers {
+        let reason = FallbackReason::TooFewRepeatCustomers {
+            have: repeaters,
+            need: opts.min_repeat_customers,
+        };
+        return (None, None, Some(fallback(reason)));
+    }
+    let fit = bgnbd::fit_from(compressed, warm);
+    if fit.converged {
+        (Some(fit.params), Some(fit), None)
+    } else {
+        (
+            None,
+            Some(fit),
+            Some(fallback(FallbackReason::NotConverged)),
+        )
+    }
+}
+
+/// The Gamma-Gamma of `fit_models`.
+pub(crate) fn fit_spend(
+    observations: &[SpendObservation],
+    opts: &AnalysisOptions,
+    warm: Option<&GammaGammaParams>,
+) -> PartFit<GammaGammaParams, GammaGammaFit> {
+    let fallback = |reason| Fallback {
+        model: ModelKind::Spend,
+        reason,
+    };
+    if observations.len() < opts.min_repeat_customers.max(1) {
+        let reason = FallbackReason::TooFewRepeatCustomers {
+            have: observations.len(),
+            need: opts.min_repeat_customers.max(1),
+        };
+        return (None, None, Some(fallback(reason)));
+    }
+    let fit = gamma_gamma::fit_from(observations, warm);
+    let reason = if !fit.converged {
+        Some(FallbackReason::NotConverged)
+    } else if fit.params.q <= 1.0 {
+        Some(FallbackReason::InfiniteMeanSpend)
+    } else {
+        None
+    };
+    match reason {
+        None => (Some(fit.params), Some(fit), None),
+        Some(reason) => (None, Some(fit), Some(fallback(reason))),
+    }
 }
 
 /// Scores every customer, computing each distinct (x, T) curve and (x, t_x, T) outlook once.

@@ -344,6 +344,45 @@ pub fn hessian_from_gradient(
     out
 }
 
+/// Lower Cholesky factor of a symmetric positive definite row-major n×n matrix.
+pub(crate) fn cholesky(m: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = m[i * n + i] - s;
+                if !(d > 0.0 && d.is_finite()) {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (m[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Inverse of a symmetric positive definite matrix through its Cholesky factor.
+pub(crate) fn spd_inverse(m: &[f64], n: usize) -> Option<Vec<f64>> {
+    let l = cholesky(m, n)?;
+    // Solve L Lᵀ X = I column by column.
+    let mut inv = vec![0.0; n * n];
+    for c in 0..n {
+        let mut y = vec![0.0; n];
+        for i in 0..n {
+            let e = if i == c { 1.0 } else { 0.0 };
+            y[i] = (e - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+        }
+        for i in (0..n).rev() {
+            let s: f64 = (i + 1..n).map(|k| l[k * n + i] * inv[k * n + c]).sum();
+            inv[i * n + c] = (y[i] - s) / l[i * n + i];
+        }
+    }
+    Some(inv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

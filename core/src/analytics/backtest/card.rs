@@ -20,6 +20,68 @@ pub fn rank_descending(score: &[f64]) -> Vec<usize> {
     keyed.into_iter().map(|(_, i)| i as usize).collect()
 }
 
+/// The first `k` customers of `rank_descending(score)`, in that order: a selection of the top
+/// `k` and a sort of those only (the top shares need the top fifth, not a full ranking).
+pub fn rank_descending_top(score: &[f64], k: usize) -> Vec<usize> {
+    let mut keyed: Vec<(u64, u32)> = score
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (!order_key(v), i as u32))
+        .collect();
+    if k < keyed.len() {
+        // The pairs are distinct: the k smallest are exactly the first k of the full sort.
+        keyed.select_nth_unstable(k);
+        keyed.truncate(k);
+    }
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|(_, i)| i as usize).collect()
+}
+
+/// `average_ranks(score)` from `rank_descending(score)`, without a second sort: ties are runs
+/// of equal values in that order, and position p (0-based) from the top is rank n − p from
+/// the bottom.
+pub fn average_ranks_from_descending(score: &[f64], order: &[usize]) -> Vec<f64> {
+    let n = order.len();
+    let mut ranks = vec![0.0; n];
+    let mut start = 0;
+    while start < n {
+        let value = score[order[start]];
+        let mut end = start + 1;
+        // `==` as in `average_ranks` (−0.0 and 0.0 are neighbours in this order, and equal).
+        while end < n && score[order[end]] == value {
+            end += 1;
+        }
+        // Positions start..end from the top are ranks n − end + 1..=n − start; their mean:
+        let rank = (2 * n - start - end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// `average_ranks` of whole numbers (counts such as holdout purchases) by counting: the
+/// values below each value give its run of positions in the sorted order.
+pub fn average_ranks_of_counts(v: &[u32]) -> Vec<f64> {
+    let max = v.iter().copied().max().unwrap_or(0) as usize;
+    let mut count = vec![0usize; max + 1];
+    for &x in v {
+        count[x as usize] += 1;
+    }
+    let mut below = 0;
+    let rank_of: Vec<f64> = count
+        .iter()
+        .map(|&c| {
+            // Positions below..below + c (0-based) are ranks below + 1..=below + c.
+            let rank = (2 * below + c + 1) as f64 / 2.0;
+            below += c;
+            rank
+        })
+        .collect();
+    v.iter().map(|&x| rank_of[x as usize]).collect()
+}
+
 /// An unsigned key whose order is `f64::total_cmp`'s.
 fn order_key(v: f64) -> u64 {
     let bits = v.to_bits();
@@ -51,8 +113,24 @@ pub fn decile_table(
     predicted_revenue: &[f64],
     actual_revenue: &[f64],
 ) -> Vec<DecileRow> {
-    let n = predicted_purchases.len();
-    let order = rank_descending(predicted_purchases);
+    decile_table_ranked(
+        &rank_descending(predicted_purchases),
+        predicted_purchases,
+        actual_purchases,
+        predicted_revenue,
+        actual_revenue,
+    )
+}
+
+/// `decile_table` with the ranking (`rank_descending` of the predicted purchases) given.
+pub fn decile_table_ranked(
+    order: &[usize],
+    predicted_purchases: &[f64],
+    actual_purchases: &[f64],
+    predicted_revenue: &[f64],
+    actual_revenue: &[f64],
+) -> Vec<DecileRow> {
+    let n = order.len();
     (0..10)
         .map(|k| {
             let members = &order[k * n / 10..(k + 1) * n / 10];
@@ -89,6 +167,16 @@ pub fn accuracy(predicted: &[f64], actual: &[f64]) -> Accuracy {
 /// `accuracy` with the actual values' `average_ranks` given (shared by model and baseline:
 /// each ranking is a sort of every customer).
 pub fn accuracy_ranked(predicted: &[f64], actual: &[f64], actual_ranks: &[f64]) -> Accuracy {
+    accuracy_with_ranks(predicted, &average_ranks(predicted), actual, actual_ranks)
+}
+
+/// `accuracy` with both sides' `average_ranks` given.
+pub fn accuracy_with_ranks(
+    predicted: &[f64],
+    predicted_ranks: &[f64],
+    actual: &[f64],
+    actual_ranks: &[f64],
+) -> Accuracy {
     let n = predicted.len().max(1) as f64;
     let (mut abs, mut diff) = (0.0, 0.0);
     for (p, a) in predicted.iter().zip(actual) {
@@ -98,7 +186,7 @@ pub fn accuracy_ranked(predicted: &[f64], actual: &[f64], actual_ranks: &[f64]) 
     Accuracy {
         mae: abs / n,
         bias: diff / n,
-        spearman: pearson(&average_ranks(predicted), actual_ranks),
+        spearman: pearson(predicted_ranks, actual_ranks),
         predicted_total: predicted.iter().sum(),
         actual_total: actual.iter().sum(),
     }
@@ -200,11 +288,22 @@ pub fn top_share(score: &[f64], actual: &[f64], percent: usize) -> Option<f64> {
 
 /// `top_share` with the ranking (`rank_descending` of the scores) given.
 pub fn top_share_ranked(order: &[usize], actual: &[f64], percent: usize) -> Option<f64> {
+    top_share_of_top(order, actual, percent)
+}
+
+/// Customers in the top `percent` % of `n`, as `top_share` counts them.
+pub fn top_count(n: usize, percent: usize) -> usize {
+    (n * percent).div_ceil(100).min(n)
+}
+
+/// `top_share` with the top of the ranking given (`rank_descending_top` of at least
+/// `top_count(actual.len(), percent)` customers); `actual` has every customer.
+pub fn top_share_of_top(top: &[usize], actual: &[f64], percent: usize) -> Option<f64> {
     let total: f64 = actual.iter().sum();
     if total <= 0.0 {
         return None;
     }
-    let k = (order.len() * percent).div_ceil(100);
-    let top: f64 = order[..k.min(order.len())].iter().map(|&i| actual[i]).sum();
+    let k = top_count(actual.len(), percent);
+    let top: f64 = top[..k].iter().map(|&i| actual[i]).sum();
     Some(top / total)
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::features::{CustomerFeatures, PurchaseDays, day_number};
 use crate::analytics::input::{OrderFact, ShopInput, TimeUnit};
-use crate::analytics::parallel::fill_blocks;
+use crate::analytics::parallel::{fill_blocks, map_blocks};
 
 /// One customer's calibration summary and what they did in the holdout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,9 @@ pub struct CalibrationHoldout {
     pub duration_holdout: f64,
     /// Customers with orders up to the calibration end, in customer order.
     pub rows: Vec<CalHoldoutRow>,
-    /// Every customer's features at the calibration end (what the fit takes).
+    /// Every customer's features at the calibration end; empty when the split was made from
+    /// an analysis' features (`calibration_and_holdout_after`), whose rows hold all the fit
+    /// reads.
     pub features: Vec<CustomerFeatures>,
 }
 
@@ -102,6 +104,98 @@ pub fn calibration_and_holdout(
         rows,
         features,
     }
+}
+
+/// `calibration_and_holdout` (without `features`) for an input whose features at `end` are
+/// known: `at_end[i]` is customer i's `compute_features(input, end, unit)`, as an analysis
+/// at `end` of the same input has them.
+///
+/// A customer whose last counted order is on or before the calibration end has the same
+/// counted orders up to either end, so their calibration summary is their summary at `end`
+/// with T counted to the calibration end, and nothing in the holdout; a customer whose first
+/// counted order came after the calibration end has no row. Only the customers who bought
+/// in the holdout after buying before it have their orders walked (found by galloping
+/// through the sorted orders, so the orders of everyone else are not read). The rows equal
+/// `calibration_and_holdout`'s exactly: the same orders folded in the same order.
+pub fn calibration_and_holdout_after<F: AsRef<CustomerFeatures> + Sync>(
+    input: &ShopInput,
+    at_end: &[F],
+    calibration_end: DateTime<Utc>,
+    end: DateTime<Utc>,
+    unit: TimeUnit,
+) -> CalibrationHoldout {
+    let cal_day = day_number(calibration_end);
+    let orders = &input.orders;
+    let blocks = map_blocks(at_end.len(), |range| {
+        let mut rows = Vec::with_capacity(range.len());
+        let mut oi = 0;
+        for f in &at_end[range] {
+            let f = f.as_ref();
+            let (Some(first), Some(last)) = (f.first_order_at, f.last_order_at) else {
+                continue;
+            };
+            if first > calibration_end {
+                continue;
+            }
+            if last <= calibration_end {
+                rows.push(CalHoldoutRow {
+                    customer: f.customer,
+                    frequency_cal: f.frequency,
+                    recency_cal: f.recency,
+                    t_cal: (cal_day - day_number(first)) as f64 / unit.days(),
+                    monetary_value_cal: f.monetary_value,
+                    frequency_holdout: 0,
+                    revenue_holdout: 0.0,
+                });
+                continue;
+            }
+            let customer = f.customer;
+            oi = gallop(orders, oi, |o| o.customer < customer);
+            let o_end = gallop(orders, oi, |o| o.customer <= customer);
+            let (c, frequency_holdout, revenue_holdout) = split_customer(
+                customer,
+                &orders[oi..o_end],
+                calibration_end,
+                end,
+                cal_day,
+                unit,
+            );
+            oi = o_end;
+            rows.push(CalHoldoutRow {
+                customer,
+                frequency_cal: c.frequency,
+                recency_cal: c.recency,
+                t_cal: c.age,
+                monetary_value_cal: c.monetary_value,
+                frequency_holdout,
+                revenue_holdout,
+            });
+        }
+        rows
+    });
+    let days = (day_number(end) - day_number(calibration_end)) as f64;
+    CalibrationHoldout {
+        calibration_end,
+        end,
+        time_unit: unit,
+        duration_holdout: days / unit.days(),
+        rows: blocks.concat(),
+        features: Vec::new(),
+    }
+}
+
+/// The first index at or after `from` where `before` turns false (`before` is true on a
+/// prefix of `v[from..]`): exponential steps, then a binary search within the last one, so
+/// a nearby answer costs a few reads.
+fn gallop<T>(v: &[T], from: usize, before: impl Fn(&T) -> bool) -> usize {
+    let mut lo = from;
+    let mut step = 1;
+    while lo + step <= v.len() && before(&v[lo + step - 1]) {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(v.len());
+    lo + v[lo..hi].partition_point(before)
 }
 
 /// One customer's orders (sorted by time): the calibration features (the fit's fields, with
