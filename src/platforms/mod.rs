@@ -7,6 +7,7 @@
 //! platform lives in its own folder; the composition root registers each one in a line.
 
 pub mod ecwid;
+pub mod hostname;
 pub mod retry_after;
 pub mod shopify;
 mod tokens;

@@ -11,6 +11,7 @@ mod foundation;
 mod loyalty;
 mod model;
 mod scale;
+mod shop_domains;
 mod shopify_install;
 mod shopify_webhooks;
 mod sync;
