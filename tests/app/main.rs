@@ -8,6 +8,7 @@ mod common;
 mod ecwid_webhooks;
 mod experiments;
 mod foundation;
+mod local_keys;
 mod loyalty;
 mod model;
 mod scale;

@@ -154,10 +154,6 @@ impl Platform for Shopify {
         Ok(Box::new(api::ShopifyApi { client }))
     }
 
-    fn session_secrets(&self) -> &[String] {
-        &self.app.secrets
-    }
-
     fn session_token_shop(&self, token: &str) -> Option<Result<String, String>> {
         Some(
             session_token::verify(token, &self.app.client_id, &self.app.secrets)
