@@ -12,6 +12,7 @@ mod local_keys;
 mod loyalty;
 mod model;
 mod scale;
+mod secrets_in_logs;
 mod shop_domains;
 mod shopify_install;
 mod shopify_webhooks;
