@@ -324,6 +324,11 @@ pub trait Platform: Send + Sync + 'static {
     fn embedding(&self) -> Option<Embedding> {
         None
     }
+    /// The origins that may frame the admin pages of `shop` (a CSP `frame-ancestors` source
+    /// list), when the platform embeds the admin; None: only the app itself.
+    fn frame_ancestors(&self, _shop: &str) -> Option<String> {
+        None
+    }
     /// The platform as its own type, for code that knows which platform it holds (its own
     /// tests and tools).
     fn as_any(&self) -> &dyn std::any::Any;

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod common;
 mod ecwid_webhooks;
+mod embedded_pages;
 mod experiments;
 mod foundation;
 mod local_keys;

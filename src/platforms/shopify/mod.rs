@@ -166,6 +166,11 @@ impl Platform for Shopify {
         self
     }
 
+    /// Shopify requires embedded apps to allow framing by the shop and the unified admin only.
+    fn frame_ancestors(&self, shop: &str) -> Option<String> {
+        Some(format!("https://{shop} https://admin.shopify.com"))
+    }
+
     fn embedding(&self) -> Option<Embedding> {
         Some(Embedding {
             head: maud::html! {
