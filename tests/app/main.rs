@@ -9,6 +9,7 @@ mod ecwid_webhooks;
 mod embedded_pages;
 mod experiments;
 mod foundation;
+mod home;
 mod local_keys;
 mod loyalty;
 mod model;
