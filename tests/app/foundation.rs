@@ -391,9 +391,12 @@ async fn a_job_whose_payload_does_not_parse_fails_and_does_nothing(backend: Back
 }
 both_backends!(a_job_whose_payload_does_not_parse_fails_and_does_nothing);
 
+/// A wrong `DATABASE_URL` fails at once with the real reason, not after the pool's acquire
+/// timeout with "pool timed out".
 #[test]
 fn serve_against_an_unreachable_database_exits_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"))
         .args(["serve"])
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere")
@@ -410,6 +413,7 @@ fn serve_against_an_unreachable_database_exits_with_one_line() {
         .env("LIFECYCLE_LOG", "off")
         .output()
         .unwrap();
+    let took = started.elapsed();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -421,6 +425,15 @@ fn serve_against_an_unreachable_database_exits_with_one_line() {
     assert!(
         lines[0].contains("127.0.0.1:1"),
         "names the target: {stderr}"
+    );
+    assert!(
+        lines[0].to_ascii_lowercase().contains("connection refused"),
+        "names the reason: {stderr}"
+    );
+    assert!(!lines[0].contains("timed out"), "{stderr}");
+    assert!(
+        took < lifecycle::store::ACQUIRE_TIMEOUT,
+        "fails before the pool's acquire timeout ({took:?})"
     );
     assert!(!stderr.contains("panicked"));
 }
