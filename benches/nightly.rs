@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             dir.path().join("nightly.db").display()
         ));
         config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+        config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
         config.platforms.shopify.client_secret = Some("bench-secret".into());
         config.log = "warn".into();
         let mut launch = Launch::new(config);

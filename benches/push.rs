@@ -162,6 +162,7 @@ fn main() -> anyhow::Result<()> {
         config.app_url = Some(format!("http://127.0.0.1:{port}"));
         config.database_url = Some(format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
         config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+        config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
         config.platforms.shopify.client_id = CLIENT_ID.into();
         config.platforms.shopify.client_secret = Some(CLIENT_SECRET.into());
         config.platforms.shopify.api_origin = Some(sandbox.base_url());

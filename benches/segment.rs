@@ -48,6 +48,7 @@ async fn bench(url: &str, name: &str, n: usize) -> anyhow::Result<()> {
     let mut config = Config::local(dir.path().to_path_buf());
     config.database_url = Some(url.to_string());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.platforms.shopify.client_secret = Some("bench-secret".into());
     let state = lifecycle::app::build_state(config, Default::default()).await?;
     let t = Instant::now();

@@ -263,6 +263,7 @@ fn app_config(dir: &std::path::Path) -> anyhow::Result<Config> {
         dir.join("bench.db").display()
     ));
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.log = "off".into();
     Ok(config)
 }

@@ -513,6 +513,7 @@ async fn measure(
     config.bind = "127.0.0.1:0".parse()?;
     config.database_url = Some(db.url.clone());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.platforms.shopify.client_secret = Some(SECRET.into());
     config.platforms.shopify.previous_client_secret = None;
     config.platforms.ecwid.client_secret = Some(ECWID_SECRET.into());

@@ -11,7 +11,7 @@ use crate::platforms::ecwid::Ecwid;
 use crate::platforms::shopify::Shopify;
 use crate::platforms::{Env, Platforms};
 use crate::queue::{Registry, Schedule};
-use crate::secrets::{Cipher, random_secret};
+use crate::secrets::random_secret;
 use crate::state::{AppState, Inner};
 use crate::store;
 use crate::sync::{self, Mode};
@@ -66,23 +66,16 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
     }
+    // Before connecting: a missing production key is the operator's to fix, whatever the
+    // database says.
+    let keys = crate::keys::resolve(&config)?;
     let db = store::connect(&url).await.map_err(|e| {
         anyhow::anyhow!("cannot connect to the database ({}): {e}", redact_url(&url))
     })?;
     store::migrate(&db)
         .await
         .context("database migration failed")?;
-
-    let key = match &config.encryption_key {
-        Some(k) => k.clone(),
-        None => {
-            tracing::warn!(
-                "LIFECYCLE_ENCRYPTION_KEY is not set: generated a key for this process only; stored tokens will not decrypt after a restart"
-            );
-            Cipher::generate_key()
-        }
-    };
-    let cipher = Cipher::from_config(&key).context("LIFECYCLE_ENCRYPTION_KEY is invalid")?;
+    let cipher = keys.cipher;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .connect_timeout(std::time::Duration::from_secs(5))
@@ -97,6 +90,7 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
         cipher,
         http,
         app_url: config.app_url(),
+        session_keys: keys.session.into(),
     };
     let platforms = platforms(&env, &config);
     Ok(AppState::new(Inner {

@@ -1,6 +1,7 @@
 //! Typed settings from the environment (`LIFECYCLE_*`), each with a local default. Secrets have
-//! no default: when unset they are generated for this process with a loud warning, which is fine
-//! for a laptop and never silent in production.
+//! no default: the app's own keys are generated once into the data directory for local use and
+//! required with PostgreSQL (see `keys`); an unset platform secret is generated for this process
+//! with a loud warning.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,9 +27,16 @@ pub struct Config {
     pub app_url: Option<String>,
 
     /// Token encryption keys: base64 of 32 bytes; several comma-separated for rotation (the
-    /// first encrypts, all decrypt). Generated per process when unset.
+    /// first encrypts, all decrypt). Unset with SQLite: generated once into the data directory
+    /// (`encryption.key`, mode 0600). Required with PostgreSQL.
     #[arg(long, env = "LIFECYCLE_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
+
+    /// Key that signs the admin's session cookie (at least 32 characters); several
+    /// comma-separated for rotation (the first signs, all verify). Unset with SQLite: generated
+    /// once into the data directory (`session.key`, mode 0600). Required with PostgreSQL.
+    #[arg(long, env = "LIFECYCLE_SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
 
     /// Each platform's own settings.
     #[command(flatten)]

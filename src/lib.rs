@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod experiments;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod platforms;

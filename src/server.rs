@@ -152,7 +152,7 @@ pub async fn start_with_state(
                     Ok(res)
                 }
             })
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .configure(move |cfg| {
                 routes::configure(cfg, &routes_state);
                 admin::configure(cfg);

@@ -77,8 +77,13 @@ pub fn session_shop(
             "not signed in: open Lifecycle from the shop admin, or install it again".into(),
         )
     })?;
-    let (platform, shop) = read_session(&state.platforms, cookie.value(), Utc::now())
-        .ok_or_else(|| ApiError::Unauthorized("the session has expired or is invalid".into()))?;
+    let (platform, shop) = read_session(
+        &state.platforms,
+        &state.env.session_keys,
+        cookie.value(),
+        Utc::now(),
+    )
+    .ok_or_else(|| ApiError::Unauthorized("the session has expired or is invalid".into()))?;
     Ok((platform, shop, Via::Cookie))
 }
 

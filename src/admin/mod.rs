@@ -7,6 +7,7 @@ pub mod auth;
 pub mod charts;
 pub mod data;
 pub mod export;
+pub mod home;
 pub mod model;
 pub mod openapi;
 pub mod pages;
@@ -20,5 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
     model::configure(cfg);
     pages::configure(cfg);
+    home::configure(cfg);
     results::configure(cfg);
 }

@@ -51,6 +51,8 @@ pub(super) struct Ctx {
     embedding: Option<Markup>,
     /// `shop`, `host` and `embedded` carried over to links, so navigation stays embedded.
     keep: String,
+    /// The page's `Content-Security-Policy`: who may frame it.
+    csp: String,
 }
 
 fn is_embedded(req: &HttpRequest) -> bool {
@@ -86,6 +88,7 @@ async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpRespon
     let embedded = is_embedded(req);
     match auth::authenticate(req, state).await {
         Ok(session) => Ok(Ctx {
+            csp: content_security_policy(state, &session.platform, &session.domain),
             embedding: embedded
                 .then(|| state.platforms.get(&session.platform))
                 .flatten()
@@ -101,20 +104,57 @@ async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpRespon
         {
             // Only an embedding platform sends an embedded load.
             match state.platforms.all().iter().find_map(|p| p.embedding()) {
-                Some(embedding) => Err(html_response(StatusCode::OK, bounce(embedding.head))),
-                None => Err(error_page(&ApiError::Unauthorized(
-                    "not signed in: open Lifecycle from the shop admin".into(),
-                ))),
+                Some(embedding) => Err(html_response(
+                    StatusCode::OK,
+                    bounce(embedding.head),
+                    &policy_before_session(req, state),
+                )),
+                None => Err(error_page(
+                    &ApiError::Unauthorized(
+                        "not signed in: open Lifecycle from the shop admin".into(),
+                    ),
+                    &policy_before_session(req, state),
+                )),
             }
         }
-        Err(e) => Err(error_page(&e)),
+        Err(e) => Err(error_page(&e, &policy_before_session(req, state))),
     }
 }
 
-fn html_response(status: StatusCode, m: Markup) -> HttpResponse {
+/// The `Content-Security-Policy` of `shop`'s pages: framed only by that shop's admin where the
+/// platform embeds the admin, otherwise only by the app itself.
+pub fn content_security_policy(state: &AppState, platform: &str, shop: &str) -> String {
+    let ancestors = state
+        .platforms
+        .get(platform)
+        .and_then(|p| p.frame_ancestors(shop))
+        .unwrap_or_else(|| "'self'".into());
+    format!("frame-ancestors {ancestors}")
+}
+
+/// Before a session is known (the bounce that fetches a session token, an error page), the
+/// page may be framed by the admin of the shop the query names, when an embedding platform
+/// takes it for one of its shops. The page holds no shop data.
+pub(super) fn policy_before_session(req: &HttpRequest, state: &AppState) -> String {
+    let asked = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "shop")
+        .map(|(_, v)| v.into_owned());
+    asked
+        .and_then(|asked| {
+            state.platforms.all().iter().find_map(|p| {
+                p.embedding()?;
+                let shop = p.normalize_shop(&asked)?;
+                Some(content_security_policy(state, p.name(), &shop))
+            })
+        })
+        .unwrap_or_else(|| "frame-ancestors 'self'".into())
+}
+
+pub(super) fn html_response(status: StatusCode, m: Markup, csp: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Content-Security-Policy", csp))
         .body(m.into_string())
 }
 
@@ -137,7 +177,7 @@ fn bounce(head: Markup) -> Markup {
     }
 }
 
-fn error_page(e: &ApiError) -> HttpResponse {
+fn error_page(e: &ApiError, csp: &str) -> HttpResponse {
     use actix_web::ResponseError;
     let status = e.status_code();
     let title = format!(
@@ -153,12 +193,17 @@ fn error_page(e: &ApiError) -> HttpResponse {
             }
         }
     };
-    html_response(status, document(&title, None, false, body))
+    html_response(status, document(&title, None, false, body), csp)
 }
 
 /// A styled page: the head every page shares (the platform's when embedded, the admin script
 /// when the page has controls) around `body`.
-fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup) -> Markup {
+pub(super) fn document(
+    title: &str,
+    embedding: Option<&Markup>,
+    script: bool,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -175,7 +220,9 @@ fn document(title: &str, embedding: Option<&Markup>, script: bool, body: Markup)
     }
 }
 
-const NAV: [(&str, &str); 7] = [
+/// Every page in the navigation (the customer page, `/admin/customers/{id}`, is reached from
+/// the list).
+pub const NAV: [(&str, &str); 7] = [
     ("/admin", "Overview"),
     ("/admin/segments", "Segments"),
     ("/admin/offers", "Offers & tags"),
@@ -215,6 +262,7 @@ pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Http
             true,
             page,
         ),
+        &ctx.csp,
     )
 }
 
@@ -261,7 +309,10 @@ where
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
 {
     match page_ctx(req, state).await {
-        Ok(ctx) => page(ctx).await.unwrap_or_else(|e| error_page(&e)),
+        Ok(ctx) => {
+            let csp = ctx.csp.clone();
+            page(ctx).await.unwrap_or_else(|e| error_page(&e, &csp))
+        }
         Err(r) => r,
     }
 }

@@ -100,8 +100,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         config.database_url = Some(format!("sqlite://{}?mode=rwc", file.display()));
     }
+    // The demo's database is its own and starts empty each run, so its keys may too.
     config
         .encryption_key
+        .get_or_insert_with(crate::secrets::Cipher::generate_key);
+    config
+        .session_key
         .get_or_insert_with(crate::secrets::Cipher::generate_key);
     config.app_url = Some(format!("http://{}", config.bind));
 

@@ -302,6 +302,7 @@ mod tests {
                 .unwrap(),
             http: reqwest::Client::new(),
             app_url: "http://127.0.0.1:1".into(),
+            session_keys: vec![crate::secrets::random_secret(32)].into(),
         };
         let config = crate::config::Config::local(std::env::temp_dir());
         crate::app::platforms(&env, &config)

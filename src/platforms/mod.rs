@@ -7,6 +7,7 @@
 //! platform lives in its own folder; the composition root registers each one in a line.
 
 pub mod ecwid;
+pub mod hostname;
 pub mod retry_after;
 pub mod shopify;
 mod tokens;
@@ -31,7 +32,7 @@ pub const ORDER_EXPORTS: [(&str, crate::core::analytics::readers::ExportColumns)
     [("shopify-orders", shopify::ORDERS_EXPORT)];
 
 /// What every platform's code shares with the app: the database, the token cipher, the HTTP
-/// client for platform APIs and this app's public URL.
+/// client for platform APIs, this app's public URL and the keys of the admin's session cookie.
 #[derive(Clone)]
 pub struct Env {
     pub db: Db,
@@ -39,6 +40,8 @@ pub struct Env {
     pub http: reqwest::Client,
     /// Where platforms reach this app (OAuth redirects, webhooks), without a trailing slash.
     pub app_url: String,
+    /// The app's own session-cookie keys (the signing one first), never a platform's secret.
+    pub session_keys: Arc<[String]>,
 }
 
 /// How a platform can hold Lifecycle's labels on a customer.
@@ -313,14 +316,17 @@ pub trait Platform: Send + Sync + 'static {
     fn decode(&self, topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError>;
     /// A client of an installed shop's API.
     async fn api<'a>(&'a self, shop_id: i64) -> Result<Box<dyn ShopApi + 'a>, TokenError>;
-    /// Secrets that sign this platform's admin session cookies (current first).
-    fn session_secrets(&self) -> &[String];
     /// The shop key a platform session token names, when the platform issues them.
     fn session_token_shop(&self, _token: &str) -> Option<Result<String, String>> {
         None
     }
     /// How the admin runs inside the platform's own admin, when it does.
     fn embedding(&self) -> Option<Embedding> {
+        None
+    }
+    /// The origins that may frame the admin pages of `shop` (a CSP `frame-ancestors` source
+    /// list), when the platform embeds the admin; None: only the app itself.
+    fn frame_ancestors(&self, _shop: &str) -> Option<String> {
         None
     }
     /// The platform as its own type, for code that knows which platform it holds (its own
@@ -403,20 +409,16 @@ pub const SESSION_COOKIE: &str = "lifecycle_session";
 const SESSION_LABEL: &str = "session";
 pub const SESSION_TTL_HOURS: i64 = 12;
 
-/// The signed session cookie for a merchant of `shop` on `platform`, set after an install.
+/// The signed session cookie for a merchant of `shop` on `platform`, set after an install;
+/// signed with the app's own session key.
 pub fn session_cookie(
     env: &Env,
     platform: &dyn Platform,
     shop: &str,
 ) -> actix_web::cookie::Cookie<'static> {
     use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-    let secret = platform
-        .session_secrets()
-        .first()
-        .cloned()
-        .unwrap_or_default();
     let value = crate::signed::sign_expiring(
-        &secret,
+        &env.session_keys[0],
         SESSION_LABEL,
         &format!("{}/{shop}", platform.name()),
         Utc::now() + chrono::Duration::hours(SESSION_TTL_HOURS),
@@ -430,18 +432,17 @@ pub fn session_cookie(
         .finish()
 }
 
-/// The (platform, shop) of a valid session cookie: the platform named in the value picks the
-/// secrets, and the signature covers that name too.
+/// The (platform, shop) of a valid session cookie, signed with one of the app's session keys
+/// (the signature covers the platform's name too).
 pub fn read_session(
     platforms: &Platforms,
+    keys: &[String],
     value: &str,
     now: DateTime<Utc>,
 ) -> Option<(String, String)> {
-    let (name, _) = value.split_once('/')?;
-    let platform = platforms.get(name)?;
-    let payload =
-        crate::signed::verify_expiring(platform.session_secrets(), SESSION_LABEL, value, now)?;
+    let payload = crate::signed::verify_expiring(keys, SESSION_LABEL, value, now)?;
     let (name, shop) = payload.split_once('/')?;
+    platforms.get(name)?;
     Some((name.to_string(), shop.to_string()))
 }
 

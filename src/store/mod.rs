@@ -33,13 +33,20 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// How long a pooled query waits for a connection before it fails.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens the database. SQLite gets WAL, a busy timeout and foreign-key checks through the
-/// connect options, so every pooled connection has them.
+/// connect options, so every pooled connection has them. PostgreSQL is tried with one plain
+/// connection first: the pool retries a refused connection until its acquire timeout and then
+/// reports only "pool timed out", while the single attempt fails at once with the reason.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(30));
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT);
     if url.starts_with("sqlite:") {
         opts.max_connections(8)
             .min_connections(1)
@@ -57,12 +64,34 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
         let options: sea_orm::sqlx::postgres::PgConnectOptions = url
             .parse()
             .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("{e}"))))?;
+        probe_postgres(&options).await?;
         let port = options.get_port();
         opts.max_connections(16)
             .min_connections(1)
             .map_sqlx_postgres_pool_opts(move |o| nodelay::on_connect(o, port));
     }
     Database::connect(opts).await
+}
+
+/// One connection to the server, closed again; its error is the real reason (refused, unknown
+/// host, authentication, no such database).
+async fn probe_postgres(options: &sea_orm::sqlx::postgres::PgConnectOptions) -> Result<(), DbErr> {
+    use sea_orm::sqlx::Connection;
+    let failed = |e: String| DbErr::Conn(sea_orm::RuntimeErr::Internal(e));
+    let conn = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        sea_orm::sqlx::postgres::PgConnection::connect_with(options),
+    )
+    .await
+    .map_err(|_| {
+        failed(format!(
+            "no answer from the server within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))
+    })?
+    .map_err(|e| failed(e.to_string()))?;
+    let _ = conn.close().await;
+    Ok(())
 }
 
 /// Refreshes the planner's statistics of the shop-data tables (PostgreSQL; SQLite plans
@@ -87,7 +116,7 @@ const ROW_CHANNEL: usize = 4096;
 pub fn separate_pool(db: &Db, max_connections: u32) -> Db {
     use sea_orm::sqlx::pool::PoolOptions;
     use sea_orm::{SqlxPostgresConnector, SqlxSqliteConnector};
-    let acquire = Duration::from_secs(30);
+    let acquire = ACQUIRE_TIMEOUT;
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let options = db.get_postgres_connection_pool().connect_options();

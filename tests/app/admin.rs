@@ -248,6 +248,16 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
         ("garbage", Auth::Token("not.a.jwt".into())),
         ("tampered cookie", Auth::Cookie(format!("{cookie}x"))),
         (
+            // The cookie has its own key: the platform's client secret signs nothing of ours.
+            "cookie signed with the client secret",
+            Auth::Cookie(lifecycle::signed::sign_expiring(
+                CLIENT_SECRET,
+                "session",
+                &format!("shopify/{shop}"),
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )),
+        ),
+        (
             "other shop's cookie",
             Auth::Cookie(lifecycle::signed::sign_expiring(
                 "not-the-secret",

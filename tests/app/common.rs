@@ -79,6 +79,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.database_url = Some(db.url.clone());
     config.encryption_key = Some(lifecycle::secrets::Cipher::generate_key());
+    config.session_key = Some(lifecycle::secrets::Cipher::generate_key());
     config.platforms.shopify.client_id = CLIENT_ID.to_string();
     config.platforms.shopify.client_secret = Some(CLIENT_SECRET.to_string());
     config.platforms.ecwid.client_id = ECWID_CLIENT_ID.to_string();
@@ -219,6 +220,9 @@ pub struct EnvOptions {
     pub bulk_threshold: i64,
     pub workers: WorkerOptions,
     pub webhook_max_bytes: usize,
+    /// No keys in the configuration: the app keeps its own in the data directory, as in
+    /// local use (SQLite only; PostgreSQL refuses to start without them).
+    pub local_keys: bool,
 }
 
 impl Default for EnvOptions {
@@ -232,6 +236,7 @@ impl Default for EnvOptions {
             bulk_threshold: 10_000,
             workers: fast_workers(),
             webhook_max_bytes: 1_048_576,
+            local_keys: false,
         }
     }
 }
@@ -282,6 +287,10 @@ pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     config.app_url = Some(format!("http://127.0.0.1:{port}"));
     config.webhook_max_bytes = opts.webhook_max_bytes;
     config.bulk_threshold = opts.bulk_threshold;
+    if opts.local_keys {
+        config.encryption_key = None;
+        config.session_key = None;
+    }
     let mut l = launch(config.clone());
     l.workers = opts.workers;
     let app = spawn_with(l).await;

@@ -391,17 +391,29 @@ async fn a_job_whose_payload_does_not_parse_fails_and_does_nothing(backend: Back
 }
 both_backends!(a_job_whose_payload_does_not_parse_fails_and_does_nothing);
 
+/// A wrong `DATABASE_URL` fails at once with the real reason, not after the pool's acquire
+/// timeout with "pool timed out".
 #[test]
 fn serve_against_an_unreachable_database_exits_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"))
         .args(["serve"])
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere")
+        .env(
+            "LIFECYCLE_ENCRYPTION_KEY",
+            lifecycle::secrets::Cipher::generate_key(),
+        )
+        .env(
+            "LIFECYCLE_SESSION_KEY",
+            lifecycle::secrets::Cipher::generate_key(),
+        )
         .env("LIFECYCLE_BIND", "127.0.0.1:0")
         .env("LIFECYCLE_DATA_DIR", dir.path())
         .env("LIFECYCLE_LOG", "off")
         .output()
         .unwrap();
+    let took = started.elapsed();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -414,7 +426,57 @@ fn serve_against_an_unreachable_database_exits_with_one_line() {
         lines[0].contains("127.0.0.1:1"),
         "names the target: {stderr}"
     );
+    assert!(
+        lines[0].to_ascii_lowercase().contains("connection refused"),
+        "names the reason: {stderr}"
+    );
+    assert!(!lines[0].contains("timed out"), "{stderr}");
+    assert!(
+        took < lifecycle::store::ACQUIRE_TIMEOUT,
+        "fails before the pool's acquire timeout ({took:?})"
+    );
     assert!(!stderr.contains("panicked"));
+}
+
+/// PostgreSQL is a production database: without explicit keys `serve` refuses to start, says
+/// which variable is missing, and writes no key file.
+#[test]
+fn serve_with_postgres_and_no_keys_refuses_to_start() {
+    for (set, missing) in [
+        (None, "LIFECYCLE_ENCRYPTION_KEY"),
+        (Some("LIFECYCLE_ENCRYPTION_KEY"), "LIFECYCLE_SESSION_KEY"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"));
+        cmd.args(["serve"])
+            .env_remove("LIFECYCLE_ENCRYPTION_KEY")
+            .env_remove("LIFECYCLE_SESSION_KEY")
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere")
+            .env("LIFECYCLE_BIND", "127.0.0.1:0")
+            .env("LIFECYCLE_DATA_DIR", dir.path())
+            .env("LIFECYCLE_LOG", "off");
+        if let Some(var) = set {
+            cmd.env(var, lifecycle::secrets::Cipher::generate_key());
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "refuses without {missing}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{missing} must be set when DATABASE_URL is PostgreSQL"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("cannot connect"),
+            "checked before connecting: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no key file is written for a production database"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

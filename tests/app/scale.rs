@@ -263,6 +263,10 @@ async fn whole_loop(backend: Backend) {
                 "LIFECYCLE_ENCRYPTION_KEY",
                 lifecycle::secrets::Cipher::generate_key(),
             )
+            .env(
+                "LIFECYCLE_SESSION_KEY",
+                lifecycle::secrets::Cipher::generate_key(),
+            )
             .env("LIFECYCLE_SHOPIFY_CLIENT_ID", CLIENT_ID)
             .env("LIFECYCLE_SHOPIFY_CLIENT_SECRET", CLIENT_SECRET)
             .env("LIFECYCLE_SHOPIFY_API_ORIGIN", &sandbox_url)

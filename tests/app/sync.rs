@@ -566,6 +566,7 @@ fn spawn_process(config: &lifecycle::config::Config) -> std::process::Child {
             "LIFECYCLE_ENCRYPTION_KEY",
             config.encryption_key.clone().unwrap(),
         )
+        .env("LIFECYCLE_SESSION_KEY", config.session_key.clone().unwrap())
         .env(
             "LIFECYCLE_SHOPIFY_CLIENT_ID",
             &config.platforms.shopify.client_id,

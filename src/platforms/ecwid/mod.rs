@@ -130,10 +130,6 @@ impl Platform for Ecwid {
         }))
     }
 
-    fn session_secrets(&self) -> &[String] {
-        &self.secrets
-    }
-
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::client::{RetryPolicy, ShopClient};
 use super::manifest::scopes_cover;
-use super::{PLATFORM, Shopify, normalize_shop, shop_base_url, signature};
+use super::{PLATFORM, Shopify, shop_base_url, shop_domain, signature};
 use crate::platforms::CallError;
 use crate::platforms::TokenError;
 use crate::platforms::tokens::mark_if_token_is;
@@ -61,9 +61,9 @@ pub fn verify_signed_query(
     q: &Query,
     now: DateTime<Utc>,
 ) -> Result<String, AuthError> {
-    let shop = param(q, "shop").and_then(normalize_shop).ok_or_else(|| {
-        AuthError::BadRequest("`shop` must be a {name}.myshopify.com domain".into())
-    })?;
+    let shop = param(q, "shop")
+        .ok_or_else(|| AuthError::BadRequest("`shop` is missing".into()))
+        .and_then(|s| shop_domain(s).map_err(|e| AuthError::BadRequest(format!("`shop`: {e}"))))?;
     let ts: i64 = param(q, "timestamp")
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| AuthError::BadRequest("`timestamp` is missing or not a number".into()))?;

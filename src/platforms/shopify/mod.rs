@@ -154,10 +154,6 @@ impl Platform for Shopify {
         Ok(Box::new(api::ShopifyApi { client }))
     }
 
-    fn session_secrets(&self) -> &[String] {
-        &self.app.secrets
-    }
-
     fn session_token_shop(&self, token: &str) -> Option<Result<String, String>> {
         Some(
             session_token::verify(token, &self.app.client_id, &self.app.secrets)
@@ -168,6 +164,11 @@ impl Platform for Shopify {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+
+    /// Shopify requires embedded apps to allow framing by the shop and the unified admin only.
+    fn frame_ancestors(&self, shop: &str) -> Option<String> {
+        Some(format!("https://{shop} https://admin.shopify.com"))
     }
 
     fn embedding(&self) -> Option<Embedding> {
@@ -181,16 +182,31 @@ impl Platform for Shopify {
     }
 }
 
-/// Validates and normalises a shop domain: `^[a-z0-9][a-z0-9-]*\.myshopify\.com$` after
-/// lowercasing. Anything else (another host, a port, a path, userinfo, a leading dash) is refused.
+/// Why a text is not a Shopify shop domain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShopDomainError {
+    #[error("the shop domain is not a host name: {0}")]
+    Hostname(#[from] crate::platforms::hostname::HostnameError),
+    #[error("the shop domain must have the form {{name}}.myshopify.com")]
+    NotMyshopify,
+}
+
+/// Validates and normalises a shop domain: a DNS host name (`platforms::hostname`: characters,
+/// label and total lengths) of the form `{name}.myshopify.com`, lowercased. Anything else
+/// (another host, a port, a path, userinfo, a sub-subdomain, a percent-escape, Unicode) is
+/// refused. The one check behind the install, the OAuth callback, session tokens and webhook
+/// headers.
+pub fn shop_domain(raw: &str) -> Result<String, ShopDomainError> {
+    let shop = crate::platforms::hostname::hostname(raw.trim())?;
+    match shop.strip_suffix(".myshopify.com") {
+        Some(name) if !name.is_empty() && !name.contains('.') => Ok(shop),
+        _ => Err(ShopDomainError::NotMyshopify),
+    }
+}
+
+/// [`shop_domain`], for callers that only need to know whether it is one.
 pub fn normalize_shop(raw: &str) -> Option<String> {
-    let shop = raw.trim().to_ascii_lowercase();
-    let name = shop.strip_suffix(".myshopify.com")?;
-    let mut chars = name.chars();
-    let first = chars.next()?;
-    let ok = first.is_ascii_alphanumeric()
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    ok.then_some(shop)
+    shop_domain(raw).ok()
 }
 
 /// Where the app reaches a shop: `https://{shop}` on the real platform, `{origin}/{shop}` when
@@ -223,9 +239,20 @@ mod tests {
             "x_y.myshopify.com",
             "x.y.myshopify.com",
             "https://x.myshopify.com",
+            "x.myshopify.com.",
+            "%2e.myshopify.com",
+            "\u{212A}.myshopify.com",
             "",
         ] {
             assert_eq!(normalize_shop(bad), None, "{bad}");
         }
+        let longest = format!("{}.myshopify.com", "a".repeat(63));
+        assert_eq!(normalize_shop(&longest).as_deref(), Some(longest.as_str()));
+        assert_eq!(
+            shop_domain(&format!("a{longest}")),
+            Err(ShopDomainError::Hostname(
+                crate::platforms::hostname::HostnameError::LabelTooLong
+            ))
+        );
     }
 }
