@@ -5,6 +5,7 @@
 //! - [`analyze_shop`]: a whole shop from its orders (what the scheduled job calls);
 //! - [`score_customer`]: one customer against a stored [`FittedModel`] (after a webhook);
 //! - [`cohorts()`] and [`cohorts::predict`]: the retention triangle and LTV curves by cohort;
+//!   [`time_between_orders`]: how long customers take to come back;
 //! - [`cli::run_analyze`]: the `lifecycle analyze` command over files.
 //!
 //! Formulas and reference figures: `shared/reference/clv.md`. Rules the issue left open are
@@ -12,6 +13,7 @@
 //! `maturity`).
 
 pub mod backtest;
+pub mod between_orders;
 pub mod bgnbd;
 pub mod cli;
 pub mod cohorts;
@@ -34,6 +36,7 @@ pub mod writers;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use between_orders::{TimeBetweenOrders, time_between_orders, time_between_orders_by_segment};
 pub use cohorts::{Cohorts, cohorts};
 pub use features::{CustomerFeatures, compute_features, customer_features};
 pub use input::{CheckoutFact, OrderFact, ShopInput, TimeUnit};
