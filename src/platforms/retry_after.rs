@@ -17,7 +17,9 @@ pub fn retry_after(
             .then(|| Duration::from_secs_f64(secs.min(max.as_secs_f64())));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let wait = (at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO);
+    let wait = (at.with_timezone(&chrono::Utc) - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     Some(wait.min(max))
 }
 
@@ -40,7 +42,10 @@ mod tests {
         assert_eq!(retry_after(None, max, now), None);
         let later = (now + chrono::Duration::seconds(10)).to_rfc2822();
         let wait = at(&later).unwrap();
-        assert!(wait <= Duration::from_secs(10) && wait >= Duration::from_secs(9), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(10) && wait >= Duration::from_secs(9),
+            "{wait:?}"
+        );
         let past = (now - chrono::Duration::seconds(10)).to_rfc2822();
         assert_eq!(at(&past), Some(Duration::ZERO));
         let far = (now + chrono::Duration::days(1)).to_rfc2822();

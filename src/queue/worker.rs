@@ -331,9 +331,15 @@ mod tests {
             let (_, attempts, error) = parked.expect("the panicking job is parked");
             assert_eq!(attempts, 2);
             assert!(error.unwrap().contains("panicked: bad input"));
-            assert!(firsts.load(Ordering::SeqCst) > 1, "the worker went on after its panic");
+            assert!(
+                firsts.load(Ordering::SeqCst) > 1,
+                "the worker went on after its panic"
+            );
             // The same worker still runs jobs.
-            let ok = q::enqueue(&db, q::NewJob::new("ok")).await.unwrap().unwrap();
+            let ok = q::enqueue(&db, q::NewJob::new("ok"))
+                .await
+                .unwrap()
+                .unwrap();
             let mut done = false;
             for _ in 0..200 {
                 if state_of(&db, ok).await.0 == q::DONE {

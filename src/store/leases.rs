@@ -37,7 +37,9 @@ pub async fn with_lease<T, F: Future<Output = T>>(
     if !acquire(db, shop_id, name, holder, ttl, Utc::now()).await? {
         return Ok(Held::Busy);
     }
-    let every = (ttl / 3).to_std().unwrap_or(std::time::Duration::from_secs(10));
+    let every = (ttl / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(10));
     let (lost_tx, lost) = tokio::sync::oneshot::channel::<()>();
     let beat = {
         let (db, holder) = (db.clone(), holder.to_string());
@@ -53,7 +55,9 @@ pub async fn with_lease<T, F: Future<Output = T>>(
                         let _ = lost_tx.send(());
                         return;
                     }
-                    Err(e) => tracing::warn!(shop_id, lease = name, error = %e, "lease renewal failed"),
+                    Err(e) => {
+                        tracing::warn!(shop_id, lease = name, error = %e, "lease renewal failed")
+                    }
                 }
             }
         })
@@ -208,8 +212,14 @@ mod tests {
             let (t0, ttl) = (Utc::now(), Duration::seconds(60));
             assert!(acquire(db, 1, "run", "a", ttl, t0).await.unwrap());
             assert!(!acquire(db, 1, "run", "b", ttl, t0).await.unwrap());
-            assert!(acquire(db, 2, "run", "b", ttl, t0).await.unwrap(), "per shop");
-            assert!(acquire(db, 1, "other", "b", ttl, t0).await.unwrap(), "per name");
+            assert!(
+                acquire(db, 2, "run", "b", ttl, t0).await.unwrap(),
+                "per shop"
+            );
+            assert!(
+                acquire(db, 1, "other", "b", ttl, t0).await.unwrap(),
+                "per name"
+            );
             assert!(is_held(db, 1, "run", t0).await.unwrap());
             // Renewed at +50 s, it outlives the first expiry.
             let t1 = t0 + Duration::seconds(50);
@@ -221,7 +231,10 @@ mod tests {
             let t3 = t0 + Duration::seconds(111);
             assert!(!is_held(db, 1, "run", t3).await.unwrap());
             assert!(acquire(db, 1, "run", "b", ttl, t3).await.unwrap());
-            assert!(!renew(db, 1, "run", "a", ttl, t3).await.unwrap(), "a lost it");
+            assert!(
+                !renew(db, 1, "run", "a", ttl, t3).await.unwrap(),
+                "a lost it"
+            );
             // Only the holder releases.
             release(db, 1, "run", "a").await.unwrap();
             assert!(is_held(db, 1, "run", t3).await.unwrap());
@@ -241,7 +254,9 @@ mod tests {
             let inner = with_lease(db, 1, "run", "a", ttl, async {
                 // Held across several renewals.
                 tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-                with_lease(db, 1, "run", "b", ttl, async { 1 }).await.unwrap()
+                with_lease(db, 1, "run", "b", ttl, async { 1 })
+                    .await
+                    .unwrap()
             })
             .await
             .unwrap();

@@ -195,12 +195,19 @@ pub async fn run_for_shop(
     // A run that sends writes holds the shop's lease: runs of one shop exclude each other
     // across workers and instances, and re-scoring waits for a live one only.
     let holder = format!("{}:{}", state.instance_id, uuid::Uuid::new_v4().simple());
-    let held = leases::with_lease(&state.db, shop_id, RUN_LEASE, &holder, RUN_LEASE_TTL, async {
-        // Holding the lease, no other run of the shop is alive: a `running` row is one whose
-        // process died or whose job lost its lease.
-        store::interrupt_runs(&state.db, shop_id).await?;
-        recorded_run(state, &shop, trigger, &settings, &catalog, false, summary).await
-    })
+    let held = leases::with_lease(
+        &state.db,
+        shop_id,
+        RUN_LEASE,
+        &holder,
+        RUN_LEASE_TTL,
+        async {
+            // Holding the lease, no other run of the shop is alive: a `running` row is one whose
+            // process died or whose job lost its lease.
+            store::interrupt_runs(&state.db, shop_id).await?;
+            recorded_run(state, &shop, trigger, &settings, &catalog, false, summary).await
+        },
+    )
     .await?;
     match held {
         Held::Done(outcome) => outcome,

@@ -836,7 +836,11 @@ async fn runs_of_one_shop_exclude_each_other(backend: Backend) {
         )
         .await,
     );
-    assert_eq!(after, ["done", "interrupted"], "the dead run's row is closed");
+    assert_eq!(
+        after,
+        ["done", "interrupted"],
+        "the dead run's row is closed"
+    );
     assert!(
         !store::leases::is_held(&db, shop_id, lease, chrono::Utc::now())
             .await
