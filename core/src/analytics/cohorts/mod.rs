@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AnalysisError;
 use super::input::{OrderFact, ShopInput};
-use super::parallel::{map_blocks, map_customer_parts};
+use super::parallel::map_customer_parts;
 use super::periods::CohortPeriod;
 
 /// What a cohort did in one period since its first orders.
@@ -80,27 +80,45 @@ pub struct Cohorts {
     pub cohorts: Vec<Cohort>,
 }
 
-/// Sums of one piece of the shop, in a dense cohort × period table.
+/// What one cohort did in one period.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    active: u64,
+    orders: u64,
+    revenue: f64,
+}
+
+/// One cohort's customers and cells (periods 0..=its distance from the current period).
+#[derive(Debug, Clone, Default)]
+struct Row {
+    customers: u64,
+    cells: Vec<Cell>,
+}
+
+/// Sums of one piece of the shop: a triangle whose row d is the cohort d periods before the
+/// current one, grown as older cohorts turn up (no pass to find the oldest first).
 struct Table {
-    first: i32,
-    width: usize,
-    customers: Vec<u64>,
-    active: Vec<u64>,
-    orders: Vec<u64>,
-    revenue: Vec<f64>,
+    current: i32,
+    rows: Vec<Row>,
 }
 
 impl Table {
-    fn new(first: i32, width: usize) -> Table {
-        let cells = width * width;
+    fn new(current: i32) -> Table {
         Table {
-            first,
-            width,
-            customers: vec![0; width],
-            active: vec![0; cells],
-            orders: vec![0; cells],
-            revenue: vec![0.0; cells],
+            current,
+            rows: Vec::new(),
         }
+    }
+
+    fn row(&mut self, d: usize) -> &mut Row {
+        while self.rows.len() <= d {
+            let cells = vec![Cell::default(); self.rows.len() + 1];
+            self.rows.push(Row {
+                customers: 0,
+                cells,
+            });
+        }
+        &mut self.rows[d]
     }
 
     /// Adds one customer's orders.
@@ -110,32 +128,33 @@ impl Table {
             return;
         };
         let cohort = period.index(first.at);
-        let row = (cohort - self.first) as usize;
-        self.customers[row] += 1;
-        let base = row * self.width;
+        // o.at ≤ now, so the cohort is at or before the current period.
+        let row = self.row((self.current - cohort) as usize);
+        row.customers += 1;
         let mut last = usize::MAX;
         for o in std::iter::once(first).chain(counted) {
-            // Orders are sorted by time, so p ≥ 0 and p < width (o.at ≤ now).
+            // Orders are sorted by time, so 0 ≤ p ≤ the row's distance.
             let p = (period.index(o.at) - cohort) as usize;
-            let cell = base + p;
+            let cell = &mut row.cells[p];
             if p != last {
-                self.active[cell] += 1;
+                cell.active += 1;
                 last = p;
             }
-            self.orders[cell] += 1;
-            self.revenue[cell] += o.net();
+            cell.orders += 1;
+            cell.revenue += o.net();
         }
     }
 
     fn merge(&mut self, other: Table) {
-        let add = |a: &mut [u64], b: Vec<u64>| a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-        add(&mut self.customers, other.customers);
-        add(&mut self.active, other.active);
-        add(&mut self.orders, other.orders);
-        self.revenue
-            .iter_mut()
-            .zip(other.revenue)
-            .for_each(|(a, b)| *a += b);
+        for (d, theirs) in other.rows.into_iter().enumerate() {
+            let mine = self.row(d);
+            mine.customers += theirs.customers;
+            for (a, b) in mine.cells.iter_mut().zip(theirs.cells) {
+                a.active += b.active;
+                a.orders += b.orders;
+                a.revenue += b.revenue;
+            }
+        }
     }
 }
 
@@ -154,53 +173,43 @@ pub fn cohorts(
     period: CohortPeriod,
 ) -> Result<Cohorts, AnalysisError> {
     input.validate()?;
-    let firsts = map_blocks(input.orders.len(), |block| {
-        input.orders[block]
-            .iter()
-            .filter(|o| o.counts_at(now))
-            .map(|o| o.at)
-            .min()
-    });
-    let Some(first_at) = firsts.into_iter().flatten().min() else {
-        return Ok(Cohorts {
-            period,
-            now,
-            cohorts: Vec::new(),
-        });
-    };
-    let (first, current) = (period.index(first_at), period.index(now));
-    let width = (current - first + 1) as usize;
+    let current = period.index(now);
     let mut parts = map_customer_parts(&input.orders, |orders| {
-        let mut t = Table::new(first, width);
+        let mut t = Table::new(current);
         for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
             t.add(mine, period, now);
         }
         t
     })
     .into_iter();
-    let mut table = parts.next().unwrap_or_else(|| Table::new(first, width));
+    let mut table = parts.next().unwrap_or_else(|| Table::new(current));
     parts.for_each(|p| table.merge(p));
 
     let current_partial = is_partial(period, current, now);
-    let cohorts = (0..width)
-        .filter(|&row| table.customers[row] > 0)
-        .map(|row| {
-            let index = first + row as i32;
-            let customers = table.customers[row];
-            let observed = width - row;
+    let cohorts = table
+        .rows
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, row)| row.customers > 0)
+        .map(|(d, row)| {
+            let index = current - d as i32;
+            let customers = row.customers;
             let mut cumulative = 0.0;
-            let actual = (0..observed)
-                .map(|p| {
-                    let cell = row * width + p;
-                    cumulative += table.revenue[cell];
+            let actual = row
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(p, cell)| {
+                    cumulative += cell.revenue;
                     ActualCell {
                         period: p as u32,
-                        active_customers: table.active[cell],
-                        retention: table.active[cell] as f64 / customers as f64,
-                        orders: table.orders[cell],
-                        net_revenue: table.revenue[cell],
+                        active_customers: cell.active,
+                        retention: cell.active as f64 / customers as f64,
+                        orders: cell.orders,
+                        net_revenue: cell.revenue,
                         cumulative_revenue_per_customer: cumulative / customers as f64,
-                        partial: p + 1 == observed && current_partial,
+                        partial: p == d && current_partial,
                     }
                 })
                 .collect();
