@@ -2,10 +2,10 @@
 //!
 //! Each customer's expected purchases in a window (a, b] after `now` are
 //! P(alive) · (E[Y(b) | alive] − E[Y(a) | alive]) by the purchase model their prediction used
-//! (BG/NBD's conditional expectation, or the heuristic; `FittedModel::
-//! expected_purchases_if_alive`), times their expected value per purchase (Gamma-Gamma's
-//! conditional expectation, or the heuristic: `Prediction::expected_avg_value`), summed over
-//! the cohort. The windows are calendar periods, the same for every cohort: the rest of the
+//! (the BG/NBD's conditional expectation, or the heuristic: see
+//! `FittedModel::expected_purchases_if_alive`), times their expected value per purchase (the
+//! Gamma-Gamma's conditional expectation, or the heuristic: `Prediction::expected_avg_value`),
+//! summed over the cohort. The windows are calendar periods, the same for every cohort: the rest of the
 //! period holding `now` (when it is partial) and the `horizon` whole periods after it. The
 //! model counts purchase days (same-day orders once), so its "orders" are purchase days.
 //!
