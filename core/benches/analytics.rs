@@ -2,6 +2,9 @@
 //! about 10,000,000 orders), time per stage, peak memory, and the same BG/NBD + Gamma-Gamma
 //! fit with Python lifetimes on the same summary, with the ratio.
 //!
+//! The insights next to it: cohorts by month and ISO week, the cohorts' 12-month forecast from
+//! the analysis, time between orders overall and by RFM group.
+//!
 //! Also the backtest (model report card) on the same orders, timed alone and with the
 //! analysis, with the ratio, and the CLV P10-P90 ranges (Laplace, 200 draws). The ratio
 //! compares the analysis alone with the analysis followed by `backtest_after` (what the app
@@ -34,8 +37,9 @@ use lifecycle_core::analytics::gamma_gamma::{self, SpendObservation};
 use lifecycle_core::analytics::rfm::RfmCuts;
 use lifecycle_core::analytics::uncertainty::{UncertaintySettings, clv_ranges, parameter_draws};
 use lifecycle_core::analytics::{
-    AnalysisOptions, CheckoutFact, OrderFact, ShopInput, analyze_shop, bgnbd, compute_features,
-    fit_model, maturity, metrics, score_all,
+    AnalysisOptions, CheckoutFact, CohortPeriod, OrderFact, ShopInput, analyze_shop, bgnbd,
+    cohorts, compute_features, fit_model, maturity, metrics, score_all, time_between_orders,
+    time_between_orders_by_segment,
 };
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -253,6 +257,25 @@ fn main() {
         analyze_shop(&input, &opts, now).expect("valid input")
     });
 
+    // Insights on the same orders, next to the analysis.
+    let by_month = st.time("insights: cohorts by month", || {
+        cohorts(&input, now, CohortPeriod::Month).expect("valid input")
+    });
+    let by_week = st.time("insights: cohorts by ISO week", || {
+        cohorts(&input, now, CohortPeriod::Week).expect("valid input")
+    });
+    let mut forecast = by_month.clone();
+    st.time("insights: cohort forecast, 12 months", || {
+        cohorts::predict(&mut forecast, &whole, 12).expect("same moment")
+    });
+    let between = st.time("insights: time between orders", || {
+        time_between_orders(&input, now).expect("valid input")
+    });
+    let groups: Vec<_> = whole.customers.iter().map(|c| c.score.rfm.group).collect();
+    let by_group = st.time("insights: time between orders by RFM group", || {
+        time_between_orders_by_segment(&input, now, &groups).expect("one label each")
+    });
+
     // The backtest on the same orders: the last 26 weeks held out (the default rule).
     let bt = st.time("backtest (split + fit + card)", || {
         backtest::backtest(&input, now, None, &opts, &BacktestOptions::default())
@@ -459,6 +482,37 @@ fn main() {
                 / alone
         );
     }
+    let cells = |c: &lifecycle_core::analytics::Cohorts| {
+        c.cohorts.iter().map(|c| c.actual.len()).sum::<usize>()
+    };
+    println!(
+        "\ninsights: {} monthly cohorts ({} cells, {} forecast cells), {} weekly ({} cells); \
+         1st to 2nd order median {:?} days (q1 {:?}, q3 {:?}), {} repeat buyers of {}, {} RFM groups",
+        by_month.cohorts.len(),
+        cells(&by_month),
+        forecast
+            .cohorts
+            .iter()
+            .map(|c| c.predicted.len())
+            .sum::<usize>(),
+        by_week.cohorts.len(),
+        cells(&by_week),
+        between.first_to_second.median_days,
+        between.first_to_second.q1_days,
+        between.first_to_second.q3_days,
+        between.repeat_buyers,
+        between.buyers,
+        by_group.len()
+    );
+    let insights: f64 =
+        st.0.iter()
+            .filter(|s| s.0.starts_with("insights:"))
+            .map(|s| s.1.as_secs_f64())
+            .sum();
+    println!(
+        "insights stages together {insights:.2} s = {:.2} x analyze_shop",
+        insights / end_to_end
+    );
     println!("peak memory (VmHWM): {:.0} MiB", peak_mib());
 
     if !python {

@@ -114,13 +114,24 @@ pub fn moments(v: &[f64]) -> (f64, f64, f64) {
 /// The q-quantile of sorted values by linear interpolation between order statistics
 /// (the "type 7" definition of R and numpy).
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
+    quantile_of(sorted.len(), q, |i| sorted[i])
+}
+
+/// The same quantile of `n` values given by their order statistics: `nth(i)` is the i-th
+/// smallest (from 0), as read off a histogram without materialising the values. NaN when
+/// `n` is 0.
+pub fn quantile_of(n: usize, q: f64, nth: impl Fn(usize) -> f64) -> f64 {
+    if n == 0 {
         return f64::NAN;
     }
-    let h = (sorted.len() - 1) as f64 * q;
+    let h = (n - 1) as f64 * q;
     let (lo, frac) = (h.floor() as usize, h - h.floor());
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+    let hi = (lo + 1).min(n - 1);
+    let low = nth(lo);
+    if frac == 0.0 {
+        return low;
+    }
+    low + frac * (nth(hi) - low)
 }
 
 #[cfg(test)]

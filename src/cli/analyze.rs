@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use lifecycle_core::analytics::cli::{AnalyzeOptions, parse_end, run_analyze};
 use lifecycle_core::analytics::readers::InputFormat;
-use lifecycle_core::analytics::{TimeUnit, writers};
+use lifecycle_core::analytics::{CohortPeriod, TimeUnit, writers};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -49,6 +49,15 @@ pub struct AnalyzeArgs {
     /// frequency_holdout,predicted_holdout (the header alone when the shop has no card).
     #[arg(long)]
     holdout: Option<PathBuf>,
+    /// Cohorts by first-order month: CSV cohort,period,customers,active_customers,orders,
+    /// net_revenue,cumulative_revenue_per_customer (cohort = YYYY-MM, period = whole calendar
+    /// months since it; observed periods only).
+    #[arg(long)]
+    cohorts: Option<PathBuf>,
+    /// Time between orders: CSV customer_id,order_number,days_since_previous, one row per
+    /// order after a customer's first (whole calendar days).
+    #[arg(long)]
+    between_orders: Option<PathBuf>,
 }
 
 /// The core's own formats, or a platform's orders export by its name.
@@ -83,6 +92,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if args.holdout.is_some() && args.format == InputFormat::Summary {
         anyhow::bail!("--holdout needs order dates: a summary file cannot be backtested");
     }
+    for (given, flag) in [
+        (args.cohorts.is_some(), "--cohorts"),
+        (args.between_orders.is_some(), "--between-orders"),
+    ] {
+        if given && args.format == InputFormat::Summary {
+            anyhow::bail!("{flag} needs order dates: a summary file has none");
+        }
+    }
     let out = run_analyze(input, &opts).with_context(|| format!("{}", args.input.display()))?;
     let csv =
         File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -96,6 +113,20 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let file =
             File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
         writers::write_holdout_csv(&out, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.cohorts {
+        let cohorts = out.cohorts(CohortPeriod::Month)?;
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writers::write_cohorts_csv(&cohorts, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.between_orders {
+        let orders = out.orders("between-orders")?;
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writers::write_between_orders_csv(&out.ids, orders, out.analysis.now, file)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!(

@@ -277,3 +277,108 @@ fn analyze_says_why_a_short_history_has_no_card() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_writes_cohorts_and_time_between_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tx.csv");
+    std::fs::write(
+        &input,
+        "customer_id,date,amount\n\
+         a,2024-01-10,100.00\n\
+         a,2024-01-20,50.00\n\
+         b,2024-01-31,40.00\n\
+         b,2024-02-01,60.00\n\
+         a,2024-03-01,20.00\n\
+         c,2024-02-20,25.00\n\
+         c,2024-02-20,5.00\n\
+         d,2024-03-02,10.00\n",
+    )
+    .unwrap();
+    let (cohorts, between) = (dir.path().join("cohorts.csv"), dir.path().join("gaps.csv"));
+    let out = analyze(
+        dir.path(),
+        &input,
+        "transactions",
+        &[
+            "--end",
+            "2024-03-31",
+            "--cohorts",
+            cohorts.to_str().unwrap(),
+            "--between-orders",
+            between.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // January: a (100 + 50) and b (40) = 190 over 2 customers; February b's 60
+    // ((190 + 60) / 2 = 125); March a's 20 (270 / 2 = 135). February: c's two orders of one
+    // day (30), nothing in March. March: d's 10.
+    assert_eq!(
+        std::fs::read_to_string(&cohorts).unwrap(),
+        "cohort,period,customers,active_customers,orders,net_revenue,cumulative_revenue_per_customer\n\
+         2024-01,0,2,2,3,190.00,95.00\n\
+         2024-01,1,2,1,1,60.00,125.00\n\
+         2024-01,2,2,1,1,20.00,135.00\n\
+         2024-02,0,1,1,2,30.00,30.00\n\
+         2024-02,1,1,0,0,0.00,30.00\n\
+         2024-03,0,1,1,1,10.00,10.00\n"
+    );
+    // a: Jan 10 → Jan 20 (10 days) → Mar 1 (11 + 29 + 1 = 41, 2024 is a leap year);
+    // b: Jan 31 → Feb 1; c: twice on one day; d: one order, no row.
+    assert_eq!(
+        std::fs::read_to_string(&between).unwrap(),
+        "customer_id,order_number,days_since_previous\n\
+         a,2,10\n\
+         a,3,41\n\
+         b,2,1\n\
+         c,2,0\n"
+    );
+    // An end before some orders leaves them out of both files.
+    let out = analyze(
+        dir.path(),
+        &input,
+        "transactions",
+        &[
+            "--end",
+            "2024-01-31",
+            "--cohorts",
+            cohorts.to_str().unwrap(),
+            "--between-orders",
+            between.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&cohorts).unwrap(),
+        "cohort,period,customers,active_customers,orders,net_revenue,cumulative_revenue_per_customer\n\
+         2024-01,0,2,2,3,190.00,95.00\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&between).unwrap(),
+        "customer_id,order_number,days_since_previous\na,2,10\n"
+    );
+
+    // A summary file has no order dates: one clear line, no file written.
+    let summary =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cdnow_customers_summary.csv");
+    let none = dir.path().join("none.csv");
+    for flag in ["--cohorts", "--between-orders"] {
+        let out = analyze(
+            dir.path(),
+            &summary,
+            "summary",
+            &[flag, none.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(flag) && err.contains("order dates") && !err.contains("panicked"),
+            "{flag}: {err}"
+        );
+        assert!(!none.exists());
+    }
+}

@@ -5,7 +5,9 @@ use std::io::Read;
 
 use super::backtest::{Backtest, BacktestOptions, backtest_after};
 use super::readers::{self, InputFormat, Parsed, ReadError};
-use super::{AnalysisError, AnalysisOptions, ShopAnalysis, TimeUnit};
+use super::{
+    AnalysisError, AnalysisOptions, CohortPeriod, Cohorts, ShopAnalysis, ShopInput, TimeUnit,
+};
 
 /// Options of `lifecycle analyze` (one field per command-line option).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +64,8 @@ pub enum AnalyzeError {
     NothingBeforeEnd(DateTime<Utc>),
     #[error("a backtest needs order dates: --calibration-end does not apply to a summary file")]
     BacktestNeedsOrders,
+    #[error("{0} needs order dates: a summary file has none")]
+    NeedsOrderDates(&'static str),
 }
 
 /// The analysis plus what the writers need to name customers.
@@ -75,6 +79,23 @@ pub struct AnalyzeOutput {
     /// The model report card of the same orders (None for a summary file, which has no order
     /// dates to split); without a card it still says why.
     pub backtest: Option<Backtest>,
+    /// The orders read (None for a summary file), for the analyses that need order dates.
+    pub orders: Option<ShopInput>,
+}
+
+impl AnalyzeOutput {
+    /// The orders, or which `output` cannot be made from a summary file.
+    pub fn orders(&self, output: &'static str) -> Result<&ShopInput, AnalyzeError> {
+        self.orders
+            .as_ref()
+            .ok_or(AnalyzeError::NeedsOrderDates(output))
+    }
+
+    /// The cohorts of the file's orders at the analysis' end (actuals only).
+    pub fn cohorts(&self, period: CohortPeriod) -> Result<Cohorts, AnalyzeError> {
+        let input = self.orders("cohorts")?;
+        Ok(super::cohorts(input, self.analysis.now, period)?)
+    }
 }
 
 /// Reads, analyses, and returns the result; write it with `writers::write_customers_csv` and
@@ -102,6 +123,7 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 analysis,
                 skipped_rows: 0,
                 backtest: None,
+                orders: None,
             })
         }
         Parsed::Orders {
@@ -131,6 +153,7 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 analysis,
                 skipped_rows,
                 backtest: Some(backtest),
+                orders: Some(input),
             })
         }
     }

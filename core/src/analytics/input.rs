@@ -121,6 +121,12 @@ impl OrderFact {
     pub fn counts(&self) -> bool {
         !self.cancelled && (self.refunded <= 0.0 || self.net() > 0.0)
     }
+
+    /// Whether the order counts (`counts`) and had happened by `now`: the orders every
+    /// analysis at `now` is built on.
+    pub fn counts_at(&self, now: DateTime<Utc>) -> bool {
+        self.at <= now && self.counts()
+    }
 }
 
 /// The unit of x's companions t_x and T (and of the BG/NBD's α).

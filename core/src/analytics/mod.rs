@@ -4,6 +4,8 @@
 //! Plain data in, plain data out; `now` is always a parameter. Entry points:
 //! - [`analyze_shop`]: a whole shop from its orders (what the scheduled job calls);
 //! - [`score_customer`]: one customer against a stored [`FittedModel`] (after a webhook);
+//! - [`cohorts()`] and [`cohorts::predict`]: the retention triangle and LTV curves by cohort;
+//!   [`time_between_orders`]: how long customers take to come back;
 //! - [`cli::run_analyze`]: the `lifecycle analyze` command over files.
 //!
 //! Formulas and reference figures: `shared/reference/clv.md`. Rules the issue left open are
@@ -11,8 +13,10 @@
 //! `maturity`).
 
 pub mod backtest;
+pub mod between_orders;
 pub mod bgnbd;
 pub mod cli;
+pub mod cohorts;
 pub mod compress;
 pub mod features;
 pub mod gamma_gamma;
@@ -22,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimize;
 pub mod parallel;
+pub mod periods;
 pub mod readers;
 pub mod rfm;
 pub mod special;
@@ -31,6 +36,8 @@ pub mod writers;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use between_orders::{TimeBetweenOrders, time_between_orders, time_between_orders_by_segment};
+pub use cohorts::{Cohorts, cohorts};
 pub use features::{CustomerFeatures, compute_features, customer_features};
 pub use input::{CheckoutFact, OrderFact, ShopInput, TimeUnit};
 pub use maturity::{Maturity, MaturityStage};
@@ -39,6 +46,7 @@ pub use model::{
     ChurnBands, ClvSettings, CustomerScore, FittedModel, Prediction, fit_model, score_all,
     score_customer,
 };
+pub use periods::CohortPeriod;
 
 /// Invalid input or options; the analytics never panic on bad data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -212,6 +212,10 @@ impl HeuristicPurchase {
     fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
         (-self.rate(x, t) * (t - t_x).max(0.0)).exp()
     }
+
+    fn expected_if_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
+        self.rate(x, t) * horizon.max(0.0)
+    }
 }
 
 /// Expectations for a customer who is still active (see `FittedModel::alive_curve`).
@@ -257,8 +261,25 @@ impl FittedModel {
             }
         }
         let h = self.heuristic_purchase;
-        let rate = h.rate(x, t);
-        self.curve_with(|hz| rate * hz.max(0.0), 1.0 / rate, Method::Heuristic)
+        self.curve_with(
+            |hz| h.expected_if_alive(hz, x, t),
+            1.0 / h.rate(x, t),
+            Method::Heuristic,
+        )
+    }
+
+    /// Expected purchases in (T, T + horizon] of a customer who is still active, by `method`
+    /// (the one their prediction used, `Prediction::purchase_method`), so forecasts over other
+    /// windows than the CLV's agree with it; the heuristic where the model's figure is not
+    /// finite. Times in the model's unit. Times P(alive) gives the expectation.
+    pub fn expected_purchases_if_alive(&self, horizon: f64, x: f64, t: f64, method: Method) -> f64 {
+        if let (Method::Model, PurchaseModel::BgNbd(p)) = (method, self.purchase) {
+            let v = p.expected_purchases_if_alive(horizon, x, t);
+            if v.is_finite() {
+                return v;
+            }
+        }
+        self.heuristic_purchase.expected_if_alive(horizon, x, t)
     }
 
     fn curve_with(

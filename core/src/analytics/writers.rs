@@ -1,13 +1,17 @@
-//! Output files of `lifecycle analyze`: `customers.csv` and `summary.json`.
+//! Output files of `lifecycle analyze`: `customers.csv`, `summary.json` and the optional
+//! holdout, cohorts and between-orders CSVs.
 
 use serde::Serialize;
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
+
 use super::backtest::Backtest;
+use super::between_orders::gaps;
 use super::cli::AnalyzeOutput;
 use super::maturity::Maturity;
 use super::model::Fallback;
-use super::{ShopAnalysis, ShopMetrics};
+use super::{Cohorts, ShopAnalysis, ShopInput, ShopMetrics};
 
 /// The exact header of `customers.csv`.
 pub const CUSTOMERS_HEADER: [&str; 14] = [
@@ -92,6 +96,67 @@ pub fn write_holdout_csv(out: &AnalyzeOutput, w: impl Write) -> Result<(), csv::
             r.frequency_holdout.to_string(),
             p.predicted_purchases.to_string(),
         ])?;
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
+/// The exact header of the `--cohorts` CSV.
+pub const COHORTS_HEADER: [&str; 7] = [
+    "cohort",
+    "period",
+    "customers",
+    "active_customers",
+    "orders",
+    "net_revenue",
+    "cumulative_revenue_per_customer",
+];
+
+/// One row per cohort and observed period, oldest cohort first (actuals only: the forecast
+/// never goes in this file). Money with two decimals.
+pub fn write_cohorts_csv(cohorts: &Cohorts, w: impl Write) -> Result<(), csv::Error> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(COHORTS_HEADER)?;
+    for c in &cohorts.cohorts {
+        for a in &c.actual {
+            wtr.write_record([
+                c.label.clone(),
+                a.period.to_string(),
+                c.customers.to_string(),
+                a.active_customers.to_string(),
+                a.orders.to_string(),
+                format!("{:.2}", a.net_revenue),
+                format!("{:.2}", a.cumulative_revenue_per_customer),
+            ])?;
+        }
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
+/// The exact header of the `--between-orders` CSV.
+pub const BETWEEN_ORDERS_HEADER: [&str; 3] = ["customer_id", "order_number", "days_since_previous"];
+
+/// One row per counted order after a customer's first (`between_orders::gaps`): its number
+/// among the customer's counted orders (2 for the second) and the whole days since the
+/// previous one; customers in the file's order.
+pub fn write_between_orders_csv(
+    ids: &[String],
+    input: &ShopInput,
+    now: DateTime<Utc>,
+    w: impl Write,
+) -> Result<(), csv::Error> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(BETWEEN_ORDERS_HEADER)?;
+    for mine in input.orders.chunk_by(|a, b| a.customer == b.customer) {
+        let customer = mine[0].customer;
+        let id = ids
+            .get(customer as usize)
+            .cloned()
+            .unwrap_or_else(|| customer.to_string());
+        for (k, days) in gaps(mine, now).enumerate() {
+            wtr.write_record([id.clone(), (k + 2).to_string(), days.to_string()])?;
+        }
     }
     wtr.flush()?;
     Ok(())
