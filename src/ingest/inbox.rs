@@ -127,7 +127,7 @@ async fn apply_rows(
     for row in rows {
         match prepare(tx, platforms, row).await {
             Ok((shop, events)) => {
-                apply_events(tx, &shop, events).await?;
+                apply_events(tx, &shop, events, row.triggered_at).await?;
                 done.push(row.id);
             }
             Err(JobError::Permanent(reason)) => {
@@ -191,12 +191,20 @@ async fn prepare(
     Ok((shop, events))
 }
 
+/// Whether an event the platform triggered at `at` happened before the shop's current install:
+/// a late retry of an uninstall (or a shop erasure) meant for an install that is gone.
+fn before_this_install(shop: &shop::Model, at: Option<chrono::DateTime<Utc>>) -> bool {
+    matches!((shop.installed_at, at), (Some(installed), Some(at)) if at < installed)
+}
+
 /// Applies decoded events for a shop in `tx`: data through `ingest::apply`, shop lifecycle and
-/// privacy requests through their own store functions.
+/// privacy requests through their own store functions. `triggered_at` is when the platform
+/// says the events happened, when it says.
 pub async fn apply_events(
     tx: &DatabaseTransaction,
     shop: &shop::Model,
     events: Vec<Event>,
+    triggered_at: Option<chrono::DateTime<Utc>>,
 ) -> JobResult {
     let installed = shops::is_installed(&shop.status);
     let mut data = Vec::new();
@@ -213,6 +221,11 @@ pub async fn apply_events(
             Event::Shop(e) => e,
         };
         match shop_event {
+            ShopEvent::AppUninstalled | ShopEvent::ShopRedactRequested
+                if before_this_install(shop, triggered_at) =>
+            {
+                tracing::info!(shop = %shop.domain, "an uninstall or erasure from before the current install: ignored");
+            }
             ShopEvent::AppUninstalled => {
                 shops::mark_uninstalled(tx, shop.id).await?;
                 let cancelled = q::cancel_for_shop(tx, shop.id).await?;

@@ -163,7 +163,7 @@ pub async fn fetch_job(
         return Ok(());
     };
     let tx = store::write_tx(&state.db).await?;
-    crate::ingest::inbox::apply_events(&tx, &shop, vec![Event::Data(event)]).await?;
+    crate::ingest::inbox::apply_events(&tx, &shop, vec![Event::Data(event)], None).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -404,6 +404,34 @@ impl Env {
     }
 }
 
+/// Posts a Shopify webhook signed with the app's secret, with `extra` headers.
+pub async fn post_shopify_webhook(
+    env: &Env,
+    topic: &str,
+    header_shop: &str,
+    body: &[u8],
+    id: &str,
+    extra: &[(&str, String)],
+) -> (u16, String) {
+    let mut req = env
+        .http
+        .post(format!("{}/webhooks/shopify", env.app.url()))
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Shop-Domain", header_shop)
+        .header("X-Shopify-Webhook-Id", id)
+        .header("X-Shopify-API-Version", "2026-07")
+        .header(
+            "X-Shopify-Hmac-Sha256",
+            lifecycle::platforms::shopify::signature::sign_body(CLIENT_SECRET, body),
+        )
+        .header("Content-Type", "application/json");
+    for (k, v) in extra {
+        req = req.header(*k, v);
+    }
+    let r = req.body(body.to_vec()).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 /// Every row of a raw statement.
 pub async fn query_all(
     db: &lifecycle::store::Db,

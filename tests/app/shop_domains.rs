@@ -230,20 +230,7 @@ async fn post_signed(
     body: &[u8],
     id: &str,
 ) -> (u16, String) {
-    let r = env
-        .http
-        .post(format!("{}/webhooks/shopify", env.app.url()))
-        .header("X-Shopify-Topic", topic)
-        .header("X-Shopify-Shop-Domain", header_shop)
-        .header("X-Shopify-Webhook-Id", id)
-        .header("X-Shopify-API-Version", "2026-07")
-        .header("X-Shopify-Hmac-Sha256", sign_body(CLIENT_SECRET, body))
-        .header("Content-Type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    post_shopify_webhook(env, topic, header_shop, body, id, &[]).await
 }
 
 async fn inbox_rows(env: &Env) -> usize {

@@ -123,6 +123,81 @@ async fn uninstall_erases_the_token_cancels_jobs_and_reinstall_works(backend: Ba
     let back = env.installed_shop().await;
     assert_eq!(back.status, "installed");
     assert!(back.credentials.is_some());
+
+    // A late retry of the first uninstall (and of a shop erasure), triggered before the
+    // reinstall, changes nothing; one triggered after it uninstalls.
+    let before_reinstall = (back.installed_at.unwrap() - chrono::Duration::seconds(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let customers = |db: &lifecycle::store::Db| {
+        let db = db.clone();
+        async move {
+            query_all(
+                &db,
+                "SELECT id FROM customers WHERE shop_id = ?",
+                vec![shop.id.into()],
+            )
+            .await
+            .len()
+        }
+    };
+    eventually(120, || async {
+        (pending_work(db, shop.id).await? == 0).then_some(())
+    })
+    .await
+    .expect("the reinstall's backfill settles");
+    let kept = customers(db).await;
+    assert!(kept > 0);
+    for (topic, body) in [
+        (
+            "app/uninstalled",
+            json!({"id": 1, "myshopify_domain": env.shop}),
+        ),
+        (
+            "shop/redact",
+            json!({"shop_id": 1, "shop_domain": env.shop}),
+        ),
+    ] {
+        let (status, text) = post_shopify_webhook(
+            &env,
+            topic,
+            &env.shop,
+            body.to_string().as_bytes(),
+            &format!("late-{topic}"),
+            &[("X-Shopify-Triggered-At", before_reinstall.clone())],
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+    eventually(30, || async {
+        (pending_work(db, shop.id).await? == 0).then_some(())
+    })
+    .await
+    .expect("the late deliveries are applied");
+    let still = env.installed_shop().await;
+    assert_eq!(
+        still.status, "installed",
+        "a late uninstall changes nothing"
+    );
+    assert!(still.credentials.is_some());
+    assert_eq!(customers(db).await, kept, "a late erasure erases nothing");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (status, _) = post_shopify_webhook(
+        &env,
+        "app/uninstalled",
+        &env.shop,
+        json!({"id": 1, "myshopify_domain": env.shop})
+            .to_string()
+            .as_bytes(),
+        "current-uninstall",
+        &[("X-Shopify-Triggered-At", now)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(15, || async {
+        (env.installed_shop().await.status == "uninstalled").then_some(())
+    })
+    .await
+    .expect("an uninstall after the reinstall is applied");
     env.shutdown().await;
 }
 both_backends!(uninstall_erases_the_token_cancels_jobs_and_reinstall_works);
