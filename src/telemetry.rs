@@ -63,6 +63,18 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
+        // A 503 with Retry-After is backpressure the platform retries (a flood the inbox
+        // cannot take in time), not a failure of the app: a warning, not an ERROR line.
+        if let Ok(resp) = outcome
+            && resp.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+            && resp
+                .headers()
+                .contains_key(actix_web::http::header::RETRY_AFTER)
+        {
+            span.record("http.status_code", resp.status().as_u16());
+            tracing::warn!(parent: &span, "answered 503 with Retry-After: too busy to store it now");
+            return;
+        }
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
