@@ -16,18 +16,27 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The database answers and every migration is applied.
+/// The webhook writer runs, the database answers and every migration is applied. Otherwise
+/// 503 with the reason. `intake_restarts` counts the writer's restarts after a failure.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let health = state.intake.health();
+    let restarts = health.restarts();
+    let not_ready = |reason: &str| {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "not ready", "reason": reason, "intake_restarts": restarts,
+        }))
+    };
+    if let Some(problem) = health.state().problem() {
+        return not_ready(problem);
+    }
     match store::migrations_applied(&state.db).await {
-        Ok(true) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Ok(false) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "reason": "migrations pending" })),
+        Ok(true) => HttpResponse::Ok()
+            .json(serde_json::json!({ "status": "ready", "intake_restarts": restarts })),
+        Ok(false) => not_ready("migrations pending"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(
-                serde_json::json!({ "status": "not ready", "reason": "database unreachable" }),
-            )
+            not_ready("database unreachable")
         }
     }
 }
