@@ -10,6 +10,7 @@ mod experiments;
 mod foundation;
 mod loyalty;
 mod model;
+mod reliability;
 mod scale;
 mod shopify_install;
 mod shopify_webhooks;
