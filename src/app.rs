@@ -60,6 +60,13 @@ pub fn schedules(config: &Config) -> Vec<Schedule> {
 
 /// Connects, migrates and builds the shared state.
 pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow::Result<AppState> {
+    if config
+        .metrics_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        anyhow::bail!("LIFECYCLE_METRICS_TOKEN is set but empty: unset it to leave /metrics open");
+    }
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {

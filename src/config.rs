@@ -87,6 +87,16 @@ pub struct Config {
     /// stops accepting until one closes, so a webhook flood cannot exhaust descriptors.
     #[arg(long, env = "LIFECYCLE_MAX_CONNECTIONS", default_value_t = 2048)]
     pub max_connections: usize,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`
+    /// (401 otherwise); unset, it is open.
+    #[arg(long, env = "LIFECYCLE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Seconds a stopping instance lets running jobs finish; past it they are stopped and
+    /// released (queued again, lease cleared) for another instance to take at once.
+    #[arg(long, env = "LIFECYCLE_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 //! HTTP server, the job workers and the scheduler, and stops them in order.
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::queue::worker::{self, WorkerOptions};
 use crate::queue::{Registry, Schedule, scheduler};
 use crate::state::AppState;
+use crate::store::jobs::Queue;
 use crate::{admin, routes, store};
 
 /// Everything needed to start an instance; tests adjust the parts they exercise.
@@ -52,6 +54,8 @@ pub struct Running {
     scheduler: Option<scheduler::Scheduler>,
     /// The inbox writer; stopped after the server, so in-flight webhooks are still committed.
     intake: Option<crate::ingest::intake::Writer>,
+    /// How long running jobs may take to finish at shutdown.
+    grace: Duration,
 }
 
 impl Running {
@@ -59,20 +63,11 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Graceful stop: no new requests or claims; running jobs finish; then the server stops.
-    pub async fn shutdown(mut self) {
-        if let Some(s) = self.scheduler.take() {
-            s.shutdown().await;
-        }
-        let _ = self.stop.send(true);
-        for w in self.workers.drain(..) {
-            let _ = w.await;
-        }
-        self.server.stop(true).await;
-        let _ = self.server_task.await;
-        if let Some(w) = self.intake.take() {
-            w.stop().await;
-        }
+    /// Graceful stop, as on SIGTERM: see `wait`.
+    pub async fn shutdown(self) {
+        // Sends the stop at once; `wait` sees the server end.
+        drop(self.server.stop(true));
+        let _ = self.wait().await;
     }
 
     /// Abrupt stop, as if the process died: workers are dropped mid-job and keep their leases.
@@ -90,27 +85,72 @@ impl Running {
         self.server_task.abort();
     }
 
-    /// Resolves when the server stops (e.g. on SIGTERM/Ctrl-C, which actix handles).
+    /// Resolves when the server has stopped (on SIGTERM or Ctrl-C, which actix handles, or
+    /// `shutdown`) and the rest after it. The server stops accepting and finishes the requests
+    /// it holds (a webhook is answered only once committed, so every 200 is stored); the
+    /// scheduler and the workers stop taking work, and running jobs get `shutdown_grace_secs`
+    /// to finish; those still running then are stopped and released (queued again, lease
+    /// cleared, attempt refunded) for another instance to take at once; last, the webhook
+    /// writer writes what is queued and ends. Each stage is bounded, so the process ends.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let result = (&mut self.server_task).await.unwrap_or(Ok(()));
-        self.shutdown_rest().await;
+        self.stop_rest().await;
         result
     }
 
-    async fn shutdown_rest(mut self) {
-        tracing::info!("stopping workers");
-        if let Some(s) = self.scheduler.take() {
-            s.shutdown().await;
-        }
+    async fn stop_rest(mut self) {
+        tracing::info!("stopping the scheduler and the workers");
         let _ = self.stop.send(true);
-        for w in self.workers.drain(..) {
-            let _ = w.await;
+        if let Some(s) = self.scheduler.take()
+            && tokio::time::timeout(STAGE_LIMIT, s.shutdown())
+                .await
+                .is_err()
+        {
+            tracing::warn!("the scheduler did not stop in time; left behind");
         }
-        if let Some(w) = self.intake.take() {
-            w.stop().await;
+        let deadline = tokio::time::Instant::now() + self.grace;
+        let mut cut_short = false;
+        for mut w in std::mem::take(&mut self.workers) {
+            if tokio::time::timeout_at(deadline, &mut w).await.is_err() {
+                w.abort();
+                let _ = w.await;
+                cut_short = true;
+            }
+        }
+        if cut_short {
+            self.release_jobs().await;
+        }
+        if let Some(w) = self.intake.take()
+            && tokio::time::timeout(STAGE_LIMIT, w.stop()).await.is_err()
+        {
+            tracing::error!("the webhook writer did not finish in time");
+        }
+    }
+
+    /// Puts the rows this instance's (stopped) workers still held back in their queues.
+    async fn release_jobs(&self) {
+        // Workers are named `{instance_id}-{n}` (`queue::worker::spawn`).
+        let prefix = format!("{}-", self.state.instance_id);
+        for queue in [Queue::Jobs, Queue::Inbox] {
+            match store::jobs::release_held(&self.state.db, queue, &prefix).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    released = n,
+                    queue = queue.table(),
+                    "running work did not finish within the shutdown grace; released for another instance"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    queue = queue.table(),
+                    "could not release running work; it is taken over when its lease expires"
+                ),
+            }
         }
     }
 }
+
+/// Longest wait for the scheduler, and for the webhook writer's last batches, at shutdown.
+const STAGE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Starts an instance.
 pub async fn start(launch: Launch) -> anyhow::Result<Running> {
@@ -182,6 +222,7 @@ pub async fn start_with_state(
             .await?,
         )
     };
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     tracing::info!(%addr, "lifecycle is listening");
     Ok(Running {
         addr,
@@ -192,6 +233,7 @@ pub async fn start_with_state(
         stop,
         scheduler,
         intake,
+        grace,
     })
 }
 

@@ -15,18 +15,28 @@
 //! fresh, so an uninstall counts from the next batch on every instance. (A TTL cache of
 //! installed shops would store webhooks for a shop uninstalled moments ago, and the webhook
 //! contract is that an uninstalled shop's webhooks are not stored.)
+//!
+//! The writer is supervised: if it panics, the deliveries of the batch it held are answered 503
+//! (none was acknowledged, so the platform sends them again), it is restarted after a short
+//! delay, and deliveries queued meanwhile wait for it within their answer time. Its state is in
+//! `WriterHealth`, which `/readyz` reports. Its connection syncs every commit to disk
+//! (`Durability::Synced`): a 200 must survive a power loss, since the platform will not resend
+//! it; the group commit keeps that to one sync per batch.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
+use super::writer_health::{WriterHealth, WriterState};
 use crate::store::inbox::{self, Delivery};
-use crate::store::{Db, shops};
+use crate::store::{Db, Durability, shops};
 
 /// Most deliveries written in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -35,7 +45,13 @@ const QUEUE: usize = 4_096;
 /// How long a handler waits for its delivery to be committed. Past it, the handler answers 503
 /// with `Retry-After` well inside the platform's deadline (Shopify: 5 s), and the platform
 /// sends the delivery again; if the writer commits it meanwhile, the resend is a duplicate.
-pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+/// Delay before the first restart of a writer that panicked; it doubles while the writer keeps
+/// failing soon after each restart, up to `RESTART_MAX`.
+const RESTART_FIRST: Duration = Duration::from_millis(100);
+const RESTART_MAX: Duration = Duration::from_secs(5);
+/// A writer that ran this long before failing starts again from `RESTART_FIRST`.
+const RESTART_RESET_AFTER: Duration = Duration::from_secs(30);
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +89,16 @@ pub struct Intake {
     tx: mpsc::Sender<Pending>,
     /// Taken by the writer when it starts.
     rx: Mutex<Option<mpsc::Receiver<Pending>>>,
-    started: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+/// What the handlers, the writer and its supervisor share.
+#[derive(Default)]
+struct Shared {
+    health: WriterHealth,
+    /// Set by `crash_writer_for_tests`: the writer panics at its next batch, and its
+    /// supervisor waits this long before restarting it.
+    injected_crash: Mutex<Option<Duration>>,
 }
 
 impl Default for Intake {
@@ -88,7 +113,23 @@ impl Intake {
         Intake {
             tx,
             rx: Mutex::new(Some(rx)),
-            started: AtomicBool::new(false),
+            shared: Arc::default(),
+        }
+    }
+
+    /// The writer's state, for `/readyz` and `/metrics`.
+    pub fn health(&self) -> &WriterHealth {
+        &self.shared.health
+    }
+
+    /// Fault injection for end-to-end tests, never called by the app: the writer panics when it
+    /// takes its next batch (before writing it, so those deliveries are answered 503), and its
+    /// supervisor restarts it after `stay_down` instead of the usual short delay, long enough
+    /// for a test to see `/readyz` report it.
+    #[doc(hidden)]
+    pub fn crash_writer_for_tests(&self, stay_down: Duration) {
+        if let Ok(mut crash) = self.shared.injected_crash.lock() {
+            *crash = Some(stay_down);
         }
     }
 
@@ -110,16 +151,19 @@ impl Intake {
                 // pool's own tasks are driven by the writer's thread.
                 let (own, task) = {
                     let _on = runtime.enter();
-                    let own = crate::store::separate_pool(&db, 1);
-                    let task = runtime.spawn(writer(own.clone(), rx, stop_rx));
+                    let own = writer_pool(&db);
+                    let task =
+                        runtime.spawn(supervise(own.clone(), rx, stop_rx, self.shared.clone()));
                     (own, task)
                 };
                 let abort = task.abort_handle();
+                let shared = self.shared.clone();
                 std::thread::Builder::new()
                     .name("lifecycle-intake".into())
                     .spawn(move || {
                         runtime.block_on(async move {
                             let _ = task.await;
+                            shared.health.set(WriterState::Stopped);
                             own.close().await.ok();
                         });
                         let _ = done_tx.send(());
@@ -133,14 +177,15 @@ impl Intake {
                 return None;
             }
         };
-        self.started.store(true, Ordering::Release);
+        // Running from here: a delivery submitted now waits for the writer's first batch.
+        self.shared.health.set(WriterState::Running);
         Some(Writer { stop, task, done })
     }
 
     /// Hands a delivery to the writer and waits until it is committed (or refused).
     pub async fn submit(&self, submission: Submission) -> Result<Outcome, IntakeError> {
         // Without a writer nobody would ever answer.
-        if !self.started.load(Ordering::Acquire) {
+        if !self.shared.health.state().accepts() {
             return Err(IntakeError::Stopped);
         }
         let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
@@ -177,12 +222,65 @@ impl Writer {
     }
 }
 
+/// The writer's own connection: one, and every commit synced to disk.
+fn writer_pool(db: &Db) -> Db {
+    crate::store::separate_pool(db, 1, Durability::Synced)
+}
+
+/// Runs the writer, and restarts it whenever it panics, until it ends by a stop. The queue
+/// outlives each run, so deliveries waiting in it are written by the next one; those of the
+/// batch being written when it panicked lose their reply (their handlers answer 503).
+async fn supervise(
+    db: Db,
+    mut rx: mpsc::Receiver<Pending>,
+    mut stop: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+) {
+    let mut delay = RESTART_FIRST;
+    loop {
+        shared.health.set(WriterState::Running);
+        let began = Instant::now();
+        let run = AssertUnwindSafe(writer(&db, &mut rx, &mut stop, &shared))
+            .catch_unwind()
+            .await;
+        let Err(panic) = run else {
+            shared.health.set(WriterState::Stopped);
+            return;
+        };
+        if began.elapsed() >= RESTART_RESET_AFTER {
+            delay = RESTART_FIRST;
+        }
+        let wait = shared
+            .injected_crash
+            .lock()
+            .ok()
+            .and_then(|mut crash| crash.take())
+            .unwrap_or(delay);
+        tracing::error!(
+            panic = crate::queue::worker::panic_message(&panic),
+            restart_in_ms = wait.as_millis() as u64,
+            "the webhook writer panicked; its batch was answered 503, restarting it"
+        );
+        // A stop during the wait still restarts it: it writes what is queued, then ends.
+        tokio::time::sleep(wait).await;
+        delay = (delay * 2).min(RESTART_MAX);
+    }
+}
+
 /// The writer: takes whatever is waiting, commits it, answers, repeats.
-async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiver<bool>) {
+async fn writer(
+    db: &Db,
+    rx: &mut mpsc::Receiver<Pending>,
+    stop: &mut watch::Receiver<bool>,
+    shared: &Shared,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Dropped before `batch` when a panic unwinds, so the writer is reported failed before
+    // the batch's handlers learn that their deliveries were not stored.
+    let _failed = FailedOnPanic(&shared.health);
     // SQLite: the write lock goes to this writer before job workers (see `store::gate`). Held
     // for the writer's life: the gate lives while someone holds it, and workers find this one.
-    let gate = crate::store::gate::for_db(&db);
+    let gate = crate::store::gate::for_db(db);
     loop {
         if *stop.borrow() {
             rx.close();
@@ -198,11 +296,29 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, mut stop: watch::Receiv
         if n == 0 {
             return;
         }
+        if shared
+            .injected_crash
+            .lock()
+            .is_ok_and(|crash| crash.is_some())
+        {
+            panic!("injected webhook writer crash (test hook)");
+        }
         let _held = match &gate {
             Some(gate) => Some(gate.urgent().await),
             None => None,
         };
-        commit(&db, &mut batch).await;
+        commit(db, &mut batch).await;
+    }
+}
+
+/// Marks the writer failed if it is dropped by a panic.
+struct FailedOnPanic<'a>(&'a WriterHealth);
+
+impl Drop for FailedOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed();
+        }
     }
 }
 
@@ -436,6 +552,71 @@ mod tests {
             );
             shops::mark_uninstalled(&db, id).await.unwrap();
             assert_eq!(write(&db, &refs(&[w("3")])).await.unwrap(), ignored);
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_writer_that_panics_is_restarted_and_its_batch_is_not_acknowledged() {
+        for t in TestDb::all().await {
+            let db = t.db.clone();
+            install_shop(&db, "test", "a.example").await;
+            let intake = std::sync::Arc::new(Intake::new());
+            let writer = intake.start(db.clone()).expect("starts");
+            assert_eq!(intake.health().state(), WriterState::Running);
+            intake.crash_writer_for_tests(Duration::from_millis(500));
+            // The batch it panics on is refused, never acknowledged.
+            let lost = intake.submit(sub("a.example", "in-the-crash")).await;
+            assert!(matches!(lost, Err(IntakeError::Stopped)), "{lost:?}");
+            assert_eq!(intake.health().state(), WriterState::Restarting);
+            assert_eq!(intake.health().restarts(), 1);
+            // Submitted while it is down: waits for the restarted writer, then is stored.
+            let waited = intake.submit(sub("a.example", "while-down")).await;
+            assert_eq!(waited.unwrap(), Outcome::Stored { duplicate: false });
+            assert_eq!(intake.health().state(), WriterState::Running);
+            // The platform's resend of the refused delivery is stored as new.
+            let resent = intake.submit(sub("a.example", "in-the-crash")).await;
+            assert_eq!(resent.unwrap(), Outcome::Stored { duplicate: false });
+            let ids: Vec<_> = inbox_rows(&db).await.into_iter().map(|r| r.0).collect();
+            assert_eq!(ids, vec!["while-down", "in-the-crash"]);
+            writer.stop().await;
+            assert_eq!(intake.health().state(), WriterState::Stopped);
+            t.remove().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_writer_connection_syncs_every_commit() {
+        use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+        for t in TestDb::all().await {
+            let backend = t.db.get_database_backend();
+            let (sql, column) = match backend {
+                DatabaseBackend::Sqlite => ("PRAGMA synchronous", "synchronous"),
+                _ => ("SHOW synchronous_commit", "synchronous_commit"),
+            };
+            let read = |db: Db| async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(backend, sql))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                match backend {
+                    DatabaseBackend::Sqlite => row.try_get::<i32>("", column).unwrap().to_string(),
+                    _ => row.try_get::<String>("", column).unwrap(),
+                }
+            };
+            let synced = match backend {
+                // 2 is FULL: the WAL is synced at every commit (NORMAL, 1, syncs only at
+                // checkpoints, so a commit can vanish with the machine).
+                DatabaseBackend::Sqlite => {
+                    assert_eq!(read(t.db.clone()).await, "1", "the main pool stays NORMAL");
+                    "2"
+                }
+                _ => "on",
+            };
+            let own = writer_pool(&t.db);
+            assert_eq!(read(own.clone()).await, synced);
+            own.close().await.ok();
             t.remove().await;
         }
     }

@@ -5,3 +5,4 @@ pub mod apply;
 pub mod echo;
 pub mod inbox;
 pub mod intake;
+pub mod writer_health;

@@ -154,7 +154,7 @@ mod tests {
     async fn one_gate_per_sqlite_file_and_none_on_postgres() {
         let a = crate::store::testdb::TestDb::sqlite().await;
         let b = crate::store::testdb::TestDb::sqlite().await;
-        let same = crate::store::separate_pool(&a.db, 1);
+        let same = crate::store::separate_pool(&a.db, 1, crate::store::Durability::AsMain);
         let (ga, gb, gs) = (
             for_db(&a.db).unwrap(),
             for_db(&b.db).unwrap(),

@@ -280,6 +280,38 @@ pub async fn requeue(
     Ok(r.rows_affected() == 1)
 }
 
+/// Puts every row of `queue` still held by a worker whose name starts with `holder_prefix`
+/// (one instance's workers) back in the queue, due now, lease cleared and the attempt refunded:
+/// the instance is stopping, so another takes them at once instead of after their lease. The
+/// instance's workers must have stopped first. Returns how many rows were released.
+pub async fn release_held(db: &Db, queue: Queue, holder_prefix: &str) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let held = db
+        .query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT id, locked_by FROM {} WHERE state = '{RUNNING}' \
+                 AND substr(locked_by, 1, ?) = ?",
+                queue.table()
+            ),
+            vec![
+                (holder_prefix.chars().count() as i32).into(),
+                holder_prefix.into(),
+            ],
+        ))
+        .await?;
+    let now = Utc::now();
+    let mut released = 0;
+    for row in held {
+        let id: i64 = row.try_get("", "id")?;
+        let holder: String = row.try_get("", "locked_by")?;
+        if requeue(db, queue, id, &holder, now, None, true).await? {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
 /// A job to put in the queue.
 #[derive(Debug, Clone)]
 pub struct NewJob {

@@ -109,31 +109,49 @@ pub async fn analyze_shop_tables(db: &impl ConnectionTrait) -> Result<(), DbErr>
 /// Rows a SQLite connection may hand over before its reader takes them.
 const ROW_CHANNEL: usize = 4096;
 
-/// A separate pool to the same database with the same connection options, holding at most
-/// `max_connections`; no connection is opened until it is first used. A connection's socket
-/// belongs to the runtime that opened it, so a task on another runtime (the webhook intake's
-/// own thread, see `ingest::intake`) gets its own pool rather than borrowing the main one's.
-pub fn separate_pool(db: &Db, max_connections: u32) -> Db {
+/// When a pool's commits are on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// As the main pool: on SQLite, WAL with `synchronous=NORMAL`, whose commits survive the
+    /// process dying but not the machine losing power.
+    AsMain,
+    /// Every commit is synced to disk before it returns: SQLite `synchronous=FULL` (the WAL is
+    /// fsynced at each commit), PostgreSQL `synchronous_commit=on` whatever the server's
+    /// default. For writes that are acknowledged to someone who will not send them again.
+    Synced,
+}
+
+/// A separate pool to the same database with the same connection options (but `durability`),
+/// holding at most `max_connections`; no connection is opened until it is first used. A
+/// connection's socket belongs to the runtime that opened it, so a task on another runtime
+/// (the webhook intake's own thread, see `ingest::intake`) gets its own pool rather than
+/// borrowing the main one's.
+pub fn separate_pool(db: &Db, max_connections: u32, durability: Durability) -> Db {
     use sea_orm::sqlx::pool::PoolOptions;
     use sea_orm::{SqlxPostgresConnector, SqlxSqliteConnector};
     let acquire = ACQUIRE_TIMEOUT;
+    let synced = durability == Durability::Synced;
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
-            let options = db.get_postgres_connection_pool().connect_options();
+            let mut options = (*db.get_postgres_connection_pool().connect_options()).clone();
+            if synced {
+                options = options.options([("synchronous_commit", "on")]);
+            }
             let pool = PoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(acquire);
             let pool = nodelay::on_connect(pool, options.get_port());
-            SqlxPostgresConnector::from_sqlx_postgres_pool(
-                pool.connect_lazy_with((*options).clone()),
-            )
+            SqlxPostgresConnector::from_sqlx_postgres_pool(pool.connect_lazy_with(options))
         }
         _ => {
-            let options = db.get_sqlite_connection_pool().connect_options();
+            let mut options = (*db.get_sqlite_connection_pool().connect_options()).clone();
+            if synced {
+                options = options.synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full);
+            }
             let pool = PoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(acquire)
-                .connect_lazy_with((*options).clone());
+                .connect_lazy_with(options);
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
     }

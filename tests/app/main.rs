@@ -13,6 +13,7 @@ mod home;
 mod local_keys;
 mod loyalty;
 mod model;
+mod reliability;
 mod scale;
 mod secrets_in_logs;
 mod shop_domains;
