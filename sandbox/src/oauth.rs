@@ -366,9 +366,9 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
             match record {
                 Some(c) if c.expires_at > Utc::now() => {
                     let resp = if c.online {
-                        issue_online(&shop, &c.scope, 42)
+                        issue_online(shop, &c.scope, 42)
                     } else {
-                        issue_offline(&shop, &c.scope, expiring)
+                        issue_offline(shop, &c.scope, expiring)
                     };
                     HttpResponse::Ok().json(resp)
                 }
@@ -405,9 +405,9 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     let requested = get("requested_token_type");
                     if requested == ONLINE_TOKEN_TYPE {
                         let user = claims.sub.parse().unwrap_or(42);
-                        HttpResponse::Ok().json(issue_online(&shop, &scope, user))
+                        HttpResponse::Ok().json(issue_online(shop, &scope, user))
                     } else if requested.is_empty() || requested == OFFLINE_TOKEN_TYPE {
-                        HttpResponse::Ok().json(issue_offline(&shop, &scope, expiring))
+                        HttpResponse::Ok().json(issue_offline(shop, &scope, expiring))
                     } else {
                         token_error(400, "invalid_request", "Unknown requested_token_type")
                     }
@@ -425,7 +425,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     match old {
                         Some(t) if !t.expiring && t.expires_at.is_none() => {
                             shop.auth.lock().tokens.remove(subject);
-                            HttpResponse::Ok().json(issue_offline(&shop, &t.scope, true))
+                            HttpResponse::Ok().json(issue_offline(shop, &t.scope, true))
                         }
                         _ => token_error(
                             400,
@@ -457,7 +457,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     }
                 }
                 Some(r) => {
-                    let resp = issue_offline(&shop, &r.scope, true);
+                    let resp = issue_offline(shop, &r.scope, true);
                     // issue_offline replaced the grant; keep the old refresh token for retries.
                     shop.auth.lock().refresh.insert(
                         rt,
