@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
 use crate::model::DataEvent;
+use crate::store::entities::shop;
 use crate::store::jobs::{NewJob, enqueue};
 use crate::store::stmt;
 
@@ -67,11 +68,17 @@ pub fn window_end(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// A shop was installed (or re-installed): its backfill. Called in the transaction that
-/// stores the shop, so the shop exists exactly when its backfill does.
-pub async fn installed(db: &impl ConnectionTrait, shop_id: i64) -> Result<(), DbErr> {
+/// stores the shop, so the shop exists exactly when its backfill does. The key names this
+/// install (its time to the microsecond): an uninstall and reinstall within one second must
+/// still get their own backfill.
+pub async fn installed(db: &impl ConnectionTrait, shop: &shop::Model) -> Result<(), DbErr> {
+    let at = shop
+        .installed_at
+        .unwrap_or_else(Utc::now)
+        .timestamp_micros();
     let job = NewJob::new(kinds::BACKFILL)
-        .shop(shop_id)
-        .dedupe(format!("backfill:{shop_id}:{}", Utc::now().timestamp()));
+        .shop(shop.id)
+        .dedupe(format!("backfill:{}:{at}", shop.id));
     enqueue(db, job).await?;
     Ok(())
 }

@@ -101,7 +101,7 @@ impl Ecwid {
         };
         let tx = store::write_tx(&self.env.db).await?;
         let model = shops::upsert_installed(&tx, super::PLATFORM, &key, grant).await?;
-        crate::triggers::installed(&tx, model.id).await?;
+        crate::triggers::installed(&tx, &model).await?;
         tx.commit().await?;
         tracing::info!(store = %key, at = %Utc::now(), "installed");
         Ok(model)

@@ -297,7 +297,7 @@ async fn finish_install(
     let grant = grant_of(state, shop, token);
     let tx = store::write_tx(&state.db).await?;
     let model = shops::upsert_installed(&tx, PLATFORM, shop, grant).await?;
-    crate::triggers::installed(&tx, model.id).await?;
+    crate::triggers::installed(&tx, &model).await?;
     tx.commit().await?;
     register_webhooks(state, shop, &plain).await?;
     tracing::info!(%shop, "installed");
