@@ -9,7 +9,9 @@
 //! analysis, with the ratio, and the CLV P10-P90 ranges (Laplace, 200 draws). The ratio
 //! compares the analysis alone with the analysis followed by `backtest_after` (what the app
 //! runs), timed alternately `LIFECYCLE_BENCH_REPEAT` times (default 3), best of each: a
-//! single run of each on a shared 2-core machine swung the ratio between 1.2 and 2.
+//! single run of each on a shared 2-core machine swung the ratio between 1.2 and 2. The app
+//! computes the card of a sample of the largest shops (`CARD_SAMPLE_CUSTOMERS`): that ratio
+//! is printed too, with the sampled card's figures next to the whole card's.
 //!
 //! cargo bench -p lifecycle-core --bench analytics
 //! Environment: LIFECYCLE_BENCH_CUSTOMERS (default 1000000), LIFECYCLE_BENCH_SEED (default 7),
@@ -339,11 +341,63 @@ fn main() {
             gamma_gamma::fit_from(&obs, Some(&agg.params))
         });
     }
+    let whole_rows = after.rows.len();
     drop(after);
-    let after = st.time("bt after: backtest_after (all of it)", || {
+    let after = st.time("bt after: backtest_after (every customer)", || {
         backtest::backtest_after(&input, &whole, None, &opts, &bto).expect("valid input")
     });
-    drop(after);
+    // What the app runs on every analysis: the card of a sample of the largest shops.
+    let app_bto = BacktestOptions {
+        max_customers: Some(backtest::CARD_SAMPLE_CUSTOMERS),
+        ..bto
+    };
+    let share = backtest::CARD_SAMPLE_CUSTOMERS as f64 / whole_rows as f64;
+    let part = st.time("bt sampled: split", || {
+        backtest::calibration_and_holdout_sample(
+            &input,
+            &whole.customers,
+            share.min(1.0),
+            cal_end,
+            now,
+            opts.time_unit,
+        )
+    });
+    if let (Some(abg), Some(agg)) = (&whole.model.bgnbd, &whole.model.gamma_gamma) {
+        let (c, fit) = st.time("bt sampled: compress + fit BG/NBD (warm)", || {
+            let c = Compressed::from_triples(
+                part.rows
+                    .iter()
+                    .map(|r| (r.frequency_cal, r.recency_cal, r.t_cal)),
+            );
+            let fit = bgnbd::fit_from(&c, Some(&abg.params));
+            (c, fit)
+        });
+        let gg = st.time("bt sampled: fit Gamma-Gamma (warm)", || {
+            let obs: Vec<SpendObservation> = part
+                .rows
+                .iter()
+                .map(|r| SpendObservation {
+                    x: f64::from(r.frequency_cal),
+                    m_x: r.monetary_value_cal,
+                })
+                .collect();
+            gamma_gamma::fit_from(&obs, Some(&agg.params))
+        });
+        println!(
+            "sampled fits: BG/NBD {} rows, {} evaluations; Gamma-Gamma {} evaluations",
+            c.rows.len(),
+            fit.evaluations,
+            gg.evaluations
+        );
+        st.time("bt sampled: predict + card", || {
+            backtest::report_card(&part, &fit.params, &gg.params)
+        });
+    }
+    drop(part);
+    let sampled = st.time("bt after: backtest_after, sampled card", || {
+        backtest::backtest_after(&input, &whole, None, &opts, &app_bto).expect("valid input")
+    });
+    let whole_card = after;
     let with_backtest = st.time("analyze_shop + backtest", || {
         let a = analyze_shop(&input, &opts, now).expect("valid input");
         let b = backtest::backtest_after(&input, &a, None, &opts, &BacktestOptions::default())
@@ -354,6 +408,7 @@ fn main() {
     // The ratio: both alternately, best of each.
     let (mut best_alone, mut best_both) = (f64::INFINITY, f64::INFINITY);
     let (mut cpu_alone, mut cpu_both) = (f64::INFINITY, f64::INFINITY);
+    let (mut best_sampled, mut cpu_sampled) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..repeat {
         let (start, cpu) = (Instant::now(), cpu_seconds());
         let a = analyze_shop(&input, &opts, now).expect("valid input");
@@ -365,6 +420,12 @@ fn main() {
         let b = backtest::backtest_after(&input, &a, None, &opts, &bto).expect("valid input");
         best_both = best_both.min(start.elapsed().as_secs_f64());
         cpu_both = cpu_both.min(cpu_seconds() - cpu);
+        drop((a, b));
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        let a = analyze_shop(&input, &opts, now).expect("valid input");
+        let b = backtest::backtest_after(&input, &a, None, &opts, &app_bto).expect("valid input");
+        best_sampled = best_sampled.min(start.elapsed().as_secs_f64());
+        cpu_sampled = cpu_sampled.min(cpu_seconds() - cpu);
         drop((a, b));
     }
     let ranges = if with_ranges {
@@ -459,6 +520,39 @@ fn main() {
          {cpu_both:.2} s: ratio {:.2}",
         cpu_both / cpu_alone
     );
+    println!(
+        "the app's card (at most {} customers, `max_customers`): analysis + sampled backtest \
+         {best_sampled:.2} s: ratio {:.2} (the backtest adds {:.1} %); CPU {cpu_sampled:.2} s: \
+         ratio {:.2}",
+        backtest::CARD_SAMPLE_CUSTOMERS,
+        best_sampled / best_alone,
+        (best_sampled / best_alone - 1.0) * 100.0,
+        cpu_sampled / cpu_alone
+    );
+    if let (Some(s), Some(w)) = (&sampled.card, &whole_card.card) {
+        let share = sampled.sample.map_or(1.0, |x| x.share);
+        println!(
+            "sampled card ({} of {} customers, {:.1} %) vs the whole card: MAE {:.4} vs {:.4}, \
+             baseline MAE {:.4} vs {:.4}, bias {:+.4} vs {:+.4}, Brier {:.4} vs {:.4}, \
+             top 20 % share {:.4} vs {:.4}, verdict {:?} vs {:?}",
+            s.customers,
+            w.customers,
+            share * 100.0,
+            s.model.mae,
+            w.model.mae,
+            s.baseline.mae,
+            w.baseline.mae,
+            s.model.bias,
+            w.model.bias,
+            s.brier.unwrap_or(f64::NAN),
+            w.brier.unwrap_or(f64::NAN),
+            s.top_20_revenue_share.unwrap_or(f64::NAN),
+            w.top_20_revenue_share.unwrap_or(f64::NAN),
+            sampled.verdict,
+            whole_card.verdict
+        );
+    }
+    drop((sampled, whole_card));
     if let Some(c) = &bt.card {
         println!(
             "card: MAE model {:.4} vs baseline {:.4}, bias {:.4} vs {:.4}, Spearman {:?} vs {:?}, Brier {:?}, top 10/20 % revenue share {:?} / {:?}",

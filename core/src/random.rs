@@ -3,6 +3,14 @@
 //! takes no randomness from the environment; the same seed gives the same numbers on every
 //! machine, so results that use draws are reproducible.
 
+/// SplitMix64's output function: a bijective mix of a 64-bit value whose bits all depend on
+/// every input bit, so consecutive inputs give unrelated outputs.
+pub fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 /// xoshiro256** (Blackman & Vigna).
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -15,10 +23,7 @@ impl Rng {
         let mut z = seed;
         let mut next = || {
             z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            x ^ (x >> 31)
+            mix64(z)
         };
         Rng {
             s: [next(), next(), next(), next()],

@@ -417,3 +417,75 @@ fn card_shortcuts_equal_the_full_rankings() {
         }
     }
 }
+
+/// Above `max_customers`, the card is computed on a sample: exactly the full split's rows of
+/// the customers `in_sample` (the same customers by either path), about `max_customers` of
+/// them, and its figures estimate the whole card's. At or below the cap the card is the
+/// whole one, with no sample recorded.
+#[test]
+fn a_capped_card_is_a_uniform_sample_of_the_whole() {
+    let end = at(6, 29, 23);
+    let input = synthetic(20_000, 29, end);
+    let opts = AnalysisOptions::default();
+    let analysis = lifecycle_core::analytics::analyze_shop(&input, &opts, end).unwrap();
+    let whole =
+        backtest::backtest_after(&input, &analysis, None, &opts, &BacktestOptions::default())
+            .unwrap();
+    let of = whole.rows.len();
+    assert!(whole.sample.is_none());
+
+    let capped = BacktestOptions {
+        max_customers: Some(5_000),
+        ..BacktestOptions::default()
+    };
+    let sampled = backtest::backtest_after(&input, &analysis, None, &opts, &capped).unwrap();
+    let direct = backtest::backtest(&input, end, None, &opts, &capped).unwrap();
+    let sample = sampled.sample.expect("a sample is recorded");
+    assert_eq!(sample.of_customers, of);
+    assert!((sample.share - 5_000.0 / of as f64).abs() < 1e-12);
+    assert_eq!(direct.sample, Some(sample));
+    // The sample's rows: the whole split's rows of the sampled customers, by either path.
+    let expected: Vec<_> = whole
+        .rows
+        .iter()
+        .map(|(r, _)| *r)
+        .filter(|r| backtest::split::in_sample(r.customer, sample.share))
+        .collect();
+    let rows = |b: &backtest::Backtest| b.rows.iter().map(|(r, _)| *r).collect::<Vec<_>>();
+    assert_eq!(rows(&sampled), expected);
+    assert_eq!(rows(&direct), expected);
+    // About 5,000 (a binomial count: 4 standard deviations is about 250).
+    let n = expected.len() as f64;
+    assert!((n - 5_000.0).abs() < 300.0, "{n} customers sampled");
+    let (s, w) = (sampled.card.unwrap(), whole.card.clone().unwrap());
+    assert_eq!(s.customers, expected.len());
+    assert_eq!(sampled.verdict, whole.verdict);
+    let near = |u: f64, v: f64, tol: f64, what: &str| {
+        assert!(
+            (u - v).abs() <= tol * v.abs(),
+            "{what}: sample {u} vs whole {v}"
+        );
+    };
+    near(s.model.mae, w.model.mae, 0.1, "MAE");
+    near(s.baseline.mae, w.baseline.mae, 0.1, "baseline MAE");
+    near(
+        s.actual_revenue / n,
+        w.actual_revenue / of as f64,
+        0.15,
+        "holdout revenue per customer",
+    );
+    near(
+        s.top_20_revenue_share.unwrap(),
+        w.top_20_revenue_share.unwrap(),
+        0.1,
+        "top 20 % share",
+    );
+
+    let roomy = BacktestOptions {
+        max_customers: Some(of),
+        ..BacktestOptions::default()
+    };
+    let all = backtest::backtest_after(&input, &analysis, None, &opts, &roomy).unwrap();
+    assert!(all.sample.is_none());
+    assert_eq!(rows(&all), rows(&whole));
+}

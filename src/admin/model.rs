@@ -232,7 +232,11 @@ fn card_body(b: &Backtest, c: &ReportCard, cur: &str) -> Markup {
         .collect();
     html! {
         section class="tiles" aria-label="Key figures" {
-            div class="tile" { div class="label" { "Customers checked" } div class="value" { (c.customers) } }
+            div class="tile" { div class="label" { "Customers checked" } div class="value" { (c.customers) }
+                @if let Some(sample) = &b.sample {
+                    div class="muted small" id="card-sample" { "a random " (format!("{:.1}", sample.share * 100.0)) " % of " (sample.of_customers) " customers" }
+                }
+            }
             div class="tile" { div class="label" { "Top 10 % brought" } div class="value" id="top10" { (share(c.top_10_revenue_share)) } }
             div class="tile" { div class="label" { "Top 20 % brought" } div class="value" id="top20" { (share(c.top_20_revenue_share)) } }
             div class="tile" { div class="label" { "Brier score (P(active))" } div class="value" { (c.brier.map_or_else(|| "—".into(), |v| format!("{v:.3}"))) } }

@@ -383,11 +383,18 @@ fn fit_staged(data: &Compressed, coarse_first: bool, from: Option<&BgNbdParams>)
     };
     let mut evaluations = 0;
     let mut warm = None;
-    if from.is_some() && coarse_first && prepared.rows.len() > COARSE_ABOVE {
+    if from.is_some() && coarse_first {
         // A start near the optimum needs no coarse fit to get close, only the curvature
-        // for Newton-like first steps: the coarse copy's Hessian at the start, by central
-        // differences of its gradient (eight cheap passes over the few coarse rows).
-        let coarse = prepared.coarsened(COARSE_STEPS);
+        // for Newton-like first steps: the Hessian at the start, by central differences of
+        // the gradient (eight passes over the coarse copy of large data, or over small data
+        // itself; without it the first steps of a warm start on small data crawled).
+        let coarse_copy;
+        let coarse = if prepared.rows.len() > COARSE_ABOVE {
+            coarse_copy = prepared.coarsened(COARSE_STEPS);
+            &coarse_copy
+        } else {
+            &prepared
+        };
         let total_weight: f64 = coarse.weight_of_x.iter().sum::<f64>().max(1.0);
         let hessian = hessian_from_gradient(
             |v, g| {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::analytics::features::{CustomerFeatures, PurchaseDays, day_number};
 use crate::analytics::input::{OrderFact, ShopInput, TimeUnit};
 use crate::analytics::parallel::{fill_blocks, map_blocks};
+use crate::random::mix64;
 
 /// One customer's calibration summary and what they did in the holdout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -124,13 +125,29 @@ pub fn calibration_and_holdout_after<F: AsRef<CustomerFeatures> + Sync>(
     end: DateTime<Utc>,
     unit: TimeUnit,
 ) -> CalibrationHoldout {
+    calibration_and_holdout_sample(input, at_end, 1.0, calibration_end, end, unit)
+}
+
+/// `calibration_and_holdout_after` for the customers `in_sample(customer, share)` only: the
+/// rows are those of the whole split that belong to the sample, and the customers outside it
+/// cost one hash each.
+pub fn calibration_and_holdout_sample<F: AsRef<CustomerFeatures> + Sync>(
+    input: &ShopInput,
+    at_end: &[F],
+    share: f64,
+    calibration_end: DateTime<Utc>,
+    end: DateTime<Utc>,
+    unit: TimeUnit,
+) -> CalibrationHoldout {
     let cal_day = day_number(calibration_end);
     let orders = &input.orders;
     let blocks = map_blocks(at_end.len(), |range| {
         let mut rows = Vec::with_capacity(range.len());
         let mut oi = 0;
-        for f in &at_end[range] {
-            let f = f.as_ref();
+        // By index (customer i's features are at i): a customer outside the sample costs a
+        // hash, not a read of their features.
+        for i in range.filter(|&i| in_sample(i as u32, share)) {
+            let f = at_end[i].as_ref();
             let (Some(first), Some(last)) = (f.first_order_at, f.last_order_at) else {
                 continue;
             };
@@ -182,6 +199,19 @@ pub fn calibration_and_holdout_after<F: AsRef<CustomerFeatures> + Sync>(
         rows: blocks.concat(),
         features: Vec::new(),
     }
+}
+
+/// Seed of the card's customer sample: fixed, so a shop's sample is the same customers on
+/// every run and every instance, and its figures move only when the customers do.
+const SAMPLE_SEED: u64 = 0x6C69_6665_6379_636C;
+
+/// Whether customer `customer` (an index of the input) is in the uniform sample holding about
+/// `share` of the customers (every customer at a share of 1 or more).
+pub fn in_sample(customer: u32, share: f64) -> bool {
+    // The top 53 bits of the hash as a uniform number in [0, 1).
+    share >= 1.0
+        || ((mix64(u64::from(customer) ^ SAMPLE_SEED) >> 11) as f64) * (1.0 / (1u64 << 53) as f64)
+            < share
 }
 
 /// The first index at or after `from` where `before` turns false (`before` is true on a
