@@ -59,7 +59,7 @@ impl Bucket {
         // The reservation may leave the modelled level negative: later callers wait for it.
         s.available = refilled - cost;
         s.at = now;
-        Duration::from_secs_f64(wait)
+        wait_of(wait)
     }
 
     /// Returns points that a reservation did not use (actual < requested, or a refused query).
@@ -77,10 +77,18 @@ impl Bucket {
         in_flight: f64,
         now: Instant,
     ) {
+        // Figures from a response body: a reading that is not a bucket (NaN, infinite, a
+        // maximum below one point) is ignored rather than let it stall or panic a wait.
+        let readable = [maximum, currently_available, restore_rate]
+            .iter()
+            .all(|v| v.is_finite());
+        if !readable || maximum < 1.0 {
+            return;
+        }
         let mut s = self.state.lock().expect("bucket lock");
         s.maximum = maximum;
         s.restore_rate = restore_rate.max(1.0);
-        s.available = (currently_available - in_flight).min(maximum);
+        s.available = (currently_available - in_flight).clamp(-maximum, maximum);
         s.at = now;
     }
 
@@ -88,6 +96,19 @@ impl Bucket {
         let s = self.state.lock().expect("bucket lock");
         (s.maximum, s.available, s.restore_rate)
     }
+}
+
+/// The longest wait the bucket model asks for: a full bucket at the lowest restore rate is 20
+/// s on any Shopify plan, so a longer figure is a bad reading, not a reason to park a sync.
+const MAX_BUCKET_WAIT_SECS: f64 = 300.0;
+
+/// A modelled wait in seconds as a `Duration`: NaN and negatives are no wait, the rest is
+/// capped (`Duration::from_secs_f64` panics on what does not fit).
+fn wait_of(secs: f64) -> Duration {
+    if secs.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(secs.clamp(0.0, MAX_BUCKET_WAIT_SECS))
 }
 
 /// Buckets per shop, shared across the process.
@@ -273,7 +294,7 @@ impl<'a> ShopClient<'a> {
                 let need = requested.unwrap_or(cost);
                 let (_, avail, rate) = bucket.snapshot();
                 let wait = ((need - avail.max(0.0)) / rate).max(0.05);
-                return Step::RetryAfter(Duration::from_secs_f64(wait), "THROTTLED".into());
+                return Step::RetryAfter(wait_of(wait), "THROTTLED".into());
             }
             if body.get("data").is_none_or(Value::is_null) {
                 return Step::Fail(CallError::Remote(Value::Array(errors.clone()).to_string()));
@@ -385,6 +406,35 @@ mod tests {
         // A third now waits for the second's deficit too.
         let w = b.reserve(100.0, now);
         assert!((w.as_secs_f64() - 6.0).abs() < 0.05, "{w:?}");
+    }
+
+    #[test]
+    fn hostile_bucket_figures_never_panic_nor_park_a_sync() {
+        let now = Instant::now();
+        for (max, avail, rate) in [
+            (f64::NAN, 0.0, 100.0),
+            (2000.0, f64::NEG_INFINITY, 100.0),
+            (2000.0, 0.0, f64::INFINITY),
+            (0.0, 0.0, 100.0),
+            (-5.0, -5.0, -5.0),
+        ] {
+            let b = Bucket::default();
+            b.observe(max, avail, rate, 0.0, now);
+            // Ignored: the standard bucket stands.
+            assert_eq!(
+                b.snapshot(),
+                (2000.0, 2000.0, 100.0),
+                "{max} {avail} {rate}"
+            );
+        }
+        // Readable but absurd: a huge deficit at the lowest rate is a capped wait.
+        let b = Bucket::default();
+        b.observe(1e300, -1e300, 0.0, 0.0, now);
+        let w = b.reserve(1e300, now);
+        assert_eq!(w, Duration::from_secs_f64(MAX_BUCKET_WAIT_SECS));
+        assert_eq!(wait_of(f64::NAN), Duration::ZERO);
+        assert_eq!(wait_of(-3.0), Duration::ZERO);
+        assert_eq!(wait_of(f64::INFINITY), Duration::from_secs(300));
     }
 
     #[test]
