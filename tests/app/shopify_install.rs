@@ -239,7 +239,8 @@ async fn request_count(env: &Env) -> usize {
 /// The request count once it has stopped changing for a moment.
 async fn settled_request_count(env: &Env) -> usize {
     let mut last = request_count(env).await;
-    loop {
+    // Bounded: a log that never settles (the app polling in a loop) is a failure, not a hang.
+    for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let now = request_count(env).await;
         if now == last {
@@ -247,6 +248,7 @@ async fn settled_request_count(env: &Env) -> usize {
         }
         last = now;
     }
+    panic!("the sandbox's request log kept growing for 30 s: {last} requests");
 }
 
 fn signed(env: &Env, path: &str, params: &[(&str, String)], secret: &str) -> String {
