@@ -708,6 +708,31 @@ pub async fn dump_orders(state: St, path: web::Path<String>) -> Res {
     Ok(HttpResponse::Ok().json(rows))
 }
 
+/// The shop's checkouts (abandoned or completed), with the id each platform's API gives them.
+pub async fn dump_checkouts(state: St, path: web::Path<String>) -> Res {
+    let shop = shop_of(&state, &path)?;
+    let data = shop.data.read();
+    let rows: Vec<Value> = data
+        .checkouts
+        .values()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "admin_graphql_api_id": payloads::gid("AbandonedCheckout", k.id),
+                "ecwid_cart_id": shop.ecwid.as_ref().map(|_| k.id.to_string()),
+                "customer_id": k.customer_id,
+                "email": k.email,
+                "total_price_minor": k.total_minor(),
+                "currency": k.currency,
+                "completed_at": k.completed_at.map(payloads::ts),
+                "created_at": payloads::ts(k.created_at),
+                "updated_at": payloads::ts(k.updated_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(rows))
+}
+
 /// Counts and order-independent digests of the shop's customers and orders (see `digest`).
 pub async fn digest(state: St, path: web::Path<String>) -> Res {
     use crate::digest::{Accumulator, Digest, customer_line, order_line};

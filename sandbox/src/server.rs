@@ -90,6 +90,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(control::create_checkout),
             )
             .route(
+                "/shops/{shop}/checkouts",
+                web::get().to(control::dump_checkouts),
+            )
+            .route(
                 "/shops/{shop}/discount_codes",
                 web::get().to(control::dump_discounts),
             )

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod cli;
 mod common;
+mod ecwid_install;
 mod ecwid_webhooks;
 mod embedded_pages;
 mod experiments;

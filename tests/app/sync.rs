@@ -102,6 +102,89 @@ fn per_customer(orders: &Orders) -> BTreeMap<String, (usize, i64)> {
     m
 }
 
+/// Per checkout: (customer, email, currency, total, created second, completed). The email is
+/// compared where the app reads it (Ecwid's carts); it deliberately does not read it from
+/// Shopify's checkouts (personal data it does not need there).
+type Checkouts = BTreeMap<String, (Option<String>, Option<String>, String, i64, i64, bool)>;
+
+/// The sandbox's checkouts as the platform's API shows them: every one on Shopify (completed
+/// ones with their completion), only the unfinished ones on Ecwid (`GET /carts` does not list
+/// a cart that became an order).
+async fn sandbox_checkouts(env: &Env) -> Checkouts {
+    let dump = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/checkouts", env.shop))
+        .await;
+    let ecwid = env.platform == "ecwid";
+    dump.as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| !ecwid || k["completed_at"].is_null())
+        .map(|k| {
+            let key = if ecwid {
+                k["ecwid_cart_id"].as_str().unwrap().to_string()
+            } else {
+                k["admin_graphql_api_id"].as_str().unwrap().to_string()
+            };
+            let created = chrono::DateTime::parse_from_rfc3339(k["created_at"].as_str().unwrap())
+                .unwrap()
+                .timestamp();
+            (
+                key,
+                (
+                    k["customer_id"].as_u64().map(|c| env.customer_key(c)),
+                    if ecwid {
+                        k["email"].as_str().map(str::to_string)
+                    } else {
+                        None
+                    },
+                    k["currency"].as_str().unwrap().to_string(),
+                    k["total_price_minor"].as_i64().unwrap(),
+                    created,
+                    !k["completed_at"].is_null(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn our_checkouts(env: &Env, shop_id: i64) -> Checkouts {
+    let ecwid = env.platform == "ecwid";
+    query_all(
+        &env.app.state.db,
+        "SELECT platform_id, customer_platform_id, email, currency, total_minor, \
+         platform_created_at, completed_at FROM checkouts WHERE shop_id = ?",
+        vec![shop_id.into()],
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        let email: Option<String> = r.try_get("", "email").unwrap();
+        if !ecwid {
+            assert!(
+                email.is_none(),
+                "the app stores no email of a Shopify checkout"
+            );
+        }
+        (
+            r.try_get::<String>("", "platform_id").unwrap(),
+            (
+                r.try_get::<Option<String>>("", "customer_platform_id")
+                    .unwrap(),
+                email,
+                r.try_get::<String>("", "currency").unwrap(),
+                r.try_get::<i64>("", "total_minor").unwrap(),
+                r.try_get::<chrono::DateTime<chrono::Utc>>("", "platform_created_at")
+                    .unwrap()
+                    .timestamp(),
+                r.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "completed_at")
+                    .unwrap()
+                    .is_some(),
+            ),
+        )
+    })
+    .collect()
+}
+
 async fn assert_mirrors(env: &Env, shop_id: i64, why: &str) {
     let (theirs, ours) = customer_ids(env, shop_id).await;
     assert_eq!(theirs.len(), ours.len(), "{why}: customer count");
@@ -128,6 +211,24 @@ async fn assert_mirrors(env: &Env, shop_id: i64, why: &str) {
         per_customer(&theirs),
         per_customer(&ours),
         "{why}: orders and totals per customer"
+    );
+    let theirs = sandbox_checkouts(env).await;
+    let ours = our_checkouts(env, shop_id).await;
+    assert!(
+        !theirs.is_empty(),
+        "{why}: the shop has checkouts to compare"
+    );
+    let diff: Vec<_> = theirs
+        .keys()
+        .chain(ours.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| theirs.get(*k) != ours.get(*k))
+        .map(|k| (k.clone(), theirs.get(k).cloned(), ours.get(k).cloned()))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "{why}: checkouts differ (id, sandbox, ours): {diff:?}"
     );
 }
 

@@ -126,19 +126,46 @@ pub async fn authorize(state: web::Data<Arc<State>>, req: HttpRequest) -> HttpRe
         .finish()
 }
 
-/// `GET` (or `POST` form) `/api/oauth/token`: the code exchange.
+/// `GET` (or `POST` form) `/api/oauth/token`: the code exchange. Every exchange is in a store's
+/// request log (kind `token`), so tests can tell whether the app made one: in the log of the
+/// store the code was issued to, or, for a code no store issued, in every store's log (the
+/// sandbox cannot tell which store it was meant for).
 pub async fn token(
     state: web::Data<Arc<State>>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    let (response, store) = exchange(&state, &req, &body);
+    let logged: Vec<Arc<Shop>> = state
+        .shops
+        .read()
+        .values()
+        .filter(|s| s.ecwid.is_some() && store.as_ref().is_none_or(|id| *id == s.info.domain))
+        .cloned()
+        .collect();
+    for shop in logged {
+        shop.log_request(crate::state::RequestLog {
+            time: Utc::now(),
+            kind: "token".into(),
+            root_fields: vec!["authorization_code".into()],
+            status: response.status().as_u16(),
+            method: Some(req.method().to_string()),
+            path: Some(req.path().to_string()),
+            ..Default::default()
+        });
+    }
+    response
+}
+
+/// The token endpoint's answer, and the store the code belongs to when one does.
+fn exchange(state: &State, req: &HttpRequest, body: &web::Bytes) -> (HttpResponse, Option<String>) {
     let mut p: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
     if !body.is_empty() {
-        match crate::oauth::body_params(&req, &body) {
+        match crate::oauth::body_params(req, body) {
             Ok(b) => p.extend(b),
-            Err(e) => return bad_request(&e),
+            Err(e) => return (bad_request(&e), None),
         }
     }
     for k in [
@@ -149,24 +176,33 @@ pub async fn token(
         "grant_type",
     ] {
         if p.get(k).is_none_or(|v| v.is_empty()) {
-            return bad_request(&format!("the '{k}' parameter is missing"));
+            return (
+                bad_request(&format!("the '{k}' parameter is missing")),
+                None,
+            );
         }
     }
     if p["grant_type"] != "authorization_code" {
-        return token_error(
-            400,
-            "unsupported_grant_type",
-            "grant_type must be authorization_code",
+        return (
+            token_error(
+                400,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code",
+            ),
+            None,
         );
     }
     {
         let app = state.app.read();
         if p["client_id"] != app.ecwid_client_id || p["client_secret"] != app.ecwid_client_secret {
-            return token_error(401, "invalid_client", "wrong client_id or client_secret");
+            return (
+                token_error(401, "invalid_client", "wrong client_id or client_secret"),
+                None,
+            );
         }
     }
-    if let Err(e) = check_redirect(&state, &p["redirect_uri"]) {
-        return bad_request(&e);
+    if let Err(e) = check_redirect(state, &p["redirect_uri"]) {
+        return (bad_request(&e), None);
     }
     let code = &p["code"];
     let shops: Vec<Arc<Shop>> = state
@@ -184,17 +220,23 @@ pub async fn token(
             // "In case of second attempt, the previously provided access token is
             // automatically disabled."
             auth.tokens.remove(token);
-            return token_error(
-                400,
-                "invalid_grant",
-                "the code was already exchanged; the token it gave is disabled",
+            return (
+                token_error(
+                    400,
+                    "invalid_grant",
+                    "the code was already exchanged; the token it gave is disabled",
+                ),
+                Some(shop.info.domain.clone()),
             );
         }
         let Some(grant) = auth.codes.remove(code) else {
             continue;
         };
         if grant.expires_at <= Utc::now() {
-            return token_error(400, "invalid_grant", "the code has expired");
+            return (
+                token_error(400, "invalid_grant", "the code has expired"),
+                Some(shop.info.domain.clone()),
+            );
         }
         let token = format!("secure_sbx_{}", uuid::Uuid::new_v4().simple());
         auth.tokens.insert(
@@ -208,12 +250,18 @@ pub async fn token(
         auth.installed = true;
         auth.scope = grant.scope.clone();
         st.used_codes.insert(code.clone(), token.clone());
-        return HttpResponse::Ok().json(json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "scope": grant.scope,
-            "store_id": eco.store_id,
-        }));
+        return (
+            HttpResponse::Ok().json(json!({
+                "access_token": token,
+                "token_type": "bearer",
+                "scope": grant.scope,
+                "store_id": eco.store_id,
+            })),
+            Some(shop.info.domain.clone()),
+        );
     }
-    token_error(400, "invalid_grant", "unknown authorization code")
+    (
+        token_error(400, "invalid_grant", "unknown authorization code"),
+        None,
+    )
 }
