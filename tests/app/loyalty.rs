@@ -1183,3 +1183,132 @@ async fn a_plan_without_groups_keeps_codes_and_says_so(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(a_plan_without_groups_keeps_codes_and_says_so);
+
+/// The text a page shows: its markup without scripts, styles and tags, entities decoded
+/// enough for words ("&amp;" → "&").
+fn visible_text(html: &str) -> String {
+    let hidden = regex::Regex::new(r"(?is)<(script|style)\b.*?</(script|style)>").unwrap();
+    let tags = regex::Regex::new(r"(?s)<[^>]*>").unwrap();
+    let shown = hidden.replace_all(html, " ");
+    tags.replace_all(&shown, " ")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+}
+
+/// The admin names Lifecycle's labels in the platform's words: an Ecwid merchant reads
+/// "customer group" (never "tag") on every page, a Shopify merchant reads "tag"; the offers
+/// page says how narrowly the platform can restrict a code.
+async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platform: Platform) {
+    let Some(env) = env_on(backend, platform).await else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let shop_id = env.installed_shop().await.id;
+    offers_on_after_install(&env, shop_id).await;
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    // A dry run, so the offers page shows its plan summary.
+    run_for_shop(&env.app.state, shop_id, "test", true)
+        .await
+        .unwrap();
+    let customer: i64 = query_all(
+        &env.app.state.db,
+        "SELECT id FROM customers WHERE shop_id = ? ORDER BY id LIMIT 1",
+        vec![shop_id.into()],
+    )
+    .await[0]
+        .try_get("", "id")
+        .unwrap();
+    let caps = env
+        .app
+        .state
+        .platforms
+        .get(env.platform)
+        .unwrap()
+        .capabilities()
+        .clone();
+    let mut pages: Vec<String> = lifecycle::admin::pages::NAV
+        .iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    pages.push(format!("/admin/customers/{customer}"));
+    let tag_word = regex::Regex::new(r"(?i)\btags?\b").unwrap();
+    let mut all = String::new();
+    for path in &pages {
+        let r = env
+            .http
+            .get(format!("{}{path}", env.app.url()))
+            .header("Cookie", format!("lifecycle_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let html = r.text().await.unwrap();
+        let text = visible_text(&html);
+        match env.platform {
+            "ecwid" => {
+                assert_eq!(caps.label_word, "customer group");
+                let found: Vec<&str> = tag_word.find_iter(&text).map(|m| m.as_str()).collect();
+                assert!(
+                    found.is_empty(),
+                    "{path} says {found:?} to an Ecwid merchant: {text}"
+                );
+                assert!(
+                    text.contains("Offers & customer groups"),
+                    "{path}: the navigation names groups: {text}"
+                );
+            }
+            _ => {
+                assert_eq!(caps.label_word, "tag");
+                assert!(
+                    text.contains("Offers & tags"),
+                    "{path}: the navigation names tags: {text}"
+                );
+            }
+        }
+        if path == "/admin/offers" {
+            let note = format!("id=\"code-note\">{}</p>", caps.code_note);
+            assert!(html.contains(&note), "the offers page says {note}: {html}");
+            assert!(
+                html.contains("id=\"plan-summary\""),
+                "a dry run's plan is shown"
+            );
+        }
+        all.push_str(&text);
+    }
+    let (label, title) = match env.platform {
+        "ecwid" => ("customer group", "Customer groups"),
+        _ => ("tag", "Tags"),
+    };
+    for words in [
+        format!("{} prefix", capitalise(label)),
+        format!("Customers whose {label}s change"),
+        format!("{} or code", capitalise(label)),
+        format!("review the {label}s and codes"),
+        format!("<h2>{title}</h2>"),
+    ] {
+        let seen = if words.starts_with('<') {
+            // A heading: in the customer page's markup.
+            let r = env
+                .http
+                .get(format!("{}/admin/customers/{customer}", env.app.url()))
+                .header("Cookie", format!("lifecycle_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            r.text().await.unwrap().contains(&words)
+        } else {
+            all.contains(&words)
+        };
+        assert!(seen, "the admin says {words:?}");
+    }
+    env.shutdown().await;
+}
+every_platform!(the_admin_names_labels_in_the_platforms_words);
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

@@ -113,7 +113,7 @@
     });
   });
 
-  // ---- settings (Offers & tags)
+  // ---- settings (Offers & tags, or the platform's word for labels)
   var form = $('#settings-form');
   if (form) {
     var base = JSON.parse($('#settings-data').textContent);
@@ -182,7 +182,9 @@
         }
         if (st.state !== 'done') throw new Error('The dry run failed: ' + (st.error || st.state));
         var sum = st.result.summary;
-        status($('#dry-run-status'), 'Planned ' + sum.tag_changes + ' tag change(s) and ' +
+        // The platform's word for labels ("tags", "customer groups"), from the page.
+        var labels = $('#plan-card').dataset.labels || 'tags';
+        status($('#dry-run-status'), 'Planned ' + sum.tag_changes + ' change(s) of ' + labels + ' and ' +
           sum.codes_planned + ' code(s).', 'ok');
         setTimeout(function () { location.reload(); }, 400);
       } catch (e) { status($('#dry-run-status'), e.message, 'error'); dry.disabled = false; }
