@@ -616,6 +616,18 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
                         p class="muted small" id="label-note" { "Each customer is in one " (label_word) ": Lifecycle puts them in the group of their loyalty tier (or lifecycle stage), named with the prefix below, and leaves customers in your own groups alone." }
                     }
                     div class="field" { label { (capitalise(label_word)) " prefix" input type="text" name="tag_prefix" id="tag-prefix" value=(eff["tag_prefix"].as_str().unwrap_or("")); } }
+                    // Only where a customer has one group: which label it follows.
+                    @if one_group {
+                        div class="field" {
+                            label { "Each customer's " (label_word) " follows their"
+                                select name="group_label" id="group-label" {
+                                    @for l in crate::settings::GroupLabel::ALL {
+                                        option value=(l.key()) selected[eff["group_label"] == l.key()] { (l.describe()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     div class="field" {
                         label { "Schedule (cron: minute hour day month weekday)"
                             input type="text" name="schedule" id="schedule" class="mono" placeholder="0 3 * * *" value=(eff["schedule"].as_str().unwrap_or(""));

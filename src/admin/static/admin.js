@@ -146,13 +146,17 @@
         tiers[t + '_min'] = num(form.querySelector('[name=tier_' + t + ']'));
       });
       var schedule = $('#schedule').value.trim();
-      return {
+      var settings = {
         offers: offers, segments: segments,
         tag_prefix: $('#tag-prefix').value,
         dry_run: $('#dry-run-toggle').checked,
         schedule: schedule === '' ? null : schedule,
         cac: num($('#cac'))
       };
+      // Offered only where a customer has one group.
+      var groupLabel = $('#group-label');
+      if (groupLabel) settings.group_label = groupLabel.value;
+      return settings;
     };
     $('#save-settings').addEventListener('click', async function () {
       var btn = this;
