@@ -33,7 +33,9 @@ pub struct LoyaltySettings {
 }
 
 /// The label that becomes a customer's group where a customer has only one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupLabel {
     /// The loyalty tier (bronze, silver, gold, platinum).
@@ -44,6 +46,38 @@ pub enum GroupLabel {
 }
 
 impl GroupLabel {
+    /// Every label, as the settings spell them.
+    pub const ALL: [GroupLabel; 2] = [GroupLabel::Tier, GroupLabel::Stage];
+
+    /// The settings' spelling ("tier", "stage").
+    pub fn key(self) -> &'static str {
+        match self {
+            GroupLabel::Tier => "tier",
+            GroupLabel::Stage => "stage",
+        }
+    }
+
+    /// What it is, in the merchant's words.
+    pub fn noun(self) -> &'static str {
+        match self {
+            GroupLabel::Tier => "loyalty tier",
+            GroupLabel::Stage => "lifecycle stage",
+        }
+    }
+
+    /// The same with its values, for a choice.
+    pub fn describe(self) -> &'static str {
+        match self {
+            GroupLabel::Tier => "loyalty tier (bronze, silver, gold, platinum)",
+            GroupLabel::Stage => "lifecycle stage (new, active, at risk, ...)",
+        }
+    }
+
+    /// The label a settings value names, if any.
+    pub fn parse(key: &str) -> Option<GroupLabel> {
+        GroupLabel::ALL.into_iter().find(|l| l.key() == key)
+    }
+
     /// Whether a segment is one of this label's.
     pub fn drives(self, id: crate::core::segments::SegmentId) -> bool {
         use crate::core::segments::{BuiltinSegment, SegmentId};
@@ -93,6 +127,20 @@ impl LoyaltySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_labels_are_spelt_as_the_settings_store_them() {
+        for l in GroupLabel::ALL {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.key());
+            assert_eq!(GroupLabel::parse(l.key()), Some(l));
+            let s =
+                LoyaltySettings::from_shop_json(&format!(r#"{{"group_label": "{}"}}"#, l.key()))
+                    .unwrap();
+            assert_eq!(s.group_label, l);
+        }
+        assert_eq!(GroupLabel::parse("Stage"), None);
+        assert_eq!(LoyaltySettings::default().group_label, GroupLabel::Tier);
+    }
 
     #[test]
     fn defaults_and_foreign_keys() {

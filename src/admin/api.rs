@@ -247,17 +247,60 @@ fn settings_object(text: &str) -> Map<String, Value> {
 }
 
 /// Top-level settings keys the admin may write; others belong to no one and are refused.
-const WRITABLE: [&str; 6] = [
+/// [`SettingsPatch`] documents each for the OpenAPI document: keep the two in step.
+const WRITABLE: [&str; 7] = [
     "segments",
     "offers",
     "tag_prefix",
     "dry_run",
     "schedule",
     "cac",
+    "group_label",
 ];
+
+/// The body of `PUT /api/settings`: any of these top-level keys (null removes one).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // the OpenAPI document's description of the body, read as a JSON object
+pub struct SettingsPatch {
+    /// Segment settings: thresholds and custom segments.
+    #[schema(value_type = Option<Object>)]
+    segments: Option<Value>,
+    /// Offer settings, by offer.
+    #[schema(value_type = Option<Object>)]
+    offers: Option<Value>,
+    /// The prefix of every label Lifecycle writes (no commas).
+    tag_prefix: Option<String>,
+    /// Plan and record, send nothing.
+    dry_run: Option<bool>,
+    /// The shop's own run schedule: a five-field cron in UTC, at most one run an hour.
+    schedule: Option<String>,
+    /// The cost of acquiring one customer (positive), for CLV : CAC.
+    cac: Option<f64>,
+    /// Where a customer has one group (Ecwid): whether it is their loyalty tier (the default)
+    /// or their lifecycle stage. Ignored where a customer has any number of tags.
+    group_label: Option<crate::settings::GroupLabel>,
+}
 
 /// Checks merged settings the way the jobs will read them, and the admin's own keys.
 fn validate_settings(merged: &Map<String, Value>) -> Result<(), ApiError> {
+    match merged.get("group_label") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            if v.as_str()
+                .and_then(crate::settings::GroupLabel::parse)
+                .is_none()
+            {
+                let known: Vec<String> = crate::settings::GroupLabel::ALL
+                    .iter()
+                    .map(|l| format!("\"{}\" for the customer's {}", l.key(), l.noun()))
+                    .collect();
+                return Err(ApiError::BadRequest(format!(
+                    "group_label {v} is not a label a customer group can follow; use {}",
+                    known.join(" or ")
+                )));
+            }
+        }
+    }
     let text = Value::Object(merged.clone()).to_string();
     LoyaltySettings::from_shop_json(&text)
         .and_then(|s| s.validate().map(|_| ()))
@@ -340,6 +383,7 @@ pub fn settings_view(stored_text: &str) -> SettingsView {
         "offers": parsed.offers,
         "tag_prefix": parsed.tag_prefix.as_str(),
         "dry_run": parsed.dry_run,
+        "group_label": parsed.group_label,
     });
     for k in ["schedule", "cac"] {
         if let Some(v) = stored.get(k) {
@@ -365,9 +409,10 @@ async fn get_settings(
 }
 
 /// Replaces the given top-level settings (`segments`, `offers`, `tag_prefix`, `dry_run`,
-/// `schedule`, `cac`; null removes one). Invalid settings are refused with 400 and the reason.
+/// `schedule`, `cac`, `group_label`; null removes one). Invalid settings are refused with 400
+/// and the reason.
 #[utoipa::path(put, path = "/api/settings", tag = "settings",
-    request_body(content = Object, description = "top-level keys to replace"),
+    request_body(content = SettingsPatch, description = "top-level keys to replace"),
     responses((status = 200, body = SettingsView), (status = 400, description = "invalid settings, with the reason"), (status = 401)))]
 #[put("/api/settings")]
 async fn put_settings(

@@ -37,7 +37,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 p {
                     "Lifecycle keeps a copy of a shop's customers and orders, works out where each "
                     "customer is in their lifecycle (RFM group, predicted lifetime value, churn risk, "
-                    "loyalty tier) and writes the result back to the shop as customer tags and "
+                    "loyalty tier) and writes the result back to the shop as customer tags (or groups) and "
                     "personal discount codes that the shop's own email, ads and checkout tools can use."
                 }
                 h2 { "Install it" }

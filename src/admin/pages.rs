@@ -53,6 +53,11 @@ pub(super) struct Ctx {
     keep: String,
     /// The page's `Content-Security-Policy`: who may frame it.
     csp: String,
+    /// The platform's word for one of Lifecycle's labels on a customer ("tag", "customer
+    /// group"): every place a page names the label says it.
+    label_word: &'static str,
+    /// The platform holds one label per customer (a group), not any number of tags.
+    one_group: bool,
 }
 
 fn is_embedded(req: &HttpRequest) -> bool {
@@ -80,6 +85,21 @@ impl Ctx {
     pub(super) fn link(&self, path: &str) -> String {
         format!("{path}{}", self.keep)
     }
+
+    /// The platform's word for labels, plural ("tags", "customer groups").
+    fn labels(&self) -> String {
+        format!("{}s", self.label_word)
+    }
+
+    /// The same, capitalised for a heading or a column ("Tags", "Customer groups").
+    fn labels_title(&self) -> String {
+        capitalise(&self.labels())
+    }
+
+    /// A navigation label in the platform's words (see [`NAV`]).
+    fn nav_label(&self, label: &str) -> String {
+        label.replace(LABELS, &self.labels())
+    }
 }
 
 /// Authenticates a page request. An embedded load without a token gets a page that asks the
@@ -89,6 +109,14 @@ async fn page_ctx(req: &HttpRequest, state: &AppState) -> Result<Ctx, HttpRespon
     match auth::authenticate(req, state).await {
         Ok(session) => Ok(Ctx {
             csp: content_security_policy(state, &session.platform, &session.domain),
+            label_word: state
+                .platforms
+                .get(&session.platform)
+                .map_or("tag", |p| p.capabilities().label_word),
+            one_group: state
+                .platforms
+                .get(&session.platform)
+                .is_some_and(|p| p.capabilities().labels == crate::platforms::Labelling::OneGroup),
             embedding: embedded
                 .then(|| state.platforms.get(&session.platform))
                 .flatten()
@@ -220,12 +248,15 @@ pub(super) fn document(
     }
 }
 
+/// In a [`NAV`] label: the platform's word for labels, plural ("tags", "customer groups").
+pub const LABELS: &str = "{labels}";
+
 /// Every page in the navigation (the customer page, `/admin/customers/{id}`, is reached from
-/// the list).
+/// the list). A label's [`LABELS`] becomes the platform's word.
 pub const NAV: [(&str, &str); 7] = [
     ("/admin", "Overview"),
     ("/admin/segments", "Segments"),
-    ("/admin/offers", "Offers & tags"),
+    ("/admin/offers", "Offers & {labels}"),
     ("/admin/customers", "Customers"),
     ("/admin/model", "Model"),
     ("/admin/results", "Results"),
@@ -236,7 +267,7 @@ pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Http
     let page = html! {
         @if ctx.embedding.is_some() {
             ui-nav-menu {
-                @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (label) } }
+                @for (path, label) in &NAV[1..] { a href=(ctx.link(path)) { (ctx.nav_label(label)) } }
             }
         }
         header class="topbar" {
@@ -244,7 +275,7 @@ pub(super) fn layout(ctx: &Ctx, active: &str, title: &str, body: Markup) -> Http
             nav aria-label="Lifecycle sections" {
                 @for (path, label) in NAV {
                     a href=(ctx.link(path)) class=(if path == active { "active" } else { "" })
-                        aria-current=[(path == active).then_some("page")] { (label) }
+                        aria-current=[(path == active).then_some("page")] { (ctx.nav_label(label)) }
                 }
             }
             div class="shop muted" { (ctx.session.domain) }
@@ -358,7 +389,7 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
             }
         }
         @if let Some(why) = &o.labels_unavailable {
-            (labels_unavailable_banner(&ctx, state, why))
+            (labels_unavailable_banner(&ctx, why))
         }
         section class="tiles" aria-label="Key figures" {
             div class="tile" { div class="label" { "Customers" } div class="value" id="kpi-customers" { (o.customers) } }
@@ -388,7 +419,7 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
                         p class="muted" { (c.meaning) }
                         p class="muted small" { "CAC " (format!("{:.2} {cur}", c.cac)) }
                     }
-                    None => { p class="muted" { "Enter your customer acquisition cost under " a href=(ctx.link("/admin/offers")) { "Offers & tags" } " to compare it with predicted CLV." } }
+                    None => { p class="muted" { "Enter your customer acquisition cost under " a href=(ctx.link("/admin/offers")) { (ctx.nav_label(NAV[2].1)) } " to compare it with predicted CLV." } }
                 }
                 h2 { "Sync and push" }
                 (run_line("Last sync", &o.last_sync))
@@ -433,7 +464,8 @@ async fn segments_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
         section class="card" id="rule-editor" {
             h2 { "New custom segment" }
             div class="field" {
-                label for="segment-key" { "Key (also the tag)" }
+                // Where a customer has one group, only the tier or stage segments become it.
+                label for="segment-key" { @if ctx.one_group { "Key" } @else { "Key (also the " (ctx.label_word) ")" } }
                 input id="segment-key" type="text" placeholder="vip-lapsed" autocomplete="off" spellcheck="false";
             }
             div class="field" {
@@ -463,7 +495,7 @@ async fn segments_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
             h2 { "Segments" }
             p class="muted small" { (v.scored_customers) " customers scored at the last analysis. Trend: members at each of the last runs." }
             table class="table" id="segments-table" {
-                thead { tr { th { "Segment" } th { "Type" } th class="num" { "Members" } th { "Trend" } th { "Tag" } th {} } }
+                thead { tr { th { "Segment" } th { "Type" } th class="num" { "Members" } th { "Trend" } th { (capitalise(ctx.label_word)) } th {} } }
                 tbody {
                     @for s in &v.segments {
                         tr data-key=(s.key) {
@@ -502,11 +534,8 @@ fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
 
 /// The shop's plan refused Lifecycle's labels (an Ecwid plan without customer groups): say so
 /// in the platform's words, and that the rest goes on.
-fn labels_unavailable_banner(ctx: &Ctx, state: &AppState, why: &str) -> Markup {
-    let word = state
-        .platforms
-        .get(&ctx.session.platform)
-        .map_or("tag", |p| p.capabilities().label_word);
+fn labels_unavailable_banner(ctx: &Ctx, why: &str) -> Markup {
+    let word = ctx.label_word;
     html! {
         div class="banner bad" id="labels-unavailable" {
             strong { "Your plan does not include " (word) "s. " }
@@ -532,14 +561,12 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
         .platforms
         .get(&ctx.session.platform)
         .map(|p| p.capabilities().clone());
-    let label_word = caps.as_ref().map_or("tag", |c| c.label_word);
-    let one_group = caps
-        .as_ref()
-        .is_some_and(|c| c.labels == crate::platforms::Labelling::OneGroup);
+    let label_word = ctx.label_word;
+    let one_group = ctx.one_group;
     let labels_unavailable = data::labels_unavailable(&state.db, ctx.session.shop_id).await?;
     let body = html! {
         @if let Some(e) = &view.error { div class="banner bad" { "Stored settings are invalid: " (e) } }
-        @if let Some(why) = &labels_unavailable { (labels_unavailable_banner(&ctx, state, why)) }
+        @if let Some(why) = &labels_unavailable { (labels_unavailable_banner(&ctx, why)) }
         script type="application/json" id="settings-data" { (PreEscaped(eff.to_string().replace("</", "<\\/"))) }
         form id="settings-form" data-currency=(currency) data-exponent=(exp) onsubmit="return false" {
             section class="card" {
@@ -589,6 +616,18 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
                         p class="muted small" id="label-note" { "Each customer is in one " (label_word) ": Lifecycle puts them in the group of their loyalty tier (or lifecycle stage), named with the prefix below, and leaves customers in your own groups alone." }
                     }
                     div class="field" { label { (capitalise(label_word)) " prefix" input type="text" name="tag_prefix" id="tag-prefix" value=(eff["tag_prefix"].as_str().unwrap_or("")); } }
+                    // Only where a customer has one group: which label it follows.
+                    @if one_group {
+                        div class="field" {
+                            label { "Each customer's " (label_word) " follows their"
+                                select name="group_label" id="group-label" {
+                                    @for l in crate::settings::GroupLabel::ALL {
+                                        option value=(l.key()) selected[eff["group_label"] == l.key()] { (l.describe()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     div class="field" {
                         label { "Schedule (cron: minute hour day month weekday)"
                             input type="text" name="schedule" id="schedule" class="mono" placeholder="0 3 * * *" value=(eff["schedule"].as_str().unwrap_or(""));
@@ -621,17 +660,18 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
                 span id="settings-status" class="status" role="status" {}
             }
         }
-        section class="card" id="plan-card" {
+        section class="card" id="plan-card" data-labels=(ctx.labels()) {
             h2 { "Dry run" }
-            p class="muted" { "Analyse and plan now without sending anything, then review the tags and codes that would be pushed." }
+            p class="muted" { "Analyse and plan now without sending anything, then review the " (ctx.labels()) " and codes that would be pushed." }
             div class="actions" {
                 button type="button" id="dry-run-btn" class="secondary" { "Run a dry run" }
                 span id="dry-run-status" class="status" role="status" {}
             }
-            (plan_view(&plan))
+            (plan_view(&ctx, &plan))
         }
     };
-    Ok(layout(&ctx, "/admin/offers", "Offers & tags", body))
+    let title = ctx.nav_label(NAV[2].1);
+    Ok(layout(&ctx, "/admin/offers", &title, body))
 }
 
 fn capitalise(s: &str) -> String {
@@ -641,7 +681,7 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn plan_view(plan: &data::PlanView) -> Markup {
+fn plan_view(ctx: &Ctx, plan: &data::PlanView) -> Markup {
     let s = &plan.summary;
     html! {
         div id="plan" {
@@ -652,7 +692,7 @@ fn plan_view(plan: &data::PlanView) -> Markup {
                     @if let Some(e) = &run.error { p class="error-text" { (e) } }
                     dl class="facts" id="plan-summary" {
                         dt { "Customers analysed" } dd { (s["customers"]) }
-                        dt { "Customers whose tags change" } dd id="plan-tag-changes" { (s["tag_changes"]) }
+                        dt { "Customers whose " (ctx.labels()) " change" } dd id="plan-tag-changes" { (s["tag_changes"]) }
                         dt { "Codes planned" } dd id="plan-codes" { (s["codes_planned"]) }
                         dt { "Held out (control groups, no code)" } dd id="plan-held-out" { (s["held_out"]) }
                         dt { "Planned writes" } dd id="plan-total" { (plan.total_items) }
@@ -661,7 +701,7 @@ fn plan_view(plan: &data::PlanView) -> Markup {
                         p class="muted" { "Nothing to change: the shop already matches." }
                     } @else {
                         table class="table" id="plan-items" {
-                            thead { tr { th { "Customer" } th { "Action" } th { "Tag or code" } th { "Because of" } } }
+                            thead { tr { th { "Customer" } th { "Action" } th { (capitalise(ctx.label_word)) " or code" } th { "Because of" } } }
                             tbody {
                                 @for i in &plan.items {
                                     tr { td class="mono small" { (short_id(&i.customer_platform_id)) } td { (i.action) } td { code { (i.detail) } } td { (i.reason) } }
@@ -795,7 +835,7 @@ async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpRespo
                 }
                 h2 { "Segments" }
                 p { @for s in &c.segments { span class="chip" { (s) } " " } @if c.segments.is_empty() { span class="muted" { "none" } } }
-                h2 { "Tags" }
+                h2 { (ctx.labels_title()) }
                 p { @for t in &c.tags { span class="chip" { (t) } " " } @if c.tags.is_empty() { span class="muted" { "none" } } }
                 p class="muted small" { "Pushed by Lifecycle: " (if c.pushed_tags.is_empty() { "none".to_string() } else { c.pushed_tags.join(", ") }) }
             }
@@ -886,7 +926,7 @@ async fn activity_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
         section class="card" {
             h2 { "Pushes (audit)" }
             @if a.audit.is_empty() { p class="muted" { "Nothing pushed or planned yet." } } @else {
-                table class="table" { thead { tr { th { "When" } th { "Customer" } th { "Action" } th { "Tag or code" } th { "Because of" } th { "Outcome" } } }
+                table class="table" { thead { tr { th { "When" } th { "Customer" } th { "Action" } th { (capitalise(ctx.label_word)) " or code" } th { "Because of" } th { "Outcome" } } }
                     tbody { @for i in &a.audit { tr {
                         td { (when(Some(i.at))) } td class="mono small" { (short_id(&i.customer_platform_id)) } td { (i.action) @if i.dry_run { " (dry run)" } }
                         td { code { (i.detail) } } td { (i.reason) } td { (i.outcome) }

@@ -119,8 +119,19 @@ pub enum CallError {
     /// The shop's plan does not include the feature (Ecwid answers 402).
     #[error("the shop's plan does not include this: {0}")]
     PlanLimit(String),
+    /// Errors the platform reported in a successful HTTP answer (GraphQL's `errors`).
     #[error("the platform reported errors: {0}")]
     Remote(String),
+    /// The platform refused a request with an HTTP status that has no variant of its own
+    /// (a 4xx other than 401, 402, 403 and 429): callers match on `status`, never on text.
+    #[error("{request} answered {status}: {body}")]
+    Status {
+        /// What was asked (a path or an operation), for the message.
+        request: String,
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
     #[error("gave up after {attempts} attempts: {last}")]
     Exhausted { attempts: u32, last: String },
     #[error("unexpected response: {0}")]

@@ -575,6 +575,7 @@ async fn settings_are_validated_before_saving(backend: Backend) {
             json!({"schedule": "*/10 * * * *"}),
             "at most one run an hour",
         ),
+        (json!({"group_label": "rfm"}), "group_label"),
         (json!({"no_such_setting": 1}), "unknown setting"),
         (json!([1, 2]), "JSON"),
     ] {

@@ -96,6 +96,15 @@ async fn sandbox_tags(env: &Env) -> BTreeMap<String, Vec<String>> {
 /// Our stored segments per customer, as the labels they should produce: every published
 /// segment as a tag, or on a one-group platform only the loyalty tier (the default label).
 async fn expected_tags(env: &Env, shop_id: i64) -> BTreeMap<String, BTreeSet<String>> {
+    expected_labels(env, shop_id, lifecycle::settings::GroupLabel::Tier).await
+}
+
+/// As [`expected_tags`], with `group_label` the label a one-group platform's group follows.
+async fn expected_labels(
+    env: &Env,
+    shop_id: i64,
+    group_label: lifecycle::settings::GroupLabel,
+) -> BTreeMap<String, BTreeSet<String>> {
     let db = &env.app.state.db;
     let one_group = env.platform == "ecwid";
     let catalog = SegmentCatalog::new(&SegmentSettings::default()).unwrap();
@@ -117,7 +126,7 @@ async fn expected_tags(env: &Env, shop_id: i64) -> BTreeMap<String, BTreeSet<Str
                         .unwrap_or_else(|| panic!("unknown segment {k}"))
                 })
                 .filter(|id| catalog.published(*id))
-                .filter(|id| !one_group || lifecycle::settings::GroupLabel::Tier.drives(*id))
+                .filter(|id| !one_group || group_label.drives(*id))
                 .map(|id| format!("{PREFIX}{}", catalog.slug(id)))
                 .collect();
             (
@@ -1183,3 +1192,250 @@ async fn a_plan_without_groups_keeps_codes_and_says_so(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(a_plan_without_groups_keeps_codes_and_says_so);
+
+/// The text a page shows: its markup without scripts, styles and tags, entities decoded
+/// enough for words ("&amp;" → "&").
+fn visible_text(html: &str) -> String {
+    let hidden = regex::Regex::new(r"(?is)<(script|style)\b.*?</(script|style)>").unwrap();
+    let tags = regex::Regex::new(r"(?s)<[^>]*>").unwrap();
+    let shown = hidden.replace_all(html, " ");
+    tags.replace_all(&shown, " ")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+}
+
+/// The admin names Lifecycle's labels in the platform's words: an Ecwid merchant reads
+/// "customer group" (never "tag") on every page, a Shopify merchant reads "tag"; the offers
+/// page says how narrowly the platform can restrict a code.
+async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platform: Platform) {
+    let Some(env) = env_on(backend, platform).await else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let shop_id = env.installed_shop().await.id;
+    offers_on_after_install(&env, shop_id).await;
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    // A dry run, so the offers page shows its plan summary.
+    run_for_shop(&env.app.state, shop_id, "test", true)
+        .await
+        .unwrap();
+    let customer: i64 = query_all(
+        &env.app.state.db,
+        "SELECT id FROM customers WHERE shop_id = ? ORDER BY id LIMIT 1",
+        vec![shop_id.into()],
+    )
+    .await[0]
+        .try_get("", "id")
+        .unwrap();
+    let caps = env
+        .app
+        .state
+        .platforms
+        .get(env.platform)
+        .unwrap()
+        .capabilities()
+        .clone();
+    let mut pages: Vec<String> = lifecycle::admin::pages::NAV
+        .iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    pages.push(format!("/admin/customers/{customer}"));
+    let tag_word = regex::Regex::new(r"(?i)\btags?\b").unwrap();
+    let mut all = String::new();
+    for path in &pages {
+        let r = env
+            .http
+            .get(format!("{}{path}", env.app.url()))
+            .header("Cookie", format!("lifecycle_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let html = r.text().await.unwrap();
+        let text = visible_text(&html);
+        match env.platform {
+            "ecwid" => {
+                assert_eq!(caps.label_word, "customer group");
+                let found: Vec<&str> = tag_word.find_iter(&text).map(|m| m.as_str()).collect();
+                assert!(
+                    found.is_empty(),
+                    "{path} says {found:?} to an Ecwid merchant: {text}"
+                );
+                assert!(
+                    text.contains("Offers & customer groups"),
+                    "{path}: the navigation names groups: {text}"
+                );
+            }
+            _ => {
+                assert_eq!(caps.label_word, "tag");
+                assert!(
+                    text.contains("Offers & tags"),
+                    "{path}: the navigation names tags: {text}"
+                );
+            }
+        }
+        if path == "/admin/offers" {
+            let note = format!("id=\"code-note\">{}</p>", caps.code_note);
+            assert!(html.contains(&note), "the offers page says {note}: {html}");
+            assert!(
+                html.contains("id=\"plan-summary\""),
+                "a dry run's plan is shown"
+            );
+            assert_eq!(
+                html.contains("id=\"group-label\""),
+                env.platform == "ecwid",
+                "the choice of the group's label is offered only where a customer has one group"
+            );
+        }
+        all.push_str(&text);
+    }
+    let (label, title) = match env.platform {
+        "ecwid" => ("customer group", "Customer groups"),
+        _ => ("tag", "Tags"),
+    };
+    for words in [
+        format!("{} prefix", capitalise(label)),
+        format!("Customers whose {label}s change"),
+        format!("{} or code", capitalise(label)),
+        format!("review the {label}s and codes"),
+        format!("<h2>{title}</h2>"),
+    ] {
+        let seen = if words.starts_with('<') {
+            // A heading: in the customer page's markup.
+            let r = env
+                .http
+                .get(format!("{}/admin/customers/{customer}", env.app.url()))
+                .header("Cookie", format!("lifecycle_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            r.text().await.unwrap().contains(&words)
+        } else {
+            all.contains(&words)
+        };
+        assert!(seen, "the admin says {words:?}");
+    }
+    env.shutdown().await;
+}
+every_platform!(the_admin_names_labels_in_the_platforms_words);
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The merchant chooses the label an Ecwid customer group follows: `group_label` is writable
+/// through the settings API (only "tier" or "stage"; anything else is a 400 that says which),
+/// documented in the OpenAPI document, and with "stage" a run puts every customer in the group
+/// of their lifecycle stage instead of their loyalty tier.
+async fn the_group_follows_the_lifecycle_stage_when_chosen(backend: Backend) {
+    use lifecycle::settings::GroupLabel;
+    let Some(env) = env_on(backend, Platform::Ecwid).await else {
+        return;
+    };
+    let cookie = session_cookie(&env.install().await);
+    let shop_id = env.installed_shop().await.id;
+    offers_on_after_install(&env, shop_id).await;
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    // The default: groups follow the loyalty tier.
+    let by_tier = expected_labels(&env, shop_id, GroupLabel::Tier).await;
+    let groups = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, BTreeSet<String>> {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+            .collect()
+    };
+    assert_eq!(
+        groups(&sandbox_tags(&env).await),
+        by_tier,
+        "tier groups first"
+    );
+
+    let put = |body: Value| {
+        let request = env
+            .http
+            .put(format!("{}/api/settings", env.app.url()))
+            .header("Cookie", format!("lifecycle_session={cookie}"))
+            .json(&body);
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let stored = || async { env.installed_shop().await.settings };
+    let before = stored().await;
+    for bad in [
+        json!("lifecycle_stage"),
+        json!("Stage"),
+        json!(1),
+        json!(["stage"]),
+    ] {
+        let (status, r) = put(json!({ "group_label": bad })).await;
+        assert_eq!(status, 400, "{bad}: {r}");
+        let msg = r["error"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("group_label") && msg.contains("\"tier\"") && msg.contains("\"stage\""),
+            "{bad}: the refusal names the setting and its values: {msg}"
+        );
+        assert_eq!(stored().await, before, "nothing saved for {bad}");
+    }
+    let doc: Value = env
+        .http
+        .get(format!("{}/api/openapi.json", env.app.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["SettingsPatch"]["properties"]["group_label"].is_object(),
+        "the settings body documents group_label: {schemas}"
+    );
+    assert_eq!(schemas["GroupLabel"]["enum"], json!(["tier", "stage"]));
+
+    let (status, r) = put(json!({ "group_label": "stage" })).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["effective"]["group_label"], "stage", "{r}");
+    let offers: String = env
+        .http
+        .get(format!("{}/admin/offers", env.app.url()))
+        .header("Cookie", format!("lifecycle_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        offers.contains("<option value=\"stage\" selected>"),
+        "the offers page shows the choice: {offers}"
+    );
+
+    let run = run_for_shop(&env.app.state, shop_id, "test", false)
+        .await
+        .unwrap();
+    assert!(run.tag_changes > 0, "customers move to stage groups: {run}");
+    wait_idle(&env, &env.app.state.db, shop_id).await;
+    let by_stage = expected_labels(&env, shop_id, GroupLabel::Stage).await;
+    let actual = groups(&sandbox_tags(&env).await);
+    assert_eq!(actual, by_stage, "every customer is in their stage's group");
+    let stage_groups: BTreeSet<&String> = actual.values().flatten().collect();
+    assert!(
+        !stage_groups.is_empty()
+            && stage_groups
+                .iter()
+                .all(|g| g.starts_with(&format!("{PREFIX}stage-"))),
+        "groups are named after lifecycle stages: {stage_groups:?}"
+    );
+    assert!(
+        actual.values().all(|g| g.len() <= 1),
+        "one group per customer"
+    );
+    env.shutdown().await;
+}
+both_backends!(the_group_follows_the_lifecycle_stage_when_chosen);

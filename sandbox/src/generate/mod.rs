@@ -36,7 +36,7 @@ pub use ids::NextIds;
 pub use live::{LiveContext, LiveGenerator, LiveSlices};
 pub use model::{
     CustomerChanges, CustomerState, FinancialStatus, GenCheckout, GenCustomer, GenLineItem,
-    GenOrder, GenRefund, LIVE_CANCEL_REASON, LiveEvent, minor_exponent,
+    GenOrder, GenRefund, LIVE_CANCEL_REASON, LiveEvent,
 };
 pub use params::TrueParams;
 

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use lifecycle_core::money::exponent;
 use serde::{Deserialize, Serialize};
 
 use super::GenError;
@@ -34,16 +35,6 @@ impl CustomerState {
 impl fmt::Display for CustomerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Number of decimal places of an ISO 4217 currency's minor unit (2 unless listed).
-pub fn minor_exponent(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
     }
 }
 
@@ -175,8 +166,7 @@ impl GenOrder {
         if self.presentment_currency == self.currency {
             return shop_minor;
         }
-        let shift = minor_exponent(&self.presentment_currency) as i32
-            - minor_exponent(&self.currency) as i32;
+        let shift = exponent(&self.presentment_currency) as i32 - exponent(&self.currency) as i32;
         (shop_minor as f64 * self.exchange_rate * 10f64.powi(shift)).round() as i64
     }
 

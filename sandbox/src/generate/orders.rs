@@ -5,9 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
 use super::GenConfig;
-use super::model::{
-    FinancialStatus, GenCheckout, GenLineItem, GenOrder, GenRefund, minor_exponent,
-};
+use super::model::{FinancialStatus, GenCheckout, GenLineItem, GenOrder, GenRefund};
 use super::names::{self, DISCOUNT_CODES, PRODUCT_ID_BASE, PRODUCTS, REFUND_NOTES};
 
 /// Who buys, as far as an order needs to know.
@@ -36,7 +34,8 @@ impl OrderShape {
             shop_currency: config.shop_currency.clone(),
             second_currency: config.second_currency.clone(),
             exchange_rate: config.second_currency_rate,
-            minor_per_unit: 10f64.powi(minor_exponent(&config.shop_currency) as i32),
+            minor_per_unit: 10f64
+                .powi(lifecycle_core::money::exponent(&config.shop_currency) as i32),
             discount_share: config.discount_share,
             refund_share: config.refund_share,
         }

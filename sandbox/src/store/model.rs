@@ -245,10 +245,9 @@ pub struct WebhookSubscription {
     pub created_at: DateTime<Utc>,
 }
 
-/// Decimal places of a currency's minor unit (the generator's table, so both sides agree).
-pub fn currency_exponent(code: &str) -> u32 {
-    crate::generate::minor_exponent(code)
-}
+/// Decimal places of a currency's minor unit: the app's own ISO 4217 table, so the simulated
+/// platforms and Lifecycle never disagree about a currency.
+pub use lifecycle_core::money::exponent as currency_exponent;
 
 /// Minor units -> Shopify's decimal string ("12.30", "-0.05", "1200").
 pub fn format_minor(minor: i64, currency: &str) -> String {
@@ -318,5 +317,22 @@ mod tests {
         assert!(parse_decimal("1.234", "USD").is_err());
         assert!(parse_decimal("abc", "USD").is_err());
         assert_eq!(parse_decimal("1200", "JPY"), Ok(1200));
+    }
+
+    /// The sandbox formats amounts with the app's table: codes its old copy missed (UYI) or
+    /// spelt in lower case agree with `lifecycle_core::money`.
+    #[test]
+    fn amounts_follow_the_apps_currency_table() {
+        assert_eq!(format_minor(1200, "UYI"), "1200");
+        assert_eq!(format_minor(1200, "jpy"), "1200");
+        assert_eq!(format_minor(1234, "kwd"), "1.234");
+        assert_eq!(parse_decimal("1200", "UYI"), Ok(1200));
+        for code in ["USD", "UYI", "jpy", "Kwd", "CLP", "BHD", "XPF"] {
+            assert_eq!(
+                currency_exponent(code),
+                lifecycle_core::money::exponent(code),
+                "{code}"
+            );
+        }
     }
 }

@@ -113,7 +113,7 @@
     });
   });
 
-  // ---- settings (Offers & tags)
+  // ---- settings (Offers & tags, or the platform's word for labels)
   var form = $('#settings-form');
   if (form) {
     var base = JSON.parse($('#settings-data').textContent);
@@ -146,13 +146,17 @@
         tiers[t + '_min'] = num(form.querySelector('[name=tier_' + t + ']'));
       });
       var schedule = $('#schedule').value.trim();
-      return {
+      var settings = {
         offers: offers, segments: segments,
         tag_prefix: $('#tag-prefix').value,
         dry_run: $('#dry-run-toggle').checked,
         schedule: schedule === '' ? null : schedule,
         cac: num($('#cac'))
       };
+      // Offered only where a customer has one group.
+      var groupLabel = $('#group-label');
+      if (groupLabel) settings.group_label = groupLabel.value;
+      return settings;
     };
     $('#save-settings').addEventListener('click', async function () {
       var btn = this;
@@ -182,7 +186,9 @@
         }
         if (st.state !== 'done') throw new Error('The dry run failed: ' + (st.error || st.state));
         var sum = st.result.summary;
-        status($('#dry-run-status'), 'Planned ' + sum.tag_changes + ' tag change(s) and ' +
+        // The platform's word for labels ("tags", "customer groups"), from the page.
+        var labels = $('#plan-card').dataset.labels || 'tags';
+        status($('#dry-run-status'), 'Planned ' + sum.tag_changes + ' change(s) of ' + labels + ' and ' +
           sum.codes_planned + ' code(s).', 'ok');
         setTimeout(function () { location.reload(); }, 400);
       } catch (e) { status($('#dry-run-status'), e.message, 'error'); dry.disabled = false; }

@@ -300,13 +300,13 @@ impl ShopApi for EcwidApi<'_> {
                     .ok_or_else(|| CallError::Protocol("a created coupon without `id`".into()))?,
             }),
             Ok(None) => Err(CallError::Protocol("coupon creation answered 404".into())),
-            Err(CallError::Remote(msg)) if msg.contains(" 409") => Ok(CreateOutcome::Taken),
-            Err(CallError::Remote(msg)) if msg.contains(" 400") => {
+            Err(CallError::Status { status: 409, .. }) => Ok(CreateOutcome::Taken),
+            Err(e @ CallError::Status { status: 400, .. }) => {
                 // A code in use already is ours from an earlier attempt (codes are unguessable).
                 if self.coupon_exists(code.code).await? {
                     Ok(CreateOutcome::Taken)
                 } else {
-                    Ok(CreateOutcome::Rejected(msg))
+                    Ok(CreateOutcome::Rejected(e.to_string()))
                 }
             }
             Err(e) => Err(e),

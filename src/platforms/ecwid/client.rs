@@ -146,10 +146,11 @@ impl StoreClient<'_> {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 _ => {
-                    return Err(CallError::Remote(format!(
-                        "{path} answered {status}: {}",
-                        excerpt(response).await
-                    )));
+                    return Err(CallError::Status {
+                        request: path.to_string(),
+                        status,
+                        body: excerpt(response).await,
+                    });
                 }
             }
         }
@@ -200,6 +201,91 @@ mod tests {
         assert_eq!(last, Duration::from_millis(59_900));
         p.hold("a", now, Duration::from_secs(5));
         assert_eq!(p.reserve("a", now), Duration::from_secs(5));
+    }
+
+    /// A one-route HTTP server that answers every request with `status` and `body`.
+    async fn answering(status: u16, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                // Read the whole request (headers and the body they announce) before answering.
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/api/v3/1")
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_their_http_status() {
+        let http = reqwest::Client::new();
+        let pacer = Arc::new(Pacer::default());
+        for status in [400u16, 409, 422] {
+            let client = StoreClient {
+                http: &http,
+                base: answering(status, r#"{"errorMessage":"no"}"#).await,
+                token: format!("t-{status}"),
+                pacer: &pacer,
+            };
+            let e = client
+                .post("/discount_coupons", &serde_json::json!({"code": "X"}))
+                .await
+                .unwrap_err();
+            match &e {
+                CallError::Status {
+                    request,
+                    status: got,
+                    body,
+                } => {
+                    assert_eq!(*got, status);
+                    assert_eq!(request, "/discount_coupons");
+                    assert!(body.contains("errorMessage"), "{body}");
+                }
+                other => panic!("{status}: expected CallError::Status, got {other:?}"),
+            }
+            assert!(!e.is_transient(), "a refusal is final");
+        }
+        let unauthorized = StoreClient {
+            http: &http,
+            base: answering(401, "{}").await,
+            token: "t-401".into(),
+            pacer: &pacer,
+        };
+        assert!(matches!(
+            unauthorized.get_opt("/profile").await,
+            Err(CallError::Unauthorized)
+        ));
+        let missing = StoreClient {
+            http: &http,
+            base: answering(404, "{}").await,
+            token: "t-404".into(),
+            pacer: &pacer,
+        };
+        assert!(matches!(missing.get_opt("/profile").await, Ok(None)));
     }
 
     #[test]

@@ -363,12 +363,13 @@ impl ShopClient<'_> {
             match request().send().await {
                 Ok(r) if r.status().is_success() => return Ok(r),
                 Ok(r) if r.status().is_client_error() => {
-                    let status = r.status();
+                    let status = r.status().as_u16();
                     let body = r.text().await.unwrap_or_default();
-                    return Err(CallError::Protocol(format!(
-                        "{what} refused ({status}): {}",
-                        body.chars().take(300).collect::<String>()
-                    )));
+                    return Err(CallError::Status {
+                        request: what.to_string(),
+                        status,
+                        body: body.chars().take(300).collect(),
+                    });
                 }
                 Ok(r) => last = format!("{what}: HTTP {}", r.status()),
                 Err(e) => last = format!("{what} failed: {e}"),
