@@ -197,6 +197,24 @@ fn run_lifetimes(summary: &Path) -> Result<serde_json::Value, String> {
     }
 }
 
+/// The calibration summaries of a split's rows, as the BG/NBD fit reads them.
+fn calibration_triples(rows: &[backtest::CalHoldoutRow]) -> Compressed {
+    Compressed::from_triples(
+        rows.iter()
+            .map(|r| (r.frequency_cal, r.recency_cal, r.t_cal)),
+    )
+}
+
+/// The calibration spend of a split's rows, as the Gamma-Gamma fit reads it.
+fn calibration_spend(rows: &[backtest::CalHoldoutRow]) -> Vec<SpendObservation> {
+    rows.iter()
+        .map(|r| SpendObservation {
+            x: f64::from(r.frequency_cal),
+            m_x: r.monetary_value_cal,
+        })
+        .collect()
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let customers: u32 = env_or("LIFECYCLE_BENCH_CUSTOMERS", 1_000_000);
@@ -321,24 +339,10 @@ fn main() {
     });
     if let (Some(abg), Some(agg)) = (&whole.model.bgnbd, &whole.model.gamma_gamma) {
         st.time("bt after: compress + fit BG/NBD (warm)", || {
-            let c = Compressed::from_triples(
-                after
-                    .rows
-                    .iter()
-                    .map(|r| (r.frequency_cal, r.recency_cal, r.t_cal)),
-            );
-            bgnbd::fit_from(&c, Some(&abg.params))
+            bgnbd::fit_from(&calibration_triples(&after.rows), Some(&abg.params))
         });
         st.time("bt after: fit Gamma-Gamma (warm)", || {
-            let obs: Vec<SpendObservation> = after
-                .rows
-                .iter()
-                .map(|r| SpendObservation {
-                    x: f64::from(r.frequency_cal),
-                    m_x: r.monetary_value_cal,
-                })
-                .collect();
-            gamma_gamma::fit_from(&obs, Some(&agg.params))
+            gamma_gamma::fit_from(&calibration_spend(&after.rows), Some(&agg.params))
         });
     }
     let whole_rows = after.rows.len();
@@ -364,24 +368,12 @@ fn main() {
     });
     if let (Some(abg), Some(agg)) = (&whole.model.bgnbd, &whole.model.gamma_gamma) {
         let (c, fit) = st.time("bt sampled: compress + fit BG/NBD (warm)", || {
-            let c = Compressed::from_triples(
-                part.rows
-                    .iter()
-                    .map(|r| (r.frequency_cal, r.recency_cal, r.t_cal)),
-            );
+            let c = calibration_triples(&part.rows);
             let fit = bgnbd::fit_from(&c, Some(&abg.params));
             (c, fit)
         });
         let gg = st.time("bt sampled: fit Gamma-Gamma (warm)", || {
-            let obs: Vec<SpendObservation> = part
-                .rows
-                .iter()
-                .map(|r| SpendObservation {
-                    x: f64::from(r.frequency_cal),
-                    m_x: r.monetary_value_cal,
-                })
-                .collect();
-            gamma_gamma::fit_from(&obs, Some(&agg.params))
+            gamma_gamma::fit_from(&calibration_spend(&part.rows), Some(&agg.params))
         });
         println!(
             "sampled fits: BG/NBD {} rows, {} evaluations; Gamma-Gamma {} evaluations",

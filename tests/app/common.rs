@@ -565,3 +565,15 @@ pub async fn pending_work(db: &lifecycle::store::Db, shop_id: i64) -> Option<i64
         .ok()??;
     r.try_get::<i64>("", "n").ok()
 }
+
+/// GET an admin path signed in by a session cookie: the status and the body.
+pub async fn admin_get(env: &Env, cookie: &str, path: &str) -> (reqwest::StatusCode, String) {
+    let r = env
+        .http
+        .get(format!("{}{path}", env.app.url()))
+        .header("Cookie", format!("lifecycle_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}

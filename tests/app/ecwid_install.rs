@@ -703,6 +703,18 @@ async fn privacy_requests_and_deletions_are_applied(backend: Backend) {
                 .next()
         }
     };
+    // Waits until the row `sql` selects by id has a `deleted_at`.
+    let marked_deleted = |sql: &'static str, id: String| {
+        let col = &col;
+        eventually(30, move || {
+            let id = id.clone();
+            async move {
+                let r = col(sql, id).await?;
+                let at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("", "deleted_at").ok()?;
+                at.is_some().then_some(())
+            }
+        })
+    };
 
     // A personal data removal request erases the customer's personal data and that of their
     // orders, and records the request.
@@ -785,15 +797,10 @@ async fn privacy_requests_and_deletions_are_applied(backend: Backend) {
         json!({"topic": "order.deleted", "order_id": gone.parse::<u64>().unwrap()}),
     )
     .await;
-    eventually(30, || async {
-        let r = col(
-            "SELECT deleted_at FROM orders WHERE shop_id = ? AND platform_id = ?",
-            gone.clone(),
-        )
-        .await?;
-        let at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("", "deleted_at").ok()?;
-        at.is_some().then_some(())
-    })
+    marked_deleted(
+        "SELECT deleted_at FROM orders WHERE shop_id = ? AND platform_id = ?",
+        gone.clone(),
+    )
     .await
     .expect("the deleted order is marked deleted");
     let live = one_number(
@@ -826,15 +833,10 @@ async fn privacy_requests_and_deletions_are_applied(backend: Backend) {
         json!({"topic": "customer.deleted", "customer_id": leaving}),
     )
     .await;
-    eventually(30, || async {
-        let r = col(
-            "SELECT deleted_at FROM customers WHERE shop_id = ? AND platform_id = ?",
-            leaving.to_string(),
-        )
-        .await?;
-        let at: Option<chrono::DateTime<chrono::Utc>> = r.try_get("", "deleted_at").ok()?;
-        at.is_some().then_some(())
-    })
+    marked_deleted(
+        "SELECT deleted_at FROM customers WHERE shop_id = ? AND platform_id = ?",
+        leaving.to_string(),
+    )
     .await
     .expect("the deleted customer is marked deleted");
     let live_customers = one_number(

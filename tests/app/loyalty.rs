@@ -1158,15 +1158,8 @@ async fn a_plan_without_groups_keeps_codes_and_says_so(backend: Backend) {
     );
 
     // The admin, signed in by the install's cookie.
-    let page = |path: &'static str| {
-        let request = env
-            .http
-            .get(format!("{}{path}", env.app.url()))
-            .header("Cookie", format!("lifecycle_session={cookie}"));
-        async move { request.send().await.unwrap().text().await.unwrap() }
-    };
     for path in ["/admin", "/admin/offers"] {
-        let html = page(path).await;
+        let (_, html) = admin_get(&env, &cookie, path).await;
         assert!(
             html.contains("id=\"labels-unavailable\"")
                 && html.contains("Your plan does not include customer groups")
@@ -1186,7 +1179,10 @@ async fn a_plan_without_groups_keeps_codes_and_says_so(backend: Backend) {
     assert!(upgraded.tags.plan_limit.is_none(), "{upgraded}");
     assert!(upgraded.tags.customers > 0, "{upgraded}");
     assert!(
-        !page("/admin").await.contains("labels-unavailable"),
+        !admin_get(&env, &cookie, "/admin")
+            .await
+            .1
+            .contains("labels-unavailable"),
         "the notice is gone"
     );
     env.shutdown().await;
@@ -1244,15 +1240,8 @@ async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platfor
     let tag_word = regex::Regex::new(r"(?i)\btags?\b").unwrap();
     let mut all = String::new();
     for path in &pages {
-        let r = env
-            .http
-            .get(format!("{}{path}", env.app.url()))
-            .header("Cookie", format!("lifecycle_session={cookie}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        let html = r.text().await.unwrap();
+        let (status, html) = admin_get(&env, &cookie, path).await;
+        assert_eq!(status, 200, "{path}");
         let text = visible_text(&html);
         match env.platform {
             "ecwid" => {
@@ -1303,14 +1292,8 @@ async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platfor
     ] {
         let seen = if words.starts_with('<') {
             // A heading: in the customer page's markup.
-            let r = env
-                .http
-                .get(format!("{}/admin/customers/{customer}", env.app.url()))
-                .header("Cookie", format!("lifecycle_session={cookie}"))
-                .send()
-                .await
-                .unwrap();
-            r.text().await.unwrap().contains(&words)
+            let (_, html) = admin_get(&env, &cookie, &format!("/admin/customers/{customer}")).await;
+            html.contains(&words)
         } else {
             all.contains(&words)
         };
@@ -1401,16 +1384,7 @@ async fn the_group_follows_the_lifecycle_stage_when_chosen(backend: Backend) {
     let (status, r) = put(json!({ "group_label": "stage" })).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["effective"]["group_label"], "stage", "{r}");
-    let offers: String = env
-        .http
-        .get(format!("{}/admin/offers", env.app.url()))
-        .header("Cookie", format!("lifecycle_session={cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, offers) = admin_get(&env, &cookie, "/admin/offers").await;
     assert!(
         offers.contains("<option value=\"stage\" selected>"),
         "the offers page shows the choice: {offers}"

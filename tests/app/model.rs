@@ -12,19 +12,8 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::common::*;
 
-async fn get(env: &Env, cookie: &str, path: &str) -> (StatusCode, String) {
-    let r = env
-        .http
-        .get(format!("{}{path}", env.app.url()))
-        .header("Cookie", format!("lifecycle_session={cookie}"))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 async fn json(env: &Env, cookie: &str, path: &str) -> Value {
-    let (status, text) = get(env, cookie, path).await;
+    let (status, text) = admin_get(env, cookie, path).await;
     assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
     serde_json::from_str(&text).unwrap()
 }
@@ -169,7 +158,7 @@ async fn a_shop_big_enough_gets_a_card_that_matches_its_orders(backend: Backend)
         serde_json::from_str(&last.try_get::<String>("", "summary").unwrap()).unwrap();
     assert_eq!(summary["model_card"], m["verdict"], "{summary}");
     assert!(summary["timings"]["backtest_ms"].is_u64(), "{summary}");
-    let (status, page) = get(&env, &cookie, "/admin/model").await;
+    let (status, page) = admin_get(&env, &cookie, "/admin/model").await;
     assert_eq!(status, StatusCode::OK);
     let verdict_text = m["verdict_text"].as_str().unwrap();
     assert!(
@@ -221,7 +210,7 @@ async fn a_shop_big_enough_gets_a_card_that_matches_its_orders(backend: Backend)
     let detail = json(&env, &cookie, &format!("/api/customers/{}", top["id"])).await;
     assert_eq!(detail["scores"]["clv_p10_minor"], top["clv_p10_minor"]);
     assert_eq!(detail["scores"]["clv_p90_minor"], top["clv_p90_minor"]);
-    let (status, page) = get(&env, &cookie, &format!("/admin/customers/{}", top["id"])).await;
+    let (status, page) = admin_get(&env, &cookie, &format!("/admin/customers/{}", top["id"])).await;
     assert_eq!(status, StatusCode::OK);
     let cur = top["currency"].as_str().unwrap();
     let money = |minor: i64| lifecycle::admin::data::format_money(minor, cur);
@@ -236,7 +225,7 @@ async fn a_shop_big_enough_gets_a_card_that_matches_its_orders(backend: Backend)
     );
 
     // The customers export: every customer, the ranges beside the point CLV.
-    let (status, csv) = get(&env, &cookie, "/api/customers/export.csv").await;
+    let (status, csv) = admin_get(&env, &cookie, "/api/customers/export.csv").await;
     assert_eq!(status, StatusCode::OK);
     let mut lines = csv.lines();
     assert_eq!(lines.next().unwrap(), lifecycle::admin::export::HEADER);
@@ -283,7 +272,7 @@ async fn a_small_shop_is_told_why_it_has_no_card(backend: Backend) {
     // What segments use instead: a 40-customer shop is below the model's own minimum.
     let uses = m["segments_use"].as_str().unwrap();
     assert!(uses.contains("simple rules instead of the model"), "{uses}");
-    let (status, page) = get(&env, &cookie, "/admin/model").await;
+    let (status, page) = admin_get(&env, &cookie, "/admin/model").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         page.contains("data-verdict=\"too_little_data\"")
