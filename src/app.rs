@@ -1,14 +1,10 @@
 //! The composition root: builds the shared state, and wires each feature's jobs and schedules
 //! to the queue. The only module that knows every feature; `triggers` names the kinds.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::platforms::ecwid::Ecwid;
-use crate::platforms::shopify::Shopify;
 use crate::platforms::{Env, Platforms};
 use crate::queue::{Registry, Schedule};
 use crate::secrets::random_secret;
@@ -113,19 +109,9 @@ pub async fn build_state(config: Config, registry: Registry<AppState>) -> anyhow
     }))
 }
 
-/// The platforms Lifecycle installs into, one line each; the first is the default of the
-/// commands that name a shop.
+/// The registered platforms (the list is in `platforms`), built from their settings.
 pub fn platforms(env: &Env, config: &Config) -> Platforms {
-    let mut p = Platforms::default();
-    p.register(Arc::new(Shopify::new(
-        env.clone(),
-        config.platforms.shopify.clone(),
-    )));
-    p.register(Arc::new(Ecwid::new(
-        env.clone(),
-        config.platforms.ecwid.clone(),
-    )));
-    p
+    config.platforms.build(env)
 }
 
 /// The URL without its password, for error messages.

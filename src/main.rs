@@ -37,6 +37,8 @@ enum Command {
     Sync(cli::sync::SyncArgs),
     /// Analyse, segment and push (or plan, with --dry-run) for one shop in the foreground.
     Segment(cli::sync::SegmentArgs),
+    /// Remove the app from one shop: through the platform where it allows, and here.
+    Uninstall(cli::uninstall::UninstallArgs),
     /// Lifecycle analytics on a file: RFM, predicted CLV, churn risk, retention figures.
     Analyze(cli::analyze::AnalyzeArgs),
     /// Run the simulated Shopify platform on its own.
@@ -100,6 +102,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Segment(args) => {
             telemetry::init("warn", lifecycle::config::LogFormat::Text);
             cli::sync::run_segment(args).await
+        }
+        Command::Uninstall(args) => {
+            telemetry::init("warn", lifecycle::config::LogFormat::Text);
+            cli::uninstall::run(args).await
         }
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Sandbox(args) => {

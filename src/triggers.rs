@@ -227,6 +227,9 @@ pub async fn after_events(
             DataEvent::CustomerUpserted(c) => customers.push(c.platform_id.clone()),
             DataEvent::OrderUpserted(o) => customers.extend(o.customer_platform_id.clone()),
             DataEvent::CheckoutUpserted(c) => customers.extend(c.customer_platform_id.clone()),
+            // The customer's checkout is gone: the order it became (if it did) re-scores them,
+            // and the nightly run reads the checkouts afresh.
+            DataEvent::CheckoutRemoved { .. } => {}
             DataEvent::RefundCreated(r) => {
                 let row = db
                     .query_one_raw(stmt(

@@ -545,6 +545,19 @@ fn labels_unavailable_banner(ctx: &Ctx, why: &str) -> Markup {
     }
 }
 
+/// What the shop's platform allows, which shapes the labels, the codes and how current the
+/// figures are.
+fn platform_facts(caps: &crate::platforms::Capabilities) -> Markup {
+    html! {
+        section class="card" id="platform-facts" {
+            h2 { "What your platform allows" }
+            dl class="facts" {
+                @for (term, fact) in caps.facts() { dt { (term) } dd { (fact) } }
+            }
+        }
+    }
+}
+
 async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiError> {
     let settings = api::shop_settings(state, ctx.session.shop_id).await?;
     let view = super::api::settings_view(&settings);
@@ -669,6 +682,7 @@ async fn offers_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiErro
             }
             (plan_view(&ctx, &plan))
         }
+        @if let Some(c) = &caps { (platform_facts(c)) }
     };
     let title = ctx.nav_label(NAV[2].1);
     Ok(layout(&ctx, "/admin/offers", &title, body))

@@ -62,17 +62,11 @@ pub struct AnalyzeArgs {
 
 /// The core's own formats, or a platform's orders export by its name.
 fn input_format(name: &str) -> Result<InputFormat, String> {
-    if let Some((_, columns)) = crate::platforms::ORDER_EXPORTS
-        .iter()
-        .find(|(n, _)| *n == name)
-    {
-        return Ok(InputFormat::OrdersExport(*columns));
+    if let Some((_, columns)) = crate::platforms::order_exports().find(|(n, _)| *n == name) {
+        return Ok(InputFormat::OrdersExport(columns));
     }
     name.parse::<InputFormat>().map_err(|e| {
-        let exports: Vec<&str> = crate::platforms::ORDER_EXPORTS
-            .iter()
-            .map(|e| e.0)
-            .collect();
+        let exports: Vec<&str> = crate::platforms::order_exports().map(|e| e.0).collect();
         format!("{e}, {}", exports.join(", "))
     })
 }

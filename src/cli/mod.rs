@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod demo;
 pub mod sync;
+pub mod uninstall;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -53,6 +53,9 @@ pub async fn apply(
             DataEvent::OrderDeleted { platform_id } => {
                 applied.deleted += mark_deleted(db, "orders", shop_id, platform_id).await?;
             }
+            DataEvent::CheckoutRemoved { platform_id } => {
+                applied.deleted += remove_checkout(db, shop_id, platform_id).await?;
+            }
         }
     }
     for chunk in customers.chunks(CHUNK) {
@@ -347,6 +350,22 @@ async fn upsert_checkouts(
         &[],
     )
     .await
+}
+
+/// A checkout keeps no history: once the platform drops it, so do we.
+async fn remove_checkout(
+    db: &impl ConnectionTrait,
+    shop_id: i64,
+    platform_id: &str,
+) -> Result<u64, DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            db.get_database_backend(),
+            "DELETE FROM checkouts WHERE shop_id = ? AND platform_id = ?",
+            vec![shop_id.into(), platform_id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected())
 }
 
 async fn mark_deleted(

@@ -227,8 +227,7 @@ pub async fn apply_events(
                 tracing::info!(shop = %shop.domain, "an uninstall or erasure from before the current install: ignored");
             }
             ShopEvent::AppUninstalled => {
-                shops::mark_uninstalled(tx, shop.id).await?;
-                let cancelled = q::cancel_for_shop(tx, shop.id).await?;
+                let cancelled = shops::uninstall(tx, shop.id).await?;
                 tracing::info!(shop = %shop.domain, cancelled, "app uninstalled: token erased, jobs cancelled");
             }
             ShopEvent::CustomerDataRequested(req) => {

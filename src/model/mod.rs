@@ -92,11 +92,20 @@ impl Resource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DataEvent {
     CustomerUpserted(Customer),
-    CustomerDeleted { platform_id: String },
+    CustomerDeleted {
+        platform_id: String,
+    },
     OrderUpserted(Order),
-    OrderDeleted { platform_id: String },
+    OrderDeleted {
+        platform_id: String,
+    },
     RefundCreated(Refund),
     CheckoutUpserted(Checkout),
+    /// The platform no longer lists the checkout as abandoned (it became an order, or was
+    /// deleted): it is no longer ours to count.
+    CheckoutRemoved {
+        platform_id: String,
+    },
 }
 
 /// Something that happened to the shop itself, or a notice that data changed elsewhere.

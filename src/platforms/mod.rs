@@ -6,10 +6,8 @@
 //! and matters to the rest of the app is said by [`Capabilities`]. Everything else about a
 //! platform lives in its own folder; the composition root registers each one in a line.
 
-pub mod ecwid;
 pub mod hostname;
 pub mod retry_after;
-pub mod shopify;
 mod tokens;
 
 use std::sync::Arc;
@@ -18,6 +16,7 @@ use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::analytics::readers::ExportColumns;
 use crate::core::loyalty::{CustomerField, OfferValue};
 use crate::model::{DataEvent, Event};
 use crate::secrets::Cipher;
@@ -27,9 +26,80 @@ pub use tokens::{
     Credentials, TokenError, mark_needs_reauth, seal_legacy, usable_credentials, usable_token,
 };
 
-/// The orders exports `lifecycle analyze` reads, by the `--format` name of each.
-pub const ORDER_EXPORTS: [(&str, crate::core::analytics::readers::ExportColumns); 1] =
-    [("shopify-orders", shopify::ORDERS_EXPORT)];
+/// What a platform's folder gives the registry: its name, its settings (flags and
+/// `LIFECYCLE_<NAME>_*` variables, defined in its folder) and how it is built from them.
+pub trait Plugin: Platform + Sized {
+    const NAME: &'static str;
+    type Settings: clap::Args + clap::FromArgMatches + Clone + std::fmt::Debug + AppSettings;
+    /// The orders exports of this platform that `lifecycle analyze` reads, by `--format` name.
+    const ORDER_EXPORTS: &'static [(&'static str, ExportColumns)] = &[];
+    fn build(env: Env, settings: Self::Settings) -> Self;
+}
+
+/// A platform's settings as far as the demo and a sandbox care: the app's credentials there.
+pub trait AppSettings {
+    fn app_credentials(&mut self) -> AppCredentials<'_>;
+}
+
+/// Expands the list of platforms into their modules, their settings and their registration.
+macro_rules! registered {
+    ($($module:ident :: $platform:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// Every platform's settings, each defined in its own folder.
+        #[derive(Debug, Clone, clap::Args)]
+        pub struct PlatformsConfig {
+            $(
+                #[command(flatten)]
+                pub $module: <$module::$platform as Plugin>::Settings,
+            )+
+        }
+
+        impl PlatformsConfig {
+            /// The names of the registered platforms, in order (the first is the default).
+            pub const NAMES: &'static [&'static str] =
+                &[$(<$module::$platform as Plugin>::NAME),+];
+
+            /// The app credentials of the platform called `name`.
+            pub fn credentials_of(&mut self, name: &str) -> Option<AppCredentials<'_>> {
+                $(
+                    if name == <$module::$platform as Plugin>::NAME {
+                        return Some(self.$module.app_credentials());
+                    }
+                )+
+                None
+            }
+
+            /// Every registered platform, built from its settings.
+            pub fn build(&self, env: &Env) -> Platforms {
+                let mut p = Platforms::default();
+                $(
+                    p.register(Arc::new(<$module::$platform as Plugin>::build(
+                        env.clone(),
+                        self.$module.clone(),
+                    )));
+                )+
+                p
+            }
+        }
+
+        /// The orders exports `lifecycle analyze` reads, by the `--format` name of each.
+        pub fn order_exports() -> impl Iterator<Item = (&'static str, ExportColumns)> {
+            [$(<$module::$platform as Plugin>::ORDER_EXPORTS),+]
+                .into_iter()
+                .flatten()
+                .copied()
+        }
+    };
+}
+
+// The platforms Lifecycle installs into, one line each (a folder beside this file holds all of
+// a platform); the first is the default of the commands that name a shop. From this list come
+// the settings (`Config::platforms`), the names and the registered `Platforms`.
+registered! {
+    shopify::Shopify,
+    ecwid::Ecwid,
+}
 
 /// What every platform's code shares with the app: the database, the token cipher, the HTTP
 /// client for platform APIs, this app's public URL and the keys of the admin's session cookie.
@@ -97,6 +167,52 @@ pub struct Capabilities {
     /// The merchant's words for a label and for a code restriction, for the admin.
     pub label_word: &'static str,
     pub code_note: &'static str,
+}
+
+impl Capabilities {
+    /// Each capability in the merchant's words, for the admin.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let labels = match self.labels {
+            Labelling::Tags => format!("as {}s, any number per customer", self.label_word),
+            Labelling::OneGroup => format!(
+                "as the customer's {}, one per customer; a customer in one of yours is left alone",
+                self.label_word
+            ),
+            Labelling::Metadata => format!("as {} metadata on the customer", self.label_word),
+        };
+        let codes = match self.codes {
+            CodeScope::OneCustomer => "restricted to their customer, single use",
+            CodeScope::SingleUseOnly => "single use and unguessable, not tied to a customer",
+        };
+        let webhooks = match self.webhooks {
+            WebhookData::Full => "carry the changed record",
+            WebhookData::IdsOnly => "name the changed record; Lifecycle reads it through the API",
+        };
+        let backfill = if self.bulk_export {
+            "a bulk export for large shops, pages for small ones"
+        } else {
+            "page by page"
+        };
+        let sync = if self.incremental {
+            "reads only what changed since the last sync"
+        } else {
+            "reads the whole shop each time"
+        };
+        let limit = match self.rate_limit {
+            RateLimit::CostBucket => {
+                "a bucket of query cost points that refills each second".into()
+            }
+            RateLimit::RequestsPerMinute(n) => format!("{n} requests a minute"),
+        };
+        vec![
+            ("Lifecycle's labels", labels),
+            ("Personal codes", codes.into()),
+            ("Webhooks", webhooks.into()),
+            ("First sync", backfill.into()),
+            ("Later syncs", sync.into()),
+            ("API limit", limit),
+        ]
+    }
 }
 
 pub use crate::model::Resource;
@@ -272,6 +388,17 @@ pub trait ShopApi: Send + Sync {
         customer: &str,
         fields: &[CustomerField],
     ) -> Result<Option<String>, CallError>;
+    /// Removes the app from the shop, where the platform lets an app do that itself.
+    async fn uninstall(&self) -> Result<Removal, CallError>;
+}
+
+/// What asking the platform to remove the app came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// The platform removed the app; its own uninstall notice may still follow.
+    Removed,
+    /// The platform has no call for it: the merchant removes the app there, as this says.
+    ByMerchant(&'static str),
 }
 
 /// A verified webhook delivery, ready for the inbox.
@@ -372,19 +499,22 @@ impl Platforms {
         self.0.first().map_or("", |p| p.name())
     }
 
+    /// The platform of a stored shop.
+    pub async fn of_shop(&self, db: &Db, shop_id: i64) -> Result<&Arc<dyn Platform>, TokenError> {
+        let shop = crate::store::shops::get(db, shop_id)
+            .await?
+            .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+        self.get(&shop.platform)
+            .ok_or_else(|| TokenError::UnknownPlatform(shop.platform.clone()))
+    }
+
     /// A client of the shop's API, through its platform.
     pub async fn api<'a>(
         &'a self,
         db: &Db,
         shop_id: i64,
     ) -> Result<Box<dyn ShopApi + 'a>, TokenError> {
-        let shop = crate::store::shops::get(db, shop_id)
-            .await?
-            .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
-        let platform = self
-            .get(&shop.platform)
-            .ok_or_else(|| TokenError::UnknownPlatform(shop.platform.clone()))?;
-        platform.api(shop_id).await
+        self.of_shop(db, shop_id).await?.api(shop_id).await
     }
 }
 
@@ -457,40 +587,9 @@ pub fn read_session(
     Some((name.to_string(), shop.to_string()))
 }
 
-/// Every platform's settings, each defined in its own folder.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PlatformsConfig {
-    #[command(flatten)]
-    pub shopify: shopify::config::ShopifyConfig,
-    #[command(flatten)]
-    pub ecwid: ecwid::config::EcwidConfig,
-}
-
 /// One platform's app credentials and where its API is, as the demo and a sandbox set them.
 pub struct AppCredentials<'a> {
     pub client_id: &'a str,
     pub client_secret: &'a mut Option<String>,
     pub api_origin: &'a mut Option<String>,
-}
-
-impl PlatformsConfig {
-    /// The names `app` registers, in order (the first is the default).
-    pub const NAMES: [&'static str; 2] = [shopify::PLATFORM, ecwid::PLATFORM];
-
-    /// The app credentials of the platform called `name`.
-    pub fn credentials_of(&mut self, name: &str) -> Option<AppCredentials<'_>> {
-        match name {
-            shopify::PLATFORM => Some(AppCredentials {
-                client_id: &self.shopify.client_id,
-                client_secret: &mut self.shopify.client_secret,
-                api_origin: &mut self.shopify.api_origin,
-            }),
-            ecwid::PLATFORM => Some(AppCredentials {
-                client_id: &self.ecwid.client_id,
-                client_secret: &mut self.ecwid.client_secret,
-                api_origin: &mut self.ecwid.api_origin,
-            }),
-            _ => None,
-        }
-    }
 }

@@ -157,6 +157,13 @@ pub async fn mark_uninstalled(db: &impl ConnectionTrait, shop_id: i64) -> Result
     Ok(())
 }
 
+/// The app is gone from the shop: its credentials are erased and its queued work cancelled, at
+/// once. Returns how many jobs were cancelled.
+pub async fn uninstall(db: &impl ConnectionTrait, shop_id: i64) -> Result<u64, DbErr> {
+    mark_uninstalled(db, shop_id).await?;
+    super::jobs::cancel_for_shop(db, shop_id).await
+}
+
 pub async fn save_settings(
     db: &impl ConnectionTrait,
     shop_id: i64,

@@ -157,7 +157,7 @@ pub async fn fetch_job(
         (Some(event), _) => event,
         (None, Resource::Customers) => DataEvent::CustomerDeleted { platform_id: id },
         (None, Resource::Orders) => DataEvent::OrderDeleted { platform_id: id },
-        (None, Resource::Checkouts) => return Ok(()),
+        (None, Resource::Checkouts) => DataEvent::CheckoutRemoved { platform_id: id },
     };
     let Some(shop) = store::shops::get(&state.db, shop_id).await? else {
         return Ok(());
@@ -175,22 +175,30 @@ pub async fn run(
     mode: Mode,
     progress: Progress<'_>,
 ) -> Result<Report, SyncError> {
-    let client = state.platforms.api(&state.db, shop_id).await?;
+    let platform = state.platforms.of_shop(&state.db, shop_id).await?;
+    let caps = platform.capabilities();
+    let client = platform.api(shop_id).await?;
     let client = client.as_ref();
     let path = match mode {
-        Mode::Backfill => choose_path(client, state.config.bulk_threshold).await?,
+        Mode::Backfill if caps.bulk_export => {
+            choose_path(client, state.config.bulk_threshold).await?
+        }
         _ => Path::Paged,
     };
     let run_id = sync_state::start_run(&state.db, shop_id, mode.name(), path.name()).await?;
     let started = Utc::now();
     let result = match mode {
         Mode::Backfill => backfill(state, client, shop_id, path, started, progress).await,
+        // Without an "updated since" filter, a window is the whole shop: reads cannot narrow,
+        // and the write path keeps only what is newer than ours.
         Mode::Incremental => {
             let since = incremental_since(state, shop_id).await?;
+            let since = Some(since).filter(|_| caps.incremental);
             window(state, client, shop_id, since, started, progress).await
         }
         Mode::Reconcile => {
             let since = reconcile_since(state, shop_id).await?;
+            let since = Some(since).filter(|_| caps.incremental);
             window(state, client, shop_id, since, started, progress).await
         }
     };
@@ -226,10 +234,8 @@ pub async fn run(
     result
 }
 
+/// Bulk or paged, for a platform that has bulk exports.
 async fn choose_path(client: &dyn ShopApi, threshold: i64) -> Result<Path, SyncError> {
-    if client.bulk_export().is_none() {
-        return Ok(Path::Paged);
-    }
     let orders = client.count(Resource::Orders).await?.unwrap_or(0);
     Ok(if orders >= threshold.max(0) as u64 {
         Path::Bulk
@@ -364,7 +370,7 @@ async fn window(
     state: &AppState,
     client: &dyn ShopApi,
     shop_id: i64,
-    since: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
     started: DateTime<Utc>,
     progress: Progress<'_>,
 ) -> Result<Report, SyncError> {
@@ -375,16 +381,7 @@ async fn window(
         let mut cp = sync_state::load(&state.db, shop_id, resource.name()).await?;
         let base = report.fetched;
         let step = |_: u64| {};
-        let r = pages(
-            state,
-            client,
-            shop_id,
-            resource,
-            Some(since),
-            &mut cp,
-            &step,
-        )
-        .await?;
+        let r = pages(state, client, shop_id, resource, since, &mut cp, &step).await?;
         progress(base + r.fetched, None);
         cp.cursor = None;
         cp.synced_until = Some(started);

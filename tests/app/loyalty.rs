@@ -1267,6 +1267,20 @@ async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platfor
         if path == "/admin/offers" {
             let note = format!("id=\"code-note\">{}</p>", caps.code_note);
             assert!(html.contains(&note), "the offers page says {note}: {html}");
+            // Every capability of the platform, in words.
+            let facts = caps.facts();
+            assert_eq!(facts.len(), 6);
+            for (term, fact) in facts {
+                let row = format!("<dt>{term}</dt><dd>{}</dd>", maud::html! { (fact) }.0);
+                assert!(html.contains(&row), "the offers page says {row}: {html}");
+            }
+            let limit = match caps.rate_limit {
+                lifecycle::platforms::RateLimit::RequestsPerMinute(n) => {
+                    format!("{n} requests a minute")
+                }
+                lifecycle::platforms::RateLimit::CostBucket => "query cost points".into(),
+            };
+            assert!(text.contains(&limit), "the API limit is named: {text}");
             assert!(
                 html.contains("id=\"plan-summary\""),
                 "a dry run's plan is shown"

@@ -11,6 +11,7 @@ mod embedded_pages;
 mod experiments;
 mod foundation;
 mod home;
+mod layout;
 mod local_keys;
 mod loyalty;
 mod model;

@@ -11,7 +11,9 @@ use super::client::{PAGE_LIMIT, StoreClient};
 use super::resources::{path, to_event};
 use crate::core::loyalty::{CustomerField, OfferValue};
 use crate::model::{Currency, DataEvent};
-use crate::platforms::{CallError, CreateOutcome, LabelOp, NewCode, Page, Resource, ShopApi};
+use crate::platforms::{
+    CallError, CreateOutcome, LabelOp, NewCode, Page, Removal, Resource, ShopApi,
+};
 
 pub struct EcwidApi<'a> {
     pub ecwid: &'a Ecwid,
@@ -321,6 +323,14 @@ impl ShopApi for EcwidApi<'_> {
         _fields: &[CustomerField],
     ) -> Result<Option<String>, CallError> {
         Ok(None)
+    }
+
+    /// Ecwid has no call for an app to remove itself; its token stays valid until the
+    /// merchant removes the app, so the caller erases it here regardless.
+    async fn uninstall(&self) -> Result<Removal, CallError> {
+        Ok(Removal::ByMerchant(
+            "Ecwid lets only the merchant remove an app: Apps > My Apps in the Ecwid control panel",
+        ))
     }
 }
 

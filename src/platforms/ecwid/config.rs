@@ -31,3 +31,13 @@ pub struct EcwidConfig {
     )]
     pub api_origin: Option<String>,
 }
+
+impl crate::platforms::AppSettings for EcwidConfig {
+    fn app_credentials(&mut self) -> crate::platforms::AppCredentials<'_> {
+        crate::platforms::AppCredentials {
+            client_id: &self.client_id,
+            client_secret: &mut self.client_secret,
+            api_origin: &mut self.api_origin,
+        }
+    }
+}

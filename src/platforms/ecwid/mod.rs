@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    Capabilities, CodeScope, DecodeError, Env, Labelling, Platform, RateLimit, ShopApi, TokenError,
+    Capabilities, CodeScope, DecodeError, Env, Labelling, Platform, Plugin, RateLimit, ShopApi, TokenError,
     Verified, WebhookData, WebhookError,
 };
 use crate::model::Event;
@@ -76,6 +76,14 @@ impl Ecwid {
 
     fn oauth_origin(&self) -> String {
         super::origin_or(self.config.api_origin.as_deref(), REAL_OAUTH_ORIGIN)
+    }
+}
+
+impl Plugin for Ecwid {
+    const NAME: &'static str = PLATFORM;
+    type Settings = EcwidConfig;
+    fn build(env: Env, settings: EcwidConfig) -> Self {
+        Ecwid::new(env, settings)
     }
 }
 

@@ -160,6 +160,13 @@ pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
         "unfinished_order.created" | "unfinished_order.updated" => {
             fetch(Resource::Checkouts, need("/data/cartId")?)
         }
+        // The cart became an order or was deleted: either way it is no longer abandoned.
+        "unfinished_order.deleted" => Ok(vec![
+            DataEvent::CheckoutRemoved {
+                platform_id: need("/data/cartId")?,
+            }
+            .into(),
+        ]),
         "customer.created" | "customer.updated" => fetch(Resource::Customers, need("/entityId")?),
         "customer.deleted" => Ok(vec![
             DataEvent::CustomerDeleted {
@@ -174,7 +181,7 @@ pub fn decode(topic: &str, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
         "customer.personalDataExportRequest" => {
             Ok(vec![ShopEvent::CustomerDataRequested(privacy(&v)?).into()])
         }
-        // A deleted cart leaves nothing to change; other events are not Lifecycle's business.
+        // Other events are not Lifecycle's business.
         _ => Ok(Vec::new()),
     }
 }
@@ -220,6 +227,15 @@ mod tests {
             decode("application.uninstalled", b"{}").unwrap(),
             vec![Event::Shop(ShopEvent::AppUninstalled)]
         );
+        // A cart that became an order (or was deleted) leaves the abandoned ones.
+        let gone = br#"{"eventId":"e3","data":{"cartId":"C-1","orderId":"EBJFT"}}"#;
+        assert_eq!(
+            decode("unfinished_order.deleted", gone).unwrap(),
+            vec![Event::Data(DataEvent::CheckoutRemoved {
+                platform_id: "C-1".into()
+            })]
+        );
+        assert!(decode("unfinished_order.deleted", b"{}").is_err());
         assert!(decode("product.updated", b"{}").unwrap().is_empty());
         assert!(decode("customer.updated", b"{}").is_err());
         assert!(decode("order.created", b"not json").is_err());

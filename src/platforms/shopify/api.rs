@@ -10,8 +10,8 @@ use super::{bulk_tags, export, writes};
 use crate::core::loyalty::CustomerField;
 use crate::model::DataEvent;
 use crate::platforms::{
-    BulkError, BulkExport, BulkLabels, CallError, CreateOutcome, LabelOp, NewCode, Page, Resource,
-    ShopApi, Verdicts,
+    BulkError, BulkExport, BulkLabels, CallError, CreateOutcome, LabelOp, NewCode, Page, Removal,
+    Resource, ShopApi, Verdicts,
 };
 
 pub struct ShopifyApi<'a> {
@@ -90,6 +90,10 @@ impl ShopApi for ShopifyApi<'_> {
 
     async fn create_code(&self, code: &NewCode<'_>) -> Result<CreateOutcome, CallError> {
         writes::create_code(&self.client, code).await
+    }
+
+    async fn uninstall(&self) -> Result<Removal, CallError> {
+        writes::uninstall(&self.client).await
     }
 
     async fn set_customer_fields(

@@ -49,3 +49,13 @@ pub struct ShopifyConfig {
     )]
     pub api_version: String,
 }
+
+impl crate::platforms::AppSettings for ShopifyConfig {
+    fn app_credentials(&mut self) -> crate::platforms::AppCredentials<'_> {
+        crate::platforms::AppCredentials {
+            client_id: &self.client_id,
+            client_secret: &mut self.client_secret,
+            api_origin: &mut self.api_origin,
+        }
+    }
+}

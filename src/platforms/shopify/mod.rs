@@ -21,17 +21,17 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    Capabilities, CodeScope, DecodeError, Embedding, Env, Labelling, Platform, RateLimit, ShopApi,
-    TokenError, Verified, WebhookData, WebhookError,
+    Capabilities, CodeScope, DecodeError, Embedding, Env, Labelling, Platform, Plugin, RateLimit,
+    ShopApi, TokenError, Verified, WebhookData, WebhookError,
 };
+use crate::core::analytics::readers::ExportColumns;
 use crate::model::Event;
 use config::ShopifyConfig;
 
 pub const PLATFORM: &str = "shopify";
 
 /// The admin's orders export (Orders > Export, CSV), for `lifecycle analyze`.
-pub const ORDERS_EXPORT: crate::core::analytics::readers::ExportColumns =
-    crate::core::analytics::readers::ExportColumns {
+pub const ORDERS_EXPORT: ExportColumns = ExportColumns {
         order: "Name",
         email: "Email",
         created_at: "Created at",
@@ -116,6 +116,15 @@ impl Shopify {
 
     pub fn app_url(&self) -> &str {
         &self.env.app_url
+    }
+}
+
+impl Plugin for Shopify {
+    const NAME: &'static str = PLATFORM;
+    type Settings = ShopifyConfig;
+    const ORDER_EXPORTS: &'static [(&'static str, ExportColumns)] = &[("shopify-orders", ORDERS_EXPORT)];
+    fn build(env: Env, settings: ShopifyConfig) -> Self {
+        Shopify::new(env, settings)
     }
 }
 

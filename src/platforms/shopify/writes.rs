@@ -9,7 +9,7 @@ use super::client::ShopClient;
 use crate::core::loyalty::{CustomerField, FieldKind, OfferValue, minor_units_to_decimal};
 use crate::core::money as currency;
 use crate::platforms::CallError;
-use crate::platforms::{CreateOutcome, LabelOp, NewCode};
+use crate::platforms::{CreateOutcome, LabelOp, NewCode, Removal};
 
 /// Shopify's price of one mutation field.
 pub const MUTATION_COST: f64 = 10.0;
@@ -132,6 +132,27 @@ pub async fn create_code(
         }),
         None => Err(CallError::Protocol(
             "discountCodeBasicCreate returned neither a discount nor an error".into(),
+        )),
+    }
+}
+
+/// `appUninstall`: the app removes itself; Shopify then revokes the token, deletes the app's
+/// webhook subscriptions and sends `app/uninstalled`.
+pub async fn uninstall(client: &ShopClient<'_>) -> Result<Removal, CallError> {
+    const QUERY: &str = "mutation { appUninstall { app { id } userErrors { field message } } }";
+    let resp = client.run(QUERY, json!({}), MUTATION_COST).await?;
+    let payload = resp
+        .data
+        .get("appUninstall")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(msg) = user_errors(&payload) {
+        return Err(CallError::Remote(msg));
+    }
+    match payload.pointer("/app/id") {
+        Some(Value::String(_)) => Ok(Removal::Removed),
+        _ => Err(CallError::Protocol(
+            "appUninstall returned neither the app nor an error".into(),
         )),
     }
 }
