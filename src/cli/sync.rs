@@ -5,7 +5,6 @@ use clap::{Args, ValueEnum};
 use super::progress_bar;
 use crate::app::build_state;
 use crate::config::Config;
-use crate::store::shops;
 use crate::sync::{self, Mode};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -31,13 +30,7 @@ pub struct SyncArgs {
 
 pub async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
     let state = build_state(args.config, crate::app::registry()).await?;
-    let platform = args
-        .platform
-        .as_deref()
-        .unwrap_or(state.platforms.default_name());
-    let shop = shops::find(&state.db, platform, &args.shop)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("shop {} is not installed here", args.shop))?;
+    let shop = super::stored_shop(&state, args.platform.as_deref(), &args.shop).await?;
     let mode = match args.mode {
         SyncMode::Backfill => {
             // A new backfill starts from the beginning of every resource.

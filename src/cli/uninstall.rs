@@ -59,13 +59,8 @@ pub async fn uninstall(state: &AppState, shop_id: i64) -> anyhow::Result<Uninsta
 
 pub async fn run(args: UninstallArgs) -> anyhow::Result<()> {
     let state = build_state(args.config, crate::app::registry()).await?;
-    let platform = args
-        .platform
-        .as_deref()
-        .unwrap_or(state.platforms.default_name());
-    let shop = shops::find(&state.db, platform, &args.shop)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("shop {} is not installed here", args.shop))?;
+    let shop = super::stored_shop(&state, args.platform.as_deref(), &args.shop).await?;
+    let platform = shop.platform.as_str();
     let done = uninstall(&state, shop.id).await?;
     match done.removal {
         Some(Removal::Removed) => println!("{platform} removed Lifecycle from {}", args.shop),

@@ -750,3 +750,74 @@ async fn order_pages(
         })
         .count() as u64
 }
+
+/// A customer comes back and completes an abandoned checkout: on Shopify it stays, completed; on
+/// Ecwid the cart leaves the store's cart list (`unfinished_order.deleted`), and the app's
+/// mirror drops it, so the customer no longer counts as having abandoned it.
+async fn completed_checkouts_leave_the_abandoned(backend: Backend, platform: Platform) {
+    let Some(env) = env_on(backend, platform).await else {
+        return;
+    };
+    env.install().await;
+    let shop = env.installed_shop().await;
+    let db = &env.app.state.db;
+    wait_job(db, shop.id, lifecycle::triggers::kinds::BACKFILL, 120).await;
+    wait_work_done(db, shop.id).await;
+    assert_mirrors(&env, shop.id, "after the backfill").await;
+    let dump = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/checkouts", env.shop))
+        .await;
+    let open: Vec<u64> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["completed_at"].is_null() && !k["customer_id"].is_null())
+        .map(|k| k["id"].as_u64().unwrap())
+        .take(3)
+        .collect();
+    assert_eq!(
+        open.len(),
+        3,
+        "the shop has abandoned checkouts of customers"
+    );
+    let abandoned_before = one_value(
+        db,
+        "SELECT COUNT(*) AS n FROM checkouts WHERE shop_id = ? AND completed_at IS NULL",
+        shop.id,
+    )
+    .await;
+    for id in &open {
+        let r = env
+            .http
+            .post(env.sandbox_url(&format!(
+                "/_sandbox/shops/{}/checkouts/{id}/complete",
+                env.shop
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    wait_deliveries_settled(&env).await;
+    wait_work_done(db, shop.id).await;
+    assert_mirrors(&env, shop.id, "after three checkouts were completed").await;
+    let abandoned_after = one_value(
+        db,
+        "SELECT COUNT(*) AS n FROM checkouts WHERE shop_id = ? AND completed_at IS NULL",
+        shop.id,
+    )
+    .await;
+    assert_eq!(
+        abandoned_after,
+        abandoned_before - 3,
+        "the three completed checkouts are no longer abandoned"
+    );
+    env.shutdown().await;
+}
+every_platform!(completed_checkouts_leave_the_abandoned);
+
+async fn one_value(db: &Db, sql: &str, shop_id: i64) -> i64 {
+    query_all(db, sql, vec![shop_id.into()]).await[0]
+        .try_get("", "n")
+        .unwrap()
+}
