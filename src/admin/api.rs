@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 
 use super::auth::AdminSession;
 use super::data::{self, PlanView};
+use super::reads::{
+    SettingsView, customer_detail, parse_id, settings_object, settings_view, shop_settings,
+};
 use crate::core::segments::{CustomSegmentDef, Segment};
 use crate::routes::ApiError;
 use crate::settings::LoyaltySettings;
@@ -32,38 +35,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(customers)
         .service(customer)
         .service(activity)
-        .service(retry_job)
-        .service(openapi_json);
+        .service(retry_job);
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-/// A path id as a number, or a 400 naming what it should have been.
-pub(super) fn parse_id(what: &str, id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::BadRequest(format!("{what} id `{id}` is not a number")))
-}
-
-/// The shop's customer at the path id; 400 for a non-number, 404 for another shop's.
-pub(super) async fn customer_detail(
-    state: &AppState,
-    shop_id: i64,
-    id: &str,
-) -> Result<data::CustomerDetail, ApiError> {
-    let id = parse_id("customer", id)?;
-    data::customer(&state.db, shop_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {id} in this shop")))
-}
-
-pub(super) async fn shop_settings(state: &AppState, shop_id: i64) -> Result<String, ApiError> {
-    Ok(shops::get(&state.db, shop_id)
-        .await?
-        .map(|s| s.settings)
-        .unwrap_or_default())
 }
 
 #[utoipa::path(get, path = "/api/overview", tag = "admin",
@@ -238,14 +215,6 @@ async fn fill_emails(
     Ok(())
 }
 
-/// Reads the stored settings as a JSON object (anything else counts as empty).
-fn settings_object(text: &str) -> Map<String, Value> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
 /// Top-level settings keys the admin may write; others belong to no one and are refused.
 /// [`SettingsPatch`] documents each for the OpenAPI document: keep the two in step.
 const WRITABLE: [&str; 7] = [
@@ -358,43 +327,6 @@ pub async fn update_settings(
     validate_settings(&merged)?;
     shops::save_settings(&state.db, shop_id, &Value::Object(merged.clone())).await?;
     Ok(merged)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsView {
-    /// The settings as stored (only what the merchant changed).
-    #[schema(value_type = Object)]
-    pub stored: Value,
-    /// Every loyalty setting with its default filled in.
-    #[schema(value_type = Object)]
-    pub effective: Value,
-    /// Why the stored settings are invalid, if they are.
-    pub error: Option<String>,
-}
-
-pub fn settings_view(stored_text: &str) -> SettingsView {
-    let stored = Value::Object(settings_object(stored_text));
-    let (parsed, error) = match data::catalog_of(stored_text) {
-        Ok((s, _)) => (s, None),
-        Err(e) => (LoyaltySettings::default(), Some(e)),
-    };
-    let mut effective = json!({
-        "segments": parsed.segments,
-        "offers": parsed.offers,
-        "tag_prefix": parsed.tag_prefix.as_str(),
-        "dry_run": parsed.dry_run,
-        "group_label": parsed.group_label,
-    });
-    for k in ["schedule", "cac"] {
-        if let Some(v) = stored.get(k) {
-            effective[k] = v.clone();
-        }
-    }
-    SettingsView {
-        stored,
-        effective,
-        error,
-    }
 }
 
 #[utoipa::path(get, path = "/api/settings", tag = "settings",
@@ -662,22 +594,15 @@ async fn retry_job(
     Ok(HttpResponse::Ok().json(json!({ "retried": id })))
 }
 
-#[get("/api/openapi.json")]
-async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document())
-}
-
-/// The API's OpenAPI description (served at `/api/openapi.json`).
+/// The paths of this API, for the OpenAPI document `openapi` assembles and serves at
+/// `/api/openapi.json`.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Lifecycle admin API", description = "The JSON API behind the merchant's admin pages. Authenticate with an App Bridge session token (`Authorization: Bearer`) or the `lifecycle_session` cookie set after install."),
     paths(overview, segments, validate_rule, preview, save_segment, delete_segment, get_settings,
           put_settings, dry_run, dry_run_status, plan, customers, customer, activity, retry_job),
-    modifiers(&SecurityAddon),
     security(("session_token" = []), ("session_cookie" = [])),
     tags((name = "admin", description = "Shop figures"), (name = "segments"), (name = "settings"),
          (name = "customers"), (name = "activity"))
 )]
 pub struct ApiDoc;
-
-use super::openapi::Security as SecurityAddon;

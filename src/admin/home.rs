@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use maud::html;
 
 use super::auth;
-use super::pages::{document, html_response, policy_before_session};
+use super::frame::{document, html_response, policy_before_session};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -7,10 +7,12 @@ pub mod auth;
 pub mod charts;
 pub mod data;
 pub mod export;
+pub mod frame;
 pub mod home;
 pub mod model;
 pub mod openapi;
 pub mod pages;
+pub mod reads;
 pub mod results;
 
 use actix_web::web;
@@ -19,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `api`: its `/api/customers/{id}` would otherwise take `export.csv` as an id.
     export::configure(cfg);
     api::configure(cfg);
+    openapi::configure(cfg);
     model::configure(cfg);
     pages::configure(cfg);
     home::configure(cfg);

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::AdminSession;
 use super::charts;
-use super::pages::{Ctx, layout, pct, render, when};
+use super::frame::{Ctx, layout, pct, render, when};
 use crate::analysis::model_card::{latest_card, verdict_key};
 use crate::analysis::results::load_analysis;
 use crate::core::analytics::backtest::{

@@ -1,10 +1,23 @@
-//! The OpenAPI document of the admin API: the paths and schemas come from the handlers'
-//! annotations in `api.rs` (and `model.rs`, `export.rs`, merged in); this adds the two ways to authenticate.
+//! The OpenAPI document of the admin API, served at `/api/openapi.json`: the paths and schemas
+//! come from the handlers' annotations in `api.rs` (and `results.rs`, `model.rs`, `export.rs`,
+//! merged in); this adds the two ways to authenticate. The top of the admin: it reads the
+//! handler modules' docs, none of them reads it.
 
+use actix_web::{HttpResponse, get, web};
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(openapi_json);
+}
+
+#[get("/api/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+/// The two ways to authenticate, as security schemes of the document.
 pub struct Security;
 
 impl Modify for Security {
@@ -34,5 +47,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::results::ResultsApi::openapi());
     doc.merge(super::model::ModelDoc::openapi());
     doc.merge(super::export::ExportDoc::openapi());
+    Security.modify(&mut doc);
     doc
 }

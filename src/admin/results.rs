@@ -11,7 +11,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::auth::AdminSession;
 use super::charts::{self, fmt_num};
-use super::pages::{Ctx, layout, render};
+use super::frame::{Ctx, layout, render};
 use crate::core::loyalty::experiment::{ExperimentVerdict, Interval};
 use crate::core::loyalty::minor_units_to_decimal;
 use crate::experiments::{self, ArmView, OfferResult, Period, Results};

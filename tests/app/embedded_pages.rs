@@ -70,7 +70,7 @@ async fn every_admin_page_allows_framing_by_its_own_shop_only(backend: Backend) 
         .unwrap();
 
     // The pages, from the admin's own navigation, plus one customer's page.
-    let mut pages: Vec<String> = lifecycle::admin::pages::NAV
+    let mut pages: Vec<String> = lifecycle::admin::frame::NAV
         .iter()
         .map(|(path, _)| path.to_string())
         .collect();

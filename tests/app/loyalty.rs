@@ -1232,7 +1232,7 @@ async fn the_admin_names_labels_in_the_platforms_words(backend: Backend, platfor
         .unwrap()
         .capabilities()
         .clone();
-    let mut pages: Vec<String> = lifecycle::admin::pages::NAV
+    let mut pages: Vec<String> = lifecycle::admin::frame::NAV
         .iter()
         .map(|(path, _)| path.to_string())
         .collect();

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod cli;
 mod common;
+mod demo;
 mod ecwid_install;
 mod ecwid_webhooks;
 mod embedded_pages;

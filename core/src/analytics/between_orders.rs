@@ -189,13 +189,17 @@ fn accumulate(
     groups: usize,
     group_of: impl Fn(u32) -> usize + Sync,
 ) -> Vec<Acc> {
-    let mut parts = map_customer_parts(&input.orders, |orders| {
-        let mut accs = vec![Acc::default(); groups];
-        for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
-            accs[group_of(mine[0].customer)].add(mine, now);
-        }
-        accs
-    })
+    let mut parts = map_customer_parts(
+        &input.orders,
+        |o| o.customer,
+        |orders| {
+            let mut accs = vec![Acc::default(); groups];
+            for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
+                accs[group_of(mine[0].customer)].add(mine, now);
+            }
+            accs
+        },
+    )
     .into_iter();
     let mut total = parts.next().unwrap_or_else(|| vec![Acc::default(); groups]);
     for part in parts {

@@ -13,8 +13,6 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::input::OrderFact;
-
 /// Rows per block: large enough that a block costs far more than handing it to a thread,
 /// small enough that two threads share the last blocks evenly.
 pub const BLOCK: usize = 16_384;
@@ -60,18 +58,19 @@ pub fn fill_blocks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
 /// by part are the same on any number of threads; enough to keep every core busy.
 pub const CUSTOMER_PARTS: usize = 16;
 
-/// `f` of each of `CUSTOMER_PARTS` consecutive pieces of `orders` (sorted by customer), cut
-/// where a customer's orders begin so that each customer falls in one piece, in order. For
-/// stages that keep a per-part table (cohorts × periods, histograms) too large to keep per
-/// `BLOCK`.
-pub fn map_customer_parts<T: Send>(
-    orders: &[OrderFact],
-    f: impl Fn(&[OrderFact]) -> T + Sync,
+/// `f` of each of `CUSTOMER_PARTS` consecutive pieces of `rows` (sorted by the customer
+/// `customer` reads from a row), cut where a customer's rows begin so that each customer falls
+/// in one piece, in order. For stages that keep a per-part table (cohorts × periods,
+/// histograms) too large to keep per `BLOCK`.
+pub fn map_customer_parts<R: Sync, K: PartialEq, T: Send>(
+    rows: &[R],
+    customer: impl Fn(&R) -> K + Sync,
+    f: impl Fn(&[R]) -> T + Sync,
 ) -> Vec<T> {
-    let len = orders.len();
+    let len = rows.len();
     let cut = |i: usize| {
         let mut i = i.min(len);
-        while i > 0 && i < len && orders[i].customer == orders[i - 1].customer {
+        while i > 0 && i < len && customer(&rows[i]) == customer(&rows[i - 1]) {
             i += 1;
         }
         i
@@ -79,7 +78,7 @@ pub fn map_customer_parts<T: Send>(
     let bounds: Vec<usize> = (0..=CUSTOMER_PARTS)
         .map(|k| cut(len * k / CUSTOMER_PARTS))
         .collect();
-    let part = |k: usize| f(&orders[bounds[k]..bounds[k + 1]]);
+    let part = |k: usize| f(&rows[bounds[k]..bounds[k + 1]]);
     if len <= BLOCK || threads() <= 1 {
         return (0..CUSTOMER_PARTS).map(part).collect();
     }
@@ -181,29 +180,25 @@ mod tests {
 
     #[test]
     fn customer_parts_keep_each_customer_whole_and_cover_every_order() {
-        use chrono::{TimeZone, Utc};
-        let at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        // Customer c has c % 7 orders; some customers straddle the even cut points.
-        let orders: Vec<OrderFact> = (0..BLOCK as u32)
-            .flat_map(|c| (0..c % 7).map(move |_| (c, at)))
-            .map(|(customer, at)| OrderFact {
-                customer,
-                at,
-                amount: 1.0,
-                refunded: 0.0,
-                cancelled: false,
-                discounted: false,
-            })
+        // (customer, order number): customer c has c % 7 orders; some customers straddle the
+        // even cut points.
+        let orders: Vec<(u32, u32)> = (0..BLOCK as u32)
+            .flat_map(|c| (0..c % 7).map(move |i| (c, i)))
             .collect();
-        let parts = map_customer_parts(&orders, |p| p.to_vec());
+        let parts = map_customer_parts(&orders, |o| o.0, |p| p.to_vec());
         assert_eq!(parts.len(), CUSTOMER_PARTS);
         assert_eq!(parts.concat(), orders);
         for w in parts.windows(2) {
             if let (Some(a), Some(b)) = (w[0].last(), w[1].first()) {
-                assert_ne!(a.customer, b.customer);
+                assert_ne!(a.0, b.0);
             }
         }
-        assert!(map_customer_parts(&[], |p| p.len()).iter().all(|&n| n == 0));
+        let none: [(u32, u32); 0] = [];
+        assert!(
+            map_customer_parts(&none, |o| o.0, |p| p.len())
+                .iter()
+                .all(|&n| n == 0)
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! secret keeps codes unguessable to someone who knows a customer id (the code is also bound
 //! to that customer by `context.customers`).
 
-use crate::loyalty::offers::OfferKind;
+use crate::loyalty::keyed::hmac_key;
+use crate::loyalty::offer_kind::OfferKind;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 pub const CODE_PREFIX: &str = "LC-";
 const CODE_CHARS: usize = 12;
@@ -51,16 +52,4 @@ pub fn derive_code(seed: CodeSeed<'_>, customer_id: &str, offer: OfferKind, peri
         code.push(char::from(CROCKFORD[idx as usize]));
     }
     code
-}
-
-/// The HMAC block-sized key exactly as RFC 2104 forms it (zero-padded, or hashed when longer
-/// than a block), which makes construction infallible.
-pub(crate) fn hmac_key(secret: &[u8]) -> [u8; 64] {
-    let mut key = [0u8; 64];
-    if secret.len() <= key.len() {
-        key[..secret.len()].copy_from_slice(secret);
-    } else {
-        key[..32].copy_from_slice(&Sha256::digest(secret));
-    }
-    key
 }

@@ -28,56 +28,14 @@
 
 use crate::loyalty::code::{CodeSeed, derive_code};
 use crate::loyalty::experiment::{self, DEFAULT_CONTROL_PERCENT, MAX_CONTROL_PERCENT};
+use crate::loyalty::offer_kind::{OfferKind, Trigger};
 use crate::segments::facts::days_since;
 use crate::segments::{CustomerFacts, Membership, SegmentCatalog, SegmentId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OfferKind {
-    SecondPurchase,
-    WinBack,
-    Reward,
-    CartRecovery,
-}
-
-/// The date an offer's day window counts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    FirstOrder,
-    LastOrder,
-    AbandonedCheckout,
-}
-
 impl OfferKind {
-    pub const ALL: [OfferKind; 4] = [
-        OfferKind::SecondPurchase,
-        OfferKind::WinBack,
-        OfferKind::Reward,
-        OfferKind::CartRecovery,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            OfferKind::SecondPurchase => "second_purchase",
-            OfferKind::WinBack => "win_back",
-            OfferKind::Reward => "reward",
-            OfferKind::CartRecovery => "cart_recovery",
-        }
-    }
-
-    /// Second purchase counts from the first order, cart recovery from the abandoned
-    /// checkout, win-back and reward from the last order.
-    pub fn trigger(self) -> Trigger {
-        match self {
-            OfferKind::SecondPurchase => Trigger::FirstOrder,
-            OfferKind::WinBack | OfferKind::Reward => Trigger::LastOrder,
-            OfferKind::CartRecovery => Trigger::AbandonedCheckout,
-        }
-    }
-
     fn trigger_date(self, f: &CustomerFacts) -> Option<DateTime<Utc>> {
         match self.trigger() {
             Trigger::FirstOrder => f.first_order_date,

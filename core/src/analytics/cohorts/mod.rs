@@ -174,13 +174,17 @@ pub fn cohorts(
 ) -> Result<Cohorts, AnalysisError> {
     input.validate()?;
     let current = period.index(now);
-    let mut parts = map_customer_parts(&input.orders, |orders| {
-        let mut t = Table::new(current);
-        for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
-            t.add(mine, period, now);
-        }
-        t
-    })
+    let mut parts = map_customer_parts(
+        &input.orders,
+        |o| o.customer,
+        |orders| {
+            let mut t = Table::new(current);
+            for mine in orders.chunk_by(|a, b| a.customer == b.customer) {
+                t.add(mine, period, now);
+            }
+            t
+        },
+    )
     .into_iter();
     let mut table = parts.next().unwrap_or_else(|| Table::new(current));
     parts.for_each(|p| table.merge(p));

@@ -15,7 +15,7 @@ pub mod observe;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::code::hmac_key;
+use super::keyed::hmac_key;
 
 pub use effect::{
     ArmSummary, EffectEstimate, ExperimentVerdict, Interval, IntervalMethod, Outcome,
