@@ -228,9 +228,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\nWebhooks from live traffic (Ctrl-C to stop):");
 
     let mut last_id = 0i64;
+    // One listener for the whole loop: a Ctrl-C that comes while the inbox is read is kept
+    // for the next turn, not lost with a listener made afresh.
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         // A busy moment (a flood of webhooks, a run writing its results) is not a reason to

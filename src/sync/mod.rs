@@ -16,8 +16,6 @@ use crate::store::entities::job;
 use crate::store::sync_state::{self, Checkpoint};
 use crate::store::{self, jobs as q};
 
-/// Above this many orders, the backfill uses a bulk operation instead of paging.
-pub const DEFAULT_BULK_THRESHOLD: i64 = 10_000;
 /// Incremental windows start this much before the last sync, for clock skew between us and
 /// the platform and for records committed in the same second.
 const OVERLAP: Duration = Duration::minutes(5);
