@@ -344,7 +344,12 @@ async fn backfill(
     let ops = sandbox
         .state()
         .shop(&shop)
-        .map(|s| s.bulk.lock().clone())
+        .map(|s| {
+            lifecycle_sandbox::shopify::ShopifyShop::of(&s)
+                .bulk
+                .lock()
+                .clone()
+        })
         .unwrap_or_default();
     let bulk_results: Vec<(u64, u64)> = ops
         .iter()

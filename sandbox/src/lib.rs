@@ -30,9 +30,6 @@ pub use config::SandboxConfig;
 pub use server::{Sandbox, sandbox_shop};
 pub use store::Plan;
 
-/// The API version the sandbox reports for app-level (TOML) webhook subscriptions.
-pub const API_VERSION: &str = shopify::API_VERSION;
-
 /// Midnight UTC today: generated history ends here unless configured, so runs on one day agree.
 pub fn default_history_end() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()

@@ -89,7 +89,7 @@ pub fn issue(state: &State, shop: &Shop, filename: &str, mime_type: &str) -> Tar
     .into_iter()
     .map(|(n, v)| (n.to_string(), v))
     .collect();
-    let mut staged = ShopifyShop::of(&shop).staged.lock();
+    let mut staged = ShopifyShop::of(shop).staged.lock();
     if staged.len() >= KEPT_UPLOADS {
         staged.remove(0);
     }
@@ -108,7 +108,7 @@ pub fn issue(state: &State, shop: &Shop, filename: &str, mime_type: &str) -> Tar
 
 /// Takes the uploaded file named by `key` for a bulk mutation; it is used once.
 pub fn take(shop: &Shop, key: &str) -> Option<Arc<ResultFile>> {
-    let mut staged = ShopifyShop::of(&shop).staged.lock();
+    let mut staged = ShopifyShop::of(shop).staged.lock();
     let at = staged
         .iter()
         .position(|s| s.key == key && s.file.is_some())?;
