@@ -147,12 +147,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let sandbox = Sandbox::start(SandboxConfig {
-            customers: n.max(m),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            ..Default::default()
-        })
+        let sandbox = Sandbox::start(
+            SandboxConfig {
+                customers: n.max(m),
+                ..Default::default()
+            }
+            .with_app("shopify", CLIENT_ID, CLIENT_SECRET)?,
+        )
         .await?;
         let shop = sandbox.shop_domains()[0].clone();
         let dir = tempfile::tempdir()?;

@@ -145,7 +145,7 @@ async fn price_paged_backfill(sandbox: &Sandbox, shop: &str) -> anyhow::Result<u
     let ask = |q: String, vars: Value| {
         let (state, shop) = (state.clone(), shop.clone());
         async move {
-            lifecycle_sandbox::graphql::price(&state, &shop, &q, vars)
+            lifecycle_sandbox::shopify::graphql::price(&state, &shop, &q, vars)
                 .await
                 .map_err(|e| anyhow::anyhow!("pricing `{q}`: {e}"))
         }
@@ -301,14 +301,15 @@ async fn backfill(
     price_paged: bool,
 ) -> anyhow::Result<Measured> {
     let setup_started = Instant::now();
-    let sandbox = Sandbox::start(SandboxConfig {
-        customers,
-        history_days,
-        client_id: CLIENT_ID.into(),
-        client_secret: CLIENT_SECRET.into(),
-        plan: Plan::Standard,
-        ..Default::default()
-    })
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            customers,
+            history_days,
+            plan: Plan::Standard,
+            ..Default::default()
+        }
+        .with_app("shopify", CLIENT_ID, CLIENT_SECRET)?,
+    )
     .await?;
     let shop = sandbox
         .shop_domains()
@@ -343,7 +344,12 @@ async fn backfill(
     let ops = sandbox
         .state()
         .shop(&shop)
-        .map(|s| s.bulk.lock().clone())
+        .map(|s| {
+            lifecycle_sandbox::shopify::ShopifyShop::of(&s)
+                .bulk
+                .lock()
+                .clone()
+        })
         .unwrap_or_default();
     let bulk_results: Vec<(u64, u64)> = ops
         .iter()
@@ -430,14 +436,15 @@ struct EcwidMeasured {
 /// on the platform) and the app, installs through the App Market redirect, and times one
 /// backfill.
 async fn ecwid_backfill(customers: usize, history_days: u32) -> anyhow::Result<EcwidMeasured> {
-    let sandbox = Sandbox::start(SandboxConfig {
-        customers,
-        history_days,
-        platform: lifecycle_sandbox::ecwid::Platform::Ecwid,
-        ecwid_client_id: CLIENT_ID.into(),
-        ecwid_client_secret: CLIENT_SECRET.into(),
-        ..Default::default()
-    })
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            customers,
+            history_days,
+            platform: "ecwid".into(),
+            ..Default::default()
+        }
+        .with_app("ecwid", CLIENT_ID, CLIENT_SECRET)?,
+    )
     .await?;
     let store = sandbox
         .shop_domains()

@@ -54,13 +54,14 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Page every customer over HTTP, 250 per page, with a plan big enough not to throttle.
-    let sb = Sandbox::start(SandboxConfig {
-        customers,
-        plan: Plan::Enterprise,
-        client_id: "bench-client-id".into(),
-        client_secret: "bench-client-secret".into(),
-        ..SandboxConfig::default()
-    })
+    let sb = Sandbox::start(
+        SandboxConfig {
+            customers,
+            plan: Plan::Enterprise,
+            ..SandboxConfig::default()
+        }
+        .with_app("shopify", "bench-client-id", "bench-client-secret")?,
+    )
     .await?;
     let base = sb.base_url();
     let shop = sb.shop_domains()[0].clone();

@@ -1,7 +1,7 @@
 //! `lifecycle sandbox`: run the simulated platform on its own until Ctrl-C.
 
 use crate::config::SandboxConfig;
-use crate::oauth::install_url;
+use crate::flavours::{self, FlavourArgs};
 use crate::server::Sandbox;
 use crate::store::Plan;
 use clap::Args;
@@ -20,19 +20,6 @@ pub struct SandboxArgs {
     /// Seed of the data generator (same seed, same data).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(
-        long,
-        env = "LIFECYCLE_SHOPIFY_CLIENT_ID",
-        default_value = "sandbox-client-id"
-    )]
-    pub client_id: String,
-    #[arg(
-        long,
-        env = "LIFECYCLE_SHOPIFY_CLIENT_SECRET",
-        default_value = "sandbox-client-secret",
-        hide_env_values = true
-    )]
-    pub client_secret: String,
     /// Live events per second per shop.
     #[arg(long)]
     pub live: Option<f64>,
@@ -59,38 +46,21 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub no_auto_approve: bool,
     /// Platform the shops simulate: shopify or ecwid (Ecwid stores get ids 1001, 1002, …).
-    #[arg(long, default_value = "shopify")]
+    #[arg(long, default_value = flavours::DEFAULT)]
     pub platform: String,
-    /// Plan of Ecwid stores: business (customer groups), free or venture (none).
-    #[arg(long, default_value = "business")]
-    pub ecwid_plan: String,
-    #[arg(
-        long,
-        env = "LIFECYCLE_ECWID_CLIENT_ID",
-        default_value = "sandbox-ecwid-client-id"
-    )]
-    pub ecwid_client_id: String,
-    #[arg(
-        long,
-        env = "LIFECYCLE_ECWID_CLIENT_SECRET",
-        default_value = "sandbox-ecwid-client-secret",
-        hide_env_values = true
-    )]
-    pub ecwid_client_secret: String,
-    /// Ecwid REST requests per minute and token before 429.
-    #[arg(long, default_value_t = crate::ecwid::REQUESTS_PER_MINUTE)]
-    pub ecwid_requests_per_minute: u32,
+    #[command(flatten)]
+    pub flavours: FlavourArgs,
 }
 
 impl SandboxArgs {
     pub fn config(&self) -> anyhow::Result<SandboxConfig> {
+        let platform = self.platform.to_ascii_lowercase();
+        anyhow::ensure!(flavours::known(&platform), flavours::unknown(&platform));
         Ok(SandboxConfig {
             bind: self.bind.clone(),
             shops: self.shops,
             customers: self.customers,
             seed: self.seed,
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
             app_url: self.app_url.clone(),
             live_rate: self.live,
             live_uplift: self.uplift,
@@ -98,11 +68,20 @@ impl SandboxArgs {
             delivery_concurrency: self.delivery_concurrency,
             auto_approve: !self.no_auto_approve,
             plan: self.plan.parse::<Plan>().map_err(anyhow::Error::msg)?,
-            platform: self.platform.parse().map_err(anyhow::Error::msg)?,
-            ecwid_plan: self.ecwid_plan.parse().map_err(anyhow::Error::msg)?,
-            ecwid_client_id: self.ecwid_client_id.clone(),
-            ecwid_client_secret: self.ecwid_client_secret.clone(),
-            ecwid_requests_per_minute: self.ecwid_requests_per_minute,
+            platform: self.platform.to_ascii_lowercase(),
+            apps: self
+                .flavours
+                .apps()
+                .into_iter()
+                .map(|(n, a)| (n.to_string(), a))
+                .collect(),
+            settings: self
+                .flavours
+                .settings()
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .map(|(n, s)| (n.to_string(), s))
+                .collect(),
             ..SandboxConfig::default()
         })
     }
@@ -110,6 +89,7 @@ impl SandboxArgs {
 
 pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
+    let platform = cfg.platform.to_ascii_uppercase();
     let started = std::time::Instant::now();
     let sandbox = Sandbox::start(cfg).await?;
     let base = sandbox.base_url();
@@ -117,17 +97,7 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
         "Sandbox listening on {base} (seeded in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
-    if sandbox
-        .state()
-        .shops
-        .read()
-        .values()
-        .any(|s| s.ecwid.is_some())
-    {
-        println!("Set LIFECYCLE_ECWID_API_ORIGIN={base} in the app.");
-    } else {
-        println!("Set LIFECYCLE_SHOPIFY_API_ORIGIN={base} in the app.");
-    }
+    println!("Set LIFECYCLE_{platform}_API_ORIGIN={base} in the app.");
     for shop in sandbox.state().shops.read().values() {
         let data = shop.data.read();
         println!(
@@ -138,12 +108,7 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
             data.checkouts.len(),
             shop.info.currency
         );
-        let url = if shop.ecwid.is_some() {
-            crate::ecwid::oauth::install_url(sandbox.state(), shop)
-        } else {
-            install_url(sandbox.state(), shop)
-        };
-        match url {
+        match shop.flavour.install_url(sandbox.state(), shop) {
             Some(u) => println!("  install: {u}"),
             None => println!("  install: (set --app-url or POST {base}/_sandbox/app)"),
         }
@@ -155,34 +120,4 @@ pub async fn run_cli(args: SandboxArgs) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: SandboxArgs,
-    }
-
-    #[test]
-    fn platform_flag_seeds_ecwid_stores() {
-        use clap::CommandFactory;
-        Wrapper::command().debug_assert();
-        let w =
-            Wrapper::try_parse_from(["x", "--platform", "ecwid", "--ecwid-plan", "free"]).unwrap();
-        let cfg = w.args.config().unwrap();
-        assert_eq!(cfg.platform, crate::ecwid::Platform::Ecwid);
-        assert_eq!(cfg.ecwid_plan, crate::ecwid::EcwidPlan::Free);
-        let w = Wrapper::try_parse_from(["x"]).unwrap();
-        assert_eq!(
-            w.args.config().unwrap().platform,
-            crate::ecwid::Platform::Shopify
-        );
-        let w = Wrapper::try_parse_from(["x", "--platform", "woo"]).unwrap();
-        assert!(w.args.config().is_err());
-    }
 }

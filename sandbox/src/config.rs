@@ -1,7 +1,11 @@
 //! Settings of one sandbox run.
 
+use crate::flavours;
+use crate::state::{AppCredentials, FlavourSettings};
 use crate::store::Plan;
 use chrono::{DateTime, Utc};
+use std::any::Any;
+use std::collections::BTreeMap;
 
 /// Deliveries in flight per shop unless set: Shopify does not publish its figure; this is wide
 /// enough that ingest, not the sandbox, is what a flood measures.
@@ -16,12 +20,8 @@ pub struct SandboxConfig {
     pub names: Vec<String>,
     pub customers: usize,
     pub seed: u64,
-    pub client_id: String,
-    pub client_secret: String,
     /// The app's public URL; may be set later with `POST /_sandbox/app`.
     pub app_url: Option<String>,
-    /// Scopes granted when the app asks for none (managed install / token exchange).
-    pub scopes: String,
     /// Live events per second per shop; `None` = no live traffic.
     pub live_rate: Option<f64>,
     /// Treatment effect of a personal discount code in live traffic: a holder buys at
@@ -37,16 +37,12 @@ pub struct SandboxConfig {
     pub history_days: u32,
     /// End of the generated history; default: midnight UTC today, so runs on one day agree.
     pub history_end: Option<DateTime<Utc>>,
-    /// The platform the seeded shops simulate.
-    pub platform: crate::ecwid::Platform,
-    /// Plan of seeded Ecwid shops (business has customer groups; free and venture do not).
-    pub ecwid_plan: crate::ecwid::EcwidPlan,
-    pub ecwid_client_id: String,
-    pub ecwid_client_secret: String,
-    /// Scopes an Ecwid store grants the app (space separated).
-    pub ecwid_scopes: String,
-    /// Ecwid's REST rate limit per token and minute (600 on the platform); tests lower it.
-    pub ecwid_requests_per_minute: u32,
+    /// The flavour the seeded shops simulate ("shopify", "ecwid"; see `crate::flavours`).
+    pub platform: String,
+    /// App credentials by flavour name; a flavour not named here uses its defaults.
+    pub apps: BTreeMap<String, AppCredentials>,
+    /// Settings by flavour name, each of the flavour's own type; absent: its defaults.
+    pub settings: BTreeMap<String, FlavourSettings>,
 }
 
 impl Default for SandboxConfig {
@@ -57,11 +53,7 @@ impl Default for SandboxConfig {
             names: vec![],
             customers: 1000,
             seed: 42,
-            client_id: "sandbox-client-id".into(),
-            client_secret: "sandbox-client-secret".into(),
             app_url: None,
-            scopes: "read_customers,write_customers,read_orders,read_discounts,write_discounts"
-                .into(),
             live_rate: None,
             live_uplift: 0.0,
             time_scale: 1.0,
@@ -70,17 +62,54 @@ impl Default for SandboxConfig {
             plan: Plan::Standard,
             history_days: 730,
             history_end: None,
-            platform: crate::ecwid::Platform::Shopify,
-            ecwid_plan: crate::ecwid::EcwidPlan::Business,
-            ecwid_client_id: "sandbox-ecwid-client-id".into(),
-            ecwid_client_secret: "sandbox-ecwid-client-secret".into(),
-            ecwid_scopes: crate::ecwid::FULL_SCOPES.into(),
-            ecwid_requests_per_minute: crate::ecwid::REQUESTS_PER_MINUTE,
+            platform: flavours::DEFAULT.into(),
+            apps: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 }
 
 impl SandboxConfig {
+    /// The same, with flavour `name`'s app credentials (its default scopes unless set before).
+    pub fn with_app(
+        mut self,
+        name: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> anyhow::Result<Self> {
+        let name = name.to_ascii_lowercase();
+        let default = flavours::default_app(&name)
+            .ok_or_else(|| anyhow::anyhow!(flavours::unknown(&name)))?;
+        let scopes = self
+            .apps
+            .get(&name)
+            .map_or(default.scopes, |a| a.scopes.clone());
+        self.apps.insert(
+            name,
+            AppCredentials {
+                client_id: client_id.into(),
+                client_secret: client_secret.into(),
+                scopes,
+            },
+        );
+        Ok(self)
+    }
+
+    /// The same, with flavour `name`'s settings (of its own type, e.g. `ecwid::Settings`).
+    pub fn with_settings<T: Any + Send + Sync>(mut self, name: &str, settings: T) -> Self {
+        self.settings
+            .insert(name.to_ascii_lowercase(), FlavourSettings::new(settings));
+        self
+    }
+
+    /// Flavour `name`'s app credentials: configured or its defaults.
+    pub fn app(&self, name: &str) -> Option<AppCredentials> {
+        self.apps
+            .get(name)
+            .cloned()
+            .or_else(|| flavours::default_app(name))
+    }
+
     pub fn shop_names(&self) -> Vec<String> {
         if self.names.is_empty() {
             (1..=self.shops).map(|i| format!("demo-{i}")).collect()
@@ -90,11 +119,21 @@ impl SandboxConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.client_id.is_empty(), "client_id must not be empty");
         anyhow::ensure!(
-            !self.client_secret.is_empty(),
-            "client_secret must not be empty"
+            flavours::known(&self.platform),
+            flavours::unknown(&self.platform)
         );
+        for (name, app) in &self.apps {
+            anyhow::ensure!(flavours::known(name), flavours::unknown(name));
+            anyhow::ensure!(!app.client_id.is_empty(), "client_id must not be empty");
+            anyhow::ensure!(
+                !app.client_secret.is_empty(),
+                "client_secret must not be empty"
+            );
+        }
+        for name in self.settings.keys() {
+            anyhow::ensure!(flavours::known(name), flavours::unknown(name));
+        }
         anyhow::ensure!(
             self.time_scale.is_finite() && self.time_scale > 0.0,
             "time_scale must be a positive number"
@@ -102,10 +141,6 @@ impl SandboxConfig {
         anyhow::ensure!(
             self.delivery_concurrency > 0,
             "delivery_concurrency must be at least 1"
-        );
-        anyhow::ensure!(
-            self.ecwid_requests_per_minute > 0,
-            "ecwid_requests_per_minute must be at least 1"
         );
         if let Some(r) = self.live_rate {
             anyhow::ensure!(

@@ -2,14 +2,12 @@
 //! faults, logs, ground-truth dumps and direct changes for tests.
 
 use crate::faults::Faults;
-use crate::oauth::install_url;
+use crate::live;
 use crate::seed::{self, ShopSpec};
-use crate::signing::{SessionClaims, sign_session_token};
 use crate::state::{Shop, State};
 use crate::store::model::{Checkout, LineItem, format_minor, parse_decimal};
-use crate::store::{Change, CustomerPatch, NewOrder, Plan, StoreError};
-use crate::webhooks::payloads;
-use crate::{live, sandbox_shop};
+use crate::store::payloads;
+use crate::store::{Change, CustomerPatch, NewOrder, StoreError};
 use actix_web::{HttpResponse, ResponseError, web};
 use chrono::Utc;
 use serde::Deserialize;
@@ -57,14 +55,14 @@ impl From<StoreError> for ApiError {
 type Res = Result<HttpResponse, ApiError>;
 type St = web::Data<Arc<State>>;
 
-fn shop_of(state: &State, domain: &str) -> Result<Arc<Shop>, ApiError> {
+pub fn shop_of(state: &State, domain: &str) -> Result<Arc<Shop>, ApiError> {
     state
         .shop(domain)
         .ok_or_else(|| ApiError::NoShop(domain.to_string()))
 }
 
 /// Parses a JSON body with a clear error instead of actix's default.
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+pub fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -73,26 +71,9 @@ fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(b).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-/// The flavour's install URL: Shopify's signed install link, Ecwid's App Market redirect
-/// (which carries a fresh code).
-fn any_install_url(state: &State, shop: &Shop) -> Option<String> {
-    if shop.ecwid.is_some() {
-        crate::ecwid::oauth::install_url(state, shop)
-    } else {
-        install_url(state, shop)
-    }
-}
-
 fn shop_summary(state: &State, shop: &Shop) -> Value {
     let mut v = shop_summary_common(state, shop);
-    if let Some(e) = &shop.ecwid {
-        v["platform"] = json!("ecwid");
-        v["store_id"] = json!(e.store_id);
-        v["plan"] = json!(e.plan());
-        v["customer_groups"] = json!(e.plan().has_customer_groups());
-    } else {
-        v["platform"] = json!("shopify");
-    }
+    shop.flavour.summary(&mut v);
     v
 }
 
@@ -101,7 +82,7 @@ fn shop_summary_common(state: &State, shop: &Shop) -> Value {
     json!({
         "domain": shop.info.domain,
         "name": shop.info.name,
-        "install_url": any_install_url(state, shop),
+        "install_url": shop.flavour.install_url(state, shop),
         "customers": data.customers.len(),
         "orders": data.orders.len(),
         "checkouts": data.checkouts.len(),
@@ -142,26 +123,21 @@ pub struct CreateShop {
 
 pub async fn create_shop(state: St, b: web::Bytes) -> Res {
     let req: CreateShop = body(&b)?;
-    let platform = match &req.platform {
-        Some(p) => p
-            .parse::<crate::ecwid::Platform>()
-            .map_err(ApiError::BadRequest)?,
-        None => crate::ecwid::Platform::Shopify,
-    };
-    let mut ecwid_plan = crate::ecwid::EcwidPlan::Business;
-    let plan = if platform == crate::ecwid::Platform::Ecwid {
-        if let Some(p) = &req.plan {
-            ecwid_plan = p.parse().map_err(ApiError::BadRequest)?;
-        }
-        state.default_plan
-    } else {
-        match &req.plan {
-            Some(p) => p.parse::<Plan>().map_err(ApiError::BadRequest)?,
-            None => state.default_plan,
-        }
-    };
-    let domain = format!("{}.myshopify.com", req.name);
-    if platform == crate::ecwid::Platform::Shopify && state.shop(&domain).is_some() {
+    let name = req.platform.as_deref().map_or_else(
+        || state.default_flavour.to_string(),
+        str::to_ascii_lowercase,
+    );
+    let flavour = state
+        .flavours
+        .get(name.as_str())
+        .cloned()
+        .ok_or_else(|| ApiError::BadRequest(unknown_platform(&state, &name)))?;
+    let plan = flavour
+        .api_plan(req.plan.as_deref(), state.default_plan)
+        .map_err(ApiError::BadRequest)?;
+    if let Some(domain) = flavour.domain_for(&req.name)
+        && state.shop(&domain).is_some()
+    {
         return Err(ApiError::Conflict(format!("shop {domain} already exists")));
     }
     let spec = ShopSpec {
@@ -177,106 +153,86 @@ pub async fn create_shop(state: St, b: web::Bytes) -> Res {
         .await
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if platform == crate::ecwid::Platform::Ecwid {
-        let id = crate::ecwid::next_store_id(&state);
-        crate::ecwid::make_ecwid(&mut built.0, id, ecwid_plan);
-    }
-    let shop = sandbox_shop(&state, built);
+    flavour
+        .adopt(&state, &mut built.0, req.plan.as_deref())
+        .map_err(ApiError::BadRequest)?;
+    let shop = state.add_shop(built);
     Ok(HttpResponse::Created().json(shop_summary(&state, &shop)))
+}
+
+/// The error for a platform no flavour of this run serves.
+fn unknown_platform(state: &State, name: &str) -> String {
+    let names: Vec<&str> = state.flavours.keys().copied().collect();
+    format!("unknown platform '{name}' ({})", names.join(", "))
 }
 
 pub async fn shop_install_url(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
-    match any_install_url(&state, &shop) {
-        // Ecwid's answer also carries the URL as `url`.
-        Some(u) if shop.ecwid.is_some() => {
-            Ok(HttpResponse::Ok().json(json!({"install_url": u, "url": u})))
-        }
-        Some(u) => Ok(HttpResponse::Ok().json(json!({"install_url": u}))),
+    match shop.flavour.install_url(&state, &shop) {
+        Some(u) => Ok(HttpResponse::Ok().json(shop.flavour.install_url_answer(u))),
         None => Err(ApiError::Conflict(
             "the app has no app_url yet; POST /_sandbox/app first".into(),
         )),
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct SessionTokenReq {
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-pub async fn session_token(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
-    let shop = shop_of(&state, &path)?;
-    let req: SessionTokenReq = body(&b)?;
-    let app = state.app.read().clone();
-    let claims = SessionClaims::new(
-        &shop.info.domain,
-        &app.client_id,
-        req.user_id.as_deref().unwrap_or("42"),
-        Utc::now().timestamp(),
-    );
-    let token = sign_session_token(&app.client_secret, &claims);
-    Ok(HttpResponse::Ok().json(json!({"token": token, "claims": claims})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppUpdate {
-    #[serde(default)]
-    app_url: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    client_secret: Option<String>,
-    #[serde(default)]
-    auto_approve: Option<bool>,
-    #[serde(default)]
-    scopes: Option<String>,
-    #[serde(default)]
-    ecwid_client_id: Option<String>,
-    #[serde(default)]
-    ecwid_client_secret: Option<String>,
-    /// Scopes Ecwid stores grant (space separated).
-    #[serde(default)]
-    ecwid_scopes: Option<String>,
-}
-
 pub async fn get_app(state: St) -> HttpResponse {
-    HttpResponse::Ok().json(state.app.read().clone())
+    HttpResponse::Ok().json(state.app.read().to_json())
 }
 
+/// Sets the app's URL, `auto_approve`, and any flavour's `{prefix}client_id`,
+/// `{prefix}client_secret` and `{prefix}scopes` (empty ids and secrets are ignored).
 pub async fn set_app(state: St, b: web::Bytes) -> Res {
-    let req: AppUpdate = body(&b)?;
-    if let Some(u) = &req.app_url {
-        url::Url::parse(u)
-            .map_err(|e| ApiError::BadRequest(format!("app_url '{u}' is not a URL: {e}")))?;
-    }
+    let req: serde_json::Map<String, Value> = body(&b)?;
+    let text = |k: &str, v: &Value| -> Result<String, ApiError> {
+        v.as_str().map(str::to_string).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid JSON body: `{k}` must be a string"))
+        })
+    };
     let mut app = state.app.write();
-    if let Some(u) = req.app_url {
-        app.app_url = Some(u.trim_end_matches('/').to_string());
+    let mut next = app.clone();
+    for (k, v) in &req {
+        if v.is_null() {
+            continue;
+        }
+        match k.as_str() {
+            "app_url" => {
+                let u = text(k, v)?;
+                url::Url::parse(&u).map_err(|e| {
+                    ApiError::BadRequest(format!("app_url '{u}' is not a URL: {e}"))
+                })?;
+                next.app_url = Some(u.trim_end_matches('/').to_string());
+            }
+            "auto_approve" => {
+                next.auto_approve = v.as_bool().ok_or_else(|| {
+                    ApiError::BadRequest("invalid JSON body: `auto_approve` must be a bool".into())
+                })?;
+            }
+            _ => {
+                let flavour = app.prefixes.iter().find_map(|(name, p)| {
+                    let field = k.strip_prefix(p)?;
+                    ["client_id", "client_secret", "scopes"]
+                        .contains(&field)
+                        .then(|| (name.clone(), field))
+                });
+                let Some((name, field)) = flavour else {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid JSON body: unknown field `{k}`"
+                    )));
+                };
+                let v = text(k, v)?;
+                let creds = next.app_mut(&name);
+                match field {
+                    "client_id" if !v.is_empty() => creds.client_id = v,
+                    "client_secret" if !v.is_empty() => creds.client_secret = v,
+                    "scopes" => creds.scopes = v,
+                    _ => {}
+                }
+            }
+        }
     }
-    if let Some(v) = req.client_id.filter(|v| !v.is_empty()) {
-        app.client_id = v;
-    }
-    if let Some(v) = req.client_secret.filter(|v| !v.is_empty()) {
-        app.client_secret = v;
-    }
-    if let Some(v) = req.auto_approve {
-        app.auto_approve = v;
-    }
-    if let Some(v) = req.scopes {
-        app.scopes = v;
-    }
-    if let Some(v) = req.ecwid_client_id.filter(|v| !v.is_empty()) {
-        app.ecwid_client_id = v;
-    }
-    if let Some(v) = req.ecwid_client_secret.filter(|v| !v.is_empty()) {
-        app.ecwid_client_secret = v;
-    }
-    if let Some(v) = req.ecwid_scopes {
-        app.ecwid_scopes = v;
-    }
-    Ok(HttpResponse::Ok().json(app.clone()))
+    *app = next;
+    Ok(HttpResponse::Ok().json(app.to_json()))
 }
 
 #[derive(Deserialize)]
@@ -298,16 +254,14 @@ pub struct PlanReq {
     plan: String,
 }
 
-/// Changes an Ecwid store's plan, as its merchant would (e.g. to one with customer groups).
+/// Changes a store's plan, as its merchant would (e.g. to one with customer groups), where
+/// the flavour lets a merchant do that.
 pub async fn set_plan(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
     let shop = shop_of(&state, &path)?;
     let req: PlanReq = body(&b)?;
-    let Some(eco) = &shop.ecwid else {
-        return Err(ApiError::BadRequest(
-            "only an Ecwid store's plan can be changed".into(),
-        ));
-    };
-    *eco.plan.lock() = req.plan.parse().map_err(ApiError::BadRequest)?;
+    shop.flavour
+        .set_plan(&req.plan)
+        .map_err(ApiError::BadRequest)?;
     Ok(HttpResponse::Ok().json(shop_summary(&state, &shop)))
 }
 
@@ -449,21 +403,12 @@ pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
     let req: TriggerReq = body(&b)?;
     let now = Utc::now();
     let info = &shop.info;
-    // An Ecwid shop also takes Ecwid's event names.
-    let topic = match req.topic.as_str() {
-        "application.uninstalled" => "app/uninstalled",
-        "customer.personalDataRemovalRequest" => "customers/redact",
-        "customer.personalDataExportRequest" => "customers/data_request",
-        "customer.created" => "customers/create",
-        "customer.updated" => "customers/update",
-        "customer.deleted" => "customers/delete",
-        "order.created" => "orders/create",
-        "order.updated" => "orders/updated",
-        "order.deleted" => "orders/delete",
-        "unfinished_order.created" => "checkouts/create",
-        "unfinished_order.updated" => "checkouts/update",
-        other => other,
-    };
+    // A flavour's own event names stand for the shared model's topics.
+    let topic = state
+        .flavours
+        .values()
+        .find_map(|f| f.topic_of(&req.topic))
+        .unwrap_or(req.topic.as_str());
     let changes: Vec<Change> = match topic {
         "app/uninstalled" => {
             uninstall(&state, &shop);
@@ -636,12 +581,11 @@ pub async fn dump_customers(state: St, path: web::Path<String>) -> Res {
     let shop = shop_of(&state, &path)?;
     let data = shop.data.read();
     let cur = &shop.info.currency;
-    let eco = shop.ecwid.as_ref().map(|e| e.state.lock());
-    let rows: Vec<Value> = data
+    let mut rows: Vec<Value> = data
         .customers
         .values()
         .map(|c| {
-            let mut row = json!({
+            json!({
                 "id": c.id,
                 "admin_graphql_api_id": payloads::gid("Customer", c.id),
                 "email": c.email,
@@ -655,15 +599,10 @@ pub async fn dump_customers(state: St, path: web::Path<String>) -> Res {
                 "currency": cur,
                 "created_at": payloads::ts(c.created_at),
                 "updated_at": payloads::ts(c.updated_at),
-            });
-            if let Some(st) = &eco {
-                let (g, name) = st.group_of(c.id);
-                row["customer_group_id"] = json!(g);
-                row["customer_group_name"] = json!(name);
-            }
-            row
+            })
         })
         .collect();
+    shop.flavour.customer_rows(&data, &mut rows);
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -692,16 +631,7 @@ pub async fn dump_orders(state: St, path: web::Path<String>) -> Res {
                 "created_at": payloads::ts(o.created_at),
                 "updated_at": payloads::ts(o.updated_at),
             });
-            if shop.ecwid.is_some() {
-                // The ids and fields as Ecwid's API shows them.
-                let e = crate::ecwid::payloads::order(o, &data, &shop.info);
-                row["id"] = e["id"].clone();
-                row["order_number"] = e["orderNumber"].clone();
-                row["payment_status"] = e["paymentStatus"].clone();
-                row["subtotal_minor"] = json!(o.line_items_minor());
-                row["discounts_minor"] = json!(o.total_discounts_minor);
-                row["ecwid"] = e;
-            }
+            shop.flavour.order_row(o, &data, &shop.info, &mut row);
             row
         })
         .collect();
@@ -716,10 +646,9 @@ pub async fn dump_checkouts(state: St, path: web::Path<String>) -> Res {
         .checkouts
         .values()
         .map(|k| {
-            json!({
+            let mut row = json!({
                 "id": k.id,
                 "admin_graphql_api_id": payloads::gid("AbandonedCheckout", k.id),
-                "ecwid_cart_id": shop.ecwid.as_ref().map(|_| k.id.to_string()),
                 "customer_id": k.customer_id,
                 "email": k.email,
                 "total_price_minor": k.total_minor(),
@@ -727,7 +656,9 @@ pub async fn dump_checkouts(state: St, path: web::Path<String>) -> Res {
                 "completed_at": k.completed_at.map(payloads::ts),
                 "created_at": payloads::ts(k.created_at),
                 "updated_at": payloads::ts(k.updated_at),
-            })
+            });
+            shop.flavour.checkout_row(k.id, &mut row);
+            row
         })
         .collect();
     Ok(HttpResponse::Ok().json(rows))
@@ -834,9 +765,13 @@ pub async fn create_order(state: St, path: web::Path<(String, u64)>, b: web::Byt
     if let Some(code) = req.discount_code {
         let d = match &req.discount_amount {
             Some(a) => parse_decimal(a, &cur).map_err(ApiError::BadRequest)?,
-            // An Ecwid order with a coupon the store knows gets that coupon's discount.
-            None if shop.ecwid.is_some() => coupon_discount(&shop, &code, amount)?,
-            None => 0,
+            // Where the flavour knows the store's coupons, a known coupon's discount.
+            None => shop
+                .flavour
+                .coupon_discount(&shop.data.read(), &code, amount)
+                .transpose()
+                .map_err(ApiError::BadRequest)?
+                .unwrap_or(0),
         };
         new.discount_codes = vec![code];
         new.total_discounts_minor = d;
@@ -846,29 +781,12 @@ pub async fn create_order(state: St, path: web::Path<(String, u64)>, b: web::Byt
         .write()
         .create_order(&shop.info, new, Utc::now())?;
     state.emit(&shop, changes);
-    Ok(HttpResponse::Created().json(json!({
+    let mut made = json!({
         "id": id,
         "admin_graphql_api_id": payloads::gid("Order", id),
-        "ecwid_id": shop.ecwid.as_ref().map(|_| id.to_string()),
-    })))
-}
-
-/// What a known coupon takes off `amount_minor` (a code the store does not know: 400).
-fn coupon_discount(shop: &Shop, code: &str, amount_minor: i64) -> Result<i64, ApiError> {
-    use crate::store::model::DiscountValue;
-    let data = shop.data.read();
-    let d = data
-        .discount_by_code(code)
-        .ok_or_else(|| ApiError::BadRequest(format!("the store has no coupon '{code}'")))?;
-    if let Some(e) = &shop.ecwid {
-        *e.state.lock().coupon_uses.entry(d.id).or_default() += 1;
-    }
-    Ok(match &d.value {
-        DiscountValue::Percentage(p) => (amount_minor as f64 * p).round() as i64,
-        DiscountValue::Amount {
-            amount_minor: a, ..
-        } => (*a).min(amount_minor),
-    })
+    });
+    shop.flavour.created_order(id, &mut made);
+    Ok(HttpResponse::Created().json(made))
 }
 
 pub async fn delete_order(state: St, path: web::Path<(String, u64)>) -> Res {
@@ -948,26 +866,4 @@ pub async fn create_checkout(state: St, path: web::Path<String>, b: web::Bytes) 
     let changes = checkout_for(&shop, req.customer_id, amount)?;
     state.emit(&shop, changes);
     Ok(HttpResponse::Created().json(json!({"created": true})))
-}
-
-pub async fn bulk_result(state: St, path: web::Path<(String, String)>) -> Res {
-    let (domain, file) = path.into_inner();
-    let shop = shop_of(&state, &domain)?;
-    let id: u64 = file
-        .strip_suffix(".jsonl")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::NotFound("no such result".into()))?;
-    let result = shop
-        .bulk
-        .lock()
-        .iter()
-        .find(|o| o.id == id)
-        .and_then(|o| o.result.clone())
-        .ok_or_else(|| ApiError::NotFound("no such result".into()))?;
-    let body = crate::bulk::FileBody::open(result)
-        .await
-        .map_err(|e| ApiError::NotFound(format!("the result is no longer available: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/jsonl")
-        .body(body))
 }

@@ -4,7 +4,7 @@ use crate::config::SandboxConfig;
 use crate::seed::{self, ShopSpec};
 use crate::state::{AppSettings, Shop, State};
 use crate::webhooks::delivery::Dispatcher;
-use crate::{control, graphql, live, oauth};
+use crate::{control, flavours, live};
 use actix_web::{App, HttpServer, web};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ pub struct Sandbox {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // The flavours' own routes first: some sit under `/_sandbox/`, which the scope would take.
+    flavours::routes(cfg);
     cfg.service(
         web::scope("/_sandbox")
             .route("/shops", web::get().to(control::list_shops))
@@ -27,15 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/app", web::post().to(control::set_app))
             .route("/faults", web::get().to(control::get_faults))
             .route("/faults", web::put().to(control::put_faults))
-            .route("/bulk/{shop}/{file}", web::get().to(control::bulk_result))
-            .route("/staged_uploads/", web::post().to(crate::staged::upload))
             .route(
                 "/shops/{shop}/install_url",
                 web::get().to(control::shop_install_url),
-            )
-            .route(
-                "/shops/{shop}/session_token",
-                web::post().to(control::session_token),
             )
             .route("/shops/{shop}/plan", web::post().to(control::set_plan))
             .route("/shops/{shop}/live", web::post().to(control::start_live))
@@ -105,39 +101,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/shops/{shop}/webhooks",
                 web::get().to(control::dump_webhooks),
             ),
-    )
-    // Ecwid: OAuth as my.ecwid.com serves it, the REST API as app.ecwid.com does.
-    .route(
-        "/api/oauth/authorize",
-        web::get().to(crate::ecwid::oauth::authorize),
-    )
-    .route(
-        "/api/oauth/token",
-        web::get().to(crate::ecwid::oauth::token),
-    )
-    .route(
-        "/api/oauth/token",
-        web::post().to(crate::ecwid::oauth::token),
-    )
-    .route(
-        "/api/v3/{store}/{tail:.*}",
-        web::route().to(crate::ecwid::rest::handle),
-    )
-    .route(
-        "/{shop}/admin/oauth/authorize",
-        web::get().to(oauth::authorize),
-    )
-    .route(
-        "/{shop}/admin/oauth/authorize",
-        web::post().to(oauth::authorize_confirm),
-    )
-    .route(
-        "/{shop}/admin/oauth/access_token",
-        web::post().to(oauth::access_token),
-    )
-    .route(
-        "/{shop}/admin/api/{version}/graphql.json",
-        web::post().to(graphql::handle),
     );
 }
 
@@ -146,18 +109,7 @@ pub fn sandbox_shop(
     state: &State,
     built: (Shop, crate::generate::GenConfig, crate::generate::LiveSeed),
 ) -> Arc<Shop> {
-    let (shop, config, from) = built;
-    // A seed per shop so live traffic differs between shops.
-    let live_seed = config.seed.wrapping_add(0x5eed);
-    let mut mirror = live::LiveMirror::new(live_seed, &config, from);
-    mirror.set_uplift(state.live_uplift);
-    *shop.live_mirror.lock() = Some(mirror);
-    let shop = Arc::new(shop);
-    state
-        .shops
-        .write()
-        .insert(shop.info.domain.clone(), shop.clone());
-    shop
+    state.add_shop(built)
 }
 
 impl Sandbox {
@@ -166,34 +118,42 @@ impl Sandbox {
         let listener = std::net::TcpListener::bind(&cfg.bind)
             .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", cfg.bind))?;
         let addr = listener.local_addr()?;
-        let schema = graphql::build_schema();
-        let cost_model = graphql::cost::TypeMap::from_sdl(&schema.sdl());
+        let mut flavour_map = BTreeMap::new();
+        let mut apps = BTreeMap::new();
+        let mut prefixes = BTreeMap::new();
+        for name in flavours::NAMES {
+            let f = flavours::build(name, cfg.settings.get(name)).map_err(anyhow::Error::msg)?;
+            let app = cfg
+                .app(name)
+                .expect("every flavour has default credentials");
+            apps.insert(name.to_string(), app);
+            prefixes.insert(name.to_string(), f.app_prefix());
+            flavour_map.insert(name, f);
+        }
+        let flavour = flavour_map
+            .get(cfg.platform.as_str())
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!(flavours::unknown(&cfg.platform)))?;
         let state = Arc::new(State {
             app: RwLock::new(AppSettings {
-                client_id: cfg.client_id.clone(),
-                client_secret: cfg.client_secret.clone(),
                 app_url: cfg
                     .app_url
                     .as_ref()
                     .map(|u| u.trim_end_matches('/').to_string()),
-                scopes: cfg.scopes.clone(),
                 auto_approve: cfg.auto_approve,
-                ecwid_client_id: cfg.ecwid_client_id.clone(),
-                ecwid_client_secret: cfg.ecwid_client_secret.clone(),
-                ecwid_scopes: cfg.ecwid_scopes.clone(),
+                apps,
+                prefixes,
             }),
             faults: RwLock::new(Default::default()),
             shops: RwLock::new(BTreeMap::new()),
             base_url: RwLock::new(format!("http://{addr}")),
             default_plan: cfg.plan,
             dispatcher: Dispatcher::new(cfg.time_scale, cfg.delivery_concurrency),
-            schema,
-            cost_model,
+            flavours: flavour_map,
+            default_flavour: flavours::DEFAULT,
             live_rate: cfg.live_rate,
             live_uplift: cfg.live_uplift,
             seed: cfg.seed,
-            next_store_id: std::sync::atomic::AtomicU64::new(crate::ecwid::FIRST_STORE_ID),
-            ecwid_requests_per_minute: cfg.ecwid_requests_per_minute,
         });
         let end = cfg.history_end.unwrap_or_else(crate::default_history_end);
         for (i, name) in cfg.shop_names().into_iter().enumerate() {
@@ -207,17 +167,16 @@ impl Sandbox {
                 index: i as u64,
             };
             let mut built = tokio::task::spawn_blocking(move || seed::build_shop(&spec)).await??;
-            if cfg.platform == crate::ecwid::Platform::Ecwid {
-                let id = crate::ecwid::next_store_id(&state);
-                crate::ecwid::make_ecwid(&mut built.0, id, cfg.ecwid_plan);
-            }
-            sandbox_shop(&state, built);
+            flavour
+                .adopt(&state, &mut built.0, None)
+                .map_err(anyhow::Error::msg)?;
+            state.add_shop(built);
         }
         let app_state = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                // Large bulk queries and JSON bodies are fine here; Shopify allows big documents too.
+                // Large bulk queries and JSON bodies are fine here; the platforms allow big documents too.
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .configure(routes)
         })
@@ -260,9 +219,7 @@ impl Sandbox {
     pub async fn shutdown(self) {
         for shop in self.state.shops.read().values() {
             live::stop(shop);
-            // Result files live in the temp dir; do not leave them behind a stopped sandbox.
-            crate::bulk::discard_results(shop);
-            shop.staged.lock().clear();
+            shop.flavour.shutdown(shop);
         }
         self.handle.stop(true).await;
         let _ = self.task.await;

@@ -1,52 +1,92 @@
 //! Everything the running sandbox holds: app settings, faults, shops, and the shared handles
-//! (GraphQL schema, webhook dispatcher).
+//! (webhook dispatcher, the flavours in use). What differs between platforms is a flavour's:
+//! the app-wide [`Flavour`] and each shop's [`ShopFlavour`].
 
 use crate::auth_state::AuthState;
-use crate::bulk::BulkOperation;
 use crate::faults::Faults;
+use crate::live::mirror::{LiveMirror, LiveShop};
+use crate::store::model::Order;
 use crate::store::{Change, Plan, ShopData, ShopInfo};
 use crate::throttle::Bucket;
 use crate::webhooks::delivery::{DeliveryLog, Dispatcher};
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AppSettings {
+/// One flavour's app credentials; the secret also signs that flavour's webhooks.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
     pub client_id: String,
-    #[serde(skip)]
     pub client_secret: String,
-    pub app_url: Option<String>,
-    /// Scopes granted by managed install / token exchange when none were requested.
+    /// Scopes granted when the app asks for none (the flavour's own syntax).
     pub scopes: String,
-    pub auto_approve: bool,
-    /// The Ecwid flavour's app credentials; the secret also signs Ecwid webhooks.
-    pub ecwid_client_id: String,
-    #[serde(skip)]
-    pub ecwid_client_secret: String,
-    /// Scopes an Ecwid store grants (space separated).
-    pub ecwid_scopes: String,
 }
 
-impl AppSettings {
-    /// App-level (TOML) subscriptions deliver here.
-    pub fn webhook_url(&self) -> Option<String> {
-        self.app_url
-            .as_ref()
-            .map(|u| format!("{}/webhooks/shopify", u.trim_end_matches('/')))
+/// One flavour's settings of a run, of the flavour's own type (e.g. `ecwid::Settings`).
+#[derive(Clone)]
+pub struct FlavourSettings(pub Arc<dyn Any + Send + Sync>);
+
+impl FlavourSettings {
+    pub fn new<T: Any + Send + Sync>(settings: T) -> Self {
+        FlavourSettings(Arc::new(settings))
     }
 }
 
-/// Topics the TOML config subscribes to; everything else needs `webhookSubscriptionCreate`.
-pub const APP_LEVEL_TOPICS: [&str; 4] = [
-    "app/uninstalled",
-    "customers/data_request",
-    "customers/redact",
-    "shop/redact",
-];
+impl std::fmt::Debug for FlavourSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlavourSettings(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    pub app_url: Option<String>,
+    pub auto_approve: bool,
+    /// Credentials per flavour name; every flavour in use has an entry.
+    pub apps: BTreeMap<String, AppCredentials>,
+    /// How each flavour names its credentials in the control API (`{prefix}client_id`, …).
+    pub prefixes: BTreeMap<String, &'static str>,
+}
+
+impl AppSettings {
+    /// The credentials of flavour `name`.
+    pub fn app(&self, name: &str) -> &AppCredentials {
+        self.apps
+            .get(name)
+            .unwrap_or_else(|| panic!("flavour '{name}' has app credentials"))
+    }
+
+    pub fn app_mut(&mut self, name: &str) -> &mut AppCredentials {
+        self.apps
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("flavour '{name}' has app credentials"))
+    }
+
+    /// The control API's view: the app's URL and, per flavour, its id and scopes (never the
+    /// secret).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("app_url".into(), json!(self.app_url));
+        m.insert("auto_approve".into(), json!(self.auto_approve));
+        for (name, app) in &self.apps {
+            let p = self.prefixes.get(name).copied().unwrap_or_default();
+            m.insert(format!("{p}client_id"), json!(app.client_id));
+            m.insert(format!("{p}scopes"), json!(app.scopes));
+        }
+        Value::Object(m)
+    }
+}
+
+impl Serialize for AppSettings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct RequestLog {
@@ -58,7 +98,7 @@ pub struct RequestLog {
     pub actual_cost: Option<u64>,
     pub throttled: bool,
     pub status: u16,
-    /// REST flavours (Ecwid): the method and path (with query) of the request.
+    /// REST flavours: the method and path (with query) of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +108,87 @@ pub struct RequestLog {
     pub detail: Option<String>,
 }
 
+/// A platform the sandbox simulates, app-wide: its settings and how it makes a shop its own.
+/// Built once per run by `crate::flavours`.
+pub trait Flavour: Send + Sync + 'static {
+    /// "shopify", "ecwid", …
+    fn name(&self) -> &'static str;
+    fn as_any(&self) -> &dyn Any;
+    /// How the control API names this flavour's credentials: `{prefix}client_id`, ….
+    fn app_prefix(&self) -> &'static str;
+    /// The shop's API plan for a control-API `plan` (checks a flavour's own plan names too).
+    fn api_plan(&self, requested: Option<&str>, default: Plan) -> Result<Plan, String>;
+    /// The key a new shop named `name` gets, when known before it is built (to refuse twins).
+    fn domain_for(&self, name: &str) -> Option<String>;
+    /// Makes a freshly built shop one of this flavour's (its key, its per-shop value);
+    /// `plan` is the control API's `plan`, if any.
+    fn adopt(&self, state: &State, shop: &mut Shop, plan: Option<&str>) -> Result<(), String>;
+    /// Maps this flavour's own event name to the shared model's topic.
+    fn topic_of(&self, _event: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+/// What a flavour keeps and does per shop: its install URL, its view in the control API, and
+/// how the shared model's changes reach the app (payloads, signing, retry policy).
+pub trait ShopFlavour: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn as_any(&self) -> &dyn Any;
+    /// The URL that starts an install, if the app's URL is known.
+    fn install_url(&self, state: &State, shop: &Shop) -> Option<String>;
+    /// The control API's answer for an install URL.
+    fn install_url_answer(&self, url: String) -> Value {
+        json!({ "install_url": url })
+    }
+    /// Adds the flavour's fields to the control API's summary of the shop.
+    fn summary(&self, v: &mut Value);
+    /// Changes the store's plan as its merchant would.
+    fn set_plan(&self, plan: &str) -> Result<(), String>;
+    /// Adds the flavour's fields to the control API's customer rows (in `data`'s order).
+    fn customer_rows(&self, _data: &ShopData, _rows: &mut [Value]) {}
+    /// Adds the flavour's fields to a control API order row.
+    fn order_row(&self, _o: &Order, _data: &ShopData, _info: &ShopInfo, _row: &mut Value) {}
+    /// Adds the flavour's fields to a control API checkout row.
+    fn checkout_row(&self, _id: u64, _row: &mut Value) {}
+    /// Adds the flavour's fields to the control API's answer for a created order.
+    fn created_order(&self, _id: u64, _row: &mut Value) {}
+    /// The discount of a control-API order naming `code` but no amount: `None` = none.
+    fn coupon_discount(
+        &self,
+        _data: &ShopData,
+        _code: &str,
+        _amount_minor: i64,
+    ) -> Option<Result<i64, String>> {
+        None
+    }
+    /// Live traffic: a generated order that used no personal code may use a store coupon.
+    fn live_order(&self, _data: &ShopData, _order: &mut Order, _now: DateTime<Utc>) {}
+    /// Sends the webhooks for `changes`.
+    fn emit(&self, state: &State, shop: &Arc<Shop>, changes: Vec<Change>);
+    /// Lets go of what the shop holds outside memory (temp files) when the sandbox stops.
+    fn shutdown(&self, _shop: &Shop) {}
+}
+
+/// A shop no flavour has adopted yet (straight from the seeder): it sends nothing.
+pub struct Unadopted;
+
+impl ShopFlavour for Unadopted {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn install_url(&self, _: &State, _: &Shop) -> Option<String> {
+        None
+    }
+    fn summary(&self, _: &mut Value) {}
+    fn set_plan(&self, _: &str) -> Result<(), String> {
+        Err("this shop has no plan to change".into())
+    }
+    fn emit(&self, _: &State, _: &Arc<Shop>, _: Vec<Change>) {}
+}
+
 pub struct Shop {
     pub info: ShopInfo,
     pub data: RwLock<ShopData>,
@@ -75,15 +196,12 @@ pub struct Shop {
     pub bucket: Mutex<Bucket>,
     pub requests: Mutex<Vec<RequestLog>>,
     pub deliveries: Arc<DeliveryLog>,
-    pub bulk: Mutex<Vec<BulkOperation>>,
-    /// Staged upload targets for bulk mutations, oldest first.
-    pub staged: Mutex<Vec<crate::staged::Staged>>,
     pub live: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    pub live_mirror: Mutex<Option<crate::live::LiveMirror>>,
+    pub live_mirror: Mutex<Option<LiveMirror>>,
     /// The generator's true parameters, when the shop was seeded by it.
     pub true_params: Option<serde_json::Value>,
-    /// Set for an Ecwid-flavoured shop (its store id, plan and Ecwid-only state).
-    pub ecwid: Option<crate::ecwid::EcwidShop>,
+    /// The platform the shop simulates and what that platform keeps per shop.
+    pub flavour: Box<dyn ShopFlavour>,
 }
 
 impl Shop {
@@ -100,13 +218,16 @@ impl Shop {
             )),
             requests: Mutex::new(Vec::new()),
             deliveries: Arc::new(DeliveryLog::default()),
-            bulk: Mutex::new(Vec::new()),
-            staged: Mutex::new(Vec::new()),
             live: Mutex::new(None),
             live_mirror: Mutex::new(None),
             true_params,
-            ecwid: None,
+            flavour: Box::new(Unadopted),
         }
+    }
+
+    /// The shop's per-shop flavour value, if it is of type `T`.
+    pub fn flavour_as<T: 'static>(&self) -> Option<&T> {
+        self.flavour.as_any().downcast_ref::<T>()
     }
 
     pub fn log_request(&self, entry: RequestLog) {
@@ -119,6 +240,18 @@ impl Shop {
     }
 }
 
+impl LiveShop for Shop {
+    fn info(&self) -> &ShopInfo {
+        &self.info
+    }
+    fn data(&self) -> &RwLock<ShopData> {
+        &self.data
+    }
+    fn live_order(&self, data: &ShopData, order: &mut Order, now: DateTime<Utc>) {
+        self.flavour.live_order(data, order, now);
+    }
+}
+
 pub struct State {
     pub app: RwLock<AppSettings>,
     pub faults: RwLock<Faults>,
@@ -126,16 +259,14 @@ pub struct State {
     pub base_url: RwLock<String>,
     pub default_plan: Plan,
     pub dispatcher: Dispatcher,
-    pub schema: crate::graphql::AdminSchema,
-    pub cost_model: crate::graphql::cost::TypeMap,
+    /// The flavours of this run, by name.
+    pub flavours: BTreeMap<&'static str, Arc<dyn Flavour>>,
+    /// The flavour of shops the control API creates without naming one.
+    pub default_flavour: &'static str,
     pub live_rate: Option<f64>,
     /// The treatment effect of personal codes in live traffic (see `live`).
     pub live_uplift: f64,
     pub seed: u64,
-    /// The next Ecwid store id (1001, 1002, …).
-    pub next_store_id: std::sync::atomic::AtomicU64,
-    /// Ecwid's REST limit per token and minute (600 on the platform).
-    pub ecwid_requests_per_minute: u32,
 }
 
 impl State {
@@ -147,38 +278,32 @@ impl State {
         self.base_url.read().clone()
     }
 
-    /// Sends the webhooks for `changes`: one event per change, one delivery per subscriber.
+    /// Registers a freshly built (and adopted) shop and keeps the generator state for live
+    /// traffic.
+    pub fn add_shop(
+        &self,
+        built: (Shop, crate::generate::GenConfig, crate::generate::LiveSeed),
+    ) -> Arc<Shop> {
+        let (shop, config, from) = built;
+        // A seed per shop so live traffic differs between shops.
+        let live_seed = config.seed.wrapping_add(0x5eed);
+        let mut mirror = LiveMirror::new(live_seed, &config, from);
+        mirror.set_uplift(self.live_uplift);
+        *shop.live_mirror.lock() = Some(mirror);
+        let shop = Arc::new(shop);
+        self.shops
+            .write()
+            .insert(shop.info.domain.clone(), shop.clone());
+        shop
+    }
+
+    /// The app-wide value of flavour `name`, if it is of type `T`.
+    pub fn flavour_as<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.flavours.get(name)?.as_any().downcast_ref::<T>()
+    }
+
+    /// Sends the webhooks for `changes`, as the shop's flavour does.
     pub fn emit(&self, shop: &Arc<Shop>, changes: Vec<Change>) {
-        if shop.ecwid.is_some() {
-            crate::ecwid::webhooks::emit(self, shop, changes);
-            return;
-        }
-        let app = self.app.read().clone();
-        let installed = shop.auth.lock().installed;
-        for change in changes {
-            let mut targets: Vec<(String, String, Option<u64>)> = Vec::new();
-            if APP_LEVEL_TOPICS.contains(&change.topic) {
-                if let Some(url) = app.webhook_url() {
-                    targets.push((url, crate::API_VERSION.to_string(), None));
-                }
-            } else if installed {
-                let data = shop.data.read();
-                for s in data.webhooks.values().filter(|s| s.topic == change.topic) {
-                    targets.push((s.callback_url.clone(), s.api_version.clone(), Some(s.id)));
-                }
-            }
-            if targets.is_empty() {
-                continue;
-            }
-            let body = serde_json::to_vec(&change.payload).expect("JSON values serialise");
-            self.dispatcher.dispatch(
-                shop.clone(),
-                change.topic,
-                body,
-                targets,
-                &app.client_secret,
-                self.faults.read().clone(),
-            );
-        }
+        shop.flavour.emit(self, shop, changes);
     }
 }

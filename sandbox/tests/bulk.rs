@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use lifecycle_sandbox::Sandbox;
-use lifecycle_sandbox::bulk::BULK_PAGE;
+use lifecycle_sandbox::shopify::bulk::BULK_PAGE;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -65,7 +65,9 @@ fn op_number(op: &Value) -> u64 {
 fn result_path(sb: &Sandbox, shop: &str, op: &Value) -> Option<PathBuf> {
     let id = op_number(op);
     let shop = sb.state().shop(shop).unwrap();
-    let ops = shop.bulk.lock();
+    let ops = lifecycle_sandbox::shopify::ShopifyShop::of(&shop)
+        .bulk
+        .lock();
     ops.iter()
         .find(|o| o.id == id)
         .and_then(|o| o.result.as_ref().map(|r| r.path().to_path_buf()))
@@ -228,7 +230,7 @@ async fn old_results_expire_and_files_go_with_the_sandbox() {
     assert_eq!(early.status(), 200);
 
     let mut later = Vec::new();
-    for _ in 0..lifecycle_sandbox::bulk::KEPT_RESULTS {
+    for _ in 0..lifecycle_sandbox::shopify::bulk::KEPT_RESULTS {
         later.push(run_bulk(&base, &shop, &token, q).await);
     }
     let (_, r) = gql(
@@ -514,13 +516,16 @@ async fn bulk_mutation_refuses_bad_uploads_documents_and_a_second_run() {
     let held = {
         let s = sb.state().shop(&shop).unwrap();
         let id = s.data.write().next_id();
-        let mut op = lifecycle_sandbox::bulk::BulkOperation::created(
+        let mut op = lifecycle_sandbox::shopify::bulk::BulkOperation::created(
             id,
-            lifecycle_sandbox::bulk::BulkOperationType::Mutation,
+            lifecycle_sandbox::shopify::bulk::BulkOperationType::Mutation,
             TAGS_ADD.into(),
         );
-        op.status = lifecycle_sandbox::bulk::BulkOperationStatus::Running;
-        s.bulk.lock().push(op);
+        op.status = lifecycle_sandbox::shopify::bulk::BulkOperationStatus::Running;
+        lifecycle_sandbox::shopify::ShopifyShop::of(&s)
+            .bulk
+            .lock()
+            .push(op);
         id
     };
     let r = run_mutation(&base, &shop, &token, TAGS_ADD, &path).await;
@@ -536,9 +541,9 @@ async fn bulk_mutation_refuses_bad_uploads_documents_and_a_second_run() {
     assert_eq!(q["status"], "COMPLETED");
     {
         let s = sb.state().shop(&shop).unwrap();
-        let mut ops = s.bulk.lock();
+        let mut ops = lifecycle_sandbox::shopify::ShopifyShop::of(&s).bulk.lock();
         let o = ops.iter_mut().find(|o| o.id == held).unwrap();
-        o.status = lifecycle_sandbox::bulk::BulkOperationStatus::Completed;
+        o.status = lifecycle_sandbox::shopify::bulk::BulkOperationStatus::Completed;
     }
     // The refused run left the staged file in place.
     let r = run_mutation(&base, &shop, &token, TAGS_ADD, &path).await;

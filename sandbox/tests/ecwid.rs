@@ -18,18 +18,26 @@ const SECRET: &str = "test-ecwid-secret";
 const SCOPES: &str = "read_store_profile read_customers update_customers create_customers read_orders create_discount_coupons read_discount_coupons";
 
 async fn sandbox(customers: usize, per_minute: u32) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        customers,
-        seed: 11,
-        history_days: 400,
-        platform: lifecycle_sandbox::ecwid::Platform::Ecwid,
-        ecwid_client_id: ID.into(),
-        ecwid_client_secret: SECRET.into(),
-        ecwid_requests_per_minute: per_minute,
-        // Ecwid's 24 h of retries pass in 24 s; the first retry comes after 0.25 s.
-        time_scale: 3600.0,
-        ..SandboxConfig::default()
-    })
+    Sandbox::start(
+        SandboxConfig {
+            customers,
+            seed: 11,
+            history_days: 400,
+            platform: "ecwid".into(),
+            // Ecwid's 24 h of retries pass in 24 s; the first retry comes after 0.25 s.
+            time_scale: 3600.0,
+            ..SandboxConfig::default()
+        }
+        .with_app("ecwid", ID, SECRET)
+        .expect("ecwid is a flavour")
+        .with_settings(
+            "ecwid",
+            lifecycle_sandbox::ecwid::Settings {
+                requests_per_minute: per_minute,
+                ..Default::default()
+            },
+        ),
+    )
     .await
     .expect("sandbox starts")
 }
@@ -905,4 +913,27 @@ async fn a_change_is_delivered_signed_and_retried_on_ecwids_schedule() {
     assert_eq!(upd[0].1["data"]["newPaymentStatus"], "PARTIALLY_REFUNDED");
     assert_eq!(upd[0].1["data"]["orderId"], oid.to_string());
     sb.shutdown().await;
+}
+
+#[test]
+fn platform_flag_seeds_ecwid_stores() {
+    use clap::{CommandFactory, Parser};
+    use lifecycle_sandbox::ecwid::{EcwidPlan, Settings};
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: lifecycle_sandbox::SandboxArgs,
+    }
+
+    Wrapper::command().debug_assert();
+    let w = Wrapper::try_parse_from(["x", "--platform", "ecwid", "--ecwid-plan", "free"]).unwrap();
+    let cfg = w.args.config().unwrap();
+    assert_eq!(cfg.platform, "ecwid");
+    let settings = cfg.settings["ecwid"].0.downcast_ref::<Settings>().unwrap();
+    assert_eq!(settings.plan, EcwidPlan::Free);
+    let w = Wrapper::try_parse_from(["x"]).unwrap();
+    assert_eq!(w.args.config().unwrap().platform, "shopify");
+    let w = Wrapper::try_parse_from(["x", "--platform", "woo"]).unwrap();
+    assert!(w.args.config().is_err());
 }

@@ -114,7 +114,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .as_deref()
         .unwrap_or(crate::platforms::PlatformsConfig::NAMES[0])
         .to_ascii_lowercase();
-    let flavour: lifecycle_sandbox::ecwid::Platform = name.parse().map_err(anyhow::Error::msg)?;
     let Some(app) = config.platforms.credentials_of(&name) else {
         bail!(
             "unknown platform `{name}` (one of {})",
@@ -147,20 +146,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 "Starting a sandbox shop with {} customers...",
                 args.customers
             );
-            let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+            // The sandbox simulates the platform of the same name, with the app's credentials.
+            let sandbox_config = lifecycle_sandbox::SandboxConfig {
                 customers: args.customers,
                 seed: args.seed,
-                platform: flavour,
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                ecwid_client_id: client_id,
-                ecwid_client_secret: client_secret,
+                platform: name.clone(),
                 app_url: config.app_url.clone(),
                 live_rate: (args.live > 0.0).then_some(args.live),
                 time_scale: 60.0,
                 ..Default::default()
-            })
-            .await?;
+            }
+            .with_app(&name, client_id, client_secret)?;
+            let sandbox = lifecycle_sandbox::Sandbox::start(sandbox_config).await?;
             let platform = sandbox.base_url();
             (Some(sandbox), platform)
         }

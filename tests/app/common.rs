@@ -208,7 +208,25 @@ pub struct Env {
     pub config: Config,
 }
 
-pub use lifecycle_sandbox::ecwid::{EcwidPlan, Platform};
+pub use lifecycle_sandbox::ecwid::EcwidPlan;
+
+/// The platform a sandbox shop simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Platform {
+    #[default]
+    Shopify,
+    Ecwid,
+}
+
+impl Platform {
+    /// The platform's (and the sandbox flavour's) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Shopify => "shopify",
+            Platform::Ecwid => "ecwid",
+        }
+    }
+}
 
 pub struct EnvOptions {
     pub platform: Platform,
@@ -259,21 +277,27 @@ pub async fn env_on(backend: Backend, platform: Platform) -> Option<Env> {
 
 pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
     let db = fresh_db(backend).await?;
-    let sandbox = lifecycle_sandbox::Sandbox::start(lifecycle_sandbox::SandboxConfig {
+    let sandbox_config = lifecycle_sandbox::SandboxConfig {
         shops: opts.shops,
         customers: opts.customers,
-        client_id: CLIENT_ID.into(),
-        client_secret: CLIENT_SECRET.into(),
-        ecwid_client_id: ECWID_CLIENT_ID.into(),
-        ecwid_client_secret: ECWID_CLIENT_SECRET.into(),
-        ecwid_plan: opts.ecwid_plan,
-        platform: opts.platform,
+        platform: opts.platform.name().into(),
         time_scale: 3600.0,
         plan: opts.plan,
         ..Default::default()
-    })
-    .await
-    .expect("sandbox starts");
+    }
+    .with_app("shopify", CLIENT_ID, CLIENT_SECRET)
+    .and_then(|c| c.with_app("ecwid", ECWID_CLIENT_ID, ECWID_CLIENT_SECRET))
+    .expect("shopify and ecwid are flavours")
+    .with_settings(
+        "ecwid",
+        lifecycle_sandbox::ecwid::Settings {
+            plan: opts.ecwid_plan,
+            ..Default::default()
+        },
+    );
+    let sandbox = lifecycle_sandbox::Sandbox::start(sandbox_config)
+        .await
+        .expect("sandbox starts");
     let mut config = test_config(&db);
     config.platforms.shopify.api_origin = Some(sandbox.base_url());
     config.platforms.ecwid.api_origin = Some(sandbox.base_url());
@@ -313,10 +337,7 @@ pub async fn env_with(backend: Backend, opts: EnvOptions) -> Option<Env> {
         .build()
         .unwrap();
     Some(Env {
-        platform: match opts.platform {
-            Platform::Shopify => "shopify",
-            Platform::Ecwid => "ecwid",
-        },
+        platform: opts.platform.name(),
         sandbox,
         app,
         db,

@@ -3,6 +3,7 @@
 //! second exchange is refused and disables the token the first one issued. Tokens do not
 //! expire while the app is installed.
 
+use super::model::EcwidShop;
 use crate::auth_state::{AccessToken, AuthCode};
 use crate::state::{Shop, State};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,7 +26,7 @@ fn token_error(status: u16, error: &str, msg: &str) -> HttpResponse {
 /// The scopes granted for a request: what the app asked for that the store grants (all the
 /// store grants when the app asked for nothing, as an App Market install).
 fn granted(state: &State, requested: &str) -> String {
-    let grants = state.app.read().ecwid_scopes.clone();
+    let grants = state.app.read().app(super::model::NAME).scopes.clone();
     if requested.trim().is_empty() {
         return grants;
     }
@@ -69,14 +70,14 @@ pub fn install_url(state: &State, shop: &Shop) -> Option<String> {
 /// The Ecwid shop a request names, or the most recently created one.
 fn pick_store(state: &State, store_id: Option<&str>) -> Result<Arc<Shop>, String> {
     let shops = state.shops.read();
-    let mut ecwid = shops.values().filter(|s| s.ecwid.is_some());
+    let mut ecwid = shops.values().filter(|s| EcwidShop::of(s).is_some());
     match store_id {
         Some(id) => ecwid
             .find(|s| s.info.domain == id)
             .cloned()
             .ok_or_else(|| format!("store {id} does not exist")),
         None => ecwid
-            .max_by_key(|s| s.ecwid.as_ref().map_or(0, |e| e.store_id))
+            .max_by_key(|s| EcwidShop::of(s).map_or(0, |e| e.store_id))
             .cloned()
             .ok_or_else(|| "the sandbox has no Ecwid store".to_string()),
     }
@@ -105,7 +106,7 @@ pub async fn authorize(state: web::Data<Arc<State>>, req: HttpRequest) -> HttpRe
             return bad_request(&format!("the '{k}' parameter is missing"));
         }
     }
-    if q["client_id"] != state.app.read().ecwid_client_id {
+    if q["client_id"] != state.app.read().app(super::model::NAME).client_id {
         return bad_request(&format!("unknown client_id '{}'", q["client_id"]));
     }
     if q["response_type"] != "code" {
@@ -140,7 +141,9 @@ pub async fn token(
         .shops
         .read()
         .values()
-        .filter(|s| s.ecwid.is_some() && store.as_ref().is_none_or(|id| *id == s.info.domain))
+        .filter(|s| {
+            EcwidShop::of(s).is_some() && store.as_ref().is_none_or(|id| *id == s.info.domain)
+        })
         .cloned()
         .collect();
     for shop in logged {
@@ -163,7 +166,7 @@ fn exchange(state: &State, req: &HttpRequest, body: &web::Bytes) -> (HttpRespons
         .into_owned()
         .collect();
     if !body.is_empty() {
-        match crate::oauth::body_params(req, body) {
+        match crate::forms::body_params(req, body) {
             Ok(b) => p.extend(b),
             Err(e) => return (bad_request(&e), None),
         }
@@ -194,7 +197,8 @@ fn exchange(state: &State, req: &HttpRequest, body: &web::Bytes) -> (HttpRespons
     }
     {
         let app = state.app.read();
-        if p["client_id"] != app.ecwid_client_id || p["client_secret"] != app.ecwid_client_secret {
+        let app = app.app(super::model::NAME);
+        if p["client_id"] != app.client_id || p["client_secret"] != app.client_secret {
             return (
                 token_error(401, "invalid_client", "wrong client_id or client_secret"),
                 None,
@@ -209,11 +213,11 @@ fn exchange(state: &State, req: &HttpRequest, body: &web::Bytes) -> (HttpRespons
         .shops
         .read()
         .values()
-        .filter(|s| s.ecwid.is_some())
+        .filter(|s| EcwidShop::of(s).is_some())
         .cloned()
         .collect();
     for shop in shops {
-        let eco = shop.ecwid.as_ref().expect("filtered");
+        let eco = EcwidShop::of(&shop).expect("filtered");
         let mut auth = shop.auth.lock();
         let mut st = eco.state.lock();
         if let Some(token) = st.used_codes.get(code) {

@@ -1,7 +1,7 @@
 //! Ecwid's JSON shapes of the shared records: dates as `"2024-05-01 05:26:28 +0000"` and UNIX
 //! seconds, amounts as JSON numbers in the store currency (integers for zero-decimal ones).
 
-use super::EcwidState;
+use super::model::EcwidState;
 use crate::store::model::*;
 use crate::store::{ShopData, ShopInfo};
 use chrono::{DateTime, Utc};
@@ -208,7 +208,7 @@ pub fn coupon(d: &DiscountCode, eco: &EcwidState, currency: &str) -> Value {
     })
 }
 
-pub fn profile(info: &ShopInfo, store_id: u64, plan: super::EcwidPlan, base: &str) -> Value {
+pub fn profile(info: &ShopInfo, store_id: u64, plan: super::model::EcwidPlan, base: &str) -> Value {
     json!({
         "generalInfo": {
             "storeId": store_id,

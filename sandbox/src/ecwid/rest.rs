@@ -3,7 +3,8 @@
 //! `offset`/`limit` paging, the per-token rate limit, the shared fault knobs and the shop's
 //! request log.
 
-use super::{EcwidShop, payloads};
+use super::model::EcwidShop;
+use super::payloads;
 use crate::faults::chance;
 use crate::state::{RequestLog, Shop, State};
 use crate::store::model::{DiscountCode, DiscountValue, parse_decimal};
@@ -173,12 +174,15 @@ pub async fn handle(
             .into_owned()
             .collect(),
     );
-    let Some(shop) = state.shop(&store).filter(|s| s.ecwid.is_some()) else {
+    let Some(shop) = state
+        .shop(&store)
+        .filter(|s| super::model::EcwidShop::of(s).is_some())
+    else {
         return HttpResponse::NotFound().json(
             json!({"errorMessage": format!("Store {store} not found"), "errorCode": "NOT_FOUND"}),
         );
     };
-    let eco = shop.ecwid.as_ref().expect("filtered");
+    let eco = super::model::EcwidShop::of(&shop).expect("filtered");
     let full_path = match req.query_string() {
         "" => req.path().to_string(),
         qs => format!("{}?{qs}", req.path()),
@@ -216,9 +220,12 @@ pub async fn handle(
                 let mut r = err(429, "Too many requests");
                 r.detail = Some("retry_after=1".into());
                 r
-            } else if let Err(wait) =
-                take_slot(eco, &token, state.ecwid_requests_per_minute, Instant::now())
-            {
+            } else if let Err(wait) = take_slot(
+                eco,
+                &token,
+                super::model::Ecwid::of(&state).settings.requests_per_minute,
+                Instant::now(),
+            ) {
                 throttled = true;
                 let mut r = err(429, "Too many requests");
                 r.detail = Some(format!("retry_after={wait}"));

@@ -55,7 +55,6 @@ pub const POLICY: RetryPolicy = RetryPolicy {
     delivered,
     connect_timeout: Duration::from_secs(3),
     timeout: Duration::from_secs(13),
-    drops_subscription: false,
 };
 
 /// The Ecwid event a change of the shared model causes: (eventType, entityId, data).
@@ -129,7 +128,9 @@ fn always_sent(event: &str) -> bool {
 
 /// Sends the Ecwid webhooks for `changes` to the app's single webhook URL.
 pub fn emit(state: &State, shop: &Arc<Shop>, changes: Vec<Change>) {
-    let Some(eco) = &shop.ecwid else { return };
+    let Some(eco) = super::model::EcwidShop::of(shop) else {
+        return;
+    };
     let app = state.app.read().clone();
     let Some(app_url) = app.app_url.as_ref().map(|u| u.trim_end_matches('/')) else {
         return;
@@ -156,9 +157,14 @@ pub fn emit(state: &State, shop: &Arc<Shop>, changes: Vec<Change>) {
         if !data.is_null() {
             body["data"] = data;
         }
-        let signature = sign(&app.ecwid_client_secret, created, &event_id);
+        let signature = sign(
+            &app.app(super::model::NAME).client_secret,
+            created,
+            &event_id,
+        );
         state.dispatcher.send_one(
-            shop.clone(),
+            shop.deliveries.clone(),
+            &shop.info.domain,
             Outgoing {
                 topic: event,
                 body: serde_json::to_vec(&body).expect("JSON values serialise"),
@@ -170,8 +176,8 @@ pub fn emit(state: &State, shop: &Arc<Shop>, changes: Vec<Change>) {
                 webhook_id: event_id.clone(),
                 event_id,
                 policy: POLICY,
+                on_give_up: None,
             },
-            None,
             now,
             &faults,
         );

@@ -1,33 +1,19 @@
-//! Webhook delivery: signed POSTs with the flavour's headers and retry policy (Shopify: a 1 s
-//! connect and 5 s total timeout, and 8 retries with growing intervals over 4 hours of (scaled)
-//! time; Ecwid's policy lives in `crate::ecwid::webhooks`). Each shop has a bounded
+//! Webhook delivery: POSTs with the headers (signature included) and retry policy a flavour
+//! gives each delivery ([`Outgoing`]); the flavour's own module has its figures. Each shop has a bounded
 //! number of deliveries in flight per address; the rest queue in the sandbox, as they do on the
 //! platform. Faults can drop, duplicate or reorder.
 
 use crate::faults::{Faults, chance};
-use crate::signing::webhook_hmac;
-use crate::state::Shop;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Retries after the first attempt (reference §2).
-pub const RETRIES: u32 = 8;
-/// The retries spread over four hours, each interval double the one before.
-const RETRY_SPAN_SECS: f64 = 4.0 * 3600.0;
-
-/// Delay before retry `n` (1-based), in unscaled seconds: 56 s, 113 s, … 2 h, summing to 4 h.
-pub fn retry_delay_secs(n: u32) -> f64 {
-    let unit = RETRY_SPAN_SECS / f64::from((1u32 << RETRIES) - 1);
-    unit * f64::from(1u32 << (n - 1))
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryEntry {
-    /// `X-Shopify-Webhook-Id`.
+    /// The delivery's id (the flavour's webhook id header).
     pub id: String,
     pub event_id: String,
     pub topic: String,
@@ -116,23 +102,10 @@ pub struct RetryPolicy {
     /// Connect timeout (the response timeout is `timeout`).
     pub connect_timeout: Duration,
     pub timeout: Duration,
-    /// Whether Admin API subscriptions are deleted after the last retry fails (Shopify).
-    pub drops_subscription: bool,
 }
 
-fn shopify_delivered(code: u16) -> bool {
-    (200..300).contains(&code)
-}
-
-/// Shopify's policy (reference §2): 1 s connect, 5 s total, 8 doubling retries over 4 h.
-pub const SHOPIFY_POLICY: RetryPolicy = RetryPolicy {
-    retries: RETRIES,
-    delay_secs: retry_delay_secs,
-    delivered: shopify_delivered,
-    connect_timeout: Duration::from_secs(1),
-    timeout: Duration::from_secs(5),
-    drops_subscription: true,
-};
+/// Called once when a delivery's last retry has failed (e.g. to drop the subscription).
+pub type GiveUp = Box<dyn Fn() + Send + Sync>;
 
 /// One event ready to go to one address: the flavour has built its body and headers.
 pub struct Outgoing {
@@ -145,16 +118,18 @@ pub struct Outgoing {
     pub webhook_id: String,
     pub event_id: String,
     pub policy: RetryPolicy,
+    pub on_give_up: Option<GiveUp>,
 }
 
 struct Attempt {
-    shop: Arc<Shop>,
-    topic: &'static str,
+    log: Arc<DeliveryLog>,
+    /// The shop's key: deliveries queue per (shop, address).
+    shop: String,
     body: Arc<Vec<u8>>,
     address: String,
-    subscription_id: Option<u64>,
     headers: Vec<(&'static str, String)>,
     policy: RetryPolicy,
+    on_give_up: Option<GiveUp>,
     log_index: usize,
 }
 
@@ -191,67 +166,24 @@ impl Dispatcher {
     fn lane(&self, a: &Attempt) -> Arc<tokio::sync::Semaphore> {
         self.lanes
             .lock()
-            .entry((a.shop.info.domain.clone(), a.address.clone()))
+            .entry((a.shop.clone(), a.address.clone()))
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.width)))
             .clone()
     }
 
-    /// Shopify: one event, one delivery per subscriber, signed over the exact body.
-    pub fn dispatch(
-        &self,
-        shop: Arc<Shop>,
-        topic: &'static str,
-        body: Vec<u8>,
-        targets: Vec<(String, String, Option<u64>)>,
-        secret: &str,
-        faults: Faults,
-    ) {
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let triggered_at = Utc::now();
-        let hmac = webhook_hmac(secret, &body);
-        let triggered = triggered_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-        for (address, api_version, subscription_id) in targets {
-            let webhook_id = uuid::Uuid::new_v4().to_string();
-            let headers = vec![
-                ("User-Agent", "Shopify-Captain-Hook".to_string()),
-                ("X-Shopify-Topic", topic.to_string()),
-                ("X-Shopify-Hmac-Sha256", hmac.clone()),
-                ("X-Shopify-Shop-Domain", shop.info.domain.clone()),
-                ("X-Shopify-API-Version", api_version),
-                ("X-Shopify-Webhook-Id", webhook_id.clone()),
-                ("X-Shopify-Event-Id", event_id.clone()),
-                ("X-Shopify-Triggered-At", triggered.clone()),
-            ];
-            self.send_one(
-                shop.clone(),
-                Outgoing {
-                    topic,
-                    body: body.clone(),
-                    address,
-                    headers,
-                    webhook_id,
-                    event_id: event_id.clone(),
-                    policy: SHOPIFY_POLICY,
-                },
-                subscription_id,
-                triggered_at,
-                &faults,
-            );
-        }
-    }
-
     /// Queues one prepared delivery, applying the drop, duplicate and reorder faults.
+    /// `log` is the shop's delivery log, `shop` its key.
     pub fn send_one(
         &self,
-        shop: Arc<Shop>,
+        log: Arc<DeliveryLog>,
+        shop: &str,
         out: Outgoing,
-        subscription_id: Option<u64>,
         triggered_at: DateTime<Utc>,
         faults: &Faults,
     ) {
         let dropped = chance(faults.drop_rate);
         let duplicated = !dropped && chance(faults.duplicate_rate);
-        let log_index = shop.deliveries.push(DeliveryEntry {
+        let log_index = log.push(DeliveryEntry {
             id: out.webhook_id.clone(),
             event_id: out.event_id.clone(),
             topic: out.topic.to_string(),
@@ -269,13 +201,13 @@ impl Dispatcher {
             return;
         }
         let attempt = Arc::new(Attempt {
-            shop,
-            topic: out.topic,
+            log,
+            shop: shop.to_string(),
             body: Arc::new(out.body),
             address: out.address,
-            subscription_id,
             headers: out.headers,
             policy: out.policy,
+            on_give_up: out.on_give_up,
             log_index,
         });
         let hold = faults.reorder.filter(|ms| *ms > 0);
@@ -326,7 +258,7 @@ impl Dispatcher {
                 // Waiting for a slot is not part of the attempt's timeout.
                 let lane = self.lane(a);
                 let _slot = lane.acquire().await;
-                a.shop.deliveries.update(a.log_index, |e| {
+                a.log.update(a.log_index, |e| {
                     e.first_sent_at.get_or_insert_with(Utc::now);
                 });
                 let started = std::time::Instant::now();
@@ -336,7 +268,7 @@ impl Dispatcher {
             let (result, took) = result;
             let ok = matches!(result, Ok(code) if (a.policy.delivered)(code));
             let last = n + 1 == tries;
-            a.shop.deliveries.update(a.log_index, |e| {
+            a.log.update(a.log_index, |e| {
                 e.attempts += 1;
                 e.latencies_ms
                     .push(u32::try_from(took.as_millis()).unwrap_or(u32::MAX));
@@ -363,27 +295,8 @@ impl Dispatcher {
                 return;
             }
         }
-        if with_retries
-            && a.policy.drops_subscription
-            && let Some(id) = a.subscription_id
-        {
-            // Shopify deletes Admin API subscriptions after 8 consecutive failed retries.
-            a.shop.data.write().webhooks.remove(&id);
-            tracing::warn!(topic = a.topic, address = %a.address, "webhook subscription removed after repeated failures");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_grow_and_span_four_hours() {
-        let total: f64 = (1..=RETRIES).map(retry_delay_secs).sum();
-        assert!((total - 14_400.0).abs() < 1e-6);
-        for n in 2..=RETRIES {
-            assert!(retry_delay_secs(n) > retry_delay_secs(n - 1));
+        if with_retries && let Some(give_up) = &a.on_give_up {
+            give_up();
         }
     }
 }

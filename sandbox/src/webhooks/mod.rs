@@ -1,4 +1,3 @@
-//! Webhooks: REST-shaped payloads and signed delivery with retries.
+//! Webhooks: signed delivery with retries, shared by the flavours.
 
 pub mod delivery;
-pub mod payloads;

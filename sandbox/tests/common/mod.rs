@@ -15,16 +15,18 @@ pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const VERSION: &str = "2026-07";
 
 pub async fn sandbox(customers: usize) -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        bind: "127.0.0.1:0".into(),
-        customers,
-        seed: 7,
-        client_id: CLIENT_ID.into(),
-        client_secret: CLIENT_SECRET.into(),
-        // 4 h of retries pass in 4 s.
-        time_scale: 3600.0,
-        ..SandboxConfig::default()
-    })
+    Sandbox::start(
+        SandboxConfig {
+            bind: "127.0.0.1:0".into(),
+            customers,
+            seed: 7,
+            // 4 h of retries pass in 4 s.
+            time_scale: 3600.0,
+            ..SandboxConfig::default()
+        }
+        .with_app("shopify", CLIENT_ID, CLIENT_SECRET)
+        .expect("shopify is a flavour"),
+    )
     .await
     .expect("sandbox starts")
 }

@@ -2,7 +2,7 @@
 
 use super::paging::{self, Args};
 use super::types::*;
-use crate::bulk::{BulkOperationNode, BulkOperationType};
+use crate::shopify::bulk::{BulkOperationNode, BulkOperationType};
 use crate::store::model as m;
 use crate::store::search::Search;
 use crate::store::table::SortKey;
@@ -275,8 +275,7 @@ impl QueryRoot {
         #[graphql(name = "type", default_with = "BulkOperationType::Query")]
         kind: BulkOperationType,
     ) -> Option<BulkOperationNode> {
-        ctx(c)
-            .shop
+        crate::shopify::shop::ShopifyShop::of(&ctx(c).shop)
             .bulk
             .lock()
             .iter()
@@ -288,8 +287,7 @@ impl QueryRoot {
 
     async fn bulk_operation(&self, c: &Context<'_>, id: ID) -> Result<Option<BulkOperationNode>> {
         let id = parse_gid(&id, "BulkOperation")?;
-        Ok(ctx(c)
-            .shop
+        Ok(crate::shopify::shop::ShopifyShop::of(&ctx(c).shop)
             .bulk
             .lock()
             .iter()

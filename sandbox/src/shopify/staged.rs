@@ -4,7 +4,8 @@
 //! the ones issued, streams the file to the temp directory up to Shopify's 100 MB limit, and
 //! answers as the bucket would. `bulkOperationRunMutation` then names the file by its `key`.
 
-use crate::bulk::{ResultFile, create_temp};
+pub use super::shop::Staged;
+use super::shop::{ResultFile, ShopifyShop, create_temp};
 use crate::state::{Shop, State};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
@@ -26,14 +27,6 @@ const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 /// The parameter that names the upload, and the `stagedUploadPath` of the bulk mutation.
 pub const KEY: &str = "key";
-
-/// An issued target: the parameters the upload must echo, and the file once uploaded.
-#[derive(Debug)]
-pub struct Staged {
-    pub key: String,
-    pub params: Vec<(String, String)>,
-    pub file: Option<Arc<ResultFile>>,
-}
 
 /// What `stagedUploadsCreate` returns for one input.
 pub struct Target {
@@ -96,7 +89,7 @@ pub fn issue(state: &State, shop: &Shop, filename: &str, mime_type: &str) -> Tar
     .into_iter()
     .map(|(n, v)| (n.to_string(), v))
     .collect();
-    let mut staged = shop.staged.lock();
+    let mut staged = ShopifyShop::of(shop).staged.lock();
     if staged.len() >= KEPT_UPLOADS {
         staged.remove(0);
     }
@@ -115,7 +108,7 @@ pub fn issue(state: &State, shop: &Shop, filename: &str, mime_type: &str) -> Tar
 
 /// Takes the uploaded file named by `key` for a bulk mutation; it is used once.
 pub fn take(shop: &Shop, key: &str) -> Option<Arc<ResultFile>> {
-    let mut staged = shop.staged.lock();
+    let mut staged = ShopifyShop::of(shop).staged.lock();
     let at = staged
         .iter()
         .position(|s| s.key == key && s.file.is_some())?;
@@ -166,7 +159,11 @@ fn check_fields(state: &State, fields: &[(String, String)]) -> Result<Arc<Shop>,
         .nth(1)
         .and_then(|domain| state.shop(domain))
         .ok_or_else(unknown)?;
-    let staged = shop.staged.lock();
+    let staged = shop
+        .flavour_as::<ShopifyShop>()
+        .ok_or_else(unknown)?
+        .staged
+        .lock();
     let target = staged.iter().find(|s| s.key == key).ok_or_else(unknown)?;
     if target.file.is_some() {
         return Err(Mismatch::Refused(
@@ -263,7 +260,7 @@ pub async fn upload(state: web::Data<Arc<State>>, mut form: Multipart) -> HttpRe
             .find(|(n, _)| n == "success_action_status")
             .map(|(_, v)| v.clone());
         {
-            let mut staged = shop.staged.lock();
+            let mut staged = ShopifyShop::of(&shop).staged.lock();
             match staged.iter_mut().find(|s| s.key == key) {
                 Some(s) => s.file = Some(Arc::new(stored)),
                 // Expired while the file was coming in.

@@ -1,5 +1,6 @@
 //! The Admin GraphQL API: schema, cost and throttling, and the HTTP endpoint.
 
+pub mod context;
 pub mod cost;
 pub mod mutation;
 pub mod paging;
@@ -22,6 +23,24 @@ pub type AdminSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySub
 
 /// Shopify rejects single queries above this requested cost (reference §3.1).
 pub const MAX_QUERY_COST: u64 = 1000;
+
+/// The schema, built on first use (it holds no state: each request brings its `Ctx`).
+pub fn schema() -> &'static AdminSchema {
+    static SCHEMA: std::sync::LazyLock<AdminSchema> = std::sync::LazyLock::new(build_schema);
+    &SCHEMA
+}
+
+/// The cost model of [`schema`].
+pub fn cost_model() -> &'static cost::TypeMap {
+    static MODEL: std::sync::LazyLock<cost::TypeMap> =
+        std::sync::LazyLock::new(|| cost::TypeMap::from_sdl(&schema().sdl()));
+    &MODEL
+}
+
+/// Runs requests against [`schema`].
+pub fn executor() -> context::Execute {
+    Arc::new(|req| Box::pin(schema().execute(req)))
+}
 
 pub fn build_schema() -> AdminSchema {
     Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
@@ -101,7 +120,10 @@ pub async fn handle(
     body: web::Bytes,
 ) -> HttpResponse {
     let (shop_domain, version) = path.into_inner();
-    let Some(shop) = state.shop(&shop_domain).filter(|s| s.ecwid.is_none()) else {
+    let Some(shop) = state.shop(&shop_domain).filter(|s| {
+        s.flavour_as::<crate::shopify::shop::ShopifyShop>()
+            .is_some()
+    }) else {
         return json_status(StatusCode::NOT_FOUND, json!({"errors": "Not Found"}));
     };
     if !valid_version(&version) {
@@ -176,7 +198,7 @@ pub async fn price(
         operation_name: None,
         variables: &variables,
     };
-    let requested = cost::cost(&input, &state.cost_model, None);
+    let requested = cost::cost(&input, cost_model(), None);
     if requested > MAX_QUERY_COST {
         return Err(format!("query cost {requested} exceeds {MAX_QUERY_COST}"));
     }
@@ -185,17 +207,18 @@ pub async fn price(
         .data(types::Ctx {
             shop: shop.clone(),
             state: state.clone(),
-            api_version: crate::API_VERSION.to_string(),
+            api_version: crate::shopify::shop::API_VERSION.to_string(),
             bulk: false,
             dry_run: false,
             bulk_pager: None,
+            execute: executor(),
         });
-    let resp = state.schema.execute(request).await;
+    let resp = schema().execute(request).await;
     if let Some(e) = resp.errors.first() {
         return Err(e.message.clone());
     }
     let data = resp.data.into_json().map_err(|e| e.to_string())?;
-    let actual = cost::cost(&input, &state.cost_model, Some(&data)).min(requested);
+    let actual = cost::cost(&input, cost_model(), Some(&data)).min(requested);
     Ok((data, actual))
 }
 
@@ -226,7 +249,7 @@ async fn execute(
             } else {
                 "query"
             };
-            (kind, roots, cost::cost(&input, &state.cost_model, None))
+            (kind, roots, cost::cost(&input, cost_model(), None))
         }
         None => ("query", vec![], 0),
     };
@@ -283,11 +306,12 @@ async fn execute(
             bulk: false,
             dry_run: false,
             bulk_pager: None,
+            execute: executor(),
         });
     if let Some(name) = operation_name.clone() {
         request = request.operation_name(name);
     }
-    let resp = state.schema.execute(request).await;
+    let resp = schema().execute(request).await;
     let mut out = serde_json::to_value(&resp).unwrap_or_else(|_| json!({}));
     let data = out.get("data").cloned().filter(|d| !d.is_null());
     let actual = match (&doc, &data) {
@@ -300,7 +324,7 @@ async fn execute(
             if kind == "mutation" {
                 requested
             } else {
-                cost::cost(&input, &state.cost_model, Some(data)).min(requested)
+                cost::cost(&input, cost_model(), Some(data)).min(requested)
             }
         }
         // Nothing executed (parse or validation error): Shopify charges nothing.

@@ -1,90 +1,32 @@
 //! Bulk operations. A bulk query runs in the background without page limits, and its result is
 //! served as JSONL with nested connection children on their own lines (`__parentId`). A bulk
-//! mutation runs one mutation per line of a staged JSONL file of variables ([`crate::staged`])
+//! mutation runs one mutation per line of a staged JSONL file of variables ([`crate::shopify::staged`])
 //! through the same resolvers as a normal request, and its result has one line per input line
 //! (`__lineNumber`, from 0 as on Shopify).
 
-use crate::graphql::scalars::{DateTimeScalar, UnsignedInt64, Url};
-use crate::graphql::types::Ctx;
+use super::shop::ShopifyShop;
+pub use super::shop::{
+    BulkOperation, BulkOperationErrorCode, BulkOperationStatus, BulkOperationType, ResultFile,
+    create_temp,
+};
+use crate::shopify::graphql::context::{BulkPager, Ctx, Execute};
+use crate::shopify::graphql::scalars::{DateTimeScalar, UnsignedInt64, Url};
 use crate::state::{Shop, State};
 use crate::store::Change;
-use crate::webhooks::payloads::{gid, ts};
+use crate::store::payloads::{gid, ts};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
-use async_graphql::{Enum, ID, Object};
-use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
+use async_graphql::{ID, Object};
+use chrono::Utc;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, ReadBuf};
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum BulkOperationStatus {
-    Created,
-    Running,
-    Completed,
-    Canceling,
-    Canceled,
-    Failed,
-    Expired,
-}
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum BulkOperationErrorCode {
-    AccessDenied,
-    InternalServerError,
-    Timeout,
-}
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum BulkOperationType {
-    Query,
-    Mutation,
-}
-
-#[derive(Debug, Clone)]
-pub struct BulkOperation {
-    pub id: u64,
-    pub kind: BulkOperationType,
-    pub status: BulkOperationStatus,
-    pub error_code: Option<BulkOperationErrorCode>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub object_count: u64,
-    pub root_object_count: u64,
-    pub file_size: Option<u64>,
-    pub url: Option<String>,
-    pub query: String,
-    /// The JSONL on disk, shared with downloads in flight.
-    pub result: Option<Arc<ResultFile>>,
-}
-
-impl BulkOperation {
-    /// A new operation, not yet started.
-    pub fn created(id: u64, kind: BulkOperationType, query: String) -> Self {
-        BulkOperation {
-            id,
-            kind,
-            status: BulkOperationStatus::Created,
-            error_code: None,
-            created_at: Utc::now(),
-            completed_at: None,
-            object_count: 0,
-            root_object_count: 0,
-            file_size: None,
-            url: None,
-            query,
-            result: None,
-        }
-    }
-}
 
 pub struct BulkOperationNode(pub BulkOperation);
 
@@ -266,116 +208,6 @@ pub const BULK_PAGE: usize = 250;
 /// after a week; a sandbox that lives for minutes needs a count, not an age).
 pub const KEPT_RESULTS: usize = 5;
 
-/// Walks the root connections of a bulk query a page per pass, so a run never holds more than
-/// one page of root objects (with their children) in memory. The root resolvers consult it
-/// through [`crate::graphql::paging::root`], keyed by response key (alias or field name).
-pub struct BulkPager {
-    pub page: usize,
-    roots: Mutex<HashMap<String, RootState>>,
-}
-
-enum RootState {
-    After(String),
-    Done,
-}
-
-/// Where a root connection continues in this pass.
-pub enum Resume {
-    Start,
-    After(String),
-    Done,
-}
-
-impl BulkPager {
-    pub fn new(page: usize) -> Self {
-        BulkPager {
-            page: page.max(1),
-            roots: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn resume(&self, key: &str) -> Resume {
-        match self.roots.lock().get(key) {
-            None => Resume::Start,
-            Some(RootState::After(c)) => Resume::After(c.clone()),
-            Some(RootState::Done) => Resume::Done,
-        }
-    }
-
-    /// Records how far `key` got: the cursor of its last edge, and whether more follow.
-    pub fn advance(&self, key: &str, last: Option<String>, has_next: bool) {
-        let state = match last {
-            Some(c) if has_next => RootState::After(c),
-            _ => RootState::Done,
-        };
-        self.roots.lock().insert(key.to_string(), state);
-    }
-
-    /// Whether another pass has rows to read.
-    pub fn unfinished(&self) -> bool {
-        self.roots
-            .lock()
-            .values()
-            .any(|s| matches!(s, RootState::After(_)))
-    }
-}
-
-/// A file in the temp directory (a bulk result or a staged upload). It is removed when the last
-/// handle goes: the operation was dropped (with its shop or the sandbox) or expired, and any
-/// download or run in flight has ended.
-#[derive(Debug)]
-pub struct ResultFile {
-    path: PathBuf,
-    size: u64,
-}
-
-impl ResultFile {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-}
-
-impl Drop for ResultFile {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove bulk result");
-        }
-    }
-}
-
-/// Creates a fresh file under the temp directory; the guard deletes it on any failure.
-pub fn create_temp(
-    what: &str,
-    domain: &str,
-    id: u64,
-) -> std::io::Result<(ResultFile, std::fs::File)> {
-    let name = format!(
-        "lifecycle-sandbox-{what}-{}-{id}-{}.jsonl",
-        domain.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-        uuid::Uuid::new_v4().simple()
-    );
-    let path = std::env::temp_dir().join(name);
-    // create_new: never write through a file someone else put there.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    Ok((ResultFile { path, size: 0 }, file))
-}
-
-impl ResultFile {
-    /// Records bytes appended through the file handle.
-    pub fn grew(&mut self, n: u64) {
-        self.size += n;
-    }
-}
-
 struct Written {
     file: ResultFile,
     objects: u64,
@@ -389,6 +221,7 @@ async fn write_result(
     op_id: u64,
     query: &str,
     api_version: &str,
+    execute: &Execute,
     page: usize,
 ) -> Result<Written, String> {
     let (mut result, mut out) = result_writer(shop, op_id)?;
@@ -402,8 +235,9 @@ async fn write_result(
             bulk: true,
             dry_run: false,
             bulk_pager: Some(pager.clone()),
+            execute: execute.clone(),
         });
-        let resp = state.schema.execute(req).await;
+        let resp = execute(req).await;
         if !resp.errors.is_empty() {
             return Err(format!("{:?}", resp.errors));
         }
@@ -459,6 +293,7 @@ async fn run_line(
     shop: &Arc<Shop>,
     mutation: &str,
     api_version: &str,
+    execute: &Execute,
     line: &str,
 ) -> Value {
     let vars = match serde_json::from_str::<Value>(line) {
@@ -477,8 +312,9 @@ async fn run_line(
             bulk: false,
             dry_run: false,
             bulk_pager: None,
+            execute: execute.clone(),
         });
-    let resp = state.schema.execute(req).await;
+    let resp = execute(req).await;
     let mut out = Map::new();
     if let Ok(data) = resp.data.into_json()
         && !data.is_null()
@@ -504,6 +340,7 @@ async fn write_mutation_result(
     mutation: &str,
     variables: &Path,
     api_version: &str,
+    execute: &Execute,
 ) -> Result<Written, String> {
     let (mut result, mut out) = result_writer(shop, op_id)?;
     let input = tokio::fs::File::open(variables)
@@ -521,7 +358,7 @@ async fn write_mutation_result(
         if text.trim().is_empty() {
             continue;
         }
-        let mut answer = run_line(state, shop, mutation, api_version, &text).await;
+        let mut answer = run_line(state, shop, mutation, api_version, execute, &text).await;
         answer["__lineNumber"] = json!(number);
         write_line(&mut out, &mut result, &answer.to_string()).await?;
         number += 1;
@@ -544,7 +381,15 @@ pub enum Job {
 }
 
 /// Runs a validated bulk operation in the background and announces `bulk_operations/finish`.
-pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_version: String) {
+/// `execute` runs a request against the Admin schema.
+pub fn spawn(
+    state: Arc<State>,
+    shop: Arc<Shop>,
+    op_id: u64,
+    job: Job,
+    api_version: String,
+    execute: Execute,
+) {
     let kind = match job {
         Job::Query(_) => "query",
         Job::Mutation(..) => "mutation",
@@ -563,8 +408,16 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_versi
                     .block_on(async {
                         match &job {
                             Job::Query(query) => {
-                                write_result(&state, &shop, op_id, query, &api_version, BULK_PAGE)
-                                    .await
+                                write_result(
+                                    &state,
+                                    &shop,
+                                    op_id,
+                                    query,
+                                    &api_version,
+                                    &execute,
+                                    BULK_PAGE,
+                                )
+                                .await
                             }
                             Job::Mutation(mutation, vars) => {
                                 write_mutation_result(
@@ -574,6 +427,7 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_versi
                                     mutation,
                                     vars.path(),
                                     &api_version,
+                                    &execute,
                                 )
                                 .await
                             }
@@ -594,7 +448,7 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_versi
                 });
             }
             Ok(w) => {
-                let size = w.file.size;
+                let size = w.file.size();
                 let url = format!(
                     "{}/_sandbox/bulk/{}/{}.jsonl",
                     state.base_url(),
@@ -615,7 +469,12 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_versi
                 expire_old_results(&shop);
             }
         }
-        let op = shop.bulk.lock().iter().find(|o| o.id == op_id).cloned();
+        let op = ShopifyShop::of(&shop)
+            .bulk
+            .lock()
+            .iter()
+            .find(|o| o.id == op_id)
+            .cloned();
         if let Some(op) = op {
             let status = format!("{:?}", op.status).to_lowercase();
             let payload = json!({
@@ -639,7 +498,7 @@ pub fn spawn(state: Arc<State>, shop: Arc<Shop>, op_id: u64, job: Job, api_versi
 
 /// Keeps the newest [`KEPT_RESULTS`] results; older ones expire and their files go.
 fn expire_old_results(shop: &Shop) {
-    let mut ops = shop.bulk.lock();
+    let mut ops = ShopifyShop::of(shop).bulk.lock();
     let mut kept = 0;
     for o in ops.iter_mut().rev() {
         if o.result.is_none() {
@@ -657,14 +516,19 @@ fn expire_old_results(shop: &Shop) {
 /// Drops every result file of `shop` (the sandbox is stopping); downloads in flight keep theirs
 /// until they end.
 pub fn discard_results(shop: &Shop) {
-    for o in shop.bulk.lock().iter_mut() {
+    for o in ShopifyShop::of(shop).bulk.lock().iter_mut() {
         o.result = None;
         o.url = None;
     }
 }
 
 fn set(shop: &Shop, id: u64, f: impl FnOnce(&mut BulkOperation)) {
-    if let Some(o) = shop.bulk.lock().iter_mut().find(|o| o.id == id) {
+    if let Some(o) = ShopifyShop::of(shop)
+        .bulk
+        .lock()
+        .iter_mut()
+        .find(|o| o.id == id)
+    {
         f(o);
     }
 }

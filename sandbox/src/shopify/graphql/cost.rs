@@ -348,7 +348,7 @@ mod tests {
     use serde_json::json;
 
     fn types() -> TypeMap {
-        TypeMap::from_sdl(&crate::graphql::build_schema().sdl())
+        TypeMap::from_sdl(&crate::shopify::graphql::build_schema().sdl())
     }
 
     fn req(q: &str, vars: Value) -> u64 {

@@ -1,30 +1,14 @@
 //! Output types of the Admin GraphQL API, with Shopify's names and shapes (2026-07).
 
+pub use super::context::{Ctx, ctx};
 use super::paging::{self, Args};
 use super::scalars::{DateTimeScalar, Decimal, UnsignedInt64, Url};
-use crate::state::{Shop, State};
+
 use crate::store::model::{self as m, format_minor};
+use crate::store::payloads::{abandoned_checkout_url, gid};
 use crate::store::table::SortKey;
-use crate::webhooks::payloads::{abandoned_checkout_url, gid};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject, Union};
-use std::sync::Arc;
-
-/// Request-scoped data: the shop, the sandbox, and whether this is a bulk run (no page limits).
-pub struct Ctx {
-    pub shop: Arc<Shop>,
-    pub state: Arc<State>,
-    pub api_version: String,
-    pub bulk: bool,
-    /// Validate a bulk query without reading data: connections come back empty.
-    pub dry_run: bool,
-    /// Set for a streamed bulk run: root connections are read a page per pass.
-    pub bulk_pager: Option<Arc<crate::bulk::BulkPager>>,
-}
-
-pub fn ctx<'a>(c: &Context<'a>) -> &'a Ctx {
-    c.data_unchecked::<Ctx>()
-}
 
 /// `gid://shopify/{kind}/{id}` -> id, checking the kind.
 pub fn parse_gid(s: &str, kind: &str) -> Result<u64> {

@@ -10,22 +10,30 @@
 //! ([`LiveMirror::uplift_orders`]) so a test knows the true effect. Ecwid coupons name no
 //! customer, so there the knob has no holder to act on.
 
+use crate::convert;
 use crate::generate::{
     GenConfig, GenCustomer, GenOrder, LIVE_CANCEL_REASON, LiveContext, LiveEvent, LiveGenerator,
     LiveSeed,
 };
-use crate::seed;
-use crate::state::{Shop, State};
+use crate::store::model::Order;
 use crate::store::{Change, CustomerPatch, StoreError};
+use crate::store::{ShopData, ShopInfo};
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Refunds and cancellations only target recent orders, so only those are mirrored.
 const RECENT_ORDERS: usize = LiveSeed::RECENT_ORDERS;
+
+/// What live traffic needs of a shop: its info and data, and the flavour's say on an order
+/// that used no personal code (e.g. an Ecwid store's own coupon).
+pub trait LiveShop {
+    fn info(&self) -> &ShopInfo;
+    fn data(&self) -> &RwLock<ShopData>;
+    fn live_order(&self, _data: &ShopData, _order: &mut Order, _now: DateTime<Utc>) {}
+}
 
 /// What the generator needs to see of the shop: every customer and the latest orders.
 pub struct LiveMirror {
@@ -105,7 +113,7 @@ impl LiveMirror {
 
     /// The extra orders of code holders after a natural order of a customer (see the module
     /// docs): applied to the store here; returns their webhooks.
-    fn uplift_after(&mut self, shop: &Shop, now: DateTime<Utc>) -> Vec<Change> {
+    fn uplift_after(&mut self, shop: &dyn LiveShop, now: DateTime<Utc>) -> Vec<Change> {
         let mut draws = self.uplift.floor() as u64;
         if self.uplift_rng.random::<f64>() < self.uplift.fract() {
             draws += 1;
@@ -117,7 +125,7 @@ impl LiveMirror {
             }
             let i = self.uplift_rng.random_range(0..self.customers.len());
             let holder = shop
-                .data
+                .data()
                 .read()
                 .personal_code(self.customers[i].id, now)
                 .is_some();
@@ -140,7 +148,11 @@ impl LiveMirror {
     }
 
     /// One tick: the next natural event, then any extra orders it leads to.
-    pub fn step(&mut self, shop: &Shop, now: DateTime<Utc>) -> Result<Vec<Change>, StoreError> {
+    pub fn step(
+        &mut self,
+        shop: &dyn LiveShop,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, StoreError> {
         let event = self.next_event(now);
         let customer_order = matches!(&event, LiveEvent::NewOrder(o) if o.customer_id.is_some());
         self.events += 1;
@@ -163,24 +175,24 @@ impl LiveMirror {
     /// Applies an event to the mirror and the store; returns the webhooks it causes.
     pub fn apply(
         &mut self,
-        shop: &Shop,
+        shop: &dyn LiveShop,
         event: LiveEvent,
         now: DateTime<Utc>,
     ) -> Result<Vec<Change>, StoreError> {
-        let info = &shop.info;
-        let mut data = shop.data.write();
+        let info = shop.info();
+        let mut data = shop.data().write();
         match event {
             LiveEvent::NewCustomer(c) => {
-                let changes = data.insert_customer(info, seed::customer(&c))?;
+                let changes = data.insert_customer(info, convert::customer(&c))?;
                 self.customer_pos.insert(c.id, self.customers.len());
                 self.customers.push(c);
                 Ok(changes)
             }
             LiveEvent::NewOrder(mut o) => {
                 let personal = use_personal_code(&data, &mut o, now);
-                let mut order = seed::order(o.clone());
-                if let Some(e) = shop.ecwid.as_ref().filter(|_| !personal) {
-                    crate::ecwid::use_store_coupon(e, &data, &mut order, now);
+                let mut order = convert::order(o.clone());
+                if !personal {
+                    shop.live_order(&data, &mut order, now);
                 }
                 let changes = data.insert_order(info, order, now)?;
                 if self.recent.len() == RECENT_ORDERS {
@@ -246,7 +258,7 @@ impl LiveMirror {
                 data.update_customer(info, customer_id, patch, now)
             }
             LiveEvent::Checkout(k) => {
-                Ok(data.upsert_checkout(info, seed::checkout(k, &info.currency)))
+                Ok(data.upsert_checkout(info, convert::checkout(k, &info.currency)))
             }
         }
     }
@@ -270,51 +282,4 @@ fn use_personal_code(data: &crate::store::ShopData, o: &mut GenOrder, now: DateT
     o.total_discounts_minor = off;
     o.discount_codes = vec![d.code.clone()];
     true
-}
-
-/// Starts (or restarts) live traffic on `shop` at `rate` events per second; with `limit`, it
-/// stops by itself after that many natural events.
-pub fn start(state: Arc<State>, shop: Arc<Shop>, rate: f64, limit: Option<u64>) {
-    stop(&shop);
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let task_shop = shop.clone();
-    let handle = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut left = limit;
-        loop {
-            if left == Some(0) {
-                break;
-            }
-            left = left.map(|n| n - 1);
-            tick.tick().await;
-            let now = Utc::now();
-            let result = {
-                let mut mirror = task_shop.live_mirror.lock();
-                let Some(m) = mirror.as_mut() else { break };
-                m.step(&task_shop, now)
-            };
-            match result {
-                Ok(changes) => state.emit(&task_shop, changes),
-                // The control API may have changed a record the generator still remembers.
-                Err(e) => tracing::debug!(error = %e, "live event skipped"),
-            }
-        }
-    });
-    *shop.live.lock() = Some(handle);
-}
-
-/// Whether live traffic is running on `shop` (a limited run that finished is not).
-pub fn running(shop: &Shop) -> bool {
-    shop.live.lock().as_ref().is_some_and(|h| !h.is_finished())
-}
-
-pub fn stop(shop: &Shop) -> bool {
-    match shop.live.lock().take() {
-        Some(h) => {
-            h.abort();
-            true
-        }
-        None => false,
-    }
 }

@@ -1,6 +1,6 @@
 //! Connection arguments, opaque cursors, and turning a store page into a GraphQL connection.
 
-use crate::bulk::Resume;
+use super::context::Resume;
 use crate::store::search::{self, Search};
 use crate::store::table::{Key, Page, PageRequest, Row, SortKey, Table};
 use async_graphql::connection::{Connection, Edge};
@@ -18,7 +18,7 @@ pub struct Args {
     pub before: Option<String>,
     pub reverse: bool,
     pub query: Option<String>,
-    /// A bulk run's page size for a root connection (see `bulk::BulkPager`); bulk mode ignores
+    /// A bulk run's page size for a root connection (see `BulkPager`); bulk mode ignores
     /// `first`/`last`, so this is the only limit a bulk run has.
     pub bulk_page: Option<usize>,
 }
@@ -62,13 +62,13 @@ pub fn parse_query(q: Option<&str>) -> Result<Search, Error> {
 }
 
 /// A root connection. In a streamed bulk run it is read one page per pass of the query (see
-/// `bulk::BulkPager`), so a run holds one page of roots at a time; elsewhere `page` runs as is.
+/// `BulkPager`), so a run holds one page of roots at a time; elsewhere `page` runs as is.
 pub fn root<N: OutputType>(
     c: &Context<'_>,
     mut a: Args,
     page: impl FnOnce(&Args) -> Result<Connection<String, N>, Error>,
 ) -> Result<Connection<String, N>, Error> {
-    let Some(pager) = super::types::ctx(c).bulk_pager.as_deref() else {
+    let Some(pager) = super::context::ctx(c).bulk_pager.as_deref() else {
         return page(&a);
     };
     let key = c.item.node.response_key().node.as_str();
@@ -90,7 +90,7 @@ pub fn connection<T: Row, N: OutputType>(
     table: &Table<T>,
     a: &Args,
     sort: SortKey,
-    x: &super::types::Ctx,
+    x: &super::context::Ctx,
     extra: &dyn Fn(&T, &Search) -> bool,
     to_node: impl Fn(&T) -> N,
 ) -> Result<Connection<String, N>, Error> {

@@ -3,9 +3,11 @@
 
 use super::scalars::{DateTimeScalar, Decimal, Url};
 use super::types::*;
-use crate::bulk::{self, BulkOperation, BulkOperationNode, BulkOperationStatus, BulkOperationType};
+use crate::shopify::bulk::{
+    self, BulkOperation, BulkOperationNode, BulkOperationStatus, BulkOperationType,
+};
 use crate::store::model::{self as m, DiscountValue};
-use crate::webhooks::payloads::gid;
+use crate::store::payloads::gid;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Union};
 use chrono::Utc;
@@ -939,18 +941,16 @@ impl MutationRoot {
             return Ok(fail(BulkOperationUserErrorCode::InvalidQuery, msg));
         }
         // Field errors are found now, not after the run, as Shopify does.
-        let check = x
-            .state
-            .schema
-            .execute(async_graphql::Request::new(query.clone()).data(Ctx {
-                shop: x.shop.clone(),
-                state: x.state.clone(),
-                api_version: x.api_version.clone(),
-                bulk: true,
-                dry_run: true,
-                bulk_pager: None,
-            }))
-            .await;
+        let check = (x.execute)(async_graphql::Request::new(query.clone()).data(Ctx {
+            shop: x.shop.clone(),
+            state: x.state.clone(),
+            api_version: x.api_version.clone(),
+            bulk: true,
+            dry_run: true,
+            bulk_pager: None,
+            execute: x.execute.clone(),
+        }))
+        .await;
         if let Some(e) = check.errors.first() {
             return Ok(fail(
                 BulkOperationUserErrorCode::InvalidQuery,
@@ -958,7 +958,7 @@ impl MutationRoot {
             ));
         }
         let op = {
-            let mut ops = x.shop.bulk.lock();
+            let mut ops = crate::shopify::shop::ShopifyShop::of(&x.shop).bulk.lock();
             let running = ops
                 .iter()
                 .filter(|o| {
@@ -986,6 +986,7 @@ impl MutationRoot {
             op.id,
             bulk::Job::Query(query),
             x.api_version.clone(),
+            x.execute.clone(),
         );
         Ok(BulkOperationRunQueryPayload {
             bulk_operation: Some(BulkOperationNode(op)),
@@ -1022,7 +1023,7 @@ impl MutationRoot {
             }
             if inp
                 .file_size
-                .is_some_and(|s| s.0 > crate::staged::MAX_UPLOAD_BYTES)
+                .is_some_and(|s| s.0 > crate::shopify::staged::MAX_UPLOAD_BYTES)
             {
                 errors.push(UserError::new(
                     &["input", &at, "fileSize"],
@@ -1039,7 +1040,8 @@ impl MutationRoot {
         let targets = input
             .iter()
             .map(|inp| {
-                let t = crate::staged::issue(&x.state, &x.shop, &inp.filename, &inp.mime_type);
+                let t =
+                    crate::shopify::staged::issue(&x.state, &x.shop, &inp.filename, &inp.mime_type);
                 StagedMediaUploadTarget {
                     url: Some(Url(t.url)),
                     resource_url: Some(Url(t.resource_url)),
@@ -1081,7 +1083,7 @@ impl MutationRoot {
                 msg,
             ));
         }
-        let mut ops = x.shop.bulk.lock();
+        let mut ops = crate::shopify::shop::ShopifyShop::of(&x.shop).bulk.lock();
         // One bulk mutation per shop at a time, as Shopify.
         if ops.iter().any(|o| {
             o.kind == BulkOperationType::Mutation
@@ -1096,7 +1098,7 @@ impl MutationRoot {
                 "A bulk mutation operation for this app and shop is already in progress.".into(),
             ));
         }
-        let Some(file) = crate::staged::take(&x.shop, &staged_upload_path) else {
+        let Some(file) = crate::shopify::staged::take(&x.shop, &staged_upload_path) else {
             return Ok(fail(
                 "stagedUploadPath",
                 BulkMutationErrorCode::NoSuchFile,
@@ -1113,6 +1115,7 @@ impl MutationRoot {
             op.id,
             bulk::Job::Mutation(mutation, file),
             x.api_version.clone(),
+            x.execute.clone(),
         );
         Ok(BulkOperationRunMutationPayload {
             bulk_operation: Some(BulkOperationNode(op)),

@@ -1,8 +1,9 @@
-//! REST-shaped webhook payloads (reference §2.x): numeric ids with `admin_graphql_api_id`,
+//! The shared model's change payloads, REST-shaped (reference §2.x); the Shopify flavour sends
+//! them as they are, other flavours derive their events from them: numeric ids with `admin_graphql_api_id`,
 //! money as strings, `*_set` objects with `shop_money` / `presentment_money`.
 
+use crate::store::info::ShopInfo;
 use crate::store::model::*;
-use crate::store::shop::ShopInfo;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 

@@ -2,7 +2,8 @@
 //! the authorization-code, token-exchange and refresh-token grants, and the signed install URL.
 
 use crate::auth_state::{AccessToken, AuthCode, RefreshToken, new_token};
-use crate::signing::{host_param, query_hmac, verify_session_token};
+use crate::forms::body_params;
+use crate::shopify::signing::{host_param, query_hmac, verify_session_token};
 use crate::state::{Shop, State};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -64,7 +65,7 @@ pub fn install_url(state: &State, shop: &Shop) -> Option<String> {
     let app = state.app.read();
     let base = app.app_url.as_ref()?.trim_end_matches('/').to_string();
     let q = signed_query(
-        &app.client_secret,
+        &app.app(super::shop::NAME).client_secret,
         vec![
             ("shop".into(), shop.info.domain.clone()),
             ("timestamp".into(), Utc::now().timestamp().to_string()),
@@ -96,7 +97,7 @@ fn read_params(pairs: &[(String, String)]) -> Result<AuthorizeParams, String> {
 
 fn check_app(state: &State, p: &AuthorizeParams) -> Result<(), String> {
     let app = state.app.read();
-    if p.client_id != app.client_id {
+    if p.client_id != app.app(super::shop::NAME).client_id {
         return Err(format!("The api_key '{}' is invalid", p.client_id));
     }
     let Some(app_url) = &app.app_url else {
@@ -112,7 +113,7 @@ fn check_app(state: &State, p: &AuthorizeParams) -> Result<(), String> {
 fn approve(state: &State, shop: &Shop, p: AuthorizeParams) -> HttpResponse {
     let code = hex::encode(uuid::Uuid::new_v4().as_bytes());
     let scope = if p.scope.is_empty() {
-        state.app.read().scopes.clone()
+        state.app.read().app(super::shop::NAME).scopes.clone()
     } else {
         p.scope.clone()
     };
@@ -133,7 +134,12 @@ fn approve(state: &State, shop: &Shop, p: AuthorizeParams) -> HttpResponse {
     if let Some(s) = p.state {
         params.push(("state".into(), s));
     }
-    let secret = state.app.read().client_secret.clone();
+    let secret = state
+        .app
+        .read()
+        .app(super::shop::NAME)
+        .client_secret
+        .clone();
     let q = signed_query(&secret, params);
     let sep = if p.redirect_uri.contains('?') {
         '&'
@@ -209,32 +215,6 @@ pub async fn authorize_confirm(
 fn token_error(status: u16, error: &str, description: &str) -> HttpResponse {
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("valid status"))
         .json(json!({"error": error, "error_description": description}))
-}
-
-/// Reads form or JSON bodies into flat string pairs.
-pub fn body_params(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, String> {
-    let is_json = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-        let obj = v.as_object().ok_or("the JSON body must be an object")?;
-        Ok(obj
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), s)
-            })
-            .collect())
-    } else {
-        Ok(url::form_urlencoded::parse(body).into_owned().collect())
-    }
 }
 
 fn issue_offline(shop: &Shop, scope: &str, expiring: bool) -> Value {
@@ -349,6 +329,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let (client_id, client_secret, app_scopes) = {
         let app = state.app.read();
+        let app = app.app(super::shop::NAME);
         (
             app.client_id.clone(),
             app.client_secret.clone(),
