@@ -385,19 +385,6 @@ fn simple_order(shop: &Shop, customer: Option<u64>, amount_minor: i64) -> NewOrd
     }
 }
 
-/// Uninstall: revoke every grant, drop the shop's subscriptions, tell the app.
-pub fn uninstall(state: &State, shop: &Arc<Shop>) {
-    shop.auth.lock().revoke_all();
-    shop.data.write().webhooks.clear();
-    state.emit(
-        shop,
-        vec![Change {
-            topic: "app/uninstalled",
-            payload: payloads::shop(&shop.info),
-        }],
-    );
-}
-
 pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
     let shop = shop_of(&state, &path)?;
     let req: TriggerReq = body(&b)?;
@@ -411,7 +398,7 @@ pub async fn trigger(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
         .unwrap_or(req.topic.as_str());
     let changes: Vec<Change> = match topic {
         "app/uninstalled" => {
-            uninstall(&state, &shop);
+            state.uninstall(&shop);
             return Ok(HttpResponse::Ok().json(json!({"topic": req.topic, "installed": false})));
         }
         "shop/redact" => vec![Change {
@@ -542,6 +529,18 @@ fn checkout_for(shop: &Shop, customer: u64, amount_minor: i64) -> Result<Vec<Cha
         }],
     };
     Ok(data.upsert_checkout(&shop.info, k))
+}
+
+/// The customer completes an abandoned checkout: it becomes an order.
+pub async fn complete_checkout(state: St, path: web::Path<(String, u64)>) -> Res {
+    let (domain, id) = path.into_inner();
+    let shop = shop_of(&state, &domain)?;
+    let (order, changes) = shop
+        .data
+        .write()
+        .complete_checkout(&shop.info, id, Utc::now())?;
+    state.emit(&shop, changes);
+    Ok(HttpResponse::Ok().json(json!({"order_id": order})))
 }
 
 pub async fn get_faults(state: St) -> HttpResponse {

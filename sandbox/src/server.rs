@@ -86,6 +86,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(control::create_checkout),
             )
             .route(
+                "/shops/{shop}/checkouts/{id}/complete",
+                web::post().to(control::complete_checkout),
+            )
+            .route(
                 "/shops/{shop}/checkouts",
                 web::get().to(control::dump_checkouts),
             )

@@ -303,6 +303,20 @@ impl State {
     }
 
     /// Sends the webhooks for `changes`, as the shop's flavour does.
+    /// Uninstall (the merchant's, or the app's own): revoke every grant, drop the shop's
+    /// subscriptions, tell the app.
+    pub fn uninstall(&self, shop: &Arc<Shop>) {
+        shop.auth.lock().revoke_all();
+        shop.data.write().webhooks.clear();
+        self.emit(
+            shop,
+            vec![Change {
+                topic: "app/uninstalled",
+                payload: crate::store::payloads::shop(&shop.info),
+            }],
+        );
+    }
+
     pub fn emit(&self, shop: &Arc<Shop>, changes: Vec<Change>) {
         shop.flavour.emit(self, shop, changes);
     }

@@ -23,3 +23,4 @@ mod shop_domains;
 mod shopify_install;
 mod shopify_webhooks;
 mod sync;
+mod uninstall;

@@ -106,6 +106,10 @@ fn event_for(shop: &Shop, store_id: u64, change: &Change) -> Option<(&'static st
         "orders/updated" => order("order.updated"),
         "orders/delete" => order("order.deleted"),
         "checkouts/create" => cart("unfinished_order.created"),
+        // A completed checkout leaves the store's carts: Ecwid says the cart is deleted.
+        "checkouts/update" if !p.get("completed_at").is_none_or(Value::is_null) => {
+            cart("unfinished_order.deleted")
+        }
         "checkouts/update" => cart("unfinished_order.updated"),
         "app/uninstalled" => Some(("application.uninstalled", json!(store_id), Value::Null)),
         "customers/redact" => privacy("customer.personalDataRemovalRequest"),

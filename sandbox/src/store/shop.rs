@@ -538,6 +538,44 @@ impl ShopData {
         vec![Change { topic, payload }]
     }
 
+    /// The customer comes back and buys what the abandoned checkout holds: an order of its
+    /// items, and the checkout completed. Returns the order's id.
+    pub fn complete_checkout(
+        &mut self,
+        info: &ShopInfo,
+        id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, Vec<Change>), StoreError> {
+        let mut k = self
+            .checkouts
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::NoCheckout(id))?;
+        if k.completed_at.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "checkout {id} is already completed"
+            )));
+        }
+        let new = NewOrder {
+            customer_id: k.customer_id,
+            email: k.email.clone(),
+            presentment_currency: k.currency.clone(),
+            presentment_rate: 1.0,
+            line_items: k.line_items.clone(),
+            discount_codes: vec![],
+            total_discounts_minor: 0,
+            total_tax_minor: 0,
+            processed_at: now,
+            test: false,
+        };
+        let (order, mut changes) = self.create_order(info, new, now)?;
+        k.completed_at = Some(now);
+        k.updated_at = now;
+        let mut done = self.upsert_checkout(info, k);
+        done.append(&mut changes);
+        Ok((order, done))
+    }
+
     /// The discount with this code (case-insensitive), if any.
     pub fn discount_by_code(&self, code: &str) -> Option<&DiscountCode> {
         self.discount_codes

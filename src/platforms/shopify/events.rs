@@ -377,7 +377,9 @@ fn checkout(v: &Value) -> Result<Checkout, DecodeError> {
     Ok(Checkout {
         platform_id,
         customer_platform_id: customer_id,
-        email: str_field(v, "email"),
+        // Shopify names the checkout's customer; the email is personal data Lifecycle does
+        // not need there (and the API's checkouts are read without it).
+        email: None,
         total: shop_money(v, "total_price", "total_price_set", currency)?
             .unwrap_or(Money::zero(currency)),
         completed_at: time_field(v, "completed_at")?,

@@ -23,6 +23,18 @@ fn split_tags(tags: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The app, as `appUninstall` names it.
+#[derive(SimpleObject)]
+pub struct AppRef {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct AppUninstallPayload {
+    pub app: Option<AppRef>,
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(SimpleObject)]
 pub struct TagsAddPayload {
     pub node: Option<CustomerNode>,
@@ -535,6 +547,19 @@ impl MutationRoot {
 
 #[Object]
 impl MutationRoot {
+    /// The app removes itself: every grant is revoked, its subscriptions go, and
+    /// `app/uninstalled` is sent, as when the merchant uninstalls.
+    async fn app_uninstall(&self, c: &Context<'_>) -> Result<AppUninstallPayload> {
+        let x = ctx(c);
+        x.state.uninstall(&x.shop);
+        Ok(AppUninstallPayload {
+            app: Some(AppRef {
+                id: ID(gid("App", 1)),
+            }),
+            user_errors: vec![],
+        })
+    }
+
     async fn tags_add(&self, c: &Context<'_>, id: ID, tags: Vec<String>) -> Result<TagsAddPayload> {
         let (node, user_errors) = self.change_tags(c, id, tags, true).await?;
         Ok(TagsAddPayload { node, user_errors })
