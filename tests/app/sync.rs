@@ -668,6 +668,11 @@ fn spawn_process(config: &lifecycle::config::Config) -> std::process::Child {
             config.encryption_key.clone().unwrap(),
         )
         .env("LIFECYCLE_SESSION_KEY", config.session_key.clone().unwrap())
+        // The test's own path (paged, with a checkpoint per page), whatever the default.
+        .env(
+            "LIFECYCLE_BULK_THRESHOLD",
+            config.bulk_threshold.to_string(),
+        )
         .env(
             "LIFECYCLE_SHOPIFY_CLIENT_ID",
             &config.platforms.shopify.client_id,
