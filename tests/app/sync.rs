@@ -327,6 +327,91 @@ async fn backfill_mirrors_the_shop(backend: Backend, platform: Platform) {
 }
 every_platform!(backfill_mirrors_the_shop);
 
+/// Customers the merchant edits while the backfill pages through them are no reason to miss
+/// another one: each edit moves a customer already read to the end of a list ordered by
+/// update time, which shifts an offset-paged read past a customer it never returns.
+async fn backfill_misses_no_customer_edited_while_it_pages(backend: Backend, platform: Platform) {
+    let opts = EnvOptions {
+        platform,
+        customers: 450,
+        plan: lifecycle_sandbox::Plan::Plus,
+        ..Default::default()
+    };
+    let Some(env) = env_with(backend, opts).await else {
+        return;
+    };
+    // Oldest update first: the customers a read by update time returns first.
+    let mut oldest: Vec<(String, u64)> = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["updated_at"].as_str().unwrap().to_string(),
+                c["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    oldest.sort();
+    // Slow pages, so edits land between them.
+    env.http
+        .put(env.sandbox_url("/_sandbox/faults"))
+        .json(&json!({"latency_ms": 250}))
+        .send()
+        .await
+        .unwrap();
+    env.install().await;
+    let shop = env.installed_shop().await;
+    let db = env.app.state.db.clone();
+    // Edits while the customers are being read, after their first page: each moves a customer
+    // already read.
+    let mut edited = 0;
+    for (_, id) in &oldest {
+        let cp = store::sync_state::load(&db, shop.id, "customers")
+            .await
+            .unwrap();
+        if cp.backfilled {
+            break;
+        }
+        if cp.fetched == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        let r = env
+            .http
+            .patch(env.sandbox_url(&format!("/_sandbox/shops/{}/customers/{id}", env.shop)))
+            .json(&json!({"city": format!("Edited {edited}")}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        edited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    assert!(
+        edited >= 3,
+        "edits land between the pages of customers ({edited})"
+    );
+    let job = wait_job(&db, shop.id, lifecycle::triggers::kinds::BACKFILL, 120).await;
+    assert_eq!(job.state, "done", "{:?}", job.last_error);
+    // The edited customers are read either way (they move to the end); the others only if
+    // the read does not skip them. Nothing else changes the customers, so the backfill alone
+    // must have read every one.
+    let (theirs, ours) = customer_ids(&env, shop.id).await;
+    let missing: Vec<_> = theirs.iter().filter(|c| !ours.contains(c)).collect();
+    assert!(
+        missing.is_empty(),
+        "after {edited} edits during the backfill, {} of {} customers were never read: {missing:?}",
+        missing.len(),
+        theirs.len()
+    );
+    assert_eq!(theirs, ours);
+    env.shutdown().await;
+}
+every_platform!(backfill_misses_no_customer_edited_while_it_pages);
+
 async fn bulk_backfill_mirrors_the_shop(backend: Backend) {
     let Some(env) = env_with(
         backend,

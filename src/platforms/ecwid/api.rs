@@ -1,4 +1,4 @@
-//! Ecwid behind the seam: offset-paged REST reads, one record by id for webhooks, a customer
+//! Ecwid behind the seam: paged REST reads, one record by id for webhooks, a customer
 //! group per customer, and single-use coupons.
 
 use std::collections::HashMap;
@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Ecwid;
 use super::client::{PAGE_LIMIT, StoreClient};
+use super::paging::Cursor;
 use super::resources::{path, to_event};
 use crate::core::loyalty::{CustomerField, OfferValue};
 use crate::model::{Currency, DataEvent};
@@ -192,15 +193,22 @@ impl ShopApi for EcwidApi<'_> {
         cursor: Option<&str>,
     ) -> Result<Page, CallError> {
         let currency = self.currency().await?;
-        let offset: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let start = match cursor {
+            Some(text) => Cursor::parse(text, since)
+                .ok_or_else(|| CallError::Protocol(format!("`{text}` is not a page cursor")))?,
+            None => Cursor::start(since),
+        };
+        // Customers are read by updated time, by key; the others by id, whose order an update
+        // does not change.
+        let keyed = resource == Resource::Customers;
         let mut query = vec![
-            ("offset", offset.to_string()),
+            ("offset", start.skip.to_string()),
             ("limit", PAGE_LIMIT.to_string()),
         ];
-        if let Some(t) = since {
-            query.push(("updatedFrom", t.timestamp().to_string()));
+        if let Some(from) = if keyed { start.from } else { since.map(|t| t.timestamp()) } {
+            query.push(("updatedFrom", from.to_string()));
         }
-        if resource == Resource::Customers {
+        if keyed {
             query.push(("sortBy", "UPDATED_DATE_ASC".to_string()));
         }
         let page = self.client.get(path(resource), &query).await?;
@@ -214,8 +222,21 @@ impl ShopApi for EcwidApi<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(CallError::Protocol)?;
         let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
-        let read = offset + items.len() as u64;
-        let next = (!items.is_empty() && read < total).then(|| read.to_string());
+        let more = !items.is_empty() && start.skip + (items.len() as u64) < total;
+        let next = more.then(|| {
+            if keyed {
+                let updated: Vec<_> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        DataEvent::CustomerUpserted(c) => Some(c.updated_at),
+                        _ => None,
+                    })
+                    .collect();
+                start.after(&updated).render()
+            } else {
+                (start.skip + items.len() as u64).to_string()
+            }
+        });
         Ok(Page { events, next })
     }
 

@@ -6,6 +6,7 @@ mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+mod paging;
 pub mod resources;
 mod routes;
 pub mod webhook;
