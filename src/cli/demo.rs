@@ -1,7 +1,7 @@
 //! `lifecycle demo`: the first five minutes. A sandbox shop with a few thousand customers and
 //! live traffic, the app installed into it through the real OAuth flow, the backfill with a
 //! progress bar, the analysis, a short report, and then webhooks from live traffic, one line
-//! each, until Ctrl-C.
+//! each, until Ctrl-C or SIGTERM.
 
 use std::time::Duration;
 
@@ -89,7 +89,51 @@ fn redirect_target(r: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What the demo has started, so a stop at any moment shuts down what exists.
+#[derive(Default)]
+struct Started {
+    sandbox: Option<lifecycle_sandbox::Sandbox>,
+    app: Option<server::Running>,
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (`kill`, a service manager). Both
+/// handlers are installed by this call, so a signal that comes before the future is polled is
+/// kept rather than killing the process uncleanly.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // One stop for every phase (sandbox start, install, backfill, report, live traffic): the
+    // phases are dropped at their next await and whatever was started is shut down.
+    let stop = stop_signal()?;
+    let mut started = Started::default();
+    let outcome = tokio::select! {
+        r = phases(args, &mut started) => r,
+        () = stop => {
+            println!("stopping");
+            Ok(())
+        }
+    };
+    if let Some(app) = started.app.take() {
+        app.shutdown().await;
+    }
+    if let Some(sandbox) = started.sandbox.take() {
+        sandbox.shutdown().await;
+    }
+    outcome
+}
+
+/// The demo from start to the live log, which runs until `run` stops it.
+async fn phases(args: DemoArgs, started: &mut Started) -> anyhow::Result<()> {
     let mut config = args.config;
     std::fs::create_dir_all(&config.data_dir)?;
     if config.database_url.is_none() {
@@ -121,7 +165,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     };
     let client_id = app.client_id.to_string();
-    let (sandbox, platform) = match &args.sandbox {
+    let platform = match &args.sandbox {
         Some(url) => {
             if app.client_secret.is_none() {
                 bail!(
@@ -137,7 +181,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .await
                 .and_then(reqwest::Response::error_for_status)
                 .with_context(|| format!("the sandbox at {platform} does not answer"))?;
-            (None, platform)
+            platform
         }
         None => {
             let client_secret = crate::secrets::random_secret(16);
@@ -157,12 +201,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ..Default::default()
             }
             .with_app(&name, client_id, client_secret)?;
-            let sandbox = lifecycle_sandbox::Sandbox::start(sandbox_config).await?;
-            let platform = sandbox.base_url();
-            (Some(sandbox), platform)
+            let sandbox = started
+                .sandbox
+                .insert(lifecycle_sandbox::Sandbox::start(sandbox_config).await?);
+            sandbox.base_url()
         }
     };
-    let shop = match &sandbox {
+    let shop = match &started.sandbox {
         Some(s) => s.shop_domains().first().cloned(),
         None => first_shop(&platform).await?,
     }
@@ -171,7 +216,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         *app.api_origin = Some(platform.clone());
     }
 
-    let app = server::start(Launch::new(config)).await?;
+    let app = started
+        .app
+        .insert(server::start(Launch::new(config)).await?);
     let state = app.state.clone();
     println!("Installing Lifecycle into {shop} through OAuth...");
     let done = install_via_app_store(&platform, &shop).await?;
@@ -225,15 +272,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\nWebhooks from live traffic (Ctrl-C to stop):");
 
     let mut last_id = 0i64;
-    // One listener for the whole loop: a Ctrl-C that comes while the inbox is read is kept
-    // for the next turn, not lost with a listener made afresh.
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
     loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
         // A busy moment (a flood of webhooks, a run writing its results) is not a reason to
         // stop the demo: say so and look again.
         match live_log(&state, shop_row.id, last_id).await {
@@ -241,12 +281,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             Err(e) => println!("  (could not read the inbox this time: {e})"),
         }
     }
-    println!("stopping");
-    app.shutdown().await;
-    if let Some(sandbox) = sandbox {
-        sandbox.shutdown().await;
-    }
-    Ok(())
 }
 
 /// Webhooks stored since `after`, one line each, or one line per topic when a flood arrives

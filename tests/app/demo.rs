@@ -1,7 +1,8 @@
 //! `lifecycle demo` as a merchant runs it, once per registered platform: the real binary
 //! starts its sandbox shop, installs through OAuth, backfills, analyses and reports, logs live
-//! webhooks, and stops cleanly on Ctrl-C (SIGINT). Its output is read line by line; a broken
-//! demo (no report, no live webhook, no clean stop) fails the test rather than hanging it.
+//! webhooks, and stops cleanly on Ctrl-C (SIGINT) or SIGTERM, whatever phase it is in. Its output
+//! is read line by line; a broken demo (no report, no live webhook, no clean stop) fails the test
+//! rather than hanging it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 const CUSTOMERS: usize = 300;
 /// How long the whole demo may take on a loaded CI machine; only a hung demo gets near it.
 const DEADLINE: Duration = Duration::from_secs(300);
+/// How long the demo may take from a stop signal to its exit: the app's shutdown stages are
+/// bounded (about ten seconds each), so a demo that ignores the signal fails well before
+/// `DEADLINE`.
+const STOP_DEADLINE: Duration = Duration::from_secs(90);
 
 const LIVE_HEADER: &str = "Webhooks from live traffic (Ctrl-C to stop):";
 
@@ -129,19 +134,25 @@ impl Demo {
         }
     }
 
-    /// Sends one SIGINT, as a merchant's one Ctrl-C: the demo must say "stopping" and exit,
-    /// whatever it was doing when the signal came.
-    fn interrupt(&mut self) -> ExitStatus {
+    /// Sends one `signal` (SIGINT as a merchant's one Ctrl-C, SIGTERM as `kill` or a service
+    /// manager): the demo must say "stopping" and exit, whatever it was doing when the signal
+    /// came.
+    fn stop(&mut self, signal: libc::c_int) -> ExitStatus {
         let pid = i32::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "SIGINT sent");
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "signal {signal} sent"
+        );
+        let deadline = self.deadline.min(Instant::now() + STOP_DEADLINE);
         loop {
-            let wait = self.deadline.saturating_duration_since(Instant::now());
+            let wait = deadline.saturating_duration_since(Instant::now());
             match self.next_line_within(wait) {
                 Some(line) if line == "stopping" => break,
                 Some(_) => {}
                 None => panic!(
-                    "no \"stopping\" after one SIGINT within {DEADLINE:?}\n{}",
+                    "no \"stopping\" after one signal {signal} within {STOP_DEADLINE:?}\n{}",
                     self.transcript()
                 ),
             }
@@ -155,11 +166,28 @@ impl Demo {
                 return status;
             }
             assert!(
-                Instant::now() < self.deadline,
-                "the demo did not exit after \"stopping\" within {DEADLINE:?}\n{}",
+                Instant::now() < deadline,
+                "the demo did not exit within {STOP_DEADLINE:?} of signal {signal}\n{}",
                 self.transcript()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Nothing it printed, on stdout or stderr, is shaped like a token or the client secret.
+    fn assert_no_secrets(&self) {
+        let stderr = self.stderr.lock().unwrap().clone();
+        for line in self.stdout.iter().map(String::as_str).chain(stderr.lines()) {
+            for token in ["sbx_at_", "sbx_rt_", "sbx_ot_", "secure_sbx_"] {
+                assert!(
+                    !line.contains(token),
+                    "an access token in the output: `{line}`"
+                );
+            }
+            assert!(
+                !has_hex_run(line, 32),
+                "something shaped like the client secret or a token in the output: `{line}`"
+            );
         }
     }
 
@@ -214,7 +242,7 @@ fn has_hex_run(line: &str, len: usize) -> bool {
     false
 }
 
-fn demo_runs_and_stops_cleanly(platform: &str) {
+fn demo_runs_and_stops_cleanly(platform: &str, signal: libc::c_int) {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut demo = Demo::start(platform, dir.path());
@@ -296,27 +324,13 @@ fn demo_runs_and_stops_cleanly(platform: &str) {
     // Live webhooks, then Ctrl-C.
     demo.read_until("live section", |l| l == LIVE_HEADER);
     let live = demo.read_until("live webhook line", is_live_line);
-    let status = demo.interrupt();
+    let status = demo.stop(signal);
     assert!(
         status.success(),
-        "the demo exits with 0 after Ctrl-C, got {status}\n{}",
+        "the demo exits with 0 after signal {signal}, got {status}\n{}",
         demo.transcript()
     );
-
-    // No secret in anything it printed.
-    let stderr = demo.stderr.lock().unwrap().clone();
-    for line in demo.stdout.iter().map(String::as_str).chain(stderr.lines()) {
-        for token in ["sbx_at_", "sbx_rt_", "sbx_ot_", "secure_sbx_"] {
-            assert!(
-                !line.contains(token),
-                "an access token in the output: `{line}`"
-            );
-        }
-        assert!(
-            !has_hex_run(line, 32),
-            "something shaped like the client secret or a token in the output: `{line}`"
-        );
-    }
+    demo.assert_no_secrets();
     eprintln!(
         "demo on {platform}: {customers} customers ({with_orders} with orders), first live line \
          `{}`, stopped cleanly after {:.1} s",
@@ -327,10 +341,38 @@ fn demo_runs_and_stops_cleanly(platform: &str) {
 
 #[test]
 fn demo_on_shopify_reports_logs_live_webhooks_and_stops_on_ctrl_c() {
-    demo_runs_and_stops_cleanly("shopify");
+    demo_runs_and_stops_cleanly("shopify", libc::SIGINT);
 }
 
 #[test]
 fn demo_on_ecwid_reports_logs_live_webhooks_and_stops_on_ctrl_c() {
-    demo_runs_and_stops_cleanly("ecwid");
+    demo_runs_and_stops_cleanly("ecwid", libc::SIGINT);
+}
+
+#[test]
+fn demo_on_shopify_stops_on_sigterm_during_live_traffic() {
+    demo_runs_and_stops_cleanly("shopify", libc::SIGTERM);
+}
+
+/// SIGTERM while the app is being installed and the shop backfilled: the demo stops there,
+/// before its report and live log, and shuts down what it had started.
+#[test]
+fn demo_on_shopify_stops_on_sigterm_during_install_and_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Demo::start("shopify", dir.path());
+    demo.read_until("install line", |l| {
+        l.starts_with("Installing Lifecycle into ")
+    });
+    let status = demo.stop(libc::SIGTERM);
+    assert!(
+        status.success(),
+        "the demo exits with 0 after SIGTERM, got {status}\n{}",
+        demo.transcript()
+    );
+    assert!(
+        !demo.stdout.iter().any(|l| l == LIVE_HEADER),
+        "the demo stopped before its live log\n{}",
+        demo.transcript()
+    );
+    demo.assert_no_secrets();
 }
