@@ -46,13 +46,34 @@ async fn scalar(db: &Db, sql: &str, values: Vec<Value>) -> Result<i64, DbErr> {
     })
 }
 
-/// Money for display: `1234.50 EUR`.
+/// Money for display in the shop's currency, thousands grouped: `12,345.67 USD`. Every money
+/// figure the admin (and the demo's report) shows goes through here, so they all read alike.
 pub fn format_money(minor: i64, currency: &str) -> String {
-    let exp = money::exponent(currency);
-    format!(
-        "{} {currency}",
-        crate::core::loyalty::minor_units_to_decimal(minor, exp)
-    )
+    let plain = crate::core::loyalty::minor_units_to_decimal(minor, money::exponent(currency));
+    let (sign, digits) = match plain.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", plain.as_str()),
+    };
+    let (whole, frac) = digits.split_at(digits.find('.').unwrap_or(digits.len()));
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if currency.is_empty() {
+        format!("{sign}{grouped}{frac}")
+    } else {
+        format!("{sign}{grouped}{frac} {currency}")
+    }
+}
+
+/// Money held in major units (averages, model figures, settings), rounded to the currency's
+/// minor unit and shown as [`format_money`] does.
+pub fn format_major(value: f64, currency: &str) -> String {
+    let scale = 10f64.powi(money::exponent(currency) as i32);
+    format_money((value * scale).round() as i64, currency)
 }
 
 // ---------------------------------------------------------------- overview

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::AdminSession;
 use super::charts;
+use super::data::format_major;
 use super::frame::{Ctx, layout, pct, render, when};
 use crate::analysis::model_card::{latest_card, verdict_key};
 use crate::analysis::results::load_analysis;
@@ -275,7 +276,7 @@ fn card_body(b: &Backtest, c: &ReportCard, cur: &str) -> Markup {
                 tbody { @for d in &c.deciles { tr {
                     td { (d.decile) } td class="num" { (d.customers) }
                     td class="num" { (format!("{:.1}", d.predicted_purchases)) } td class="num" { (format!("{:.0}", d.actual_purchases)) }
-                    td class="num" { (format!("{:.2}", d.predicted_revenue)) } td class="num" { (format!("{:.2}", d.actual_revenue)) }
+                    td class="num" { (format_major(d.predicted_revenue, cur)) } td class="num" { (format_major(d.actual_revenue, cur)) }
                 } } }
             }
         }

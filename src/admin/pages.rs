@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use maud::{Markup, PreEscaped, html};
 
 use super::charts;
-use super::data::{self, format_money};
+use super::data::{self, format_major, format_money};
 use super::frame::{Ctx, NAV, capitalise, layout, pct, render, when};
 use super::reads;
 use crate::core::loyalty::OfferKind;
@@ -118,7 +118,7 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
             div class="tile" { div class="label" { "Orders" } div class="value" id="kpi-orders" { (o.orders) } }
             div class="tile" { div class="label" { "Revenue (net)" } div class="value" { (format_money(o.revenue_minor, &cur)) } }
             div class="tile" { div class="label" { "Average predicted CLV" } div class="value" {
-                (o.average_predicted_clv.map(|v| format!("{v:.2} {cur}")).unwrap_or_else(|| "—".into())) } }
+                (o.average_predicted_clv.map(|v| format_major(v, &cur)).unwrap_or_else(|| "—".into())) } }
         }
         div class="grid2" {
             section class="card" {
@@ -139,7 +139,7 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
                     Some(c) => {
                         p class="big" { (format!("{:.1} : 1", c.ratio)) " " span class="badge neutral" { (c.health) } }
                         p class="muted" { (c.meaning) }
-                        p class="muted small" { "CAC " (format!("{:.2} {cur}", c.cac)) }
+                        p class="muted small" id="cac" { "CAC " (format_major(c.cac, &cur)) }
                     }
                     None => { p class="muted" { "Enter your customer acquisition cost under " a href=(ctx.link("/admin/offers")) { (ctx.nav_label(NAV[2].1)) } " to compare it with predicted CLV." } }
                 }
@@ -517,6 +517,13 @@ async fn customer(
 
 async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     let c = reads::customer_detail(state, ctx.session.shop_id, id).await?;
+    // The features are in the analysis currency, which the scores carry.
+    let cur = c
+        .scores
+        .as_ref()
+        .map(|s| s.currency.as_str())
+        .or_else(|| c.orders.first().map(|o| o.currency.as_str()))
+        .unwrap_or("");
     let title = if c.name.is_empty() {
         c.email
             .clone()
@@ -533,8 +540,8 @@ async fn customer_page(ctx: Ctx, state: &AppState, id: &str) -> Result<HttpRespo
                     Some(f) => {
                         dl class="facts" {
                             dt { "Orders" } dd { (f.number_of_orders) }
-                            dt { "Amount spent" } dd { (format!("{:.2}", f.amount_spent)) }
-                            dt { "Average order value" } dd { (format!("{:.2}", f.average_order_value)) }
+                            dt { "Amount spent" } dd { (format_major(f.amount_spent, cur)) }
+                            dt { "Average order value" } dd { (format_major(f.average_order_value, cur)) }
                             dt { "First order" } dd { (when(f.first_order_date)) }
                             dt { "Last order" } dd { (when(f.last_order_date)) }
                             dt { "Abandoned checkout" } dd { (when(f.abandoned_checkout_date)) }

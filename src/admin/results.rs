@@ -11,6 +11,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::auth::AdminSession;
 use super::charts::{self, fmt_num};
+use super::data::{format_major, format_money};
 use super::frame::{Ctx, layout, render};
 use crate::core::loyalty::experiment::{ExperimentVerdict, Interval};
 use crate::core::loyalty::minor_units_to_decimal;
@@ -80,6 +81,7 @@ async fn json(
     Ok(HttpResponse::Ok().json(load(&state, s.shop_id, &q).await?))
 }
 
+/// Money for the CSV: plain decimals a spreadsheet reads (the page uses `format_money`).
 fn money(minor: i64, currency: &str) -> String {
     minor_units_to_decimal(minor, crate::analysis::money::exponent(currency))
 }
@@ -239,9 +241,9 @@ fn arm_row(name: &str, a: &ArmView, currency: &str) -> Markup {
             td class="num" { (a.buyers) }
             td class="num" { (rate(a.conversion_rate)) }
             td class="num" { (a.orders) }
-            td class="num" { (money(a.net_revenue_minor, currency)) }
-            td class="num" { (money(a.discounts_minor, currency)) }
-            td class="num" { (money(a.net_revenue_minus_discounts_minor, currency)) }
+            td class="num" { (format_money(a.net_revenue_minor, currency)) }
+            td class="num" { (format_money(a.discounts_minor, currency)) }
+            td class="num" { (format_money(a.net_revenue_minus_discounts_minor, currency)) }
         }
     }
 }
@@ -319,7 +321,7 @@ fn offer_card(o: &OfferResult, currency: &str) -> Markup {
             dl class="facts" {
                 dt { "Minimum detectable effect" }
                 dd { (e.mde_conversion.map(|v| format!("{:.1} pp conversion", v * 100.0)).unwrap_or_else(|| "—".into()))
-                     " · " (e.mde_value.map(|v| format!("{} {currency} value per customer", fmt_num(per_customer(v)))).unwrap_or_else(|| "—".into())) }
+                     " · " (e.mde_value.map(|v| format!("{} value per customer", format_major(per_customer(v), currency))).unwrap_or_else(|| "—".into())) }
                 dt { "More customers needed" }
                 dd { @match e.more_customers_needed {
                     Some(0) => "none: the result is conclusive",

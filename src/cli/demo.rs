@@ -397,9 +397,9 @@ async fn report(state: &crate::state::AppState, shop_id: i64) -> anyhow::Result<
     for (clv, i) in top.into_iter().take(5) {
         let c = &a.data.customers[i];
         println!(
-            "  {:<40} {:>10.2}",
+            "  {:<40} {:>16}",
             c.email.as_deref().unwrap_or(&c.platform_id),
-            clv
+            crate::admin::data::format_major(clv, &a.data.currency)
         );
     }
     Ok(())

@@ -784,6 +784,33 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
     assert_eq!(o["clv_cac"]["cac"], 20.0);
     assert!(o["clv_cac"]["ratio"].as_f64().unwrap() > 0.0 && o["clv_cac"]["health"].is_string());
 
+    // Money reads in the shop's currency with its thousands grouped, on every figure.
+    let cur = o["currency"].as_str().unwrap().to_string();
+    let (status, _) = admin
+        .put("/api/settings", &auth, &json!({"cac": 1234567.5}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = admin.get("/admin", &auth).await;
+    assert!(
+        page.contains(&format!("CAC 1,234,567.50 {cur}")),
+        "the CAC with separators: {page}"
+    );
+    assert!(
+        page.contains(&format!(
+            ">{} {cur}<",
+            grouped(o["revenue_minor"].as_i64().unwrap())
+        )),
+        "the net revenue with separators: {page}"
+    );
+    for (minor, currency, shown) in [
+        (-123_456_789, "USD", "-1,234,567.89 USD"),
+        (1_234_567, "JPY", "1,234,567 JPY"),
+        (99, "EUR", "0.99 EUR"),
+        (100_000, "EUR", "1,000.00 EUR"),
+    ] {
+        assert_eq!(lifecycle::admin::data::format_money(minor, currency), shown);
+    }
+
     // Customers: a list and one customer's whole view.
     let list = admin.json("/api/customers", &auth).await;
     let first = &list.as_array().unwrap()[0];
@@ -895,3 +922,17 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(the_api_reports_a_synced_shop);
+
+/// Minor units of a two-decimal currency as `1,234,567.89`: written apart from the app's
+/// formatter, to check it.
+fn grouped(minor: i64) -> String {
+    let whole = (minor / 100).to_string();
+    let mut out: Vec<String> = Vec::new();
+    let mut end = whole.len();
+    while end > 3 {
+        out.insert(0, whole[end - 3..end].to_string());
+        end -= 3;
+    }
+    out.insert(0, whole[..end].to_string());
+    format!("{}.{:02}", out.join(","), minor % 100)
+}
