@@ -54,7 +54,19 @@ fn axes(ticks: &[f64], unit: &str) -> Markup {
 }
 
 /// A line over labelled points; missing values break the line.
-pub fn line_chart(title: &str, unit: &str, points: &[(String, Option<f64>)]) -> Markup {
+/// The axis shows a label up to its note (` (partial, ...)`); the mark's title shows it whole.
+fn axis_label(label: &str) -> &str {
+    label.split(" (").next().unwrap_or(label)
+}
+
+/// `partial_last`: the last point covers part of its period only (the current month), so it
+/// is drawn apart (hollow, not joined to the line) rather than as a drop.
+pub fn line_chart(
+    title: &str,
+    unit: &str,
+    points: &[(String, Option<f64>)],
+    partial_last: bool,
+) -> Markup {
     let values: Vec<f64> = points.iter().filter_map(|(_, v)| *v).collect();
     if values.is_empty() {
         return empty(title, "No data yet: appears after the first analysis");
@@ -67,7 +79,8 @@ pub fn line_chart(title: &str, unit: &str, points: &[(String, Option<f64>)]) -> 
     let y = |v: f64| PAD_T + (H - PAD_T - PAD_B) * (1.0 - v / top);
     let mut segments: Vec<String> = Vec::new();
     let mut current = String::new();
-    for (i, (_, v)) in points.iter().enumerate() {
+    let joined = points.len() - usize::from(partial_last && !points.is_empty());
+    for (i, (_, v)) in points.iter().enumerate().take(joined) {
         match v {
             Some(v) => current.push_str(&format!("{:.1},{:.1} ", x(i), y(*v))),
             None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
@@ -95,12 +108,12 @@ pub fn line_chart(title: &str, unit: &str, points: &[(String, Option<f64>)]) -> 
             }
             @for (i, (label, v)) in points.iter().enumerate() {
                 @if let Some(v) = v {
-                    circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="3" class="dot" {
+                    circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="3" class=(if i >= joined { "dot partial" } else { "dot" }) {
                         title { (label) ": " (fmt_num(*v)) (unit) }
                     }
                 }
                 @if i % label_every == 0 {
-                    text x=(format!("{:.1}", x(i))) y=(H - 12.0) text-anchor="middle" class="xlabel" { (label) }
+                    text x=(format!("{:.1}", x(i))) y=(H - 12.0) text-anchor="middle" class="xlabel" { (axis_label(label)) }
                 }
             }
         }
@@ -137,7 +150,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> Markup {
                     title { (label) ": " (fmt_num(*v)) (unit) }
                 }
                 @if i % label_every == 0 {
-                    text x=(format!("{:.1}", x + bw / 2.0)) y=(H - 12.0) text-anchor="middle" class="xlabel" { (label) }
+                    text x=(format!("{:.1}", x + bw / 2.0)) y=(H - 12.0) text-anchor="middle" class="xlabel" { (axis_label(label)) }
                 }
             }
         }
@@ -326,6 +339,7 @@ mod tests {
                 ("2026-01".into(), Some(40.0)),
                 ("2026-02".into(), Some(55.5)),
             ],
+            false,
         )
         .into_string();
         assert!(

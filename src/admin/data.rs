@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -115,6 +115,9 @@ pub struct MonthlyRow {
     pub churn_rate_pct: Option<f64>,
     pub repeat_rate_pct: Option<f64>,
     pub average_order_value: Option<f64>,
+    /// Set on a month the analysis saw only part of (the current one): the last day of the
+    /// month it covers. Its figures are not comparable with whole months.
+    pub partial_to_day: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -285,6 +288,7 @@ pub async fn overview(
                 churn_rate_pct: p.metrics.churn_rate_pct,
                 repeat_rate_pct: p.metrics.repeat_purchase_rate_pct,
                 average_order_value: p.metrics.average_order_value,
+                partial_to_day: partial_to_day(p),
             })
             .collect(),
         clv_distribution: clv_distribution(db, shop_id, &currency).await?,
@@ -305,6 +309,13 @@ pub async fn overview(
         labels_unavailable: labels_unavailable(db, shop_id).await?,
         currency,
     })
+}
+
+/// The day a month's figures stop at when the analysis ended inside that month.
+fn partial_to_day(p: &MonthlyPoint) -> Option<u32> {
+    let next = p.month.checked_add_months(chrono::Months::new(1))?;
+    let next = next.and_hms_opt(0, 0, 0)?.and_utc();
+    (p.metrics.end < next).then(|| p.metrics.end.day())
 }
 
 async fn main_currency(db: &Db, shop_id: i64) -> Result<String, DbErr> {

@@ -87,8 +87,16 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
     )
     .await?;
     let cur = o.currency.clone();
-    // Months as `YYYY-MM` on the charts' axes.
-    let month = |m: &data::MonthlyRow| m.month.get(..7).unwrap_or(&m.month).to_string();
+    // Months as `YYYY-MM` on the charts' axes; the current month says it is partial, so its
+    // lower counts do not read as a collapse.
+    let month = |m: &data::MonthlyRow| {
+        let ym = m.month.get(..7).unwrap_or(&m.month);
+        match m.partial_to_day {
+            Some(day) => format!("{ym} (partial, to day {day})"),
+            None => ym.to_string(),
+        }
+    };
+    let partial = o.monthly.last().is_some_and(|m| m.partial_to_day.is_some());
     let series = |f: fn(&data::MonthlyRow) -> Option<f64>| -> Vec<(String, Option<f64>)> {
         o.monthly.iter().map(|m| (month(m), f(m))).collect()
     };
@@ -149,12 +157,15 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
             }
         }
         div class="grid2" {
-            section class="card" { h2 { "Retention rate" } (charts::line_chart("Customer retention rate by month", "%", &series(|m| m.retention_rate_pct))) }
-            section class="card" { h2 { "Churn rate" } (charts::line_chart("Churn rate by month", "%", &series(|m| m.churn_rate_pct))) }
-            section class="card" { h2 { "Repeat purchase rate" } (charts::line_chart("Repeat purchase rate by month", "%", &series(|m| m.repeat_rate_pct))) }
-            section class="card" { h2 { "Average order value" } (charts::line_chart(&format!("Average order value by month ({cur})"), "", &series(|m| m.average_order_value))) }
+            section class="card" { h2 { "Monthly retention rate" } (charts::line_chart("Customer retention rate by month", "%", &series(|m| m.retention_rate_pct), partial)) }
+            section class="card" { h2 { "Monthly churn rate" } (charts::line_chart("Churn rate by month", "%", &series(|m| m.churn_rate_pct), partial)) }
+            section class="card" { h2 { "Monthly repeat purchase rate" } (charts::line_chart("Repeat purchase rate by month", "%", &series(|m| m.repeat_rate_pct), partial)) }
+            section class="card" { h2 { "Average order value by month" } (charts::line_chart(&format!("Average order value by month ({cur})"), "", &series(|m| m.average_order_value), partial)) }
             section class="card" { h2 { "Revenue by month" } (charts::bar_chart(&format!("Revenue by month ({cur})"), "", &revenue)) }
             section class="card" { h2 { "Predicted CLV distribution" } (charts::bar_chart(&format!("Customers by predicted CLV ({cur}, bucket start)"), "", &clv_bars)) }
+        }
+        @if let Some(m) = o.monthly.last().filter(|_| partial) {
+            p class="muted small" id="partial-month" { (month(m)) ": the month so far, drawn apart from the whole months (hollow point)." }
         }
         section class="card" {
             h2 { "RFM grid" }

@@ -366,8 +366,10 @@ async fn report(state: &crate::state::AppState, shop_id: i64) -> anyhow::Result<
             v.map(|x| format!("{x:.1} %"))
                 .unwrap_or_else(|| "n/a".into())
         };
+        // Named with their period: the admin's charts show the same names by month.
+        let days = (p.end - p.start).num_days();
         println!(
-            "\nRetention rate {}   churn {}   repeat rate {}",
+            "\nOver the last {days} days: retention rate {}   churn {}   repeat rate {}",
             pct(p.customer_retention_rate_pct),
             pct(p.churn_rate_pct),
             pct(p.repeat_purchase_rate_pct)

@@ -811,6 +811,32 @@ async fn the_api_reports_a_synced_shop(backend: Backend) {
         assert_eq!(lifecycle::admin::data::format_money(minor, currency), shown);
     }
 
+    // Figures named alike mean alike: the monthly charts say they are monthly, and the
+    // current month is marked as partial rather than drawn as a drop.
+    assert!(
+        page.contains("Monthly retention rate") && !page.contains("<h2>Retention rate<"),
+        "{page}"
+    );
+    let last = o["monthly"].as_array().unwrap().last().unwrap().clone();
+    let day = last["partial_to_day"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the current month is partial: {last}"));
+    let marker = format!(
+        "{} (partial, to day {day})",
+        &last["month"].as_str().unwrap()[..7]
+    );
+    assert!(
+        page.contains(&marker) && page.contains("class=\"dot partial\""),
+        "{marker} on the monthly charts: {page}"
+    );
+    let months = o["monthly"].as_array().unwrap();
+    assert!(
+        months[..months.len() - 1]
+            .iter()
+            .all(|m| m["partial_to_day"].is_null()),
+        "only the current month is partial: {o}"
+    );
+
     // Customers: a list and one customer's whole view.
     let list = admin.json("/api/customers", &auth).await;
     let first = &list.as_array().unwrap()[0];

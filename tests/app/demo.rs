@@ -294,6 +294,13 @@ fn demo_runs_and_stops_cleanly(platform: &str, signal: libc::c_int) {
         "the customers with orders are in the groups other than prospects: {groups:?}"
     );
 
+    // The period's retention says its period, apart from the admin's monthly figures.
+    let retention = demo.read_until("retention line", |l| l.contains("retention rate"));
+    assert!(
+        retention.starts_with("Over the last 365 days: retention rate "),
+        "`{retention}`"
+    );
+
     // The dry run's summary: it analysed the shop and pushed nothing.
     demo.read_until("segment run", |l| {
         l.starts_with("Segment run (dry run, nothing pushed yet)")
