@@ -80,16 +80,19 @@ impl SandboxConfig {
         let name = name.to_ascii_lowercase();
         let default = flavours::default_app(&name)
             .ok_or_else(|| anyhow::anyhow!(flavours::unknown(&name)))?;
-        let scopes = self
+        let (scopes, withheld_scopes) = self
             .apps
             .get(&name)
-            .map_or(default.scopes, |a| a.scopes.clone());
+            .map_or((default.scopes, default.withheld_scopes), |a| {
+                (a.scopes.clone(), a.withheld_scopes.clone())
+            });
         self.apps.insert(
             name,
             AppCredentials {
                 client_id: client_id.into(),
                 client_secret: client_secret.into(),
                 scopes,
+                withheld_scopes,
             },
         );
         Ok(self)

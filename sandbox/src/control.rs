@@ -211,7 +211,7 @@ pub async fn set_app(state: St, b: web::Bytes) -> Res {
             _ => {
                 let flavour = app.prefixes.iter().find_map(|(name, p)| {
                     let field = k.strip_prefix(p)?;
-                    ["client_id", "client_secret", "scopes"]
+                    ["client_id", "client_secret", "scopes", "withheld_scopes"]
                         .contains(&field)
                         .then(|| (name.clone(), field))
                 });
@@ -226,6 +226,7 @@ pub async fn set_app(state: St, b: web::Bytes) -> Res {
                     "client_id" if !v.is_empty() => creds.client_id = v,
                     "client_secret" if !v.is_empty() => creds.client_secret = v,
                     "scopes" => creds.scopes = v,
+                    "withheld_scopes" => creds.withheld_scopes = v,
                     _ => {}
                 }
             }

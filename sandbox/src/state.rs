@@ -25,6 +25,28 @@ pub struct AppCredentials {
     pub client_secret: String,
     /// Scopes granted when the app asks for none (the flavour's own syntax).
     pub scopes: String,
+    /// Scopes the platform has not approved the app for (Shopify's `read_all_orders` needs
+    /// its approval): never granted, whatever the app asks.
+    pub withheld_scopes: String,
+}
+
+impl AppCredentials {
+    /// What a grant of `asked` gives: `asked` without the withheld scopes, in its own syntax
+    /// (comma- or space-separated).
+    pub fn grantable(&self, asked: &str) -> String {
+        let sep = if asked.contains(',') { "," } else { " " };
+        let withheld: Vec<&str> = self
+            .withheld_scopes
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .collect();
+        asked
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !withheld.contains(s))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
 }
 
 /// One flavour's settings of a run, of the flavour's own type (e.g. `ecwid::Settings`).
@@ -77,6 +99,7 @@ impl AppSettings {
             let p = self.prefixes.get(name).copied().unwrap_or_default();
             m.insert(format!("{p}client_id"), json!(app.client_id));
             m.insert(format!("{p}scopes"), json!(app.scopes));
+            m.insert(format!("{p}withheld_scopes"), json!(app.withheld_scopes));
         }
         Value::Object(m)
     }

@@ -12,6 +12,7 @@ use super::data::{self, format_major, format_money};
 use super::frame::{Ctx, NAV, capitalise, layout, pct, render, when};
 use super::reads;
 use crate::core::loyalty::OfferKind;
+use crate::platforms::HistoryLimit;
 use crate::routes::ApiError;
 use crate::state::AppState;
 
@@ -86,6 +87,7 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
         &settings,
     )
     .await?;
+    let history = history_limit(state, &ctx).await?;
     let cur = o.currency.clone();
     // Months as `YYYY-MM` on the charts' axes; the current month says it is partial, so its
     // lower counts do not read as a collapse.
@@ -121,11 +123,12 @@ async fn overview_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
         @if let Some(why) = &o.labels_unavailable {
             (labels_unavailable_banner(&ctx, why))
         }
+        @if let Some(h) = &history { (partial_history_banner(h)) }
         section class="tiles" aria-label="Key figures" {
             div class="tile" { div class="label" { "Customers" } div class="value" id="kpi-customers" { (o.customers) } }
             div class="tile" { div class="label" { "Orders" } div class="value" id="kpi-orders" { (o.orders) } }
-            div class="tile" { div class="label" { "Revenue (net)" } div class="value" { (format_money(o.revenue_minor, &cur)) } }
-            div class="tile" { div class="label" { "Average predicted CLV" } div class="value" {
+            div class="tile" { div class="label" { "Revenue (net)" (partial_mark(&history)) } div class="value" { (format_money(o.revenue_minor, &cur)) } }
+            div class="tile" { div class="label" { "Average predicted CLV" (partial_mark(&history)) } div class="value" {
                 (o.average_predicted_clv.map(|v| format_major(v, &cur)).unwrap_or_else(|| "—".into())) } }
         }
         div class="grid2" {
@@ -267,6 +270,36 @@ fn num_field(label: &str, name: &str, value: String, help: &str) -> Markup {
 
 /// The shop's plan refused Lifecycle's labels (an Ecwid plan without customer groups): say so
 /// in the platform's words, and that the rest goes on.
+/// The order history the shop's platform holds back from Lifecycle, if any.
+async fn history_limit(state: &AppState, ctx: &Ctx) -> Result<Option<HistoryLimit>, ApiError> {
+    let Some(shop) = crate::store::shops::get(&state.db, ctx.session.shop_id).await? else {
+        return Ok(None);
+    };
+    Ok(state
+        .platforms
+        .get(&ctx.session.platform)
+        .and_then(|p| p.history_limit(&shop.scopes)))
+}
+
+fn partial_history_banner(h: &HistoryLimit) -> Markup {
+    html! {
+        div class="banner bad" id="partial-history" {
+            strong { "Partial history: only the last " (h.days) " days of orders. " }
+            "Lifetime figures (revenue, CLV, RFM groups, retention) are computed on that window, so they are partial. "
+            (h.remedy) "."
+        }
+    }
+}
+
+/// A figure's marker when it is computed on a partial history.
+fn partial_mark(h: &Option<HistoryLimit>) -> Markup {
+    html! {
+        @if let Some(h) = h {
+            " " span class="badge warn partial" title=(format!("computed on the last {} days of orders only", h.days)) { "partial" }
+        }
+    }
+}
+
 fn labels_unavailable_banner(ctx: &Ctx, why: &str) -> Markup {
     let word = ctx.label_word;
     html! {

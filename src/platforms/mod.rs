@@ -438,6 +438,15 @@ pub struct Embedding {
     pub head: maud::Markup,
 }
 
+/// A platform that shows an app only recent orders: every lifetime figure is computed on the
+/// last `days` days and is partial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLimit {
+    pub days: u32,
+    /// What the merchant can do about it, in the platform's words.
+    pub remedy: String,
+}
+
 /// One shop platform.
 #[async_trait::async_trait]
 pub trait Platform: Send + Sync + 'static {
@@ -465,6 +474,11 @@ pub trait Platform: Send + Sync + 'static {
     /// The origins that may frame the admin pages of `shop` (a CSP `frame-ancestors` source
     /// list), when the platform embeds the admin; None: only the app itself.
     fn frame_ancestors(&self, _shop: &str) -> Option<String> {
+        None
+    }
+    /// How much order history a shop's grant (`granted`, its scopes as stored at install)
+    /// shows the app, when the platform holds some of it back.
+    fn history_limit(&self, _granted: &str) -> Option<HistoryLimit> {
         None
     }
     /// The platform as its own type, for code that knows which platform it holds (its own

@@ -16,6 +16,7 @@ mod layout;
 mod local_keys;
 mod loyalty;
 mod model;
+mod order_history;
 mod reliability;
 mod scale;
 mod secrets_in_logs;

@@ -57,6 +57,7 @@ pub fn default_app() -> AppCredentials {
         client_id: "sandbox-ecwid-client-id".into(),
         client_secret: "sandbox-ecwid-client-secret".into(),
         scopes: FULL_SCOPES.into(),
+        withheld_scopes: String::new(),
     }
 }
 
@@ -90,6 +91,7 @@ impl EcwidArgs {
             client_id: self.ecwid_client_id.clone(),
             client_secret: self.ecwid_client_secret.clone(),
             scopes: FULL_SCOPES.into(),
+            withheld_scopes: String::new(),
         }
     }
 

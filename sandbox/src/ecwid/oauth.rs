@@ -26,7 +26,11 @@ fn token_error(status: u16, error: &str, msg: &str) -> HttpResponse {
 /// The scopes granted for a request: what the app asked for that the store grants (all the
 /// store grants when the app asked for nothing, as an App Market install).
 fn granted(state: &State, requested: &str) -> String {
-    let grants = state.app.read().app(super::model::NAME).scopes.clone();
+    let grants = {
+        let app = state.app.read();
+        let app = app.app(super::model::NAME);
+        app.grantable(&app.scopes)
+    };
     if requested.trim().is_empty() {
         return grants;
     }

@@ -26,7 +26,7 @@ pub use shop::{API_VERSION, NAME, ShopifyShop};
 
 /// Scopes granted by managed install / token exchange when the app asks for none.
 pub const DEFAULT_SCOPES: &str =
-    "read_customers,write_customers,read_orders,read_discounts,write_discounts";
+    "read_customers,write_customers,read_orders,read_all_orders,read_discounts,write_discounts";
 
 /// The app's credentials unless configured.
 pub fn default_app() -> AppCredentials {
@@ -34,6 +34,7 @@ pub fn default_app() -> AppCredentials {
         client_id: "sandbox-client-id".into(),
         client_secret: "sandbox-client-secret".into(),
         scopes: DEFAULT_SCOPES.into(),
+        withheld_scopes: String::new(),
     }
 }
 
@@ -61,6 +62,7 @@ impl ShopifyArgs {
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
             scopes: DEFAULT_SCOPES.into(),
+            withheld_scopes: String::new(),
         }
     }
 }

@@ -112,10 +112,14 @@ fn check_app(state: &State, p: &AuthorizeParams) -> Result<(), String> {
 /// Issues a code and sends the merchant back to the app, signed as Shopify does.
 fn approve(state: &State, shop: &Shop, p: AuthorizeParams) -> HttpResponse {
     let code = hex::encode(uuid::Uuid::new_v4().as_bytes());
-    let scope = if p.scope.is_empty() {
-        state.app.read().app(super::shop::NAME).scopes.clone()
-    } else {
-        p.scope.clone()
+    let scope = {
+        let app = state.app.read();
+        let app = app.app(super::shop::NAME);
+        app.grantable(if p.scope.is_empty() {
+            &app.scopes
+        } else {
+            &p.scope
+        })
     };
     shop.auth.lock().codes.insert(
         code.clone(),
@@ -333,7 +337,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
         (
             app.client_id.clone(),
             app.client_secret.clone(),
-            app.scopes.clone(),
+            app.grantable(&app.scopes),
         )
     };
     if get("client_id") != client_id || get("client_secret") != client_secret {

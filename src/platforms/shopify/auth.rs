@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::{RetryPolicy, ShopClient};
-use super::manifest::scopes_cover;
+use super::manifest::{ALL_ORDERS, scopes_cover};
 use super::{PLATFORM, Shopify, shop_base_url, shop_domain, signature};
 use crate::platforms::CallError;
 use crate::platforms::TokenError;
@@ -285,7 +285,7 @@ async fn finish_install(
     shop: &str,
     token: TokenResponse,
 ) -> Result<shop::Model, AuthError> {
-    let required = state.manifest.scopes();
+    let required = state.manifest.required_scopes();
     if !scopes_cover(&token.scope, &required) {
         return Err(AuthError::Forbidden(format!(
             "the shop granted `{}` but Lifecycle needs `{}`",
@@ -295,8 +295,21 @@ async fn finish_install(
     }
     let plain = token.access_token.clone();
     let grant = grant_of(state, shop, token);
+    let all_orders = |scopes: &str| scopes_cover(scopes, &[ALL_ORDERS.to_string()]);
+    let before = shops::find(&state.db, PLATFORM, shop).await?;
     let tx = store::write_tx(&state.db).await?;
     let model = shops::upsert_installed(&tx, PLATFORM, shop, grant).await?;
+    // A grant that now shows every order where the last showed 60 days: the next backfill reads
+    // the orders again, from the start.
+    if before.is_some_and(|b| !all_orders(&b.scopes)) && all_orders(&model.scopes) {
+        store::sync_state::save(
+            &tx,
+            model.id,
+            crate::platforms::Resource::Orders.name(),
+            &store::sync_state::Checkpoint::default(),
+        )
+        .await?;
+    }
     crate::triggers::installed(&tx, &model).await?;
     tx.commit().await?;
     register_webhooks(state, shop, &plain).await?;

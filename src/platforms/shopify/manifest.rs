@@ -5,6 +5,11 @@ use serde::Deserialize;
 
 const MANIFEST: &str = include_str!("../../../plugin-manifest/shopify.app.toml");
 
+/// The scope that lifts Shopify's 60-day window on orders.
+pub const ALL_ORDERS: &str = "read_all_orders";
+/// How far back Shopify shows orders to an app without [`ALL_ORDERS`].
+pub const ORDER_WINDOW_DAYS: u32 = 60;
+
 #[derive(Debug, Deserialize)]
 pub struct Manifest {
     pub name: String,
@@ -39,6 +44,19 @@ impl Manifest {
             .expect("plugin-manifest/shopify.app.toml is valid (checked by tests)")
     }
 
+    /// The scopes Lifecycle works without, at a cost the admin states: `read_all_orders` needs
+    /// Shopify's approval of the app, and without it the history is the last 60 days.
+    pub const OPTIONAL_SCOPES: [&str; 1] = [ALL_ORDERS];
+
+    /// The scopes an install must grant.
+    pub fn required_scopes(&self) -> Vec<String> {
+        self.scopes()
+            .into_iter()
+            .filter(|s| !Self::OPTIONAL_SCOPES.contains(&s.as_str()))
+            .collect()
+    }
+
+    /// Every scope the app asks for.
     pub fn scopes(&self) -> Vec<String> {
         self.access_scopes
             .scopes

@@ -21,7 +21,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    Capabilities, CodeScope, DecodeError, Embedding, Env, Labelling, Platform, Plugin, RateLimit,
+    Capabilities, CodeScope, DecodeError, Embedding, Env, HistoryLimit, Labelling, Platform, Plugin, RateLimit,
     ShopApi, TokenError, Verified, WebhookData, WebhookError,
 };
 use crate::core::analytics::readers::ExportColumns;
@@ -176,6 +176,21 @@ impl Platform for Shopify {
     }
 
     /// Shopify requires embedded apps to allow framing by the shop and the unified admin only.
+    fn history_limit(&self, granted: &str) -> Option<HistoryLimit> {
+        (!manifest::scopes_cover(granted, &[manifest::ALL_ORDERS.to_string()])).then(|| {
+            HistoryLimit {
+                days: manifest::ORDER_WINDOW_DAYS,
+                remedy: format!(
+                    "Shopify shows an app orders older than {} days only with the `{}` \
+                     permission; once Shopify has approved it for Lifecycle, open Lifecycle \
+                     again from your Shopify admin to grant it",
+                    manifest::ORDER_WINDOW_DAYS,
+                    manifest::ALL_ORDERS
+                ),
+            }
+        })
+    }
+
     fn frame_ancestors(&self, shop: &str) -> Option<String> {
         Some(format!("https://{shop} https://admin.shopify.com"))
     }

@@ -31,6 +31,32 @@ pub fn ctx<'a>(c: &Context<'a>) -> &'a Ctx {
     c.data_unchecked::<Ctx>()
 }
 
+/// How far back an app sees orders without `read_all_orders`.
+pub const ORDER_WINDOW_DAYS: i64 = 60;
+
+impl Ctx {
+    /// The oldest creation time of an order the app may see: none with `read_all_orders`
+    /// granted, otherwise 60 days ago (Shopify's default window).
+    pub fn orders_from(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let all = self
+            .shop
+            .auth
+            .lock()
+            .scope
+            .split(',')
+            .any(|s| s.trim() == "read_all_orders");
+        (!all).then(|| chrono::Utc::now() - chrono::Duration::days(ORDER_WINDOW_DAYS))
+    }
+}
+
+/// Whether an order created at `created` is inside the window `from` (see [`Ctx::orders_from`]).
+pub fn visible(
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    order: &crate::store::model::Order,
+) -> bool {
+    from.is_none_or(|t| order.created_at >= t)
+}
+
 /// Walks the root connections of a bulk query a page per pass, so a run never holds more than
 /// one page of root objects (with their children) in memory. The root resolvers consult it
 /// through [`crate::shopify::graphql::paging::root`], keyed by response key (alias or field name).

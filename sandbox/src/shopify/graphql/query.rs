@@ -1,5 +1,6 @@
 //! The `QueryRoot` of the Admin API.
 
+use super::context::visible;
 use super::paging::{self, Args};
 use super::types::*;
 use crate::shopify::bulk::{BulkOperationNode, BulkOperationType};
@@ -134,6 +135,7 @@ impl QueryRoot {
             query,
             bulk_page: None,
         };
+        let from = x.orders_from();
         let data = x.shop.data.read();
         paging::root(c, a, |a| {
             paging::connection(
@@ -142,7 +144,7 @@ impl QueryRoot {
                 a,
                 sort_key.key(),
                 x,
-                &order_matches,
+                &|o: &m::Order, s| visible(from, o) && order_matches(o, s),
                 |o| OrderNode(o.clone()),
             )
         })
@@ -154,15 +156,30 @@ impl QueryRoot {
         query: Option<String>,
         #[graphql(default = 10000)] limit: Option<i32>,
     ) -> Result<Count> {
-        let data = ctx(c).shop.data.read();
-        let n = count_matching(&data.orders, query.as_deref(), &order_matches)?;
+        let x = ctx(c);
+        let data = x.shop.data.read();
+        let n = match x.orders_from() {
+            None => count_matching(&data.orders, query.as_deref(), &order_matches)?,
+            Some(from) => {
+                let s = paging::parse_query(query.as_deref())?;
+                data.orders
+                    .values()
+                    .filter(|o| visible(Some(from), o) && order_matches(o, &s))
+                    .count()
+            }
+        };
         Ok(Count::capped(n, limit))
     }
 
     async fn order(&self, c: &Context<'_>, id: ID) -> Result<Option<OrderNode>> {
         let id = parse_gid(&id, "Order")?;
-        let data = ctx(c).shop.data.read();
-        Ok(data.orders.get(id).map(|o| OrderNode(o.clone())))
+        let x = ctx(c);
+        let data = x.shop.data.read();
+        Ok(data
+            .orders
+            .get(id)
+            .filter(|o| visible(x.orders_from(), o))
+            .map(|o| OrderNode(o.clone())))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,6 @@
 //! Output types of the Admin GraphQL API, with Shopify's names and shapes (2026-07).
 
+use super::context::visible;
 pub use super::context::{Ctx, ctx};
 use super::paging::{self, Args};
 use super::scalars::{DateTimeScalar, Decimal, UnsignedInt64, Url};
@@ -277,6 +278,7 @@ impl CustomerNode {
             query,
             bulk_page: None,
         };
+        let from = x.orders_from();
         let data = x.shop.data.read();
         let cust = self.0.id;
         paging::connection(
@@ -285,7 +287,7 @@ impl CustomerNode {
             &a,
             sort_key.key(),
             x,
-            &|o: &m::Order, _s| o.customer_id == Some(cust),
+            &|o: &m::Order, _s| o.customer_id == Some(cust) && visible(from, o),
             |o| OrderNode(o.clone()),
         )
     }
