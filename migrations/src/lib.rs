@@ -13,6 +13,7 @@ mod m0007_credentials;
 mod m0008_model_card;
 mod m0009_experiments;
 mod m0010_shop_leases;
+mod m0011_inbox_event_dedupe;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_model_card::Migration),
             Box::new(m0009_experiments::Migration),
             Box::new(m0010_shop_leases::Migration),
+            Box::new(m0011_inbox_event_dedupe::Migration),
         ]
     }
 }

@@ -76,7 +76,8 @@ fn max_params(backend: DatabaseBackend) -> usize {
 /// Stores deliveries with multi-row inserts. Each row's shop is resolved by the statement
 /// itself (a join on `shops`), so a delivery is written only if its shop is known and installed,
 /// or if it applies when uninstalled (the bool beside it); a webhook id already in the inbox
-/// is a no-op. Returns the (platform, webhook id) pairs that were inserted. A batch that fits
+/// is a no-op, and so is an event id the shop already has for the topic (one event delivered
+/// through two subscriptions comes with two webhook ids). Returns the (platform, webhook id) pairs that were inserted. A batch that fits
 /// one statement is one implicit transaction; a larger one gets an explicit transaction, so the
 /// batch commits, or fails, as a whole.
 pub async fn insert_many(
@@ -107,6 +108,8 @@ async fn insert_statement(
     let backend = db.get_database_backend();
     // VALUES columns are named column1..column9 on both engines (SQLite cannot alias them).
     // `WHERE true` tells SQLite's parser that the ON CONFLICT belongs to the INSERT, not a join.
+    // The conflict has no target: it covers both dedupe indexes, `inbox_dedupe` (webhook id)
+    // and `inbox_event_dedupe` (shop, topic, event id).
     let sql = format!(
         "INSERT INTO webhook_inbox (created_at, updated_at, platform, shop_id, shop_domain, \
          topic, webhook_id, event_id, api_version, triggered_at, body, state, attempts, run_at) \
@@ -114,7 +117,7 @@ async fn insert_statement(
          v.column7, v.column8, 'queued', 0, ? \
          FROM shops s JOIN (VALUES {}) AS v ON s.platform = v.column1 AND s.domain = v.column2 \
          WHERE s.status IN ('{}') OR v.column9 \
-         ON CONFLICT (platform, webhook_id) DO NOTHING RETURNING platform, webhook_id",
+         ON CONFLICT DO NOTHING RETURNING platform, webhook_id",
         vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "),
         shops::INSTALLED_STATES.join("', '"),
     );

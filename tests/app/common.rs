@@ -453,6 +453,30 @@ pub async fn post_shopify_webhook(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// Subscribes `topic` (the Admin API's enum name) to `url` through the sandbox shop's Admin API
+/// with `token`, as an app calling `webhookSubscriptionCreate` would.
+pub async fn subscribe_via_api(env: &Env, token: &str, topic: &str, url: &str) {
+    let r: serde_json::Value = env
+        .http
+        .post(env.sandbox_url(&format!("/{}/admin/api/2026-07/graphql.json", env.shop)))
+        .header("X-Shopify-Access-Token", token)
+        .json(&serde_json::json!({
+            "query": "mutation($topic: WebhookSubscriptionTopic!, $url: URL!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: { callbackUrl: $url, format: JSON }) { webhookSubscription { id } userErrors { field message } } }",
+            "variables": { "topic": topic, "url": url },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r["data"]["webhookSubscriptionCreate"]["userErrors"],
+        serde_json::json!([]),
+        "{r}"
+    );
+}
+
 /// Every row of a raw statement.
 pub async fn query_all(
     db: &lifecycle::store::Db,

@@ -43,6 +43,19 @@ async fn post_webhook(
     omit: &[&str],
     id: &str,
 ) -> reqwest::Response {
+    post_delivery(env, topic, body, secret, omit, id, &format!("evt-{id}")).await
+}
+
+/// `post_webhook` with the event id given: deliveries of one event share it.
+async fn post_delivery(
+    env: &Env,
+    topic: &str,
+    body: &[u8],
+    secret: Option<&str>,
+    omit: &[&str],
+    id: &str,
+    event_id: &str,
+) -> reqwest::Response {
     let mut headers = vec![
         ("X-Shopify-Topic", topic.to_string()),
         ("X-Shopify-Shop-Domain", env.shop.clone()),
@@ -52,7 +65,7 @@ async fn post_webhook(
             "X-Shopify-Triggered-At",
             "2026-11-01T10:00:00.000000Z".to_string(),
         ),
-        ("X-Shopify-Event-Id", format!("evt-{id}")),
+        ("X-Shopify-Event-Id", event_id.to_string()),
     ];
     if let Some(s) = secret {
         headers.push(("X-Shopify-Hmac-Sha256", sign_body(s, body)));
@@ -535,3 +548,181 @@ async fn sandbox_traffic_and_privacy_topics_are_applied(backend: Backend) {
     env.shutdown().await;
 }
 both_backends!(sandbox_traffic_and_privacy_topics_are_applied);
+
+/// (webhook id, state) of the inbox rows of one event of `topic`, first stored first.
+async fn event_rows(db: &Db, topic: &str, event_id: &str) -> Vec<(String, String)> {
+    query_all(
+        db,
+        "SELECT webhook_id, state FROM webhook_inbox WHERE topic = ? AND event_id = ? ORDER BY id",
+        vec![topic.into(), event_id.into()],
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r.try_get::<String>("", "webhook_id").unwrap(),
+            r.try_get::<String>("", "state").unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// The sandbox's settled deliveries of `topic`, grouped by event id (the app's own writes may
+/// add events of their own, so tests look at every event).
+async fn sandbox_events(env: &Env, topic: &str) -> std::collections::BTreeMap<String, Vec<Value>> {
+    env.wait_deliveries_settled(&env.shop, 60).await;
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for d in env
+        .sandbox_get(&format!("/_sandbox/shops/{}/deliveries", env.shop))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["topic"] == topic)
+    {
+        assert_eq!(d["status"], "delivered", "{d}");
+        let event = d["event_id"].as_str().unwrap().to_string();
+        out.entry(event).or_default().push(d.clone());
+    }
+    out
+}
+
+/// Every event of `events` is in the inbox once, and applied.
+async fn each_stored_once(
+    db: &Db,
+    topic: &str,
+    events: &std::collections::BTreeMap<String, Vec<Value>>,
+) {
+    for (event, sent) in events {
+        let rows = event_rows(db, topic, event).await;
+        assert_eq!(
+            rows.len(),
+            1,
+            "event {event}, sent {sent:?}, stored {rows:?}"
+        );
+        assert_eq!(rows[0].1, "done", "{rows:?}");
+    }
+}
+
+async fn rename_customer(env: &Env, cid: u64, first_name: &str) {
+    let r = env
+        .http
+        .patch(env.sandbox_url(&format!("/_sandbox/shops/{}/customers/{cid}", env.shop)))
+        .json(&json!({ "first_name": first_name }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+async fn one_event_is_stored_and_applied_once_however_often_it_is_delivered(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    env.install().await;
+    let db = &env.app.state.db;
+    let shop = env.installed_shop().await;
+    let customers = env
+        .sandbox_get(&format!("/_sandbox/shops/{}/customers", env.shop))
+        .await;
+    let cid = customers[0]["id"].as_u64().unwrap();
+    let shop_id = shop.id;
+    let first_name = |name: &'static str| {
+        let gid = format!("gid://shopify/Customer/{cid}");
+        async move {
+            let r = one_value(
+                db,
+                "SELECT first_name FROM customers WHERE shop_id = ? AND platform_id = ?",
+                vec![shop_id.into(), gid.into()],
+            )
+            .await?;
+            (r.try_get::<Option<String>>("", "first_name").ok()?? == name).then_some(())
+        }
+    };
+
+    // Right after install, the manifest's app-specific subscription alone delivers each event.
+    rename_customer(&env, cid, "Ada").await;
+    let before = sandbox_events(&env, "customers/update").await;
+    assert!(!before.is_empty());
+    for (event, sent) in &before {
+        assert_eq!(sent.len(), 1, "one delivery of event {event}: {sent:?}");
+    }
+    wait_idle(db).await;
+    each_stored_once(db, "customers/update", &before).await;
+    eventually(20, || first_name("Ada"))
+        .await
+        .expect("the update is applied");
+
+    // An API subscription of the same topic and address is a second subscription: an event
+    // arrives twice (one event id, two webhook ids) and is stored, so applied, once.
+    let token = lifecycle::platforms::Credentials::open(
+        &env.app.state.cipher,
+        shop.credentials.as_deref().unwrap(),
+        &shop.domain,
+    )
+    .unwrap()
+    .access_token;
+    let callback = format!("{}/webhooks/shopify", env.app.url());
+    subscribe_via_api(&env, &token, "CUSTOMERS_UPDATE", &callback).await;
+    // Payloads' `updated_at` has whole seconds, and an update no newer than the stored one
+    // is not applied.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    rename_customer(&env, cid, "Grace").await;
+    let after = sandbox_events(&env, "customers/update").await;
+    let twice: Vec<&Vec<Value>> = after
+        .iter()
+        .filter(|(e, _)| !before.contains_key(*e))
+        .map(|(_, sent)| sent)
+        .filter(|sent| sent.len() == 2)
+        .collect();
+    assert!(!twice.is_empty(), "an event delivered twice: {after:?}");
+    for sent in &twice {
+        assert_ne!(sent[0]["id"], sent[1]["id"], "two webhook ids");
+    }
+    wait_idle(db).await;
+    each_stored_once(db, "customers/update", &after).await;
+    eventually(20, || first_name("Grace"))
+        .await
+        .expect("the second update is applied");
+
+    // Two deliveries of one event under different webhook ids: both answered 200, stored once.
+    // The same event id under another topic is kept: one merchant action shares its event id
+    // across the topics it triggers.
+    let body = customer_body(88, "e@example.com", "2026-03-01T00:00:00Z");
+    for id in ["e-1", "e-2"] {
+        let r = post_delivery(
+            &env,
+            "customers/update",
+            &body,
+            Some(CLIENT_SECRET),
+            &[],
+            id,
+            "evt-shared",
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{id}");
+    }
+    let order = order_body(601, 88, "12.00", "2026-03-01T00:00:00Z");
+    let r = post_delivery(
+        &env,
+        "orders/create",
+        &order,
+        Some(CLIENT_SECRET),
+        &[],
+        "e-3",
+        "evt-shared",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    wait_idle(db).await;
+    assert_eq!(
+        event_rows(db, "customers/update", "evt-shared").await,
+        vec![("e-1".to_string(), "done".to_string())]
+    );
+    assert_eq!(
+        event_rows(db, "orders/create", "evt-shared").await,
+        vec![("e-3".to_string(), "done".to_string())]
+    );
+    env.shutdown().await;
+}
+both_backends!(one_event_is_stored_and_applied_once_however_often_it_is_delivered);

@@ -1,8 +1,9 @@
 //! Shopify webhooks: one REST-shaped JSON body per event and subscriber, signed over the exact
 //! body with `X-Shopify-Hmac-Sha256`, sent with Shopify's headers and retried on its schedule
 //! (a 1 s connect and 5 s total timeout, 8 retries with growing intervals over 4 hours of
-//! scaled time) through the shared dispatcher. Admin API subscriptions are dropped after the
-//! last retry fails.
+//! scaled time) through the shared dispatcher. Subscribers are the app's configuration file
+//! (app-specific subscriptions) and its Admin API subscriptions (shop-specific); only the
+//! latter are dropped after the last retry fails.
 
 use super::signing::webhook_hmac;
 use crate::state::{Shop, State};
@@ -12,18 +13,84 @@ use chrono::{SecondsFormat, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Topics the TOML config subscribes to; everything else needs `webhookSubscriptionCreate`.
-pub const APP_LEVEL_TOPICS: [&str; 4] = [
+/// The app's configuration, as `shopify app deploy` would release it: its
+/// `[[webhooks.subscriptions]]` are app-specific subscriptions, delivered to every shop the app
+/// is installed on without any Admin API call.
+const APP_CONFIG: &str = include_str!("../../../plugin-manifest/shopify.app.toml");
+
+#[derive(Debug, serde::Deserialize)]
+struct AppConfig {
+    webhooks: AppWebhooks,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AppWebhooks {
+    /// The version app-specific deliveries are serialised in.
+    api_version: String,
+    #[serde(default)]
+    subscriptions: Vec<AppSubscription>,
+}
+
+/// One `[[webhooks.subscriptions]]` table.
+#[derive(Debug, serde::Deserialize)]
+pub struct AppSubscription {
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub compliance_topics: Vec<String>,
+    /// An absolute URL, or a path resolved against the app's URL.
+    pub uri: String,
+}
+
+fn app_webhooks() -> &'static AppWebhooks {
+    static WEBHOOKS: std::sync::OnceLock<AppWebhooks> = std::sync::OnceLock::new();
+    WEBHOOKS.get_or_init(|| {
+        toml::from_str::<AppConfig>(APP_CONFIG)
+            .expect("plugin-manifest/shopify.app.toml is valid")
+            .webhooks
+    })
+}
+
+/// The app-specific subscriptions of the app's configuration file.
+pub fn app_subscriptions() -> &'static [AppSubscription] {
+    &app_webhooks().subscriptions
+}
+
+/// Where the app-specific subscriptions of `topic` deliver (none if the app has no URL yet).
+pub fn app_webhook_urls(app_url: Option<&str>, topic: &str) -> Vec<String> {
+    let Some(app_url) = app_url else {
+        return vec![];
+    };
+    app_subscriptions()
+        .iter()
+        .filter(|s| {
+            s.topics
+                .iter()
+                .chain(&s.compliance_topics)
+                .any(|t| t == topic)
+        })
+        .map(|s| {
+            if s.uri.starts_with("http://") || s.uri.starts_with("https://") {
+                s.uri.clone()
+            } else {
+                format!(
+                    "{}/{}",
+                    app_url.trim_end_matches('/'),
+                    s.uri.trim_start_matches('/')
+                )
+            }
+        })
+        .collect()
+}
+
+/// Topics delivered whether or not the app is installed: its own uninstall, and the privacy
+/// topics that follow it.
+const AFTER_UNINSTALL_TOPICS: [&str; 4] = [
     "app/uninstalled",
     "customers/data_request",
     "customers/redact",
     "shop/redact",
 ];
-
-/// App-level (TOML) subscriptions deliver here.
-pub fn app_webhook_url(app_url: Option<&str>) -> Option<String> {
-    app_url.map(|u| format!("{}/webhooks/shopify", u.trim_end_matches('/')))
-}
 
 /// Retries after the first attempt (reference §2).
 pub const RETRIES: u32 = 8;
@@ -56,14 +123,18 @@ pub fn emit(state: &State, shop: &Arc<Shop>, changes: Vec<Change>) {
     let installed = shop.auth.lock().installed;
     for change in changes {
         let mut targets: Vec<(String, String, Option<u64>)> = Vec::new();
-        if APP_LEVEL_TOPICS.contains(&change.topic) {
-            if let Some(url) = app_webhook_url(app.app_url.as_deref()) {
-                targets.push((url, crate::shopify::shop::API_VERSION.to_string(), None));
-            }
-        } else if installed {
+        let reachable = installed || AFTER_UNINSTALL_TOPICS.contains(&change.topic);
+        if installed {
             let data = shop.data.read();
             for s in data.webhooks.values().filter(|s| s.topic == change.topic) {
                 targets.push((s.callback_url.clone(), s.api_version.clone(), Some(s.id)));
+            }
+        }
+        // An API subscription of a topic the configuration also subscribes is a second
+        // subscription: Shopify delivers to each (same event id, its own webhook id).
+        if reachable {
+            for url in app_webhook_urls(app.app_url.as_deref(), change.topic) {
+                targets.push((url, app_webhooks().api_version.clone(), None));
             }
         }
         if targets.is_empty() {

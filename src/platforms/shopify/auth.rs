@@ -317,8 +317,10 @@ async fn finish_install(
     Ok(model)
 }
 
-/// Registers every manifest topic; an existing subscription for the same topic and address is
-/// left as it is, so a re-install does not duplicate deliveries.
+/// Registers the topics the manifest cannot deliver itself (`Manifest::api_topics`); an existing
+/// subscription for the same topic and address is left as it is, so a re-install does not
+/// duplicate deliveries. API subscriptions of manifest topics at our address (made by earlier
+/// versions) are deleted: each would deliver every event a second time.
 pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Result<(), AuthError> {
     let client = client_with_token(state, shop, token.to_string());
     let callback = format!("{}/webhooks/shopify", state.app_url());
@@ -326,7 +328,7 @@ pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Resu
         .run("{ webhookSubscriptions(first: 100) { nodes { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } } } }", json!({}), 102.0)
         .await
         .map_err(|e| AuthError::Upstream(e.to_string()))?;
-    let have: Vec<(String, String)> = existing
+    let have: Vec<(String, String, String)> = existing
         .data
         .pointer("/webhookSubscriptions/nodes")
         .and_then(|n| n.as_array())
@@ -334,16 +336,38 @@ pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Resu
             nodes
                 .iter()
                 .filter_map(|n| {
+                    let id = n.get("id")?.as_str()?.to_string();
                     let topic = n.get("topic")?.as_str()?.to_string();
                     let url = n.pointer("/endpoint/callbackUrl")?.as_str()?.to_string();
-                    Some((topic, url))
+                    Some((id, topic, url))
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let enum_of = |topic: &str| topic.to_ascii_uppercase().replace('/', "_");
+    let app_specific: Vec<String> = state
+        .manifest
+        .app_specific_topics()
+        .iter()
+        .map(|t| enum_of(t))
+        .collect();
+    for (id, topic, _) in have
+        .iter()
+        .filter(|(_, t, u)| *u == callback && app_specific.contains(t))
+    {
+        let r = client
+            .run(
+                "mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } } }",
+                json!({ "id": id }),
+                10.0,
+            )
+            .await
+            .map_err(|e| AuthError::Upstream(e.to_string()))?;
+        tracing::info!(%shop, %topic, result = %r.data, "removed an API subscription the manifest already delivers");
+    }
     for topic in state.manifest.api_topics() {
-        let enum_name = topic.to_ascii_uppercase().replace('/', "_");
-        if have.iter().any(|(t, u)| *t == enum_name && *u == callback) {
+        let enum_name = enum_of(&topic);
+        if have.iter().any(|(_, t, u)| *t == enum_name && *u == callback) {
             continue;
         }
         let r = client

@@ -66,14 +66,28 @@ impl Manifest {
             .collect()
     }
 
-    /// Topics registered through the Admin API at install. Compliance topics can only be
-    /// declared in the manifest, so they are not among them.
+    /// Topics the manifest declares that Shopify delivers as app-specific subscriptions, with no
+    /// Admin API call. Subscribing them through the API as well would deliver every event twice.
+    pub fn app_specific_topics(&self) -> Vec<String> {
+        self.subscription_topics()
+            .filter(|t| app_specific_capable(t))
+            .collect()
+    }
+
+    /// Topics that must be registered through the Admin API at install: those the manifest
+    /// cannot deliver as app-specific subscriptions (none of Lifecycle's today). Compliance
+    /// topics exist only in the manifest, so they are never among them.
     pub fn api_topics(&self) -> Vec<String> {
+        self.subscription_topics()
+            .filter(|t| !app_specific_capable(t))
+            .collect()
+    }
+
+    fn subscription_topics(&self) -> impl Iterator<Item = String> + '_ {
         self.webhooks
             .subscriptions
             .iter()
             .flat_map(|s| s.topics.iter().cloned())
-            .collect()
     }
 
     /// Every topic the app must handle.
@@ -84,6 +98,11 @@ impl Manifest {
             .flat_map(|s| s.topics.iter().chain(s.compliance_topics.iter()).cloned())
             .collect()
     }
+}
+
+/// App-specific (TOML) subscriptions take every topic but `product_feeds/*` (reference §6).
+fn app_specific_capable(topic: &str) -> bool {
+    !topic.starts_with("product_feeds/")
 }
 
 /// Whether `granted` (a comma-separated scope list) covers every scope in `required`.
@@ -112,6 +131,14 @@ mod tests {
             .collect();
         handled.sort();
         assert_eq!(declared, handled);
+    }
+
+    #[test]
+    fn manifest_topics_need_no_api_subscription() {
+        let m = Manifest::load();
+        assert!(m.api_topics().is_empty(), "{:?}", m.api_topics());
+        assert!(m.app_specific_topics().contains(&"orders/create".to_string()));
+        assert!(!app_specific_capable("product_feeds/create"));
     }
 
     #[test]
