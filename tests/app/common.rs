@@ -454,22 +454,34 @@ pub async fn post_shopify_webhook(
 }
 
 /// Subscribes `topic` (the Admin API's enum name) to `url` through the sandbox shop's Admin API
-/// with `token`, as an app calling `webhookSubscriptionCreate` would.
+/// with `token`, as an app calling `webhookSubscriptionCreate` would. The app's own backfill and
+/// push share the shop's cost bucket, so a throttled call waits for it to refill and tries
+/// again, as Shopify asks of a client.
 pub async fn subscribe_via_api(env: &Env, token: &str, topic: &str, url: &str) {
-    let r: serde_json::Value = env
-        .http
-        .post(env.sandbox_url(&format!("/{}/admin/api/2026-07/graphql.json", env.shop)))
-        .header("X-Shopify-Access-Token", token)
-        .json(&serde_json::json!({
-            "query": "mutation($topic: WebhookSubscriptionTopic!, $url: URL!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: { callbackUrl: $url, format: JSON }) { webhookSubscription { id } userErrors { field message } } }",
-            "variables": { "topic": topic, "url": url },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut r = serde_json::Value::Null;
+    for _ in 0..120 {
+        r = env
+            .http
+            .post(env.sandbox_url(&format!("/{}/admin/api/2026-07/graphql.json", env.shop)))
+            .header("X-Shopify-Access-Token", token)
+            .json(&serde_json::json!({
+                "query": "mutation($topic: WebhookSubscriptionTopic!, $url: URL!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: { callbackUrl: $url, format: JSON }) { webhookSubscription { id } userErrors { field message } } }",
+                "variables": { "topic": topic, "url": url },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let throttled = r["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] == "THROTTLED"));
+        if !throttled {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     assert_eq!(
         r["data"]["webhookSubscriptionCreate"]["userErrors"],
         serde_json::json!([]),
