@@ -77,8 +77,8 @@ fn max_params(backend: DatabaseBackend) -> usize {
 /// itself (a join on `shops`), so a delivery is written only if its shop is known and installed,
 /// or if it applies when uninstalled (the bool beside it); a webhook id already in the inbox
 /// is a no-op, and so is an event id the shop already has for the topic (one event delivered
-/// through two subscriptions comes with two webhook ids). Returns the (platform, webhook id) pairs that were inserted. A batch that fits
-/// one statement is one implicit transaction; a larger one gets an explicit transaction, so the
+/// through two subscriptions comes with two webhook ids). Returns the (platform, webhook id)
+/// pairs that were inserted. A batch that fits one statement is one implicit transaction; a larger one gets an explicit transaction, so the
 /// batch commits, or fails, as a whole.
 pub async fn insert_many(
     db: &Db,

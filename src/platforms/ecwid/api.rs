@@ -205,7 +205,8 @@ impl ShopApi for EcwidApi<'_> {
             ("offset", start.skip.to_string()),
             ("limit", PAGE_LIMIT.to_string()),
         ];
-        if let Some(from) = if keyed { start.from } else { since.map(|t| t.timestamp()) } {
+        // A cursor keeps `since` (bare offsets) or moves it on (keyed reads).
+        if let Some(from) = start.from {
             query.push(("updatedFrom", from.to_string()));
         }
         if keyed {

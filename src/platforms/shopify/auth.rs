@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::{RetryPolicy, ShopClient};
-use super::manifest::{ALL_ORDERS, scopes_cover};
+use super::manifest::scopes_cover;
 use super::{PLATFORM, Shopify, shop_base_url, shop_domain, signature};
 use crate::platforms::CallError;
-use crate::platforms::TokenError;
+use crate::platforms::{Platform, TokenError};
 use crate::platforms::tokens::mark_if_token_is;
 use crate::store::entities::shop;
 use crate::store::{self, shops, stmt};
@@ -295,7 +295,7 @@ async fn finish_install(
     }
     let plain = token.access_token.clone();
     let grant = grant_of(state, shop, token);
-    let all_orders = |scopes: &str| scopes_cover(scopes, &[ALL_ORDERS.to_string()]);
+    let all_orders = |scopes: &str| state.history_limit(scopes).is_none();
     let before = shops::find(&state.db, PLATFORM, shop).await?;
     let tx = store::write_tx(&state.db).await?;
     let model = shops::upsert_installed(&tx, PLATFORM, shop, grant).await?;

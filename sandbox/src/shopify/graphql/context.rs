@@ -49,7 +49,7 @@ impl Ctx {
     }
 }
 
-/// Whether an order created at `created` is inside the window `from` (see [`Ctx::orders_from`]).
+/// Whether `order` is inside the window that starts at `from` (see [`Ctx::orders_from`]).
 pub fn visible(
     from: Option<chrono::DateTime<chrono::Utc>>,
     order: &crate::store::model::Order,
