@@ -8,7 +8,9 @@ pub mod jobs;
 pub mod leases;
 pub mod maintenance;
 mod nodelay;
+pub mod catalog;
 pub mod privacy;
+pub mod retention;
 pub mod shops;
 pub mod sync_state;
 #[cfg(test)]
