@@ -240,7 +240,11 @@ pub async fn apply_events(
             }
             ShopEvent::ShopRedactRequested => {
                 let removed = privacy::redact_shop(tx, shop.id).await?;
-                tracing::info!(shop_id = shop.id, removed, "shop erased: no row of it is left");
+                tracing::info!(
+                    shop_id = shop.id,
+                    removed,
+                    "shop erased: no row of it is left"
+                );
             }
             ShopEvent::BulkOperationFinished {
                 operation_id,

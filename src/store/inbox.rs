@@ -149,7 +149,11 @@ async fn insert_statement(
 /// (platform, shop, topic, webhook and event ids, times, state). A row still waiting is settled
 /// as done unapplied: once erased it has nothing left to apply. Rows being applied right now
 /// keep their state (their worker settles them).
-pub async fn scrub(db: &impl ConnectionTrait, ids: &[i64], now: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn scrub(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let mut n = 0;
     // Bounded statements: one per 500 ids.
     for chunk in ids.chunks(500) {

@@ -1,6 +1,7 @@
 //! The database: connection, migrations, entities and the queries the app needs. Every query on
 //! shop data filters by `shop_id`.
 
+pub mod catalog;
 pub mod entities;
 pub mod gate;
 pub mod inbox;
@@ -8,7 +9,6 @@ pub mod jobs;
 pub mod leases;
 pub mod maintenance;
 mod nodelay;
-pub mod catalog;
 pub mod privacy;
 pub mod retention;
 pub mod shops;

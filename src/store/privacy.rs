@@ -156,7 +156,15 @@ pub async fn export_customer(
         "SELECT code, offer, title, value, reason, state, metafields FROM discount_codes \
          WHERE shop_id = ? AND customer_platform_id = ? ORDER BY id",
         key(),
-        &["code", "offer", "title", "value", "reason", "state", "metafields"],
+        &[
+            "code",
+            "offer",
+            "title",
+            "value",
+            "reason",
+            "state",
+            "metafields",
+        ],
         &[],
     )
     .await?;
@@ -194,8 +202,13 @@ pub async fn export_of(
             vec![shop_id.into(), request.into(), now.into(), NO_EXPORT.into()],
         ))
         .await?;
-    row.map(|r| Ok((r.try_get("", "customer_platform_id")?, r.try_get("", "export")?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            r.try_get("", "customer_platform_id")?,
+            r.try_get("", "export")?,
+        ))
+    })
+    .transpose()
 }
 
 /// Inbox rows of the shop whose raw body mentions any of `needles`, by id.
@@ -220,7 +233,9 @@ async fn inbox_rows_mentioning(
             DatabaseBackend::Postgres => n.as_bytes().to_vec().into(),
             _ => format!(
                 "%{}%",
-                n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                n.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
             )
             .into(),
         });

@@ -23,7 +23,11 @@ pub struct Pruned {
 }
 
 /// Runs `sql` (which touches at most `BATCH` rows) until a run touches fewer.
-async fn in_batches(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+async fn in_batches(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let mut total = 0;
     loop {
