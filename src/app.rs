@@ -29,6 +29,18 @@ pub fn registry() -> Registry<AppState> {
     r.register_typed(kinds::FETCH, sync::fetch_job);
     r.register_typed(kinds::SEGMENT, segment::job);
     r.register_typed(kinds::RESCORE, rescore::job);
+    r.register_typed(
+        kinds::RETENTION,
+        |state: AppState, _, _: NoPayload| async move {
+            let now = chrono::Utc::now();
+            let before = now - chrono::TimeDelta::days(state.config.retention_days.into());
+            let pruned = store::retention::prune(&state.db, before, now)
+                .await
+                .map_err(crate::queue::JobError::retry)?;
+            tracing::info!(?pruned, "retention pass");
+            Ok(())
+        },
+    );
     r.first_step(|state: AppState, opts, name| async move {
         crate::ingest::inbox::drain(&state.db, &state.platforms, &opts, &name).await
     });
@@ -42,6 +54,13 @@ pub fn schedules(config: &Config) -> Vec<Schedule> {
             cron: config.reconcile_schedule.clone(),
             kind: kinds::RECONCILE.into(),
             per_shop: true,
+            shop_setting: None,
+        },
+        // Retention: once for the whole database, not per shop.
+        Schedule {
+            cron: config.retention_schedule.clone(),
+            kind: kinds::RETENTION.into(),
+            per_shop: false,
             shop_setting: None,
         },
         // The nightly analyse → segments → plan → push, per installed shop.

@@ -81,6 +81,19 @@ pub struct Config {
     )]
     pub reconcile_schedule: String,
 
+    /// Days settled webhooks, finished jobs and push audit rows are kept before the retention
+    /// job prunes them (webhooks still waiting are never pruned).
+    #[arg(long, env = "LIFECYCLE_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// Cron for the retention job (hourly: each run deletes in small batches).
+    #[arg(
+        long,
+        env = "LIFECYCLE_RETENTION_SCHEDULE",
+        default_value = "0 45 * * * *"
+    )]
+    pub retention_schedule: String,
+
     /// Scheduled per-shop runs of one tick are spread over this many seconds (each shop at its
     /// own fixed offset), so 1,000 shops do not all start at 03:00:00.
     #[arg(long, env = "LIFECYCLE_SCHEDULE_SPREAD_SECS", default_value_t = 3600)]

@@ -22,6 +22,9 @@ pub mod kinds {
     pub const RESCORE: &str = "rescore";
     /// One record read through the platform's API, for a webhook that named it only.
     pub const FETCH: &str = "sync.fetch";
+    /// Prunes settled inbox rows, finished jobs and audit rows past their age; empties expired
+    /// data exports.
+    pub const RETENTION: &str = "retention";
 }
 
 /// The payload of a job kind that takes none: `{}`; anything else is refused.

@@ -1004,11 +1004,14 @@ pub struct AuditView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PrivacyView {
+    pub id: i64,
     pub kind: String,
     pub customer_platform_id: Option<String>,
     pub summary: String,
     pub received_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Until when the customer's data export can be downloaded (data requests only).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 const AUDIT: &str = "SELECT run_id, customer_platform_id, action, detail, reason, dry_run, outcome, at \
@@ -1068,11 +1071,13 @@ fn job_view(r: &QueryResult) -> Result<JobView, DbErr> {
 
 fn privacy_view(r: &QueryResult) -> Result<PrivacyView, DbErr> {
     Ok(PrivacyView {
+        id: r.try_get("", "id")?,
         kind: r.try_get("", "kind")?,
         customer_platform_id: r.try_get("", "customer_platform_id")?,
         summary: r.try_get("", "summary")?,
         received_at: r.try_get("", "received_at")?,
         completed_at: r.try_get("", "completed_at")?,
+        expires_at: r.try_get("", "expires_at")?,
     })
 }
 
@@ -1127,9 +1132,14 @@ pub async fn activity(db: &Db, shop_id: i64) -> Result<Activity, DbErr> {
         .await?,
         privacy_requests: list(
             db,
-            "SELECT kind, customer_platform_id, summary, received_at, completed_at FROM privacy_requests \
+            "SELECT id, kind, customer_platform_id, summary, received_at, completed_at, \
+             CASE WHEN expires_at > ? AND export <> ? THEN expires_at END AS expires_at FROM privacy_requests \
              WHERE shop_id = ? ORDER BY id DESC LIMIT 50",
-            id(),
+            vec![
+                Utc::now().into(),
+                crate::store::privacy::NO_EXPORT.into(),
+                shop_id.into(),
+            ],
             privacy_view,
         )
         .await?,

@@ -1,6 +1,8 @@
 //! The customers export (`/api/customers/export.csv`): every customer of the shop with their
 //! last scores, the P10-P90 range of their predicted CLV and their segments, streamed page by
-//! page (a large shop has a million customers: never one query result held whole).
+//! page (a large shop has a million customers: never one query result held whole). Also one
+//! customer's data export (`customers/data_request`), for the merchant to send on, until it
+//! expires.
 
 use actix_web::{HttpResponse, get, web};
 use sea_orm::{DbErr, QueryResult};
@@ -12,7 +14,7 @@ use crate::state::AppState;
 use crate::store::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(customers_csv);
+    cfg.service(customers_csv).service(data_request_export);
 }
 
 /// Customers per page of the export.
@@ -138,9 +140,38 @@ async fn customers_csv(
         .streaming(body))
 }
 
+#[utoipa::path(get, path = "/api/data-requests/{id}/export.json", tag = "customers",
+    params(("id" = i64, Path, description = "the data request, as listed on the activity page")),
+    responses((status = 200, content_type = "application/json",
+        description = "everything held about the customer: record, orders, scores and segments, pushed tags, discount codes"),
+        (status = 401), (status = 404, description = "no such request in this shop, or its export expired")))]
+#[get("/api/data-requests/{id}/export.json")]
+async fn data_request_export(
+    s: AdminSession,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let found =
+        crate::store::privacy::export_of(&state.db, s.shop_id, id.into_inner(), chrono::Utc::now())
+            .await?;
+    let Some((_, export)) = found else {
+        return Err(ApiError::NotFound(
+            "no such data request in this shop, or its export has expired".into(),
+        ));
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"data-request.json\"",
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(export))
+}
+
 /// The OpenAPI paths of this module, merged into the admin API's document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(customers_csv))]
+#[openapi(paths(customers_csv, data_request_export))]
 pub struct ExportDoc;
 
 #[cfg(test)]

@@ -723,8 +723,10 @@ async fn activity_page(ctx: Ctx, state: &AppState) -> Result<HttpResponse, ApiEr
         section class="card" {
             h2 { "Data requests and redactions" }
             @if a.privacy_requests.is_empty() { p class="muted" { "None received." } } @else {
-                table class="table" { thead { tr { th { "Received" } th { "Kind" } th { "Customer" } th { "Done" } th { "Summary" } } }
-                    tbody { @for p in &a.privacy_requests { tr { td { (when(Some(p.received_at))) } td { (p.kind) } td class="mono small" { (p.customer_platform_id.as_deref().map(short_id).unwrap_or("—")) } td { (when(p.completed_at)) } td { (p.summary) } } } } }
+                table class="table" { thead { tr { th { "Received" } th { "Kind" } th { "Customer" } th { "Done" } th { "Summary" } th { "Export" } } }
+                    tbody { @for p in &a.privacy_requests { tr { td { (when(Some(p.received_at))) } td { (p.kind) } td class="mono small" { (p.customer_platform_id.as_deref().map(short_id).unwrap_or("—")) } td { (when(p.completed_at)) } td { (p.summary) }
+                        td { @if let Some(until) = p.expires_at { a href=(format!("/api/data-requests/{}/export.json", p.id)) download="data-request.json" { "Download" } " (until " (when(Some(until))) ")" } }
+                    } } } }
             }
         }
     };

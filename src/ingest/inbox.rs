@@ -138,6 +138,8 @@ async fn apply_rows(
         }
     }
     q::finish_many(tx, Queue::Inbox, &done, worker, q::DONE, None).await?;
+    // Applied: the raw body (names, e-mails, addresses, IPs) has served its purpose.
+    store::inbox::scrub(tx, &done, Utc::now()).await?;
     Ok(())
 }
 
@@ -236,7 +238,14 @@ pub async fn apply_events(
             ShopEvent::CustomerRedactRequested(req) => {
                 privacy::redact_customer(tx, shop.id, &req).await?
             }
-            ShopEvent::ShopRedactRequested => privacy::redact_shop(tx, shop.id).await?,
+            ShopEvent::ShopRedactRequested => {
+                let removed = privacy::redact_shop(tx, shop.id).await?;
+                tracing::info!(
+                    shop_id = shop.id,
+                    removed,
+                    "shop erased: no row of it is left"
+                );
+            }
             ShopEvent::BulkOperationFinished {
                 operation_id,
                 status,

@@ -144,3 +144,34 @@ async fn insert_statement(
     }
     Ok(())
 }
+
+/// Empties the raw bodies of the given inbox rows, keeping what dedupe and the audit need
+/// (platform, shop, topic, webhook and event ids, times, state). A row still waiting is settled
+/// as done unapplied: once erased it has nothing left to apply. Rows being applied right now
+/// keep their state (their worker settles them).
+pub async fn scrub(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut n = 0;
+    // Bounded statements: one per 500 ids.
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "UPDATE webhook_inbox SET body = ?, updated_at = ?, \
+             state = CASE WHEN state = '{running}' THEN state ELSE '{done}' END, \
+             finished_at = CASE WHEN state = '{running}' THEN finished_at ELSE COALESCE(finished_at, ?) END \
+             WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", "),
+            running = super::jobs::RUNNING,
+            done = super::jobs::DONE,
+        );
+        let mut values: Vec<Value> = vec![Vec::<u8>::new().into(), now.into(), now.into()];
+        values.extend(chunk.iter().map(|&id| Value::from(id)));
+        n += db
+            .execute_raw(stmt(db.get_database_backend(), &sql, values))
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}

@@ -1,6 +1,7 @@
 //! The database: connection, migrations, entities and the queries the app needs. Every query on
 //! shop data filters by `shop_id`.
 
+pub mod catalog;
 pub mod entities;
 pub mod gate;
 pub mod inbox;
@@ -9,6 +10,7 @@ pub mod leases;
 pub mod maintenance;
 mod nodelay;
 pub mod privacy;
+pub mod retention;
 pub mod shops;
 pub mod sync_state;
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod demo;
 mod ecwid_install;
 mod ecwid_webhooks;
 mod embedded_pages;
+mod erasure;
 mod experiments;
 mod foundation;
 mod home;
