@@ -14,6 +14,7 @@ mod m0008_model_card;
 mod m0009_experiments;
 mod m0010_shop_leases;
 mod m0011_inbox_event_dedupe;
+mod m0014_login_links;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_experiments::Migration),
             Box::new(m0010_shop_leases::Migration),
             Box::new(m0011_inbox_event_dedupe::Migration),
+            Box::new(m0014_login_links::Migration),
         ]
     }
 }
