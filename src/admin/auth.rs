@@ -116,6 +116,9 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSe
         let token = session_token(req)?.unwrap_or_default();
         if let Some(installed) = platform.install_by_session_token(&token).await {
             installed.map_err(|e| match e {
+                InstallRefused::Refused(m) => ApiError::Unauthorized(format!(
+                    "{domain} has not installed Lifecycle (the shop refused the session token: {m})"
+                )),
                 InstallRefused::Forbidden(m) => {
                     ApiError::Forbidden(format!("{domain}: the install did not complete: {m}"))
                 }

@@ -434,7 +434,10 @@ pub struct DecodeError(pub String);
 /// Why installing by a session token did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallRefused {
-    /// The shop's grant does not cover what the app needs, or the token was refused.
+    /// The platform refused to exchange the token (no such shop, the app is not installed).
+    #[error("{0}")]
+    Refused(String),
+    /// The shop's grant does not cover what the app needs.
     #[error("{0}")]
     Forbidden(String),
     /// The platform could not be reached or answered an error; trying again may work.

@@ -326,7 +326,7 @@ pub async fn install_by_session_token(
 ) -> Result<(), crate::platforms::InstallRefused> {
     use crate::platforms::InstallRefused;
     let session = super::session_token::verify(token, &state.app.client_id, &state.app.secrets)
-        .map_err(|e| InstallRefused::Forbidden(e.to_string()))?;
+        .map_err(|e| InstallRefused::Refused(e.to_string()))?;
     let lock = {
         let mut locks = state.exchange_locks.lock().expect("exchange locks");
         locks.entry(session.shop.clone()).or_default().clone()
@@ -340,11 +340,10 @@ pub async fn install_by_session_token(
     }
     match token_exchange(state, &session.shop, token).await {
         Ok(_) => Ok(()),
-        Err(e @ (AuthError::BadRequest(_) | AuthError::Forbidden(_))) => {
-            Err(InstallRefused::Forbidden(e.to_string()))
-        }
+        Err(e @ AuthError::Forbidden(_)) => Err(InstallRefused::Forbidden(e.to_string())),
+        Err(e @ AuthError::BadRequest(_)) => Err(InstallRefused::Refused(e.to_string())),
         Err(e @ AuthError::Refused { status, .. }) if (400..500).contains(&status) => {
-            Err(InstallRefused::Forbidden(e.to_string()))
+            Err(InstallRefused::Refused(e.to_string()))
         }
         Err(e @ (AuthError::Refused { .. } | AuthError::Upstream(_))) => {
             Err(InstallRefused::Unavailable(e.to_string()))
