@@ -21,7 +21,11 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(crate::index("login_links_shop", "login_links", &["shop_id"]))
-            .await
+        m.create_index(crate::index(
+            "login_links_shop",
+            "login_links",
+            &["shop_id"],
+        ))
+        .await
     }
 }

@@ -112,7 +112,7 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSe
         }
     }
     let mut found = shops::find(&state.db, &platform_name, &domain).await?;
-    if via == Via::SessionToken && !found.as_ref().is_some_and(|s| s.status == shops::INSTALLED) {
+    if via == Via::SessionToken && found.as_ref().is_none_or(|s| s.status != shops::INSTALLED) {
         let token = session_token(req)?.unwrap_or_default();
         if let Some(installed) = platform.install_by_session_token(&token).await {
             installed.map_err(|e| match e {

@@ -46,14 +46,18 @@ pub async fn link(state: &AppState, shop_id: i64, expires: DateTime<Utc>) -> Res
 
 /// [`link`] with the usual lifetime.
 pub async fn fresh_link(state: &AppState, shop_id: i64) -> Result<String, DbErr> {
-    link(state, shop_id, Utc::now() + Duration::minutes(LINK_TTL_MINUTES)).await
+    link(
+        state,
+        shop_id,
+        Utc::now() + Duration::minutes(LINK_TTL_MINUTES),
+    )
+    .await
 }
 
 /// The shop a link signs in to, spending the link: None for a bad, expired or used one.
 async fn redeem(state: &AppState, token: &str) -> Result<Option<i64>, DbErr> {
     let now = Utc::now();
-    let Some(payload) =
-        crate::signed::verify_expiring(&state.env.session_keys, LABEL, token, now)
+    let Some(payload) = crate::signed::verify_expiring(&state.env.session_keys, LABEL, token, now)
     else {
         return Ok(None);
     };

@@ -129,7 +129,10 @@ async fn the_first_embedded_load_installs_the_shop_without_oauth(backend: Backen
     let client = lifecycle::platforms::shopify::auth::client_for(shopify(&env.app.state), shop.id)
         .await
         .unwrap();
-    client.run("{ shop { name } }", json!({}), 1.0).await.unwrap();
+    client
+        .run("{ shop { name } }", json!({}), 1.0)
+        .await
+        .unwrap();
     env.shutdown().await;
 }
 both_backends!(the_first_embedded_load_installs_the_shop_without_oauth);
@@ -156,7 +159,10 @@ async fn an_embedded_load_after_a_revoked_grant_authorises_again(backend: Backen
         .await
         .unwrap();
     assert!(
-        client.run("{ shop { name } }", json!({}), 1.0).await.is_err(),
+        client
+            .run("{ shop { name } }", json!({}), 1.0)
+            .await
+            .is_err(),
         "the revoked token is refused"
     );
     assert!(
@@ -180,7 +186,10 @@ async fn an_embedded_load_after_a_revoked_grant_authorises_again(backend: Backen
     let client = lifecycle::platforms::shopify::auth::client_for(shopify(&state), shop.id)
         .await
         .unwrap();
-    client.run("{ shop { name } }", json!({}), 1.0).await.unwrap();
+    client
+        .run("{ shop { name } }", json!({}), 1.0)
+        .await
+        .unwrap();
     // A forged session token installs nothing and is refused.
     let forged = crate::shopify_install::forge_session_token(
         "another.myshopify.com",
@@ -217,7 +226,10 @@ fn state_cookie_set(r: &reqwest::Response) -> bool {
 
 /// The `href` of the exit page's top-level link.
 fn top_level_link(body: &str) -> String {
-    let start = body.find(r#"id="top-level" href=""#).expect("a top-level link") + 21;
+    let start = body
+        .find(r#"id="top-level" href=""#)
+        .expect("a top-level link")
+        + 21;
     let end = start + body[start..].find('"').unwrap();
     body[start..end].replace("&amp;", "&")
 }

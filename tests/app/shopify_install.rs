@@ -551,7 +551,9 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
 both_backends!(expiring_token_is_refreshed_once);
 
 /// The app's Shopify platform.
-pub(crate) fn shopify(state: &lifecycle::state::AppState) -> &lifecycle::platforms::shopify::Shopify {
+pub(crate) fn shopify(
+    state: &lifecycle::state::AppState,
+) -> &lifecycle::platforms::shopify::Shopify {
     state
         .platforms
         .find::<lifecycle::platforms::shopify::Shopify>()
