@@ -15,6 +15,7 @@ mod m0009_experiments;
 mod m0010_shop_leases;
 mod m0011_inbox_event_dedupe;
 mod m0013_retention_indexes;
+mod m0014_login_links;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_shop_leases::Migration),
             Box::new(m0011_inbox_event_dedupe::Migration),
             Box::new(m0013_retention_indexes::Migration),
+            Box::new(m0014_login_links::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
 
-use crate::platforms::{SESSION_COOKIE, read_session};
+use crate::platforms::{InstallRefused, SESSION_COOKIE, read_session};
 use crate::routes::ApiError;
 use crate::state::AppState;
 use crate::store::shops;
@@ -36,18 +36,13 @@ fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The (platform, shop) a request's credentials name, before looking the shop up. A session
-/// token in `Authorization: Bearer` wins; a page load inside the admin carries it as
-/// `id_token`.
-pub fn session_shop(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<(String, String, Via), ApiError> {
+/// The session token a request carries: `Authorization: Bearer` wins over `id_token`.
+fn session_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let header = req
         .headers()
         .get("Authorization")
         .and_then(|v| v.to_str().ok());
-    let token = match header {
+    Ok(match header {
         Some(h) => Some(
             h.strip_prefix("Bearer ")
                 .map(|t| t.trim().to_string())
@@ -56,8 +51,17 @@ pub fn session_shop(
                 })?,
         ),
         None => query_value(req, "id_token"),
-    };
-    if let Some(token) = token {
+    })
+}
+
+/// The (platform, shop) a request's credentials name, before looking the shop up. A session
+/// token in `Authorization: Bearer` wins; a page load inside the admin carries it as
+/// `id_token`.
+pub fn session_shop(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(String, String, Via), ApiError> {
+    if let Some(token) = session_token(req)? {
         // Each platform that issues session tokens verifies its own; the first that accepts
         // the token names the shop.
         let mut refusal = "no platform issues session tokens".to_string();
@@ -87,7 +91,9 @@ pub fn session_shop(
     Ok((platform, shop, Via::Cookie))
 }
 
-/// Authenticates a request and resolves its shop.
+/// Authenticates a request and resolves its shop. A valid session token of a shop that is not
+/// installed here, or whose grant the platform refused since, installs it first (managed
+/// install: the platform installed the app without calling it, and this is its first load).
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ApiError> {
     let (platform_name, domain, via) = session_shop(req, state)?;
     if via == Via::Cookie {
@@ -105,8 +111,26 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<AdminSe
             ));
         }
     }
-    let shop = shops::find(&state.db, &platform_name, &domain)
-        .await?
+    let mut found = shops::find(&state.db, &platform_name, &domain).await?;
+    if via == Via::SessionToken && found.as_ref().is_none_or(|s| s.status != shops::INSTALLED) {
+        let token = session_token(req)?.unwrap_or_default();
+        if let Some(installed) = platform.install_by_session_token(&token).await {
+            installed.map_err(|e| match e {
+                InstallRefused::Refused(m) => ApiError::Unauthorized(format!(
+                    "{domain} has not installed Lifecycle (the shop refused the session token: {m})"
+                )),
+                InstallRefused::Forbidden(m) => {
+                    ApiError::Forbidden(format!("{domain}: the install did not complete: {m}"))
+                }
+                InstallRefused::Unavailable(m) => ApiError::Unavailable(format!(
+                    "{domain}: the install did not complete, try again: {m}"
+                )),
+                InstallRefused::Internal(m) => ApiError::Internal(m),
+            })?;
+            found = shops::find(&state.db, &platform_name, &domain).await?;
+        }
+    }
+    let shop = found
         .filter(|s| shops::is_installed(&s.status))
         .ok_or_else(|| ApiError::Unauthorized(format!("{domain} has not installed Lifecycle")))?;
     Ok(AdminSession {

@@ -9,6 +9,7 @@ pub mod data;
 pub mod export;
 pub mod frame;
 pub mod home;
+pub mod login;
 pub mod model;
 pub mod openapi;
 pub mod pages;
@@ -25,5 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     model::configure(cfg);
     pages::configure(cfg);
     home::configure(cfg);
+    login::configure(cfg);
     results::configure(cfg);
 }

@@ -265,7 +265,13 @@ async fn phases(args: DemoArgs, started: &mut Started) -> anyhow::Result<()> {
     report(&state, shop_row.id).await?;
     let summary = crate::writeback::segment::run_segment(&state, &name, &shop, true).await?;
     println!("\nSegment run (dry run, nothing pushed yet):\n{summary}");
+    let login = crate::admin::login::fresh_link(&state, shop_row.id).await?;
     println!("\nOpen:");
+    println!("  admin          {login}");
+    println!(
+        "                 (signs you in to {shop}; works once, for {} minutes)",
+        crate::admin::login::LINK_TTL_MINUTES
+    );
     println!("  app            {}", app.url());
     println!("  metrics        {}/metrics", app.url());
     println!("  sandbox shops  {platform}/_sandbox/shops");

@@ -431,6 +431,22 @@ pub enum WebhookError {
 #[error("{0}")]
 pub struct DecodeError(pub String);
 
+/// Why installing by a session token did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallRefused {
+    /// The platform refused to exchange the token (no such shop, the app is not installed).
+    #[error("{0}")]
+    Refused(String),
+    /// The shop's grant does not cover what the app needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The platform could not be reached or answered an error; trying again may work.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
 /// The admin's view of an embedded platform admin.
 pub struct Embedding {
     /// Markup for the page head that lets a page ask the platform for a session token
@@ -465,6 +481,13 @@ pub trait Platform: Send + Sync + 'static {
     async fn api<'a>(&'a self, shop_id: i64) -> Result<Box<dyn ShopApi + 'a>, TokenError>;
     /// The shop key a platform session token names, when the platform issues them.
     fn session_token_shop(&self, _token: &str) -> Option<Result<String, String>> {
+        None
+    }
+    /// Installs (or re-authorises) the shop a session token names by exchanging the token for
+    /// an access token, as a platform with managed install expects of the app's first embedded
+    /// load: the platform installed the app without calling it. None when the platform has no
+    /// such grant. The token must already have been verified (`session_token_shop`).
+    async fn install_by_session_token(&self, _token: &str) -> Option<Result<(), InstallRefused>> {
         None
     }
     /// How the admin runs inside the platform's own admin, when it does.

@@ -395,7 +395,7 @@ async fn sessions_are_checked_and_scoped_to_their_shop(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let a = admin.json("/api/settings", &token).await;
     assert_eq!(a["effective"]["tag_prefix"], "lifecycle:");
-    // A token for a shop that never installed is refused.
+    // A token for a shop that never installed is refused (the shop refuses its exchange).
     let stranger = token_for("stranger.myshopify.com");
     let (status, body) = admin.get("/api/overview", &stranger).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

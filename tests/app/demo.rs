@@ -178,6 +178,9 @@ impl Demo {
     fn assert_no_secrets(&self) {
         let stderr = self.stderr.lock().unwrap().clone();
         for line in self.stdout.iter().map(String::as_str).chain(stderr.lines()) {
+            // The sign-in link is the one credential printed on purpose: for the person at the
+            // terminal, good once and for minutes.
+            let line = &without_sign_in_token(line);
             for token in ["sbx_at_", "sbx_rt_", "sbx_ot_", "secure_sbx_"] {
                 assert!(
                     !line.contains(token),
@@ -198,6 +201,32 @@ impl Demo {
             self.stderr.lock().unwrap()
         )
     }
+}
+
+/// The line with the token of a sign-in link (`/admin/login?token=...`) cut out.
+fn without_sign_in_token(line: &str) -> String {
+    match line.find("/admin/login?token=") {
+        Some(at) => {
+            let start = at + "/admin/login?token=".len();
+            let end = line[start..]
+                .find(char::is_whitespace)
+                .map_or(line.len(), |e| start + e);
+            format!("{}{}", &line[..start], &line[end..])
+        }
+        None => line.to_string(),
+    }
+}
+
+/// The printed sign-in link, fetched by a fresh browser: the admin page it leads to.
+fn open_sign_in_link(link: &str) -> (u16, String) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let r = browser.get(link).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
 }
 
 /// The number after `label` in a line such as `Customers      300   with orders      212`.
@@ -327,6 +356,24 @@ fn demo_runs_and_stops_cleanly(platform: &str, signal: libc::c_int) {
         codes.contains("0 created, 0 already existed, 0 confirmed with metafields, 0 refused"),
         "a dry run creates no code: `{codes}`"
     );
+
+    // The sign-in link opens the demo shop's admin, signed in, once.
+    let admin = demo.read_until("sign-in link", |l| l.starts_with("  admin "));
+    let link = admin.split_whitespace().nth(1).unwrap().to_string();
+    let shop_line = demo.read_until("link's shop", |l| l.contains("signs you in to "));
+    let shop = shop_line
+        .split("signs you in to ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap()
+        .to_string();
+    let (status, page) = open_sign_in_link(&link);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<h1>Overview</h1>") && page.contains(&shop),
+        "the admin of {shop}: {page}"
+    );
+    assert_eq!(open_sign_in_link(&link).0, 401, "the link works once");
 
     // Live webhooks, then Ctrl-C.
     demo.read_until("live section", |l| l == LIVE_HEADER);

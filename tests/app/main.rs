@@ -16,6 +16,7 @@ mod home;
 mod layout;
 mod local_keys;
 mod loyalty;
+mod managed_install;
 mod model;
 mod order_history;
 mod reliability;

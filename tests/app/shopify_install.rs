@@ -263,7 +263,7 @@ async fn settled_request_count(env: &Env) -> usize {
     panic!("the sandbox's request log kept growing for 30 s: {last} requests");
 }
 
-fn signed(env: &Env, path: &str, params: &[(&str, String)], secret: &str) -> String {
+pub(crate) fn signed(env: &Env, path: &str, params: &[(&str, String)], secret: &str) -> String {
     let pairs: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
@@ -551,7 +551,9 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
 both_backends!(expiring_token_is_refreshed_once);
 
 /// The app's Shopify platform.
-fn shopify(state: &lifecycle::state::AppState) -> &lifecycle::platforms::shopify::Shopify {
+pub(crate) fn shopify(
+    state: &lifecycle::state::AppState,
+) -> &lifecycle::platforms::shopify::Shopify {
     state
         .platforms
         .find::<lifecycle::platforms::shopify::Shopify>()
@@ -559,7 +561,7 @@ fn shopify(state: &lifecycle::state::AppState) -> &lifecycle::platforms::shopify
 }
 
 /// The access token the app keeps for the shop, opened.
-fn stored_token(env: &Env, shop: &lifecycle::store::entities::shop::Model) -> String {
+pub(crate) fn stored_token(env: &Env, shop: &lifecycle::store::entities::shop::Model) -> String {
     Credentials::open(
         &env.app.state.cipher,
         shop.credentials.as_deref().expect("credentials"),

@@ -160,6 +160,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(session_token),
         )
         .route(
+            "/_sandbox/shops/{shop}/revoke_tokens",
+            web::post().to(revoke_tokens),
+        )
+        .route(
             "/{shop}/admin/oauth/authorize",
             web::get().to(oauth::authorize),
         )
@@ -198,6 +202,19 @@ pub async fn session_token(state: St, path: web::Path<String>, b: web::Bytes) ->
     );
     let token = sign_session_token(&app.client_secret, &claims);
     Ok(HttpResponse::Ok().json(json!({"token": token, "claims": claims})))
+}
+
+/// The shop revokes every token it gave the app while the app stays installed (Shopify's
+/// managed install keeps it; the merchant opening the app again grants a new token by
+/// exchange). The app's next call with its stored token gets a 401.
+pub async fn revoke_tokens(state: St, path: web::Path<String>) -> Res {
+    let shop = shop_of(&state, &path)?;
+    let mut auth = shop.auth.lock();
+    let revoked = auth.tokens.len();
+    auth.tokens.clear();
+    auth.refresh.clear();
+    auth.codes.clear();
+    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }
 
 pub async fn bulk_result(state: St, path: web::Path<(String, String)>) -> Res {

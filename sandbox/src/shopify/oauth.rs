@@ -166,6 +166,7 @@ pub async fn authorize(
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
+    log_authorize(&shop, &req);
     let p = match read_params(&pairs).and_then(|p| check_app(&state, &p).map(|_| p)) {
         Ok(p) => p,
         Err(e) => return oauth_error(&e),
@@ -200,15 +201,30 @@ pub async fn authorize(
     )
 }
 
+/// The authorize page in the shop's request log (kind `authorize`, path only), so a test can
+/// tell whether an install went through OAuth at all.
+fn log_authorize(shop: &Shop, req: &HttpRequest) {
+    shop.log_request(crate::state::RequestLog {
+        time: Utc::now(),
+        kind: "authorize".into(),
+        status: 200,
+        method: Some(req.method().to_string()),
+        path: Some(req.path().to_string()),
+        ..Default::default()
+    });
+}
+
 /// The consent page's "Install app" button.
 pub async fn authorize_confirm(
     state: web::Data<Arc<State>>,
     path: web::Path<String>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(shop) = state.shop(&path) else {
         return HttpResponse::NotFound().body("There's no shop at this address.");
     };
+    log_authorize(&shop, &req);
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     match read_params(&pairs).and_then(|p| check_app(&state, &p).map(|_| p)) {
         Ok(p) => approve(&state, &shop, p),

@@ -103,7 +103,43 @@ pub struct InstallStart {
     pub shop: String,
     pub authorize_url: String,
     pub cookie_value: String,
-    pub embedded: bool,
+}
+
+const BEGIN_LABEL: &str = "oauth-begin";
+/// The query parameter of the install request that continues, at the top level, an install
+/// started inside the admin iframe.
+pub const BEGIN_PARAM: &str = "begin";
+
+/// An install request from inside the admin iframe cannot set the state cookie (a third-party
+/// context) nor show Shopify's authorize page (which refuses to be framed), so it leaves the
+/// iframe first. Its signed query is checked here; the top-level request then carries this
+/// value instead: the shop, signed by the app, expiring with the state cookie's lifetime. It
+/// only starts an install of that shop, which the merchant still has to approve.
+pub fn begin_value(state: &Shopify, q: &Query) -> Result<(String, String), AuthError> {
+    let now = Utc::now();
+    let shop = verify_signed_query(state, q, now)?;
+    let value = crate::signed::sign_expiring(
+        state.app.secret(),
+        BEGIN_LABEL,
+        &shop,
+        now + Duration::seconds(STATE_TTL_SECS),
+    );
+    Ok((shop, value))
+}
+
+/// The shop of an install request: its `begin` value (see [`begin_value`]) or its signed query.
+fn install_shop(state: &Shopify, q: &Query, now: DateTime<Utc>) -> Result<String, AuthError> {
+    match param(q, BEGIN_PARAM) {
+        Some(v) => crate::signed::verify_expiring(&state.app.secrets, BEGIN_LABEL, v, now)
+            .and_then(|shop| shop_domain(&shop).ok())
+            .ok_or_else(|| {
+                AuthError::BadRequest(
+                    "the install link is invalid or expired; open Lifecycle from the shop admin again"
+                        .into(),
+                )
+            }),
+        None => verify_signed_query(state, q, now),
+    }
 }
 
 pub fn redirect_uri(state: &Shopify) -> String {
@@ -112,7 +148,7 @@ pub fn redirect_uri(state: &Shopify) -> String {
 
 pub async fn begin_install(state: &Shopify, q: &Query) -> Result<InstallStart, AuthError> {
     let now = Utc::now();
-    let shop = verify_signed_query(state, q, now)?;
+    let shop = install_shop(state, q, now)?;
     let nonce = crate::secrets::random_secret(32);
     let backend = state.db.get_database_backend();
     state
@@ -136,7 +172,6 @@ pub async fn begin_install(state: &Shopify, q: &Query) -> Result<InstallStart, A
         cookie_value: state_cookie_value(state.app.secret(), &nonce, &shop, expires),
         shop,
         authorize_url: url.to_string(),
-        embedded: param(q, "embedded") == Some("1"),
     })
 }
 
@@ -278,6 +313,43 @@ pub async fn token_exchange(
     )
     .await?;
     finish_install(state, shop, token).await
+}
+
+/// Managed install: Shopify installed the app without calling it and opens it in the admin
+/// with a session token. The first load of a shop that is not installed here, or whose grant
+/// was refused since (`needs_reauth`), exchanges that token and installs the shop: webhooks and
+/// backfill, as after OAuth. One exchange per shop runs at a time in this process; a load that
+/// waited for it finds the shop installed and does not exchange again.
+pub async fn install_by_session_token(
+    state: &Shopify,
+    token: &str,
+) -> Result<(), crate::platforms::InstallRefused> {
+    use crate::platforms::InstallRefused;
+    let session = super::session_token::verify(token, &state.app.client_id, &state.app.secrets)
+        .map_err(|e| InstallRefused::Refused(e.to_string()))?;
+    let lock = {
+        let mut locks = state.exchange_locks.lock().expect("exchange locks");
+        locks.entry(session.shop.clone()).or_default().clone()
+    };
+    let _guard = lock.lock().await;
+    let current = shops::find(&state.db, PLATFORM, &session.shop)
+        .await
+        .map_err(|e| InstallRefused::Internal(e.to_string()))?;
+    if current.is_some_and(|s| s.status == shops::INSTALLED) {
+        return Ok(());
+    }
+    match token_exchange(state, &session.shop, token).await {
+        Ok(_) => Ok(()),
+        Err(e @ AuthError::Forbidden(_)) => Err(InstallRefused::Forbidden(e.to_string())),
+        Err(e @ AuthError::BadRequest(_)) => Err(InstallRefused::Refused(e.to_string())),
+        Err(e @ AuthError::Refused { status, .. }) if (400..500).contains(&status) => {
+            Err(InstallRefused::Refused(e.to_string()))
+        }
+        Err(e @ (AuthError::Refused { .. } | AuthError::Upstream(_))) => {
+            Err(InstallRefused::Unavailable(e.to_string()))
+        }
+        Err(AuthError::Db(e)) => Err(InstallRefused::Internal(e.to_string())),
+    }
 }
 
 async fn finish_install(

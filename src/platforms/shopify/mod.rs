@@ -64,6 +64,8 @@ pub struct Shopify {
     pub buckets: client::Buckets,
     /// One token refresh in flight per shop.
     pub refresh_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// One managed install (session token exchange) in flight per shop domain.
+    pub exchange_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The app manifest (topics, scopes).
     pub manifest: manifest::Manifest,
     capabilities: Capabilities,
@@ -100,6 +102,7 @@ impl Shopify {
             config,
             buckets: Default::default(),
             refresh_locks: Default::default(),
+            exchange_locks: Default::default(),
             manifest: manifest::Manifest::load(),
             capabilities: Capabilities {
                 labels: Labelling::Tags,
@@ -169,6 +172,13 @@ impl Platform for Shopify {
                 .map(|s| s.shop)
                 .map_err(|e| e.to_string()),
         )
+    }
+
+    async fn install_by_session_token(
+        &self,
+        token: &str,
+    ) -> Option<Result<(), super::InstallRefused>> {
+        Some(auth::install_by_session_token(self, token).await)
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

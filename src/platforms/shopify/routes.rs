@@ -53,12 +53,32 @@ impl ResponseError for InstallError {
     }
 }
 
+/// Whether a request comes from inside the admin iframe: Shopify says so with `embedded=1`,
+/// the browser with `Sec-Fetch-Dest: iframe`.
+fn in_iframe(req: &HttpRequest, q: &auth::Query) -> bool {
+    q.iter().any(|(k, v)| k == "embedded" && v == "1")
+        || req
+            .headers()
+            .get("Sec-Fetch-Dest")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"iframe"))
+}
+
 #[get("/auth/shopify/install")]
 async fn install(
     req: HttpRequest,
     shopify: web::Data<Shopify>,
 ) -> Result<HttpResponse, InstallError> {
-    let start = auth::begin_install(&shopify, &query_pairs(&req)).await?;
+    let q = query_pairs(&req);
+    if in_iframe(&req, &q) && !q.iter().any(|(k, _)| k == auth::BEGIN_PARAM) {
+        // Leave the iframe first, setting nothing: the state cookie is set by the top-level
+        // request, in a first-party context, as Shopify documents.
+        let (shop, begin) = auth::begin_value(&shopify, &q)?;
+        let mut top = url::Url::parse(&format!("{}/auth/shopify/install", shopify.app_url()))
+            .map_err(|e| InstallError::Unauthorized(e.to_string()))?;
+        top.query_pairs_mut().append_pair(auth::BEGIN_PARAM, &begin);
+        return Ok(exit_iframe(&shopify, &shop, top.as_str()));
+    }
+    let start = auth::begin_install(&shopify, &q).await?;
     let cookie = Cookie::build(STATE_COOKIE, start.cookie_value)
         .path("/auth/shopify/callback")
         .http_only(true)
@@ -66,24 +86,41 @@ async fn install(
         .same_site(SameSite::Lax)
         .max_age(CookieDuration::seconds(STATE_TTL_SECS))
         .finish();
-    if start.embedded {
-        // Inside the admin iframe a redirect to the authorize page is refused (X-Frame-Options),
-        // so leave the iframe first.
-        let url = serde_json::to_string(&start.authorize_url).unwrap_or_default();
-        let html = format!(
-            "<!doctype html><meta charset=utf-8><title>Lifecycle</title><p>Redirecting to {shop}…</p>\
-             <script>window.top.location.href = {url};</script>",
-            shop = html_escape(&start.shop)
-        );
-        return Ok(HttpResponse::Ok()
-            .cookie(cookie)
-            .content_type("text/html; charset=utf-8")
-            .body(html));
-    }
     Ok(HttpResponse::Found()
         .cookie(cookie)
         .insert_header(("Location", start.authorize_url))
         .finish())
+}
+
+/// The page that takes the whole admin window to `to`: App Bridge's `open(url, "_top")`, with
+/// a link for a browser without scripts. Framed only by the shop's admin.
+fn exit_iframe(shopify: &Shopify, shop: &str, to: &str) -> HttpResponse {
+    use crate::platforms::Platform;
+    let head = shopify.embedding().map(|e| e.head);
+    let target = serde_json::to_string(to).unwrap_or_default();
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Lifecycle" }
+                @if let Some(head) = head { (head) }
+            }
+            body {
+                p { "Taking you to " (shop) " to install Lifecycle…" }
+                p { a id="top-level" href=(to) target="_top" { "Continue" } }
+                script { (maud::PreEscaped(format!("window.open({target}, '_top');"))) }
+            }
+        }
+    };
+    let ancestors = shopify
+        .frame_ancestors(shop)
+        .unwrap_or_else(|| "'self'".into());
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Content-Security-Policy", format!("frame-ancestors {ancestors}")))
+        .body(page.into_string())
 }
 
 #[get("/auth/shopify/callback")]
@@ -129,12 +166,4 @@ async fn exchange(
         .map_err(|e| InstallError::Unauthorized(e.to_string()))?;
     let shop = auth::token_exchange(&shopify, &session.shop, token).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "shop": shop.domain, "status": shop.status })))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
