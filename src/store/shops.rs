@@ -230,6 +230,21 @@ mod tests {
             let b = get(db, b).await.unwrap().unwrap();
             assert_eq!(b.status, UNINSTALLED);
             assert_eq!(b.credentials, None, "an uninstalled shop keeps no token");
+
+            // A refresh stores its grant only over the credentials it refreshed.
+            let replaced = update_token(db, a.id, grant("newer"), Some("old"))
+                .await
+                .unwrap();
+            assert!(!replaced, "the stored grant is not the one refreshed");
+            let still = get(db, a.id).await.unwrap().unwrap();
+            assert_eq!(still.credentials.as_deref(), Some("new"));
+            assert!(
+                update_token(db, a.id, grant("newer"), Some("new"))
+                    .await
+                    .unwrap()
+            );
+            let a = get(db, a.id).await.unwrap().unwrap();
+            assert_eq!(a.credentials.as_deref(), Some("newer"));
             t.remove().await;
         }
     }
