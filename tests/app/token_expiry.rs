@@ -31,6 +31,8 @@ struct Log {
     refreshes: Vec<u64>,
     /// Code grants and token exchanges (installs).
     grants: u64,
+    /// Whether a bulk export was started.
+    bulk: bool,
 }
 
 async fn log(env: &Env) -> Log {
@@ -52,6 +54,11 @@ async fn log(env: &Env) -> Log {
             .filter(token)
             .filter(|e| e["root_fields"][0] != "refresh_token")
             .count() as u64,
+        bulk: entries.iter().any(|e| {
+            e["root_fields"]
+                .to_string()
+                .contains("bulkOperationRunQuery")
+        }),
     }
 }
 
@@ -137,9 +144,27 @@ fn assert_one_refresh_per_expiry(log: &Log) {
 }
 
 async fn a_backfill_that_outlives_its_token_completes(backend: Backend) {
-    let Some(env) = env(backend).await else {
-        return;
-    };
+    outlived(backend, EnvOptions::default()).await;
+}
+both_backends!(a_backfill_that_outlives_its_token_completes);
+
+/// The same through a bulk export: starting it, polling it until it completes and reading its
+/// result outlive several tokens.
+async fn a_bulk_backfill_that_outlives_its_token_completes(backend: Backend) {
+    let log = outlived(
+        backend,
+        EnvOptions {
+            bulk_threshold: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(log.is_some_and(|l| l.bulk), "the bulk path was taken");
+}
+both_backends!(a_bulk_backfill_that_outlives_its_token_completes);
+
+async fn outlived(backend: Backend, opts: EnvOptions) -> Option<Log> {
+    let env = env_with(backend, opts).await?;
     let log = backfill_with_expiring_tokens(&env, json!({})).await;
     assert!(
         log.refreshes.iter().all(|s| *s == 200),
@@ -148,8 +173,8 @@ async fn a_backfill_that_outlives_its_token_completes(backend: Backend) {
     );
     assert_one_refresh_per_expiry(&log);
     env.shutdown().await;
+    Some(log)
 }
-both_backends!(a_backfill_that_outlives_its_token_completes);
 
 /// A token endpoint that answers 429 and 503 is not a revoked grant: the refresh is tried
 /// again (after `Retry-After`, or a backoff) and the work completes.
