@@ -11,6 +11,9 @@ pub struct AccessToken {
     pub expires_at: Option<DateTime<Utc>>,
     /// Issued as part of the one refreshable (expiring) offline grant.
     pub expiring: bool,
+    /// Admin API calls the token still answers before it counts as expired (the fault
+    /// `token_calls`: a token that expires mid-run without waiting an hour).
+    pub calls_left: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,10 +48,24 @@ pub fn new_token(kind: &str) -> String {
 impl AuthState {
     pub fn check(&self, token: &str, now: DateTime<Utc>) -> bool {
         self.installed
-            && self
-                .tokens
-                .get(token)
-                .is_some_and(|t| t.expires_at.is_none_or(|e| e > now))
+            && self.tokens.get(token).is_some_and(|t| {
+                t.expires_at.is_none_or(|e| e > now) && t.calls_left.is_none_or(|n| n > 0)
+            })
+    }
+
+    /// [`check`](Self::check), spending one of the token's calls if they are counted.
+    pub fn spend(&mut self, token: &str, now: DateTime<Utc>) -> bool {
+        if !self.check(token, now) {
+            return false;
+        }
+        if let Some(n) = self
+            .tokens
+            .get_mut(token)
+            .and_then(|t| t.calls_left.as_mut())
+        {
+            *n -= 1;
+        }
+        true
     }
 
     /// Uninstall revokes everything the app holds.

@@ -24,6 +24,17 @@ pub struct Faults {
     /// Share (0–1) of webhook deliveries silently never sent.
     #[serde(default)]
     pub drop_rate: f64,
+    /// Lifetime in seconds of the expiring access tokens issued while set (Shopify: 3600).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+    /// Admin API calls each expiring access token issued while set answers; the next is
+    /// refused 401 as with an expired token.
+    #[serde(default)]
+    pub token_calls: Option<u64>,
+    /// Statuses (429 or 5xx) the token endpoint answers the next refresh-token requests with,
+    /// one each, in order, before it answers normally again. A 429 carries `Retry-After: 1`.
+    #[serde(default)]
+    pub refresh_errors: Vec<u16>,
 }
 
 impl Faults {
@@ -41,6 +52,18 @@ impl Faults {
             && !(s.is_finite() && (0.0..=3600.0).contains(&s))
         {
             return Err(format!("throttle_storm must be 0–3600 seconds, got {s}"));
+        }
+        if let Some(s) = self
+            .refresh_errors
+            .iter()
+            .find(|s| !(*s == &429 || (500..=599).contains(*s)))
+        {
+            return Err(format!(
+                "refresh_errors must be 429 or 5xx statuses, got {s}"
+            ));
+        }
+        if self.token_calls == Some(0) || self.token_ttl_secs == Some(0) {
+            return Err("token_calls and token_ttl_secs must be at least 1".into());
         }
         if self.latency_ms > 60_000 {
             return Err("latency_ms must be at most 60000".into());

@@ -343,8 +343,9 @@ pub trait BulkLabels: Send + Sync {
 /// A client of one installed shop's API, with a valid credential.
 #[async_trait::async_trait]
 pub trait ShopApi: Send + Sync {
-    /// The credential the calls are made with, to tell a revoked one from a replaced one.
-    fn token(&self) -> &str;
+    /// The credential the calls are made with now (a client may refresh a refused one
+    /// mid-run), to tell a revoked one from a replaced one.
+    fn token(&self) -> String;
     /// How many records the shop has, when the platform says.
     async fn count(&self, resource: Resource) -> Result<Option<u64>, CallError>;
     /// One page of records, updated at or after `since` when given, from `cursor`.

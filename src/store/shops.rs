@@ -115,30 +115,39 @@ pub async fn update_token(
     db: &impl ConnectionTrait,
     shop_id: i64,
     grant: TokenGrant,
-) -> Result<(), DbErr> {
+    replaces: Option<&str>,
+) -> Result<bool, DbErr> {
     // A refresh that succeeded proves the grant good, so it also lifts a `needs_reauth` that a
     // 401 on the old token set while the refresh was in flight (the platform revokes the old
     // token when it issues the new one, before we have stored it). One statement, so a 401
     // handled after it sees the new token and condemns nothing. An uninstall that came first
-    // wins: its erased token stays erased.
-    db.execute_raw(super::stmt(
-        db.get_database_backend(),
-        &format!(
-            "UPDATE shops SET credentials = ?, token_expires_at = ?, \
-             scopes = ?, updated_at = ?, \
-             status = CASE WHEN status = '{NEEDS_REAUTH}' THEN '{INSTALLED}' ELSE status END \
-             WHERE id = ? AND status <> '{UNINSTALLED}'"
-        ),
-        vec![
-            grant.credentials.into(),
-            grant.expires_at.into(),
-            grant.scopes.into(),
-            Utc::now().into(),
-            shop_id.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    // wins: its erased token stays erased. With `replaces`, only those (sealed) credentials are
+    // replaced: a re-install that stored a newer grant meanwhile is kept.
+    let mut values = vec![
+        grant.credentials.into(),
+        grant.expires_at.into(),
+        grant.scopes.into(),
+        Utc::now().into(),
+        shop_id.into(),
+    ];
+    let mut condition = String::new();
+    if let Some(old) = replaces {
+        condition.push_str(" AND credentials = ?");
+        values.push(old.into());
+    }
+    let r = db
+        .execute_raw(super::stmt(
+            db.get_database_backend(),
+            &format!(
+                "UPDATE shops SET credentials = ?, token_expires_at = ?, \
+                 scopes = ?, updated_at = ?, \
+                 status = CASE WHEN status = '{NEEDS_REAUTH}' THEN '{INSTALLED}' ELSE status END \
+                 WHERE id = ? AND status <> '{UNINSTALLED}'{condition}"
+            ),
+            values,
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Marks the shop uninstalled and erases its tokens.
@@ -213,14 +222,29 @@ mod tests {
             .unwrap();
             mark_uninstalled(db, b).await.unwrap();
 
-            update_token(db, a, grant("new")).await.unwrap();
-            update_token(db, b, grant("new")).await.unwrap();
+            update_token(db, a, grant("new"), None).await.unwrap();
+            update_token(db, b, grant("new"), None).await.unwrap();
             let a = get(db, a).await.unwrap().unwrap();
             assert_eq!(a.status, INSTALLED);
             assert_eq!(a.credentials.as_deref(), Some("new"));
             let b = get(db, b).await.unwrap().unwrap();
             assert_eq!(b.status, UNINSTALLED);
             assert_eq!(b.credentials, None, "an uninstalled shop keeps no token");
+
+            // A refresh stores its grant only over the credentials it refreshed.
+            let replaced = update_token(db, a.id, grant("newer"), Some("old"))
+                .await
+                .unwrap();
+            assert!(!replaced, "the stored grant is not the one refreshed");
+            let still = get(db, a.id).await.unwrap().unwrap();
+            assert_eq!(still.credentials.as_deref(), Some("new"));
+            assert!(
+                update_token(db, a.id, grant("newer"), Some("new"))
+                    .await
+                    .unwrap()
+            );
+            let a = get(db, a.id).await.unwrap().unwrap();
+            assert_eq!(a.credentials.as_deref(), Some("newer"));
             t.remove().await;
         }
     }

@@ -143,7 +143,7 @@ pub async fn fetch_job(
     let (resource, id) = (payload.resource, payload.platform_id);
     let fetched = match client.fetch(resource, &id).await {
         Err(CallError::Unauthorized)
-            if !mark_needs_reauth(&state.env, shop_id, client.token())
+            if !mark_needs_reauth(&state.env, shop_id, &client.token())
                 .await
                 .map_err(SyncError::from)? =>
         {
@@ -207,7 +207,7 @@ pub async fn run(
     );
     let result = match result {
         Err(_)
-            if unauthorized && !mark_needs_reauth(&state.env, shop_id, client.token()).await? =>
+            if unauthorized && !mark_needs_reauth(&state.env, shop_id, &client.token()).await? =>
         {
             Err(SyncError::TokenReplaced)
         }

@@ -65,7 +65,7 @@ impl WritebackError {
         WritebackError::Client {
             shop_id,
             error,
-            token: CallToken(client.token().to_string()),
+            token: CallToken(client.token()),
         }
     }
 

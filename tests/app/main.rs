@@ -26,4 +26,5 @@ mod shop_domains;
 mod shopify_install;
 mod shopify_webhooks;
 mod sync;
+mod token_expiry;
 mod uninstall;

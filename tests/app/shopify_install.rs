@@ -511,7 +511,7 @@ async fn expiring_token_is_refreshed_once(backend: Backend) {
         async move {
             lifecycle::platforms::shopify::auth::client_for(shopify(&state), shop.id)
                 .await
-                .map(|c| c.token)
+                .map(|c| c.token())
         }
     }))
     .await;

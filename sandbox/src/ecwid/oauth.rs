@@ -253,6 +253,7 @@ fn exchange(state: &State, req: &HttpRequest, body: &web::Bytes) -> (HttpRespons
                 scope: grant.scope.clone(),
                 expires_at: None,
                 expiring: false,
+                calls_left: None,
             },
         );
         auth.installed = true;

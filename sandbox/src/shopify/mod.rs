@@ -164,6 +164,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(revoke_tokens),
         )
         .route(
+            "/_sandbox/shops/{shop}/expire_tokens",
+            web::post().to(expire_tokens),
+        )
+        .route(
             "/{shop}/admin/oauth/authorize",
             web::get().to(oauth::authorize),
         )
@@ -215,6 +219,31 @@ pub async fn revoke_tokens(state: St, path: web::Path<String>) -> Res {
     auth.refresh.clear();
     auth.codes.clear();
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireReq {
+    /// Revoke the refresh token too: the grant is gone, a refresh is refused `invalid_grant`.
+    #[serde(default)]
+    refresh: bool,
+}
+
+/// Ends the shop's expiring offline access tokens now, as an hour's wait would: the next call
+/// with one is answered 401 and the grant's refresh token still works (unless revoked too).
+pub async fn expire_tokens(state: St, path: web::Path<String>, b: web::Bytes) -> Res {
+    let shop = shop_of(&state, &path)?;
+    let req: ExpireReq = body(&b)?;
+    let mut auth = shop.auth.lock();
+    if req.refresh {
+        auth.refresh.clear();
+    }
+    let mut expired = 0;
+    for t in auth.tokens.values_mut().filter(|t| t.expiring) {
+        t.calls_left = Some(0);
+        expired += 1;
+    }
+    Ok(HttpResponse::Ok().json(json!({ "expired": expired })))
 }
 
 pub async fn bulk_result(state: St, path: web::Path<(String, String)>) -> Res {

@@ -237,7 +237,14 @@ fn token_error(status: u16, error: &str, description: &str) -> HttpResponse {
         .json(json!({"error": error, "error_description": description}))
 }
 
-fn issue_offline(shop: &Shop, scope: &str, expiring: bool) -> Value {
+fn issue_offline(state: &State, shop: &Shop, scope: &str, expiring: bool) -> Value {
+    let (ttl, calls) = {
+        let f = state.faults.read();
+        (
+            f.token_ttl_secs.map_or(ACCESS_TOKEN_TTL, |s| s as i64),
+            f.token_calls,
+        )
+    };
     let mut auth = shop.auth.lock();
     auth.installed = true;
     auth.scope = scope.to_string();
@@ -249,6 +256,7 @@ fn issue_offline(shop: &Shop, scope: &str, expiring: bool) -> Value {
                 scope: scope.into(),
                 expires_at: None,
                 expiring: false,
+                calls_left: None,
             },
         );
         return json!({"access_token": token, "scope": scope});
@@ -259,8 +267,9 @@ fn issue_offline(shop: &Shop, scope: &str, expiring: bool) -> Value {
         token.clone(),
         AccessToken {
             scope: scope.into(),
-            expires_at: Some(now + Duration::seconds(ACCESS_TOKEN_TTL)),
+            expires_at: Some(now + Duration::seconds(ttl)),
             expiring: true,
+            calls_left: calls,
         },
     );
     let refresh = new_token("rt");
@@ -275,7 +284,7 @@ fn issue_offline(shop: &Shop, scope: &str, expiring: bool) -> Value {
     json!({
         "access_token": token,
         "scope": scope,
-        "expires_in": ACCESS_TOKEN_TTL,
+        "expires_in": ttl,
         "refresh_token": refresh,
         "refresh_token_expires_in": REFRESH_TOKEN_TTL,
     })
@@ -291,6 +300,7 @@ fn issue_online(shop: &Shop, scope: &str, user_id: u64) -> Value {
             scope: scope.into(),
             expires_at: Some(Utc::now() + Duration::seconds(ONLINE_TOKEN_TTL)),
             expiring: false,
+            calls_left: None,
         },
     );
     json!({
@@ -369,7 +379,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     let resp = if c.online {
                         issue_online(shop, &c.scope, 42)
                     } else {
-                        issue_offline(shop, &c.scope, expiring)
+                        issue_offline(state, shop, &c.scope, expiring)
                     };
                     HttpResponse::Ok().json(resp)
                 }
@@ -408,7 +418,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                         let user = claims.sub.parse().unwrap_or(42);
                         HttpResponse::Ok().json(issue_online(shop, &scope, user))
                     } else if requested.is_empty() || requested == OFFLINE_TOKEN_TYPE {
-                        HttpResponse::Ok().json(issue_offline(shop, &scope, expiring))
+                        HttpResponse::Ok().json(issue_offline(state, shop, &scope, expiring))
                     } else {
                         token_error(400, "invalid_request", "Unknown requested_token_type")
                     }
@@ -426,7 +436,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     match old {
                         Some(t) if !t.expiring && t.expires_at.is_none() => {
                             shop.auth.lock().tokens.remove(subject);
-                            HttpResponse::Ok().json(issue_offline(shop, &t.scope, true))
+                            HttpResponse::Ok().json(issue_offline(state, shop, &t.scope, true))
                         }
                         _ => token_error(
                             400,
@@ -439,6 +449,21 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
             }
         }
         "refresh_token" => {
+            // A platform that cannot answer now: the refresh token stays unused.
+            let failure = {
+                let mut f = state.faults.write();
+                (!f.refresh_errors.is_empty()).then(|| f.refresh_errors.remove(0))
+            };
+            if let Some(status) = failure {
+                let mut r = token_error(status, "temporarily_unavailable", "Try again later");
+                if status == 429 {
+                    r.headers_mut().insert(
+                        actix_web::http::header::RETRY_AFTER,
+                        actix_web::http::header::HeaderValue::from_static("1"),
+                    );
+                }
+                return r;
+            }
             let rt = get("refresh_token").to_string();
             let now = Utc::now();
             let record = shop.auth.lock().refresh.get(&rt).cloned();
@@ -458,7 +483,7 @@ fn grant(state: &State, shop: &Shop, p: &HashMap<String, String>) -> HttpRespons
                     }
                 }
                 Some(r) => {
-                    let resp = issue_offline(shop, &r.scope, true);
+                    let resp = issue_offline(state, shop, &r.scope, true);
                     // issue_offline replaced the grant; keep the old refresh token for retries.
                     shop.auth.lock().refresh.insert(
                         rt,

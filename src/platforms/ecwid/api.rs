@@ -174,8 +174,8 @@ impl EcwidApi<'_> {
 
 #[async_trait::async_trait]
 impl ShopApi for EcwidApi<'_> {
-    fn token(&self) -> &str {
-        &self.client.token
+    fn token(&self) -> String {
+        self.client.token.clone()
     }
 
     async fn count(&self, resource: Resource) -> Result<Option<u64>, CallError> {

@@ -20,8 +20,8 @@ pub struct ShopifyApi<'a> {
 
 #[async_trait::async_trait]
 impl ShopApi for ShopifyApi<'_> {
-    fn token(&self) -> &str {
-        &self.client.token
+    fn token(&self) -> String {
+        self.client.token()
     }
 
     async fn count(&self, resource: Resource) -> Result<Option<u64>, CallError> {

@@ -8,15 +8,15 @@
 //! webhooks and enqueues the backfill.
 //!
 //! Embedded (managed install): a verified App Bridge session token is exchanged for an offline
-//! token. Offline tokens are requested as expiring ones and refreshed before they expire, one
-//! refresh in flight per shop.
+//! token. Offline tokens are requested as expiring ones and refreshed before they expire or when
+//! the API refuses them mid-run, one refresh per shop at a time across instances.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{RetryPolicy, ShopClient};
+use super::client::ShopClient;
 use super::manifest::scopes_cover;
 use super::{PLATFORM, Shopify, shop_base_url, shop_domain, signature};
 use crate::platforms::CallError;
@@ -43,7 +43,12 @@ pub enum AuthError {
     Upstream(String),
     /// The token endpoint answered an error status.
     #[error("the token request was answered {status}: {detail}")]
-    Refused { status: u16, detail: String },
+    Refused {
+        status: u16,
+        detail: String,
+        /// The answer's `Retry-After`, if it gave a usable one.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -249,8 +254,16 @@ async fn token_request(
         .map_err(|e| AuthError::Upstream(format!("token request failed: {e}")))?;
     let status = resp.status();
     if !status.is_success() {
+        let retry_after = crate::platforms::retry_after::retry_after(
+            resp.headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok()),
+            MAX_REFRESH_WAIT,
+            Utc::now(),
+        );
         let text = resp.text().await.unwrap_or_default();
         return Err(AuthError::Refused {
+            retry_after,
             status: status.as_u16(),
             detail: text.chars().take(200).collect(),
         });
@@ -384,7 +397,7 @@ async fn finish_install(
     }
     crate::triggers::installed(&tx, &model).await?;
     tx.commit().await?;
-    register_webhooks(state, shop, &plain).await?;
+    register_webhooks(state, model.id, shop, &plain).await?;
     tracing::info!(%shop, "installed");
     Ok(model)
 }
@@ -393,8 +406,13 @@ async fn finish_install(
 /// subscription for the same topic and address is left as it is, so a re-install does not
 /// duplicate deliveries. API subscriptions of manifest topics at our address (made by earlier
 /// versions) are deleted: each would deliver every event a second time.
-pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Result<(), AuthError> {
-    let client = client_with_token(state, shop, token.to_string());
+pub async fn register_webhooks(
+    state: &Shopify,
+    shop_id: i64,
+    shop: &str,
+    token: &str,
+) -> Result<(), AuthError> {
+    let client = client_with_token(state, shop, token.to_string()).refreshing(state, shop_id);
     let callback = format!("{}/webhooks/shopify", state.app_url());
     let existing = client
         .run("{ webhookSubscriptions(first: 100) { nodes { id topic endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } } } } }", json!({}), 102.0)
@@ -473,18 +491,18 @@ pub async fn register_webhooks(state: &Shopify, shop: &str, token: &str) -> Resu
 
 fn client_with_token<'a>(state: &'a Shopify, shop: &str, token: String) -> ShopClient<'a> {
     let base = shop_base_url(state.config.api_origin.as_deref(), shop);
-    ShopClient {
-        http: &state.http,
-        endpoint: ShopClient::endpoint_for(&base, &state.config.api_version),
-        shop: shop.to_string(),
+    ShopClient::new(
+        &state.http,
+        ShopClient::endpoint_for(&base, &state.config.api_version),
+        shop.to_string(),
         token,
-        buckets: &state.buckets,
-        retry: RetryPolicy::default(),
-    }
+        &state.buckets,
+    )
 }
 
 /// A client for an installed shop with a valid token, refreshing it first when it is about to
-/// expire. One refresh per shop is in flight at a time; others wait and reuse its result.
+/// expire. A call answered 401 mid-run (an expiring token outlived) refreshes the grant and is
+/// sent again: see [`token_after_refusal`].
 pub async fn client_for<'a>(
     state: &'a Shopify,
     shop_id: i64,
@@ -493,12 +511,12 @@ pub async fn client_for<'a>(
         .await?
         .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
     let shop = if needs_refresh(&shop) {
-        refresh(state, shop).await?
+        refresh(state, shop_id, |s, _| needs_refresh(s)).await?
     } else {
         shop
     };
     let token = crate::platforms::usable_token(&state.env, &shop)?;
-    Ok(client_with_token(state, &shop.domain, token))
+    Ok(client_with_token(state, &shop.domain, token).refreshing(state, shop_id))
 }
 
 /// Only an expiring grant has an expiry (and a refresh token with it).
@@ -509,57 +527,156 @@ fn needs_refresh(shop: &shop::Model) -> bool {
             .is_some_and(|t| t <= Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS))
 }
 
-async fn refresh(state: &Shopify, shop: shop::Model) -> Result<shop::Model, TokenError> {
+/// The token to send instead of `refused`, which the API answered 401: the one stored now if
+/// another caller (of any instance) already replaced it, else a refreshed one. `None` when the
+/// grant cannot be refreshed (a non-expiring token): the 401 stands. A refresh the platform
+/// definitely refuses condemns the grant ([`TokenError::NeedsReauth`]); one it cannot answer
+/// now (429, 5xx, no answer) is [`TokenError::Refresh`], to be retried later.
+pub async fn token_after_refusal(
+    state: &Shopify,
+    shop_id: i64,
+    refused: &str,
+) -> Result<Option<String>, TokenError> {
+    let shop = shops::get(&state.db, shop_id)
+        .await?
+        .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+    let credentials = crate::platforms::usable_credentials(&state.env, &shop)?;
+    if credentials.access_token != refused {
+        return Ok(Some(credentials.access_token));
+    }
+    if credentials.refresh_token.is_none() {
+        return Ok(None);
+    }
+    let shop = refresh(state, shop_id, |_, c| c.access_token == refused).await?;
+    crate::platforms::usable_token(&state.env, &shop).map(Some)
+}
+
+/// The shop lease (table `shop_leases`) held by the one instance refreshing a shop's grant.
+const REFRESH_LEASE: &str = "token_refresh";
+/// Long enough for every try of one refresh ([`REFRESH_ATTEMPTS`], waits capped at
+/// [`MAX_REFRESH_WAIT`]); the lease is renewed while the holder lives, and expires if it dies.
+const REFRESH_LEASE_SECS: i64 = 60;
+/// How often a caller waiting for another instance's refresh looks for its result.
+const REFRESH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// Tries of one refresh answered 429, 5xx or not at all.
+const REFRESH_ATTEMPTS: u32 = 6;
+const MAX_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refreshes the shop's grant while `stale` says the stored one needs it. One refresh per shop
+/// at a time across instances: the refresher holds the shop's `token_refresh` lease, and the
+/// others wait for the stored credentials to change (or the lease to end) and use what it
+/// stored. Shopify revokes a refresh token when it is used, so two refreshes racing would
+/// condemn the grant.
+async fn refresh(
+    state: &Shopify,
+    shop_id: i64,
+    stale: impl Fn(&shop::Model, &crate::platforms::Credentials) -> bool,
+) -> Result<shop::Model, TokenError> {
+    // Callers of this process queue here rather than poll the database.
     let lock = {
         let mut locks = state.refresh_locks.lock().expect("refresh locks");
-        locks.entry(shop.id).or_default().clone()
+        locks.entry(shop_id).or_default().clone()
     };
     let _guard = lock.lock().await;
-    // Someone may have refreshed while we waited.
-    let current = shops::get(&state.db, shop.id)
+    let holder = uuid::Uuid::new_v4().to_string();
+    loop {
+        let current = shops::get(&state.db, shop_id)
+            .await?
+            .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+        let credentials = crate::platforms::usable_credentials(&state.env, &current)?;
+        if !stale(&current, &credentials) {
+            return Ok(current);
+        }
+        let held = store::leases::with_lease(
+            &state.db,
+            shop_id,
+            REFRESH_LEASE,
+            &holder,
+            Duration::seconds(REFRESH_LEASE_SECS),
+            refresh_holding_lease(state, shop_id, &stale),
+        )
+        .await?;
+        match held {
+            store::leases::Held::Done(result) => return result,
+            store::leases::Held::Busy => tokio::time::sleep(REFRESH_POLL).await,
+            store::leases::Held::Lost => {
+                return Err(TokenError::Refresh("the refresh lease was lost".into()));
+            }
+        }
+    }
+}
+
+/// The refresh itself, under the lease: the grant is read again (the last holder may have
+/// refreshed it just now), the refresh token sent, and the result stored only over the
+/// credentials it replaces.
+async fn refresh_holding_lease(
+    state: &Shopify,
+    shop_id: i64,
+    stale: &impl Fn(&shop::Model, &crate::platforms::Credentials) -> bool,
+) -> Result<shop::Model, TokenError> {
+    let current = shops::get(&state.db, shop_id)
         .await?
-        .ok_or_else(|| TokenError::NotInstalled(shop.domain.clone()))?;
-    if !needs_refresh(&current) {
+        .ok_or_else(|| TokenError::NotInstalled(shop_id.to_string()))?;
+    let credentials = crate::platforms::usable_credentials(&state.env, &current)?;
+    if !stale(&current, &credentials) {
         return Ok(current);
     }
-    let refresh_token = crate::platforms::usable_credentials(&state.env, &current)
-        .ok()
-        .and_then(|c| c.refresh_token)
+    let stored = current.credentials.clone().unwrap_or_default();
+    let refresh_token = credentials
+        .refresh_token
         .ok_or_else(|| TokenError::NeedsReauth(format!("{}: no refresh token", current.domain)))?;
-    let resp = token_request(
-        state,
-        &current.domain,
-        json!({
-            "client_id": state.app.client_id,
-            "client_secret": state.app.secret(),
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-        }),
-    )
-    .await;
-    match resp {
-        Ok(t) => {
-            let grant = grant_of(state, &current.domain, t);
-            shops::update_token(&state.db, current.id, grant).await?;
-            tracing::info!(shop = %current.domain, "access token refreshed");
-            Ok(shops::get(&state.db, current.id).await?.unwrap_or(current))
-        }
-        Err(
-            e @ AuthError::Refused {
-                status: 400..=499, ..
-            },
-        ) => {
-            let msg = e.to_string();
-            if let Some(stored) = current.credentials.as_deref() {
-                mark_if_token_is(&state.db, current.id, stored).await?;
+    let body = json!({
+        "client_id": state.app.client_id,
+        "client_secret": state.app.secret(),
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+    });
+    let mut attempt = 0;
+    let token = loop {
+        attempt += 1;
+        match token_request(state, &current.domain, body.clone()).await {
+            Ok(t) => break t,
+            // A definite no: the refresh token is revoked or expired, the grant is gone.
+            Err(
+                e @ AuthError::Refused {
+                    status: 400 | 401, ..
+                },
+            ) => {
+                mark_if_token_is(&state.db, current.id, &stored).await?;
+                return Err(TokenError::NeedsReauth(format!("{}: {e}", current.domain)));
             }
-            Err(TokenError::NeedsReauth(format!(
-                "{}: {msg}",
-                current.domain
-            )))
+            // Not now: throttled, a server error, no answer. A refresh token replayed shortly
+            // after a lost answer gets the same answer, so trying again is safe.
+            Err(
+                e @ (AuthError::Refused {
+                    status: 429 | 500..=599,
+                    ..
+                }
+                | AuthError::Upstream(_)),
+            ) if attempt < REFRESH_ATTEMPTS => {
+                let wait = match &e {
+                    AuthError::Refused {
+                        retry_after: Some(d),
+                        ..
+                    } => *d,
+                    _ => std::time::Duration::from_millis(250 << attempt.min(5)),
+                }
+                .min(MAX_REFRESH_WAIT);
+                tracing::info!(shop = %current.domain, attempt, wait_ms = wait.as_millis() as u64, error = %e, "token refresh not answered; trying again");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(TokenError::Refresh(e.to_string())),
         }
-        Err(e) => Err(TokenError::Refresh(e.to_string())),
+    };
+    let grant = grant_of(state, &current.domain, token);
+    if shops::update_token(&state.db, current.id, grant, Some(&stored)).await? {
+        tracing::info!(shop = %current.domain, "access token refreshed");
+    } else {
+        tracing::warn!(shop = %current.domain, "the grant changed while it was refreshed; keeping the stored one");
     }
+    shops::get(&state.db, current.id)
+        .await?
+        .ok_or_else(|| TokenError::NotInstalled(current.domain.clone()))
 }
 
 impl From<CallError> for AuthError {

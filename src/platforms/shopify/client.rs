@@ -2,7 +2,9 @@
 //! `extensions.cost.throttleStatus` on every response: before a query it reserves the query's
 //! cost, waiting exactly as long as the bucket needs to refill, so requests in flight together
 //! never overdraw it. It retries `THROTTLED` (HTTP 200), 429 with `Retry-After`, 5xx and
-//! timeouts with backoff; a 401 is reported so the caller can mark the shop for re-auth.
+//! timeouts with backoff. A 401 on an expiring grant's token (outlived by a long run) refreshes
+//! the grant and sends the call again; a 401 that stands is reported so the caller can mark
+//! the shop for re-auth.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::platforms::CallError;
+use crate::platforms::{CallError, TokenError};
 
 /// A `Retry-After` beyond this is taken as this: a throttled call waits, it does not park.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -157,7 +159,10 @@ pub struct ShopClient<'a> {
     pub http: &'a reqwest::Client,
     pub endpoint: String,
     pub shop: String,
-    pub token: String,
+    /// The token sent; replaced when a refused one is refreshed.
+    token: Mutex<String>,
+    /// Where a token answered 401 is exchanged for a fresh one (the shop's id with it).
+    refresher: Option<(&'a super::Shopify, i64)>,
     pub buckets: &'a Buckets,
     pub retry: RetryPolicy,
 }
@@ -171,6 +176,36 @@ pub struct Response {
 }
 
 impl<'a> ShopClient<'a> {
+    pub fn new(
+        http: &'a reqwest::Client,
+        endpoint: String,
+        shop: String,
+        token: String,
+        buckets: &'a Buckets,
+    ) -> ShopClient<'a> {
+        ShopClient {
+            http,
+            endpoint,
+            shop,
+            token: Mutex::new(token),
+            refresher: None,
+            buckets,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A call answered 401 asks `auth::token_after_refusal` for the token to send instead, and
+    /// is sent again with it.
+    pub fn refreshing(mut self, state: &'a super::Shopify, shop_id: i64) -> ShopClient<'a> {
+        self.refresher = Some((state, shop_id));
+        self
+    }
+
+    /// The access token calls are sent with now.
+    pub fn token(&self) -> String {
+        self.token.lock().expect("token lock").clone()
+    }
+
     pub fn endpoint_for(base_url: &str, api_version: &str) -> String {
         format!("{base_url}/admin/api/{api_version}/graphql.json")
     }
@@ -193,10 +228,11 @@ impl<'a> ShopClient<'a> {
                 tokio::time::sleep(wait).await;
             }
             self.buckets.add_in_flight(&self.shop, cost);
+            let token = self.token();
             let sent = self
                 .http
                 .post(&self.endpoint)
-                .header("X-Shopify-Access-Token", &self.token)
+                .header("X-Shopify-Access-Token", &token)
                 .json(&json!({ "query": query, "variables": variables }))
                 .send()
                 .await;
@@ -204,6 +240,29 @@ impl<'a> ShopClient<'a> {
             self.buckets.add_in_flight(&self.shop, -cost);
             match outcome {
                 Step::Done(r) => return Ok(r),
+                Step::Fail(CallError::Unauthorized) => match self.refresher {
+                    // An expiring token outlived by a long run: refreshed, and the call sent
+                    // again (a refused call did nothing).
+                    Some((state, shop_id)) => {
+                        match super::auth::token_after_refusal(state, shop_id, &token).await {
+                            Ok(Some(fresh)) => {
+                                bucket.refund(cost);
+                                *self.token.lock().expect("token lock") = fresh;
+                                last = "the access token expired".into();
+                            }
+                            Ok(None) | Err(TokenError::NeedsReauth(_) | TokenError::NotInstalled(_)) => {
+                                return Err(CallError::Unauthorized);
+                            }
+                            Err(e) => {
+                                return Err(CallError::Exhausted {
+                                    attempts: attempt,
+                                    last: e.to_string(),
+                                });
+                            }
+                        }
+                    }
+                    None => return Err(CallError::Unauthorized),
+                },
                 Step::Fail(e) => return Err(e),
                 Step::RetryAfter(d, why) => {
                     last = why;

@@ -138,7 +138,7 @@ pub async fn handle(
         .get("X-Shopify-Access-Token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !shop.auth.lock().check(token, Utc::now()) {
+    if !shop.auth.lock().spend(token, Utc::now()) {
         return json_status(StatusCode::UNAUTHORIZED, json!({"errors": INVALID_TOKEN}));
     }
     if chance(faults.error_rate) {
