@@ -14,8 +14,8 @@ mod m0008_model_card;
 mod m0009_experiments;
 mod m0010_shop_leases;
 mod m0011_inbox_event_dedupe;
-mod m0013_retention_indexes;
-mod m0014_login_links;
+mod m0012_retention_indexes;
+mod m0013_login_links;
 
 pub struct Migrator;
 
@@ -48,8 +48,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_experiments::Migration),
             Box::new(m0010_shop_leases::Migration),
             Box::new(m0011_inbox_event_dedupe::Migration),
-            Box::new(m0013_retention_indexes::Migration),
-            Box::new(m0014_login_links::Migration),
+            Box::new(m0012_retention_indexes::Migration),
+            Box::new(m0013_login_links::Migration),
         ]
     }
 }
