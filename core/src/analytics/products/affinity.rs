@@ -86,15 +86,16 @@ enum PairCounts {
 /// Catalogues up to this many products count pairs in a table (4 bytes a pair: 8 MB).
 const DENSE_PRODUCTS: u32 = 2048;
 
+/// Index of the pair (a, b), a < b, in the triangular table; tri(0, p) = pairs below p.
 fn tri(a: u32, b: u32) -> usize {
-    // a < b
-    b as usize * (b as usize - 1) / 2 + a as usize
+    let b = b as usize;
+    b * b.saturating_sub(1) / 2 + a as usize
 }
 
 impl PairCounts {
     fn new(products: u32) -> PairCounts {
         if products <= DENSE_PRODUCTS {
-            PairCounts::Dense(vec![0; tri(0, products.max(1))])
+            PairCounts::Dense(vec![0; tri(0, products)])
         } else {
             PairCounts::Sparse(KeyMap::with_capacity_and_hasher(1 << 16, Default::default()))
         }
