@@ -459,3 +459,39 @@ fn many_customers_over_several_pieces_count_exactly() {
             .sum::<u64>()
     });
 }
+
+#[test]
+fn analyze_reads_lines_and_writes_the_affinity_csv() {
+    use crate::analytics::cli::{AnalyzeOptions, parse_end, run_analyze};
+    use crate::analytics::writers::write_affinity_csv;
+    // Three orders: {tea, cup} twice, {tea} once; a fourth after --end is left out.
+    let csv = "customer_id,order_id,date,amount,product_id,quantity\n\
+               a,1,2024-01-01,5,tea,1\n\
+               a,1,2024-01-01,3,cup,2\n\
+               b,1,2024-01-02,5,tea,1\n\
+               b,1,2024-01-02,3,cup,1\n\
+               c,1,2024-01-03,5,tea,1\n\
+               c,2,2024-03-01,9,spoon,1\n";
+    let opts = AnalyzeOptions {
+        end: Some(parse_end("2024-02-01").unwrap()),
+        ..Default::default()
+    };
+    let out = run_analyze(csv.as_bytes(), &opts).unwrap();
+    let lines = out.products.as_ref().unwrap();
+    assert_eq!(lines.baskets.items.len(), 5);
+    let affinity = out.affinity("--affinity").unwrap();
+    let mut file = Vec::new();
+    write_affinity_csv(&lines.product_ids, &affinity, &mut file).unwrap();
+    // n(tea) = 3, n(cup) = 2, n(tea, cup) = 2 of 3: lift 2·3/6 = 1, in baskets and histories.
+    assert_eq!(
+        String::from_utf8(file).unwrap(),
+        "scope,product_a,product_b,together,support,confidence_a_to_b,confidence_b_to_a,lift,transactions\n\
+         basket,tea,cup,2,0.6666666666666666,0.6666666666666666,1,1,3\n\
+         history,tea,cup,2,0.6666666666666666,0.6666666666666666,1,1,3\n"
+    );
+    // A plain transactions file says what is missing.
+    let plain = "customer_id,date,amount\na,2024-01-01,5\n";
+    let out = run_analyze(plain.as_bytes(), &AnalyzeOptions::default()).unwrap();
+    let e = out.affinity("--affinity").unwrap_err().to_string();
+    assert!(e.contains("product_id column"), "{e}");
+}
