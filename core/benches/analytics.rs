@@ -40,16 +40,15 @@ use rand_distr::{Beta, Distribution, Exp, Gamma};
 use lifecycle_core::analytics::backtest::{self, BacktestOptions};
 use lifecycle_core::analytics::compress::Compressed;
 use lifecycle_core::analytics::gamma_gamma::{self, SpendObservation};
-use lifecycle_core::analytics::rfm::RfmCuts;
-use lifecycle_core::analytics::uncertainty::{UncertaintySettings, clv_ranges, parameter_draws};
 use lifecycle_core::analytics::products::{
     AffinityOptions, AffinityScope, Baskets, LineItem, ReplenishmentOptions,
 };
+use lifecycle_core::analytics::rfm::RfmCuts;
+use lifecycle_core::analytics::uncertainty::{UncertaintySettings, clv_ranges, parameter_draws};
 use lifecycle_core::analytics::{
-    AnalysisOptions, CheckoutFact, CohortPeriod, OrderFact, ShopInput, analyze_shop, bgnbd,
-    affinity, cohorts, compute_features, fit_model, journeys, maturity, metrics,
-    next_best_products, replenishment, score_all, time_between_orders,
-    time_between_orders_by_segment,
+    AnalysisOptions, CheckoutFact, CohortPeriod, OrderFact, ShopInput, affinity, analyze_shop,
+    bgnbd, cohorts, compute_features, fit_model, journeys, maturity, metrics, next_best_products,
+    replenishment, score_all, time_between_orders, time_between_orders_by_segment,
 };
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

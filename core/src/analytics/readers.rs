@@ -604,7 +604,11 @@ mod tests {
         };
         assert_eq!(ids, ["b", "a"]);
         assert_eq!(lines.product_ids, ["coffee", "mug", "filter"]);
-        let orders: Vec<(u32, f64)> = input.orders.iter().map(|o| (o.customer, o.amount)).collect();
+        let orders: Vec<(u32, f64)> = input
+            .orders
+            .iter()
+            .map(|o| (o.customer, o.amount))
+            .collect();
         assert_eq!(orders, [(0, 7.0), (0, 14.75), (1, 5.0)]);
         let items: Vec<(u32, u32, u32, u32, i64)> = lines
             .baskets
@@ -615,7 +619,12 @@ mod tests {
         // Orders numbered in file order: b/7 = 0, a/7 = 1, b/8 = 2; b's Jan 1 order first.
         assert_eq!(
             items,
-            [(0, 2, 0, 1, 700), (0, 0, 0, 2, 1050), (0, 0, 2, 1, 425), (1, 1, 1, 1, 500)]
+            [
+                (0, 2, 0, 1, 700),
+                (0, 0, 0, 2, 1050),
+                (0, 0, 2, 1, 425),
+                (1, 1, 1, 1, 500)
+            ]
         );
         lines.baskets.validate().unwrap();
         assert_eq!(lines.baskets.products, 3);

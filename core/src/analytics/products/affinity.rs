@@ -14,7 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Baskets, LineItem, customer_starts, distinct_products, map_customer_pieces, orders_of};
+use super::{
+    Baskets, LineItem, customer_starts, distinct_products, map_customer_pieces, orders_of,
+};
 use crate::analytics::AnalysisError;
 use crate::analytics::parallel::{KeyMap, fill_blocks};
 
@@ -97,7 +99,10 @@ impl PairCounts {
         if products <= DENSE_PRODUCTS {
             PairCounts::Dense(vec![0; tri(0, products)])
         } else {
-            PairCounts::Sparse(KeyMap::with_capacity_and_hasher(1 << 16, Default::default()))
+            PairCounts::Sparse(KeyMap::with_capacity_and_hasher(
+                1 << 16,
+                Default::default(),
+            ))
         }
     }
 

@@ -22,8 +22,7 @@ mod affinity;
 mod replenishment;
 
 pub use affinity::{
-    Affinity, AffinityOptions, AffinityScope, NextBest, ProductPair, affinity,
-    next_best_products,
+    Affinity, AffinityOptions, AffinityScope, NextBest, ProductPair, affinity, next_best_products,
 };
 pub use replenishment::{
     DueProduct, Replenishment, ReplenishmentOptions, ReplenishmentWindow, replenishment,
@@ -82,14 +81,20 @@ impl Baskets {
                 ));
             }
             if l.quantity == 0 {
-                return Err(bad(i, "quantity 0: give lines with at least one unit".into()));
+                return Err(bad(
+                    i,
+                    "quantity 0: give lines with at least one unit".into(),
+                ));
             }
             if l.net_minor < 0 {
                 return Err(bad(i, format!("net amount {} is negative", l.net_minor)));
             }
             let key = (l.customer, l.at, l.order);
             if prev.is_some_and(|p| p > key) {
-                return Err(bad(i, "lines are not sorted by (customer, at, order)".into()));
+                return Err(bad(
+                    i,
+                    "lines are not sorted by (customer, at, order)".into(),
+                ));
             }
             prev = Some(key);
         }

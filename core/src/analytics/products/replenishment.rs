@@ -155,7 +155,8 @@ pub fn replenishment(
                         product,
                         last_purchase: date_of(last),
                         due_on,
-                        days_overdue: (today - day_number(due_on.and_time(Default::default()).and_utc()))
+                        days_overdue: (today
+                            - day_number(due_on.and_time(Default::default()).and_utc()))
                             as u32,
                     });
                 }

@@ -216,7 +216,15 @@ fn replenishment_windows_and_who_is_due() {
     let due = |r: &Replenishment| -> Vec<(u32, u32, NaiveDate, NaiveDate, u32)> {
         r.due
             .iter()
-            .map(|d| (d.customer, d.product, d.last_purchase, d.due_on, d.days_overdue))
+            .map(|d| {
+                (
+                    d.customer,
+                    d.product,
+                    d.last_purchase,
+                    d.due_on,
+                    d.days_overdue,
+                )
+            })
             .collect()
     };
     let one = ReplenishmentOptions { min_repeats: 1 };
@@ -239,17 +247,24 @@ fn replenishment_windows_and_who_is_due() {
         ]
     );
     // At least 2 repeats: only coffee.
-    let r = replenishment(&s, at(2024, 4, 15), &ReplenishmentOptions { min_repeats: 2 }).unwrap();
+    let r = replenishment(
+        &s,
+        at(2024, 4, 15),
+        &ReplenishmentOptions { min_repeats: 2 },
+    )
+    .unwrap();
     assert_eq!(r.windows.len(), 1);
     assert_eq!(r.due.len(), 2);
     // On Feb 20 the Mar 1 order has not happened: gaps 20 and 40, window 30; customer 0 is due
     // that very day (Jan 21 + 30), customer 1 (Feb 14) is not.
-    let r = replenishment(&s, at(2024, 2, 20), &ReplenishmentOptions { min_repeats: 2 }).unwrap();
+    let r = replenishment(
+        &s,
+        at(2024, 2, 20),
+        &ReplenishmentOptions { min_repeats: 2 },
+    )
+    .unwrap();
     assert_eq!(r.windows[0].median_days, 30.0);
-    assert_eq!(
-        due(&r),
-        [(0, 0, date(2024, 1, 21), date(2024, 2, 20), 0)]
-    );
+    assert_eq!(due(&r), [(0, 0, date(2024, 1, 21), date(2024, 2, 20), 0)]);
 }
 
 #[test]
@@ -442,8 +457,15 @@ fn many_customers_over_several_pieces_count_exactly() {
     let b = baskets_of(&shop, 6, 1);
     assert!(b.items.len() > 65_536);
     for scope in [AffinityScope::Basket, AffinityScope::History] {
-        let a = affinity(&b, scope, &AffinityOptions { min_support: 0.0, max_products: 50 })
-            .unwrap();
+        let a = affinity(
+            &b,
+            scope,
+            &AffinityOptions {
+                min_support: 0.0,
+                max_products: 50,
+            },
+        )
+        .unwrap();
         let counted: BTreeMap<(u32, u32), u64> =
             a.pairs.iter().map(|p| ((p.a, p.b), p.together)).collect();
         assert_eq!(counted, brute_pairs(&b, scope));
