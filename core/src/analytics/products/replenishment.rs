@@ -9,7 +9,6 @@
 //! is due for a product with a window when last purchase day + window <= the day of `as_of`.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Baskets, map_customer_pieces};
@@ -90,50 +89,72 @@ pub fn replenishment(
             reason: "must be at least 1 for a median".into(),
         });
     }
-    // Pass 1: every gap, as (product << 32 | days), and customers with a repeat per product.
+    // Pass 1: per product, a histogram of its gaps (days -> repeats) and the customers with
+    // a repeat; histograms add exactly, so pieces merge in any order.
     let products = baskets.products as usize;
     let parts = map_customer_pieces(&baskets.items, |items| {
-        let mut gaps = Vec::new();
+        let mut histograms: Vec<Vec<u64>> = vec![Vec::new(); products];
         let mut repeaters = vec![0u64; products];
         let mut bought = Vec::new();
         for mine in items.chunk_by(|a, b| a.customer == b.customer) {
             purchases(mine, as_of, &mut bought);
             for run in bought.chunk_by(|a, b| a.0 == b.0) {
-                if run.len() > 1 {
-                    repeaters[run[0].0 as usize] += 1;
+                if run.len() < 2 {
+                    continue;
                 }
-                gaps.extend(
-                    run.windows(2)
-                        .map(|w| (u64::from(w[0].0) << 32) | (w[1].1 - w[0].1) as u64),
-                );
+                let h = &mut histograms[run[0].0 as usize];
+                repeaters[run[0].0 as usize] += 1;
+                for w in run.windows(2) {
+                    let d = (w[1].1 - w[0].1) as usize;
+                    if h.len() <= d {
+                        h.resize(d + 1, 0);
+                    }
+                    h[d] += 1;
+                }
             }
         }
-        (gaps, repeaters)
+        (histograms, repeaters)
     });
-    let mut repeaters = vec![0u64; products];
-    let mut gaps = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-    for (g, r) in parts {
-        gaps.extend(g);
+    let mut parts = parts.into_iter();
+    let (mut histograms, mut repeaters) = parts.next().expect("at least one piece");
+    for (hs, r) in parts {
         repeaters.iter_mut().zip(r).for_each(|(t, r)| *t += r);
-    }
-    gaps.par_sort_unstable();
-    let mut window_of = vec![None::<f64>; products];
-    let windows: Vec<ReplenishmentWindow> = gaps
-        .chunk_by(|a, b| a >> 32 == b >> 32)
-        .filter(|run| run.len() as u64 >= opts.min_repeats)
-        .map(|run| {
-            let product = (run[0] >> 32) as u32;
-            let median = quantile_of(run.len(), 0.5, |i| (run[i] & 0xFFFF_FFFF) as f64);
-            window_of[product as usize] = Some(median);
-            ReplenishmentWindow {
-                product,
-                repeats: run.len() as u64,
-                customers: repeaters[product as usize],
-                median_days: median,
+        for (t, h) in histograms.iter_mut().zip(hs) {
+            if t.len() < h.len() {
+                t.resize(h.len(), 0);
             }
+            t.iter_mut().zip(h).for_each(|(t, h)| *t += h);
+        }
+    }
+    let mut window_of = vec![None::<f64>; products];
+    let windows: Vec<ReplenishmentWindow> = histograms
+        .iter()
+        .enumerate()
+        .filter_map(|(product, h)| {
+            let repeats: u64 = h.iter().sum();
+            if repeats < opts.min_repeats {
+                return None;
+            }
+            // The i-th smallest gap: the first d whose cumulative count passes i.
+            let cumulative: Vec<u64> = h
+                .iter()
+                .scan(0, |c, &n| {
+                    *c += n;
+                    Some(*c)
+                })
+                .collect();
+            let nth = |i: usize| cumulative.partition_point(|&c| c <= i as u64) as f64;
+            let median = quantile_of(repeats as usize, 0.5, nth);
+            window_of[product] = Some(median);
+            Some(ReplenishmentWindow {
+                product: product as u32,
+                repeats,
+                customers: repeaters[product],
+                median_days: median,
+            })
         })
         .collect();
-    drop(gaps);
+    drop(histograms);
     // Pass 2: the last purchase of each product with a window.
     let today = day_number(as_of);
     let parts = map_customer_pieces(&baskets.items, |items| {
@@ -155,9 +176,8 @@ pub fn replenishment(
                         product,
                         last_purchase: date_of(last),
                         due_on,
-                        days_overdue: (today
-                            - day_number(due_on.and_time(Default::default()).and_utc()))
-                            as u32,
+                        // last + window <= today in whole days, so last + ⌈window⌉ <= today.
+                        days_overdue: (today - last - window.ceil() as i64) as u32,
                     });
                 }
             }
