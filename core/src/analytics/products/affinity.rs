@@ -258,6 +258,9 @@ pub fn affinity(
     while min > 0 && (min - 1) as f64 / n as f64 >= opts.min_support {
         min -= 1;
     }
+    while n > 0 && (min as f64 / n as f64) < opts.min_support {
+        min += 1;
+    }
     let singles = total.singles;
     let mut pairs: Vec<ProductPair> = total
         .pairs
