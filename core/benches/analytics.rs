@@ -3,7 +3,11 @@
 //! fit with Python lifetimes on the same summary, with the ratio.
 //!
 //! The insights next to it: cohorts by month and ISO week, the cohorts' 12-month forecast from
-//! the analysis, time between orders overall and by RFM group.
+//! the analysis, time between orders overall and by RFM group, and the product analyses
+//! (journeys, affinity over baskets and histories, next best product, replenishment) over
+//! about 3 line items per order from a 2,000-product catalogue with skewed popularity,
+//! planted pairs and staple products bought again (`synthesize_baskets`).
+//! `LIFECYCLE_BENCH_ONLY=products` runs the product stages alone (after synthesising).
 //!
 //! Also the backtest (model report card) on the same orders, timed alone and with the
 //! analysis, with the ratio, and the CLV P10-P90 ranges (Laplace, 200 draws). The ratio
@@ -36,12 +40,15 @@ use rand_distr::{Beta, Distribution, Exp, Gamma};
 use lifecycle_core::analytics::backtest::{self, BacktestOptions};
 use lifecycle_core::analytics::compress::Compressed;
 use lifecycle_core::analytics::gamma_gamma::{self, SpendObservation};
+use lifecycle_core::analytics::products::{
+    AffinityOptions, AffinityScope, Baskets, LineItem, ReplenishmentOptions,
+};
 use lifecycle_core::analytics::rfm::RfmCuts;
 use lifecycle_core::analytics::uncertainty::{UncertaintySettings, clv_ranges, parameter_draws};
 use lifecycle_core::analytics::{
-    AnalysisOptions, CheckoutFact, CohortPeriod, OrderFact, ShopInput, analyze_shop, bgnbd,
-    cohorts, compute_features, fit_model, maturity, metrics, score_all, time_between_orders,
-    time_between_orders_by_segment,
+    AnalysisOptions, CheckoutFact, CohortPeriod, OrderFact, ShopInput, affinity, analyze_shop,
+    bgnbd, cohorts, compute_features, fit_model, journeys, maturity, metrics, next_best_products,
+    replenishment, score_all, time_between_orders, time_between_orders_by_segment,
 };
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -123,6 +130,118 @@ fn synthesize(customers: u32, seed: u64) -> ShopInput {
         customers,
         orders,
         abandoned_checkouts: checkouts,
+    }
+}
+
+/// Products in the synthetic catalogue.
+const PRODUCTS: u32 = 2_000;
+
+/// Line items of the counted orders: 1 to 5 lines an order (3 on average); products drawn with
+/// popularity ~ u³ (product 0 the best seller); each drawn product brings its partner
+/// (p XOR 1) along with probability 0.3 (the planted pairs); each customer has a staple
+/// product, in each of their orders with probability 0.5 (the repeats).
+fn synthesize_baskets(input: &ShopInput, now: DateTime<Utc>, seed: u64) -> Baskets {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut items = Vec::with_capacity(input.orders.len() * 3);
+    let draw = |rng: &mut StdRng| (f64::from(PRODUCTS) * rng.random::<f64>().powi(3)) as u32;
+    let mut staple = 0;
+    let mut last_customer = u32::MAX;
+    let mut lines: Vec<u32> = Vec::with_capacity(8);
+    for (id, o) in input.orders.iter().enumerate() {
+        if !o.counts_at(now) {
+            continue;
+        }
+        if o.customer != last_customer {
+            last_customer = o.customer;
+            staple = draw(&mut rng);
+        }
+        lines.clear();
+        if rng.random::<f64>() < 0.5 {
+            lines.push(staple);
+        }
+        let n = rng.random_range(1..=5usize);
+        while lines.len() < n {
+            let p = draw(&mut rng);
+            lines.push(p);
+            if lines.len() < n && rng.random::<f64>() < 0.3 {
+                lines.push((p ^ 1).min(PRODUCTS - 1));
+            }
+        }
+        for &product in &lines {
+            items.push(LineItem {
+                customer: o.customer,
+                order: id as u32,
+                product,
+                quantity: rng.random_range(1..=3),
+                at: o.at,
+                net_minor: rng.random_range(500..5_000),
+            });
+        }
+    }
+    Baskets {
+        customers: input.customers,
+        products: PRODUCTS,
+        items,
+    }
+}
+
+/// The product stages on `baskets`, with a summary line.
+fn bench_products(st: &mut Stages, baskets: &Baskets, now: DateTime<Utc>) {
+    let j = st.time("products: journeys", || {
+        journeys(baskets).expect("valid baskets")
+    });
+    let opts = AffinityOptions::default();
+    let by_basket = st.time("products: affinity over baskets", || {
+        affinity(baskets, AffinityScope::Basket, &opts).expect("valid baskets")
+    });
+    let by_history = st.time("products: affinity over histories", || {
+        affinity(baskets, AffinityScope::History, &opts).expect("valid baskets")
+    });
+    let next = st.time("products: next best product", || {
+        next_best_products(baskets, &by_basket).expect("same catalogue")
+    });
+    let due = st.time("products: replenishment", || {
+        replenishment(baskets, now, &ReplenishmentOptions::default()).expect("valid baskets")
+    });
+    let top = |a: &lifecycle_core::analytics::Affinity| {
+        a.pairs
+            .iter()
+            .take(3)
+            .map(|p| format!("({},{}) lift {:.1}", p.a, p.b, p.lift))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "\nproducts: {} line items, {} journey steps; basket affinity: {} orders, {} pairs \
+         (top {}), {} capped; history affinity: {} customers, {} pairs (top {}), {} capped; \
+         {} customers with a next best product; {} replenishment windows, {} due",
+        baskets.items.len(),
+        j.steps.len(),
+        by_basket.transactions,
+        by_basket.pairs.len(),
+        top(&by_basket),
+        by_basket.capped_transactions,
+        by_history.transactions,
+        by_history.pairs.len(),
+        top(&by_history),
+        by_history.capped_transactions,
+        next.iter().flatten().count(),
+        due.windows.len(),
+        due.due.len()
+    );
+}
+
+fn print_stages(st: &Stages) {
+    println!(
+        "\nstage                                       time (ms)    cpu (ms)   peak RSS after (MiB)"
+    );
+    for (name, d, cpu, mib) in &st.0 {
+        println!(
+            "{name:<42} {:>10.1} {:>11.0} {:>12.0}",
+            d.as_secs_f64() * 1e3,
+            cpu * 1e3,
+            mib
+        );
     }
 }
 
@@ -239,7 +358,23 @@ fn main() {
         peak_mib()
     );
 
+    let start = Instant::now();
+    let baskets = synthesize_baskets(&input, now, seed);
+    println!(
+        "synthesised {} line items in {:.2} s (not counted); peak {:.0} MiB",
+        baskets.items.len(),
+        start.elapsed().as_secs_f64(),
+        peak_mib()
+    );
     let mut st = Stages(Vec::new());
+    if std::env::var("LIFECYCLE_BENCH_ONLY").is_ok_and(|v| v == "products") {
+        bench_products(&mut st, &baskets, now);
+        print_stages(&st);
+        let total: f64 = st.0.iter().map(|s| s.1.as_secs_f64()).sum();
+        println!("product stages together {total:.2} s");
+        println!("peak memory (VmHWM): {:.0} MiB", peak_mib());
+        return;
+    }
     let features = st.time("features", || compute_features(&input, now, opts.time_unit));
     st.time("rfm cut points", || RfmCuts::fit(&features));
     let compressed = st.time("compress (x, t_x, T)", || {
@@ -295,6 +430,8 @@ fn main() {
     let by_group = st.time("insights: time between orders by RFM group", || {
         time_between_orders_by_segment(&input, now, &groups).expect("one label each")
     });
+    bench_products(&mut st, &baskets, now);
+    drop(baskets);
 
     // The backtest on the same orders: the last 26 weeks held out (the default rule).
     let bt = st.time("backtest (split + fit + card)", || {
@@ -442,17 +579,7 @@ fn main() {
         None
     };
 
-    println!(
-        "\nstage                                       time (ms)    cpu (ms)   peak RSS after (MiB)"
-    );
-    for (name, d, cpu, mib) in &st.0 {
-        println!(
-            "{name:<42} {:>10.1} {:>11.0} {:>12.0}",
-            d.as_secs_f64() * 1e3,
-            cpu * 1e3,
-            mib
-        );
-    }
+    print_stages(&st);
     let end_to_end =
         st.0.iter()
             .find(|s| s.0 == "analyze_shop end to end")
@@ -592,7 +719,7 @@ fn main() {
     );
     let insights: f64 =
         st.0.iter()
-            .filter(|s| s.0.starts_with("insights:"))
+            .filter(|s| s.0.starts_with("insights:") || s.0.starts_with("products:"))
             .map(|s| s.1.as_secs_f64())
             .sum();
     println!(

@@ -15,7 +15,8 @@ pub struct AnalyzeArgs {
     /// Input file.
     #[arg(long)]
     input: PathBuf,
-    /// transactions (customer_id,date,amount), summary (ID,frequency,recency,T[,monetary_value]),
+    /// transactions (customer_id,date,amount[,order_id,product_id,quantity]: with product_id,
+    /// one line item a row, its amount the line's), summary (ID,frequency,recency,T[,monetary_value]),
     /// cdnow (the CDNOW master file) or a platform's orders export (shopify-orders).
     #[arg(long, value_parser = input_format)]
     format: InputFormat,
@@ -58,6 +59,12 @@ pub struct AnalyzeArgs {
     /// order after a customer's first (whole calendar days).
     #[arg(long)]
     between_orders: Option<PathBuf>,
+    /// Product pair affinity: CSV scope,product_a,product_b,together,support,
+    /// confidence_a_to_b,confidence_b_to_a,lift,transactions, scope `basket` (same order) then
+    /// `history` (ever bought both), highest lift first, support at least 0.1 %. Needs a
+    /// transactions file with a product_id column.
+    #[arg(long)]
+    affinity: Option<PathBuf>,
 }
 
 /// The core's own formats, or a platform's orders export by its name.
@@ -89,6 +96,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     for (given, flag) in [
         (args.cohorts.is_some(), "--cohorts"),
         (args.between_orders.is_some(), "--between-orders"),
+        (args.affinity.is_some(), "--affinity"),
     ] {
         if given && args.format == InputFormat::Summary {
             anyhow::bail!("{flag} needs order dates: a summary file has none");
@@ -121,6 +129,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let file =
             File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
         writers::write_between_orders_csv(&out.ids, orders, out.analysis.now, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.affinity {
+        let lines = out.products.as_ref();
+        let affinity = out.affinity("--affinity")?;
+        let product_ids = lines.map_or(&[][..], |l| &l.product_ids[..]);
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writers::write_affinity_csv(product_ids, &affinity, file)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!(

@@ -4,7 +4,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::io::Read;
 
 use super::backtest::{Backtest, BacktestOptions, backtest_after};
-use super::readers::{self, InputFormat, Parsed, ReadError};
+use super::products::{Affinity, AffinityOptions, AffinityScope};
+use super::readers::{self, InputFormat, Parsed, ProductLines, ReadError};
 use super::{
     AnalysisError, AnalysisOptions, CohortPeriod, Cohorts, ShopAnalysis, ShopInput, TimeUnit,
 };
@@ -66,6 +67,8 @@ pub enum AnalyzeError {
     BacktestNeedsOrders,
     #[error("{0} needs order dates: a summary file has none")]
     NeedsOrderDates(&'static str),
+    #[error("{0} needs line items: give a transactions file with a product_id column")]
+    NeedsProducts(&'static str),
 }
 
 /// The analysis plus what the writers need to name customers.
@@ -81,6 +84,8 @@ pub struct AnalyzeOutput {
     pub backtest: Option<Backtest>,
     /// The orders read (None for a summary file), for the analyses that need order dates.
     pub orders: Option<ShopInput>,
+    /// The line items up to the analysis' end (transactions files with `product_id`).
+    pub products: Option<ProductLines>,
 }
 
 impl AnalyzeOutput {
@@ -95,6 +100,19 @@ impl AnalyzeOutput {
     pub fn cohorts(&self, period: CohortPeriod) -> Result<Cohorts, AnalyzeError> {
         let input = self.orders("cohorts")?;
         Ok(super::cohorts(input, self.analysis.now, period)?)
+    }
+
+    /// Pair affinity over baskets and over histories (default options), for `output`.
+    pub fn affinity(&self, output: &'static str) -> Result<[Affinity; 2], AnalyzeError> {
+        let lines = self
+            .products
+            .as_ref()
+            .ok_or(AnalyzeError::NeedsProducts(output))?;
+        let opts = AffinityOptions::default();
+        Ok([
+            super::affinity(&lines.baskets, AffinityScope::Basket, &opts)?,
+            super::affinity(&lines.baskets, AffinityScope::History, &opts)?,
+        ])
     }
 }
 
@@ -124,12 +142,14 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 skipped_rows: 0,
                 backtest: None,
                 orders: None,
+                products: None,
             })
         }
         Parsed::Orders {
             ids,
             input,
             skipped_rows,
+            mut products,
         } => {
             let last = input.orders.iter().map(|o| o.at).max();
             let now = match (opts.end, last) {
@@ -141,6 +161,9 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 return Err(AnalyzeError::NothingBeforeEnd(now));
             }
             let analysis = super::analyze_shop(&input, &analysis_opts, now)?;
+            if let Some(p) = &mut products {
+                p.baskets.items.retain(|l| l.at <= now);
+            }
             let backtest = backtest_after(
                 &input,
                 &analysis,
@@ -154,6 +177,7 @@ pub fn run_analyze(input: impl Read, opts: &AnalyzeOptions) -> Result<AnalyzeOut
                 skipped_rows,
                 backtest: Some(backtest),
                 orders: Some(input),
+                products,
             })
         }
     }

@@ -6,6 +6,8 @@
 //! - [`score_customer`]: one customer against a stored [`FittedModel`] (after a webhook);
 //! - [`cohorts()`] and [`cohorts::predict`]: the retention triangle and LTV curves by cohort;
 //!   [`time_between_orders`]: how long customers take to come back;
+//! - [`products`]: journeys, pair affinity, next best product and replenishment windows over
+//!   the line items of orders ([`Baskets`]);
 //! - [`cli::run_analyze`]: the `lifecycle analyze` command over files.
 //!
 //! Formulas and reference figures: `shared/reference/clv.md`. Rules the issue left open are
@@ -27,6 +29,7 @@ pub mod model;
 pub mod optimize;
 pub mod parallel;
 pub mod periods;
+pub mod products;
 pub mod readers;
 pub mod rfm;
 pub mod special;
@@ -47,12 +50,18 @@ pub use model::{
     score_customer,
 };
 pub use periods::CohortPeriod;
+pub use products::{
+    Affinity, AffinityOptions, AffinityScope, Baskets, Journeys, LineItem, NextBest, Replenishment,
+    ReplenishmentOptions, affinity, journeys, next_best_products, replenishment,
+};
 
 /// Invalid input or options; the analytics never panic on bad data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AnalysisError {
     #[error("order #{index}: {reason}")]
     InvalidOrder { index: usize, reason: String },
+    #[error("line item #{index}: {reason}")]
+    InvalidLineItem { index: usize, reason: String },
     #[error("abandoned checkout #{index}: {reason}")]
     InvalidCheckout { index: usize, reason: String },
     #[error("invalid option {name}: {reason}")]

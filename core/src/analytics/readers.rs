@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use super::features::CustomerFeatures;
 use super::input::{OrderFact, ShopInput, TimeUnit};
+use super::products::{Baskets, LineItem};
 
 /// A problem in an input file. `line` is 1-based; None for whole-file problems.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +28,8 @@ fn err<T>(line: Option<u64>, message: impl Into<String>) -> Result<T, ReadError>
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
-    /// CSV `customer_id,date,amount` (ISO dates or datetimes).
+    /// CSV `customer_id,date,amount` (ISO dates or datetimes), with optional `order_id`,
+    /// `product_id` and `quantity` columns (see `read_transactions`).
     Transactions,
     /// CSV `ID,frequency,recency,T[,monetary_value]`, time in the file's unit.
     Summary,
@@ -78,11 +80,20 @@ pub enum Parsed {
         input: ShopInput,
         /// Rows left out on purpose (Shopify orders without a customer email).
         skipped_rows: u64,
+        /// The line items, when the file names products (transactions with `product_id`).
+        products: Option<ProductLines>,
     },
     Summary {
         ids: Vec<String>,
         features: Vec<CustomerFeatures>,
     },
+}
+
+/// Line items read from a file, with the external id of each dense product index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductLines {
+    pub product_ids: Vec<String>,
+    pub baskets: Baskets,
 }
 
 /// Parses an ISO date (`2024-03-01`, `20240301`) or datetime (RFC 3339, `2024-03-01 10:00:00`,
@@ -160,6 +171,7 @@ fn orders_from(ids: Ids, mut orders: Vec<OrderFact>, skipped_rows: u64) -> Parse
         },
         ids: ids.ids,
         skipped_rows,
+        products: None,
     }
 }
 
@@ -259,11 +271,25 @@ fn plain_order(customer: u32, at: DateTime<Utc>, amount: f64) -> OrderFact {
     }
 }
 
-/// `customer_id,date,amount` CSV.
+/// `customer_id,date,amount` CSV, one order a row; or, with the optional columns, one line
+/// item a row:
+/// - `order_id`: rows of one customer with the same order id are one order, its amount the
+///   sum of theirs and its time the first row's;
+/// - `product_id`: each row is a line of that product, its `amount` the net line amount
+///   (in the currency's units; kept in minor units as amount × 100, rounded), which the
+///   product analyses read (`Parsed::Orders::products`);
+/// - `quantity`: units on the line (a positive integer; 1 when the column is absent or the
+///   cell empty). Read only with `product_id`.
 pub fn read_transactions(input: impl Read) -> Result<Parsed, ReadError> {
     let mut rdr = csv_reader(input);
-    let cols = Columns::new(&mut rdr)?.require(&["customer_id", "date", "amount"])?;
-    let (mut ids, mut orders) = (Ids::default(), Vec::new());
+    let columns = Columns::new(&mut rdr)?;
+    let cols = columns.require(&["customer_id", "date", "amount"])?;
+    let (order_col, product_col) = (columns.find("order_id"), columns.find("product_id"));
+    let quantity_col = columns.find("quantity");
+    let (mut ids, mut orders) = (Ids::default(), Vec::<OrderFact>::new());
+    let mut products = Ids::default();
+    let mut order_index: HashMap<(u32, String), usize> = HashMap::new();
+    let mut lines: Vec<LineItem> = Vec::new();
     for r in records(&mut rdr) {
         let (line, rec) = r?;
         let id = field(&rec, cols[0], "customer_id", line)?;
@@ -272,12 +298,77 @@ pub fn read_transactions(input: impl Read) -> Result<Parsed, ReadError> {
         }
         let at = date_field(field(&rec, cols[1], "date", line)?, "date", line)?;
         let amount = parse_amount(field(&rec, cols[2], "amount", line)?, "amount", line)?;
-        orders.push(plain_order(ids.get(id), at, amount));
+        let customer = ids.get(id);
+        let order = match order_col {
+            Some(c) => {
+                let order_id = field(&rec, c, "order_id", line)?;
+                if order_id.is_empty() {
+                    return err(line, "empty order_id");
+                }
+                match order_index.get(&(customer, order_id.to_string())) {
+                    Some(&o) => {
+                        orders[o].amount += amount;
+                        o
+                    }
+                    None => {
+                        order_index.insert((customer, order_id.to_string()), orders.len());
+                        orders.push(plain_order(customer, at, amount));
+                        orders.len() - 1
+                    }
+                }
+            }
+            None => {
+                orders.push(plain_order(customer, at, amount));
+                orders.len() - 1
+            }
+        };
+        if let Some(c) = product_col {
+            let product_id = field(&rec, c, "product_id", line)?;
+            if product_id.is_empty() {
+                return err(line, "empty product_id");
+            }
+            let quantity = match quantity_col.map(|q| field(&rec, q, "quantity", line)) {
+                None => 1,
+                Some(q) => match q? {
+                    "" => 1,
+                    q => match q.parse::<u32>() {
+                        Ok(n) if n > 0 => n,
+                        _ => return err(line, format!("quantity `{q}` is not a positive integer")),
+                    },
+                },
+            };
+            lines.push(LineItem {
+                customer,
+                order: order as u32,
+                product: products.get(product_id),
+                quantity,
+                at: orders[order].at,
+                net_minor: (amount * 100.0).round() as i64,
+            });
+        }
     }
     if orders.is_empty() {
         return err(None, "no data rows");
     }
-    Ok(orders_from(ids, orders, 0))
+    let mut parsed = orders_from(ids, orders, 0);
+    if product_col.is_some()
+        && let Parsed::Orders {
+            input,
+            products: slot,
+            ..
+        } = &mut parsed
+    {
+        lines.sort_by_key(|l| (l.customer, l.at, l.order));
+        *slot = Some(ProductLines {
+            baskets: Baskets {
+                customers: input.customers,
+                products: products.ids.len() as u32,
+                items: lines,
+            },
+            product_ids: products.ids,
+        });
+    }
+    Ok(parsed)
 }
 
 /// `ID,frequency,recency,T[,monetary_value]` CSV; `unit` is the file's time unit.
@@ -494,6 +585,74 @@ mod tests {
     }
 
     #[test]
+    fn transaction_lines_make_orders_and_baskets() {
+        // b's order 7 has two lines (coffee twice over two rows is one product twice); a's
+        // order 7 is another order (ids are per customer); no quantity cell means 1.
+        let csv = "customer_id,order_id,date,amount,product_id,quantity\n\
+                   b,7,2024-01-05,10.50,coffee,2\n\
+                   a,7,2024-01-02,5,mug,\n\
+                   b,7,2024-01-05,4.25,filter,1\n\
+                   b,8,2024-01-01,7,coffee,1\n";
+        let Parsed::Orders {
+            ids,
+            input,
+            products: Some(lines),
+            ..
+        } = read_transactions(csv.as_bytes()).unwrap()
+        else {
+            panic!("orders with products expected")
+        };
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(lines.product_ids, ["coffee", "mug", "filter"]);
+        let orders: Vec<(u32, f64)> = input
+            .orders
+            .iter()
+            .map(|o| (o.customer, o.amount))
+            .collect();
+        assert_eq!(orders, [(0, 7.0), (0, 14.75), (1, 5.0)]);
+        let items: Vec<(u32, u32, u32, u32, i64)> = lines
+            .baskets
+            .items
+            .iter()
+            .map(|l| (l.customer, l.order, l.product, l.quantity, l.net_minor))
+            .collect();
+        // Orders numbered in file order: b/7 = 0, a/7 = 1, b/8 = 2; b's Jan 1 order first.
+        assert_eq!(
+            items,
+            [
+                (0, 2, 0, 1, 700),
+                (0, 0, 0, 2, 1050),
+                (0, 0, 2, 1, 425),
+                (1, 1, 1, 1, 500)
+            ]
+        );
+        lines.baskets.validate().unwrap();
+        assert_eq!(lines.baskets.products, 3);
+
+        // Without order_id each row is an order; bad quantities name their line.
+        let csv = "customer_id,date,amount,product_id\na,2024-01-01,1,x\na,2024-01-01,2,y\n";
+        let Parsed::Orders {
+            input, products, ..
+        } = read_transactions(csv.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(input.orders.len(), 2);
+        assert_eq!(products.unwrap().baskets.items.len(), 2);
+        let bad = "customer_id,date,amount,product_id,quantity\na,2024-01-01,1,x,0\n";
+        assert_eq!(
+            read_err(read_transactions(bad.as_bytes())),
+            "line 2: quantity `0` is not a positive integer"
+        );
+        // A plain file has no products.
+        let plain = "customer_id,date,amount\na,2024-01-01,1\n";
+        let Parsed::Orders { products, .. } = read_transactions(plain.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert!(products.is_none());
+    }
+
+    #[test]
     fn errors_name_the_line_and_the_problem() {
         let e = read_err(read_transactions("customer_id,date\n".as_bytes()));
         assert!(
@@ -562,6 +721,7 @@ mod tests {
             ids,
             input,
             skipped_rows,
+            ..
         } = read_orders_export(csv.as_bytes(), &EXPORT).unwrap()
         else {
             panic!()

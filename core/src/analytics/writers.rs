@@ -1,5 +1,5 @@
 //! Output files of `lifecycle analyze`: `customers.csv`, `summary.json` and the optional
-//! holdout, cohorts and between-orders CSVs.
+//! holdout, cohorts, between-orders and affinity CSVs.
 
 use serde::Serialize;
 use std::io::Write;
@@ -11,6 +11,7 @@ use super::between_orders::gaps;
 use super::cli::AnalyzeOutput;
 use super::maturity::Maturity;
 use super::model::Fallback;
+use super::products::{Affinity, AffinityScope};
 use super::{Cohorts, ShopAnalysis, ShopInput, ShopMetrics};
 
 /// The exact header of `customers.csv`.
@@ -156,6 +157,57 @@ pub fn write_between_orders_csv(
             .unwrap_or_else(|| customer.to_string());
         for (k, days) in gaps(mine, now).enumerate() {
             wtr.write_record([id.clone(), (k + 2).to_string(), days.to_string()])?;
+        }
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
+/// The exact header of the affinity CSV.
+pub const AFFINITY_HEADER: [&str; 9] = [
+    "scope",
+    "product_a",
+    "product_b",
+    "together",
+    "support",
+    "confidence_a_to_b",
+    "confidence_b_to_a",
+    "lift",
+    "transactions",
+];
+
+/// Pairs of each affinity (scope `basket` or `history`), in each one's order (highest lift
+/// first), products by their external ids.
+pub fn write_affinity_csv(
+    product_ids: &[String],
+    affinities: &[Affinity],
+    w: impl Write,
+) -> Result<(), csv::Error> {
+    let mut wtr = csv::Writer::from_writer(w);
+    wtr.write_record(AFFINITY_HEADER)?;
+    let name = |p: u32| {
+        product_ids
+            .get(p as usize)
+            .cloned()
+            .unwrap_or_else(|| p.to_string())
+    };
+    for a in affinities {
+        let scope = match a.scope {
+            AffinityScope::Basket => "basket",
+            AffinityScope::History => "history",
+        };
+        for p in &a.pairs {
+            wtr.write_record([
+                scope.to_string(),
+                name(p.a),
+                name(p.b),
+                p.together.to_string(),
+                p.support.to_string(),
+                p.confidence_a_to_b.to_string(),
+                p.confidence_b_to_a.to_string(),
+                p.lift.to_string(),
+                a.transactions.to_string(),
+            ])?;
         }
     }
     wtr.flush()?;
