@@ -148,8 +148,8 @@ async fn an_embedded_load_after_a_revoked_grant_authorises_again(backend: Backen
     wait_job_done(&state.db, shop.id, lifecycle::triggers::kinds::BACKFILL).await;
     let old = stored_token(&env, &shop);
 
-    // The shop revokes the grant; the app's next call is refused and, as a sync or push does on
-    // a 401, marks the shop for re-authorisation.
+    // The shop revokes the grant; the app's next call is refused, its refresh is refused too,
+    // and the client condemns the grant: the shop needs re-authorisation.
     env.sandbox_post(
         &format!("/_sandbox/shops/{}/revoke_tokens", env.shop),
         json!({}),
@@ -165,11 +165,6 @@ async fn an_embedded_load_after_a_revoked_grant_authorises_again(backend: Backen
             .is_err(),
         "the revoked token is refused"
     );
-    assert!(
-        lifecycle::platforms::mark_needs_reauth(&state.env, shop.id, &client.token)
-            .await
-            .unwrap()
-    );
     assert_eq!(env.installed_shop().await.status, shops::NEEDS_REAUTH);
 
     // The merchant opens the app again: the load exchanges its session token once more.
@@ -182,7 +177,9 @@ async fn an_embedded_load_after_a_revoked_grant_authorises_again(backend: Backen
     assert_ne!(stored_token(&env, &renewed), old);
     let (grants, authorize) = auth_requests(&env).await;
     assert_eq!(authorize, 0, "no OAuth authorize page");
-    assert_eq!(grants, vec![TOKEN_EXCHANGE.to_string(); 2]);
+    // The install's exchange, the refused call's one refresh (refused: the grant was revoked)
+    // and the new exchange.
+    assert_eq!(grants, [TOKEN_EXCHANGE, "refresh_token", TOKEN_EXCHANGE]);
     let client = lifecycle::platforms::shopify::auth::client_for(shopify(&state), shop.id)
         .await
         .unwrap();

@@ -41,8 +41,10 @@ async fn log(env: &Env) -> Log {
         .await;
     let entries = entries.as_array().unwrap();
     let token = |e: &&Value| e["kind"] == "token";
+    // The OAuth authorize page's visit is logged too, and is no API call.
+    let api_call = |e: &&Value| e["kind"] != "token" && e["kind"] != "authorize";
     Log {
-        api_calls: entries.iter().filter(|e| !token(e)).count() as u64,
+        api_calls: entries.iter().filter(api_call).count() as u64,
         refreshes: entries
             .iter()
             .filter(token)
