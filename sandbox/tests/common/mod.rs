@@ -206,9 +206,18 @@ impl Receiver {
 
     /// Waits (bounded) until `path` has received at least `n` requests.
     pub async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
+        self.wait_until(path, |v| v.len() >= n).await
+    }
+
+    /// Waits (bounded) until the requests `path` has received satisfy `done`; returns them.
+    pub async fn wait_until(
+        &self,
+        path: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         for _ in 0..200 {
             let v = self.on(path);
-            if v.len() >= n {
+            if done(&v) {
                 return v;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
